@@ -1,0 +1,18 @@
+// Per-level statistics exactly as DESIGN.md defines them, from records on the global timeline.
+#ifndef TTSBENCH_COMMON_METRICS_H_
+#define TTSBENCH_COMMON_METRICS_H_
+
+#include <span>
+
+#include "ttsbench/v1/ttsbench.pb.h"
+
+namespace ttsbench::common {
+
+// Warm-up records are counted in warmup_excluded and otherwise ignored. T_wall spans every
+// measured request, failed ones too (a failure late in the level widens the window). Latency,
+// RTF and TTFA distributions are over successful requests only.
+v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRecord> records);
+
+}  // namespace ttsbench::common
+
+#endif  // TTSBENCH_COMMON_METRICS_H_

@@ -1,0 +1,82 @@
+// The gRPC side of the coordinator: one callback reactor per agent stream, turned into a queue
+// of events for the orchestrator and a non-blocking Send for the way back.
+#ifndef TTSBENCH_COORDINATOR_AGENT_HUB_H_
+#define TTSBENCH_COORDINATOR_AGENT_HUB_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ttsbench/v1/ttsbench.grpc.pb.h"
+
+namespace ttsbench::coordinator {
+
+struct AgentEvent {
+  enum class Kind { kMessage, kDisconnected };
+  Kind kind = Kind::kMessage;
+  int conn = 0;           // connection id, unique per stream
+  int64_t recv_ns = 0;    // coordinator steady clock when the message was read
+  std::string peer;
+  v1::AgentMessage msg;
+};
+
+class SessionReactor;
+
+// Thread-safe meeting point of reactors (gRPC threads) and the orchestrator (one thread).
+class AgentHub {
+ public:
+  // Queues a message to a connection; false when the connection is gone.
+  bool Send(int conn, v1::CoordinatorMessage msg);
+  // Ends a connection's stream once its queued messages are written.
+  void Finish(int conn, const grpc::Status& status);
+  void FinishAll(const grpc::Status& status);
+  // Next event, or nullopt after `timeout`.
+  std::optional<AgentEvent> Next(std::chrono::milliseconds timeout);
+
+  // For reactors.
+  int Register(SessionReactor* reactor);
+  void Unregister(int conn);
+  void Push(AgentEvent event);
+
+ private:
+  std::mutex conn_mu_;
+  std::map<int, SessionReactor*> conns_;
+  int next_conn_ = 1;
+
+  std::mutex ev_mu_;
+  std::condition_variable ev_cv_;
+  std::deque<AgentEvent> events_;
+};
+
+class CoordinatorService final : public v1::Coordinator::CallbackService {
+ public:
+  explicit CoordinatorService(AgentHub* hub) : hub_(hub) {}
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* Session(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  AgentHub* hub_;
+};
+
+// A running gRPC server with the coordinator service.
+struct CoordinatorServer {
+  std::unique_ptr<AgentHub> hub;
+  std::unique_ptr<CoordinatorService> service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  ~CoordinatorServer();
+};
+
+// Listens on `address` (HOST:PORT, port 0 = ephemeral).
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> StartCoordinatorServer(
+    const std::string& address);
+
+}  // namespace ttsbench::coordinator
+
+#endif  // TTSBENCH_COORDINATOR_AGENT_HUB_H_

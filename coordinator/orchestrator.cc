@@ -1,0 +1,363 @@
+#include "coordinator/orchestrator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/clock.h"
+#include "common/status_macros.h"
+#include "common/version.h"
+
+namespace ttsbench::coordinator {
+namespace {
+
+using common::SteadyNowNs;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kPoll = std::chrono::milliseconds(50);
+constexpr auto kLeaseRenewEvery = std::chrono::seconds(1);
+
+struct AgentState {
+  int conn = 0;
+  v1::Hello hello;
+  common::OffsetEstimate clock;
+  std::vector<common::ClockSample> samples;
+  uint64_t last_seq = 0;
+  bool ready = false;
+  bool done = false;
+  v1::ShardDone shard_done;
+  double max_cpu = 0;
+};
+
+class Orchestrator {
+ public:
+  Orchestrator(AgentHub& hub, const RunOptions& options) : hub_(hub), o_(options) {
+    epoch_ = SteadyNowNs();
+    r_.epoch_ns = epoch_;
+  }
+
+  RunResult Run() {
+    r_.status = RunAll();
+    const std::string reason =
+        r_.status.ok() ? "session complete" : std::string(r_.status.message());
+    for (const AgentState& a : agents_) {
+      v1::CoordinatorMessage stop;
+      stop.mutable_stop()->set_reason(reason);
+      hub_.Send(a.conn, std::move(stop));
+    }
+    hub_.FinishAll(grpc::Status::OK);
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      v1::AgentInfo* info = r_.session.add_agents();
+      info->set_id(agents_[i].hello.agent_id());
+      info->set_host(agents_[i].hello.host());
+      info->set_cores(agents_[i].hello.cores());
+      info->set_version(agents_[i].hello.version());
+      info->set_clock_offset_ms(static_cast<double>(agents_[i].clock.offset_ns) / 1e6);
+      info->set_clock_uncertainty_ms(static_cast<double>(agents_[i].clock.uncertainty_ns) / 1e6);
+      info->set_clock_samples(agents_[i].clock.samples);
+    }
+    return std::move(r_);
+  }
+
+ private:
+  int64_t NowTimeline() const { return SteadyNowNs() - epoch_; }
+
+  void Warn(std::string w) { r_.session.add_warnings(std::move(w)); }
+
+  absl::Status RunAll() {
+    if (auto st = AdmitAgents(); !st.ok()) return st;
+    const v1::Load& load = o_.plan.load();
+    for (int li = 0; li < load.concurrency_size(); ++li) {
+      if (auto st = SyncClocks(); !st.ok()) return st;
+      r_.levels.push_back(LevelData{load.concurrency(li), {}, {}, 0, 0});
+      if (auto st = RunLevel(static_cast<uint32_t>(li)); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+  // Processes one event. Non-OK aborts the run.
+  absl::Status Handle(AgentEvent& ev) {
+    auto it = by_conn_.find(ev.conn);
+    if (ev.kind == AgentEvent::Kind::kDisconnected) {
+      if (it == by_conn_.end()) return absl::OkStatus();
+      return absl::UnavailableError(
+          absl::StrCat("agent ", agents_[it->second].hello.agent_id(), " was lost"));
+    }
+    if (ev.msg.has_hello()) return Admit(ev);
+    if (it == by_conn_.end()) return absl::OkStatus();
+    AgentState& a = agents_[it->second];
+    const uint32_t index = static_cast<uint32_t>(it->second);
+    switch (ev.msg.msg_case()) {
+      case v1::AgentMessage::kClockReply: {
+        const v1::ClockReply& c = ev.msg.clock_reply();
+        a.samples.push_back({c.t0_ns(), c.t1_ns(), c.t2_ns(), ev.recv_ns});
+        break;
+      }
+      case v1::AgentMessage::kReady:
+        a.ready = true;
+        break;
+      case v1::AgentMessage::kRecords: {
+        const v1::RecordBatch& b = ev.msg.records();
+        if (b.seq() != a.last_seq + 1) {
+          Warn(absl::StrCat("agent ", a.hello.agent_id(), ": record batches ", a.last_seq + 1,
+                            "..", b.seq() - 1, " missing"));
+        }
+        a.last_seq = std::max(a.last_seq, b.seq());
+        if (b.level() >= r_.levels.size()) break;
+        LevelData& level = r_.levels[b.level()];
+        for (const v1::RequestRecord& rec : b.records()) {
+          level.records.push_back(rec);
+          level.agent.push_back(index);
+        }
+        break;
+      }
+      case v1::AgentMessage::kHeartbeat:
+        a.max_cpu = std::max(a.max_cpu, ev.msg.heartbeat().cpu_percent());
+        break;
+      case v1::AgentMessage::kDone:
+        a.done = true;
+        a.shard_done = ev.msg.done();
+        if (a.shard_done.batches() != a.last_seq) {
+          Warn(absl::StrCat("agent ", a.hello.agent_id(), " sent ", a.shard_done.batches(),
+                            " record batches but ", a.last_seq, " arrived"));
+        }
+        break;
+      case v1::AgentMessage::kError:
+        return absl::AbortedError(
+            absl::StrCat("agent ", a.hello.agent_id(), ": ", ev.msg.error().message()));
+      default:
+        break;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Admit(const AgentEvent& ev) {
+    const v1::Hello& h = ev.msg.hello();
+    auto refuse = [&](const std::string& why) {
+      v1::CoordinatorMessage stop;
+      stop.mutable_stop()->set_reason(why);
+      hub_.Send(ev.conn, std::move(stop));
+      hub_.Finish(ev.conn, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why));
+      Warn(absl::StrCat("refused agent ", h.agent_id(), " from ", ev.peer, ": ", why));
+    };
+    if (h.version() != common::kVersion) {
+      refuse(absl::StrCat("version mismatch: agent ", h.agent_id(), " runs ", h.version(),
+                          ", coordinator runs ", common::kVersion));
+      return absl::OkStatus();
+    }
+    if (static_cast<int>(agents_.size()) >= o_.expect_agents || admission_closed_) {
+      refuse("the session already has all the agents it expects");
+      return absl::OkStatus();
+    }
+    for (const AgentState& a : agents_) {
+      if (a.hello.agent_id() == h.agent_id()) {
+        refuse(absl::StrCat("an agent named ", h.agent_id(), " is already connected"));
+        return absl::OkStatus();
+      }
+    }
+    AgentState a;
+    a.conn = ev.conn;
+    a.hello = h;
+    by_conn_[ev.conn] = static_cast<int>(agents_.size());
+    v1::CoordinatorMessage welcome;
+    welcome.mutable_welcome()->set_session(o_.plan.session_name());
+    welcome.mutable_welcome()->set_agent_index(static_cast<uint32_t>(agents_.size()));
+    agents_.push_back(std::move(a));
+    hub_.Send(ev.conn, std::move(welcome));
+    return absl::OkStatus();
+  }
+
+  // Handles events until `done()` or `deadline`. DeadlineExceeded names `what`.
+  absl::Status WaitUntil(const std::function<bool()>& done, Clock::time_point deadline,
+                         const std::string& what) {
+    while (!done()) {
+      if (Clock::now() >= deadline) return absl::DeadlineExceededError(what);
+      auto ev = hub_.Next(std::min(
+          kPoll, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) +
+                     std::chrono::milliseconds(1)));
+      if (!ev) continue;
+      if (auto st = Handle(*ev); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+  Clock::time_point After(double seconds) const {
+    return Clock::now() + std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
+  }
+
+  absl::Status AdmitAgents() {
+    auto st = WaitUntil([&] { return static_cast<int>(agents_.size()) >= o_.expect_agents; },
+                        After(o_.agent_timeout_s), "");
+    admission_closed_ = true;
+    if (absl::IsDeadlineExceeded(st)) {
+      std::vector<std::string> names;
+      for (const AgentState& a : agents_) names.push_back(a.hello.agent_id());
+      return absl::UnavailableError(absl::StrCat(
+          agents_.size(), " of ", o_.expect_agents, " agents connected within ",
+          o_.agent_timeout_s, " s", names.empty() ? "" : ": ", absl::StrJoin(names, ", ")));
+    }
+    return st;
+  }
+
+  // Four-timestamp exchange, one probe in flight per agent, min-RTT sample kept.
+  absl::Status SyncClocks() {
+    for (AgentState& a : agents_) a.samples.clear();
+    for (int i = 0; i < o_.clock_probes; ++i) {
+      for (AgentState& a : agents_) {
+        v1::CoordinatorMessage probe;
+        probe.mutable_clock_probe()->set_seq(static_cast<uint32_t>(i));
+        probe.mutable_clock_probe()->set_t0_ns(SteadyNowNs());
+        hub_.Send(a.conn, std::move(probe));
+      }
+      const size_t want = static_cast<size_t>(i) + 1;
+      RETURN_IF_ERROR(WaitUntil(
+          [&] {
+            return std::all_of(agents_.begin(), agents_.end(),
+                               [&](const AgentState& a) { return a.samples.size() >= want; });
+          },
+          After(5), "clock probe unanswered for 5 s"));
+    }
+    for (AgentState& a : agents_) {
+      auto est = common::EstimateOffset(a.samples);
+      if (!est.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("agent ", a.hello.agent_id(), ": ", est.status().message()));
+      }
+      a.clock = *est;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status RunLevel(uint32_t li) {
+    const v1::Load& load = o_.plan.load();
+    LevelData& level = r_.levels[li];
+    std::vector<double> weights;
+    for (const AgentState& a : agents_) weights.push_back(std::max(1, a.hello.cores()));
+    const std::vector<int64_t> conc = SplitByWeight(level.concurrency, weights);
+    const std::vector<double> conc_w(conc.begin(), conc.end());
+    const std::vector<int64_t> iters = SplitByWeight(load.iterations(), conc_w);
+    const std::vector<int64_t> warm = SplitByWeight(load.warmup(), conc_w);
+    int64_t max_uncertainty = 0;
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      AgentState& a = agents_[i];
+      a.ready = a.done = false;
+      max_uncertainty = std::max(max_uncertainty, a.clock.uncertainty_ns);
+      v1::CoordinatorMessage m;
+      v1::Assign* as = m.mutable_assign();
+      as->set_level(li);
+      as->set_concurrency(static_cast<int32_t>(conc[i]));
+      as->set_iterations(iters[i]);
+      as->set_warmup(warm[i]);
+      *as->mutable_target() = o_.plan.target();
+      for (const v1::Header& h : o_.secret_headers) *as->add_secret_headers() = h;
+      for (const std::string& t : o_.texts) as->add_texts(t);
+      as->set_seed(o_.plan.texts().seed() + li);
+      as->set_clock_offset_ns(a.clock.offset_ns);
+      as->set_epoch_ns(epoch_);
+      hub_.Send(a.conn, std::move(m));
+    }
+    const double timeout_s = o_.plan.target().timeout_s();
+    const int64_t per_vu_warm = level.concurrency > 0 ? load.warmup() / level.concurrency + 1 : 1;
+    RETURN_IF_ERROR(WaitUntil(
+        [&] {
+          return std::all_of(agents_.begin(), agents_.end(),
+                             [](const AgentState& a) { return a.ready; });
+        },
+        After(o_.agent_timeout_s + timeout_s * static_cast<double>(per_vu_warm)),
+        absl::StrCat("agents not ready for concurrency ", level.concurrency)));
+
+    const int64_t at = NowTimeline() + static_cast<int64_t>(o_.start_delay_s * 1e9) +
+                       2 * max_uncertainty;
+    const int64_t lease_ns = static_cast<int64_t>(o_.lease_s * 1e9);
+    for (const AgentState& a : agents_) {
+      v1::CoordinatorMessage m;
+      m.mutable_start()->set_level(li);
+      m.mutable_start()->set_at_ns(at);
+      m.mutable_start()->set_valid_until_ns(at + lease_ns);
+      hub_.Send(a.conn, std::move(m));
+    }
+    // A level never runs unbounded: every request may take its whole timeout, plus slack.
+    const int64_t rounds = level.concurrency > 0
+                               ? (load.iterations() + level.concurrency - 1) / level.concurrency
+                               : 1;
+    const auto deadline = After(o_.start_delay_s + 2 * timeout_s * static_cast<double>(rounds) + 60);
+    auto all_done = [&] {
+      return std::all_of(agents_.begin(), agents_.end(),
+                         [](const AgentState& a) { return a.done; });
+    };
+    for (;;) {
+      const auto renew_at = Clock::now() + kLeaseRenewEvery;
+      auto st = WaitUntil(all_done, std::min(renew_at, deadline), "");
+      if (st.ok()) break;
+      if (!absl::IsDeadlineExceeded(st)) return st;
+      if (Clock::now() >= deadline) {
+        Warn(absl::StrCat("concurrency ", level.concurrency,
+                          ": level time limit reached; agents stopped"));
+        for (const AgentState& a : agents_) {
+          v1::CoordinatorMessage m;
+          m.mutable_stop()->set_reason("level time limit");
+          hub_.Send(a.conn, std::move(m));
+        }
+        return absl::DeadlineExceededError(
+            absl::StrCat("concurrency ", level.concurrency, " did not finish in time"));
+      }
+      for (const AgentState& a : agents_) {
+        v1::CoordinatorMessage m;
+        m.mutable_lease()->set_valid_until_ns(NowTimeline() + lease_ns);
+        hub_.Send(a.conn, std::move(m));
+      }
+    }
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      if (conc[i] == 0) continue;
+      first = std::min(first, agents_[i].shard_done.started_ns());
+      last = std::max(last, agents_[i].shard_done.started_ns());
+      level.max_agent_cpu_pct = std::max(level.max_agent_cpu_pct, agents_[i].max_cpu);
+      agents_[i].max_cpu = 0;
+    }
+    if (first != INT64_MAX) level.start_skew_ms = static_cast<double>(last - first) / 1e6;
+    return absl::OkStatus();
+  }
+
+  AgentHub& hub_;
+  const RunOptions& o_;
+  RunResult r_;
+  int64_t epoch_ = 0;
+  std::vector<AgentState> agents_;
+  std::map<int, int> by_conn_;
+  bool admission_closed_ = false;
+};
+
+}  // namespace
+
+std::vector<int64_t> SplitByWeight(int64_t total, const std::vector<double>& weights) {
+  std::vector<int64_t> out(weights.size(), 0);
+  const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
+  if (weights.empty() || sum <= 0 || total <= 0) return out;
+  std::vector<std::pair<double, size_t>> remainders;
+  int64_t given = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const double exact = static_cast<double>(total) * weights[i] / sum;
+    out[i] = static_cast<int64_t>(std::floor(exact));
+    given += out[i];
+    if (weights[i] > 0) remainders.push_back({exact - static_cast<double>(out[i]), i});
+  }
+  // Largest remainder first; ties go to the earlier agent so the split is deterministic.
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t k = 0; given < total && !remainders.empty(); k = (k + 1) % remainders.size()) {
+    ++out[remainders[k].second];
+    ++given;
+  }
+  return out;
+}
+
+RunResult RunPlan(AgentHub& hub, const RunOptions& options) {
+  return Orchestrator(hub, options).Run();
+}
+
+}  // namespace ttsbench::coordinator

@@ -1,0 +1,49 @@
+// Runs a plan through connected agents: admission, clock sync, per-level assign/ready/start
+// under a lease, record collection with sequence checks. Records are kept whatever happens.
+#ifndef TTSBENCH_COORDINATOR_ORCHESTRATOR_H_
+#define TTSBENCH_COORDINATOR_ORCHESTRATOR_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "coordinator/agent_hub.h"
+#include "ttsbench/v1/ttsbench.pb.h"
+
+namespace ttsbench::coordinator {
+
+struct RunOptions {
+  v1::Plan plan;
+  std::vector<v1::Header> secret_headers;  // sent to agents only
+  std::vector<std::string> texts;
+  int expect_agents = 1;
+  double agent_timeout_s = 30;
+  int clock_probes = 8;
+  double lease_s = 5;
+  double start_delay_s = 0.25;  // Start is sent this far ahead of the start instant
+};
+
+// Every record of one level, with the index (into Session.agents) of the agent that made it.
+struct LevelData {
+  int concurrency = 0;
+  std::vector<v1::RequestRecord> records;
+  std::vector<uint32_t> agent;
+  double start_skew_ms = 0;  // spread of the agents' actual start instants
+  double max_agent_cpu_pct = 0;
+};
+
+struct RunResult {
+  absl::Status status;  // not OK: the run could not be completed (exit 2); data is still kept
+  v1::Session session;  // agents, warnings; levels filled by the caller from `levels`
+  std::vector<LevelData> levels;
+  int64_t epoch_ns = 0;
+};
+
+RunResult RunPlan(AgentHub& hub, const RunOptions& options);
+
+// Splits `total` across weights proportionally (largest remainder), every unit assigned.
+std::vector<int64_t> SplitByWeight(int64_t total, const std::vector<double>& weights);
+
+}  // namespace ttsbench::coordinator
+
+#endif  // TTSBENCH_COORDINATOR_ORCHESTRATOR_H_

@@ -1,0 +1,177 @@
+#include "coordinator/report.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/records.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace ttsbench::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status WriteAtomically(const fs::path& path, const std::string& content) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp.string()));
+    out << content;
+    out.flush();
+    if (!out) return absl::DataLossError(absl::StrCat("short write to ", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path.string(), ": ",
+                                                          ec.message()));
+  return absl::OkStatus();
+}
+
+// Full precision, no trailing noise: enough digits that recomputation agrees to 1e-9.
+std::string Num(double v) { return absl::StrFormat("%.10g", v); }
+
+std::string Seconds(int64_t ns) {
+  return ns == 0 ? "" : absl::StrFormat("%.9f", static_cast<double>(ns) / 1e9);
+}
+
+std::string ErrorsCell(const v1::LevelStats& l) {
+  std::vector<std::string> parts;
+  std::map<std::string, uint64_t> sorted(l.errors().begin(), l.errors().end());
+  for (const auto& [kind, n] : sorted) parts.push_back(absl::StrCat(kind, ":", n));
+  return absl::StrJoin(parts, ";");
+}
+
+}  // namespace
+
+absl::Status PrepareOutputDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create output directory ", dir, ": ", ec.message()));
+  }
+  const fs::path probe = fs::path(dir) / ".ttsbench-write-test";
+  {
+    std::ofstream out(probe);
+    if (!out || !(out << "ok")) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot write to output directory ", dir));
+    }
+  }
+  fs::remove(probe, ec);
+  return absl::OkStatus();
+}
+
+std::string SummaryCsv(const v1::Session& session) {
+  // DESIGN.md's columns first, in order; new columns are only ever appended.
+  std::string out =
+      "Concurrency,ASPS,RTF_Mean,RTF_Median,RTF_p95,RPS,CPS,TTFA_p50_ms,TTFA_p95_ms,TTFA_p99_ms,"
+      "Latency_p50_ms,Latency_p95_ms,Latency_p99_ms,Success_Rate_%,Errors,Attempted,Successful,"
+      "T_wall_s,Audio_s,Characters,TTFA_Mean_ms,RTF_p99,Latency_Mean_ms,Attempted_RPS,"
+      "New_Connections,Start_Skew_ms\n";
+  for (const v1::LevelStats& l : session.levels()) {
+    absl::StrAppend(&out, l.concurrency(), ",", Num(l.asps()), ",", Num(l.rtf().mean()), ",",
+                    Num(l.rtf_median()), ",", Num(l.rtf().p95()), ",", Num(l.rps()), ",",
+                    Num(l.cps()), ",", Num(l.ttfa_ms().p50()), ",", Num(l.ttfa_ms().p95()), ",",
+                    Num(l.ttfa_ms().p99()), ",", Num(l.latency_ms().p50()), ",",
+                    Num(l.latency_ms().p95()), ",", Num(l.latency_ms().p99()), ",",
+                    Num(l.success_rate_pct()), ",", ErrorsCell(l), ",", l.attempted(), ",",
+                    l.successful(), ",", Num(l.t_wall_s()), ",", Num(l.audio_seconds()), ",",
+                    l.characters(), ",", Num(l.ttfa_ms().mean()), ",", Num(l.rtf().p99()), ",",
+                    Num(l.latency_ms().mean()), ",", Num(l.attempted_rps()), ",",
+                    l.new_connections(), ",", Num(l.start_skew_ms()), "\n");
+  }
+  return out;
+}
+
+std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>& levels) {
+  std::string out =
+      "level,agent,request_id,warmup,intended_s,start_s,first_byte_s,first_audio_s,end_s,chars,"
+      "bytes,audio_s,sample_rate,chunks,max_gap_ms,underrun_ms,http_status,success,error,"
+      "connect_ms\n";
+  for (const LevelData& level : levels) {
+    for (size_t i = 0; i < level.records.size(); ++i) {
+      const v1::RequestRecord& r = level.records[i];
+      const uint32_t a = level.agent[i];
+      const std::string& agent =
+          a < static_cast<uint32_t>(session.agents_size()) ? session.agents(static_cast<int>(a)).id()
+                                                           : std::to_string(a);
+      absl::StrAppend(&out, level.concurrency, ",", agent, ",", r.request_id(), ",",
+                      r.warmup() ? 1 : 0, ",", Seconds(r.intended_ns()), ",",
+                      Seconds(r.start_ns()), ",", Seconds(r.first_byte_ns()), ",",
+                      Seconds(r.first_audio_ns()), ",", Seconds(r.end_ns()), ",", r.chars(), ",",
+                      r.bytes(), ",", Num(r.audio_s()), ",", r.sample_rate(), ",", r.chunks(),
+                      ",", Num(r.max_gap_ms()), ",", Num(r.underrun_ms()), ",", r.http_status(),
+                      ",", common::Succeeded(r) ? 1 : 0, ",", common::ErrorKindName(r.error()),
+                      ",", Num(static_cast<double>(r.connect_ns()) / 1e6), "\n");
+    }
+  }
+  return out;
+}
+
+absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& session,
+                               const std::vector<LevelData>& levels) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  std::string json;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  if (auto st = google::protobuf::util::MessageToJsonString(session, &json, opts); !st.ok()) {
+    return absl::InternalError(absl::StrCat("session.json: ", st.message().as_string()));
+  }
+  if (auto st = WriteAtomically(fs::path(dir) / "summary.csv", SummaryCsv(session)); !st.ok()) {
+    return st;
+  }
+  if (auto st = WriteAtomically(fs::path(dir) / "requests.csv", RequestsCsv(session, levels));
+      !st.ok()) {
+    return st;
+  }
+  return WriteAtomically(fs::path(dir) / "session.json", json + "\n");
+}
+
+std::string ConsoleTable(const std::string& title, const v1::Session& session) {
+  const std::string rule(80, '=');
+  std::string out = absl::StrCat("\n", title, "\n", rule, "\n",
+                                 absl::StrFormat("%-5s%-9s%-9s%-9s%-9s%-11s%s\n", "Conc", "ASPS",
+                                                 "RTF", "RPS", "CPS", "TTFA p95", "Success"),
+                                 std::string(80, '-'), "\n");
+  const v1::LevelStats* best_asps = nullptr;
+  const v1::LevelStats* best_rtf = nullptr;
+  const v1::LevelStats* best_rps = nullptr;
+  const v1::LevelStats* best_ttfa = nullptr;
+  for (const v1::LevelStats& l : session.levels()) {
+    absl::StrAppend(&out, absl::StrFormat("%-5d%-9.3f%-9.3f%-9.1f%-9.0f%-11.1f%-8.1f%%\n",
+                                          l.concurrency(), l.asps(), l.rtf().mean(), l.rps(),
+                                          l.cps(), l.ttfa_ms().p95(), l.success_rate_pct()));
+    if (l.successful() == 0) continue;
+    if (!best_asps || l.asps() >= best_asps->asps()) best_asps = &l;
+    if (!best_rtf || l.rtf().mean() <= best_rtf->rtf().mean()) best_rtf = &l;
+    if (!best_rps || l.rps() >= best_rps->rps()) best_rps = &l;
+    if (!best_ttfa || l.ttfa_ms().p95() <= best_ttfa->ttfa_ms().p95()) best_ttfa = &l;
+  }
+  absl::StrAppend(&out, rule, "\n");
+  if (best_asps != nullptr) {
+    absl::StrAppend(
+        &out, "Best Performance:\n",
+        absl::StrFormat("  Highest ASPS: %.3f at concurrency %d\n", best_asps->asps(),
+                        best_asps->concurrency()),
+        absl::StrFormat("  Lowest RTF: %.3f at concurrency %d\n", best_rtf->rtf().mean(),
+                        best_rtf->concurrency()),
+        absl::StrFormat("  Highest RPS: %.1f at concurrency %d\n", best_rps->rps(),
+                        best_rps->concurrency()),
+        absl::StrFormat("  Lowest TTFA p95: %.1fms at concurrency %d\n",
+                        best_ttfa->ttfa_ms().p95(), best_ttfa->concurrency()));
+  } else {
+    absl::StrAppend(&out, "No successful requests.\n");
+  }
+  for (const std::string& w : session.warnings()) absl::StrAppend(&out, "warning: ", w, "\n");
+  return out;
+}
+
+}  // namespace ttsbench::coordinator

@@ -1,0 +1,134 @@
+#include "coordinator/session_runner.h"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "common/metrics.h"
+#include "common/stats.h"
+#include "common/texts.h"
+#include "common/url.h"
+#include "common/version.h"
+#include "coordinator/agent_hub.h"
+#include "coordinator/local_agents.h"
+#include "coordinator/orchestrator.h"
+#include "coordinator/preflight.h"
+#include "coordinator/report.h"
+
+namespace ttsbench::coordinator {
+namespace {
+
+std::string WallClockLabel() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err) {
+  const v1::Plan& plan = request.plan;
+  auto url = common::ParseUrl(plan.target().url());
+  if (!url.ok()) {
+    err << "ttsbench: " << url.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto texts = plan.texts().file().empty() ? common::BuiltinTexts(plan.texts().length())
+                                           : common::LoadTextsFile(plan.texts().file());
+  if (!texts.ok()) {
+    err << "ttsbench: " << texts.status().message() << "\n";
+    return kExitUsage;
+  }
+  const std::string dir =
+      (std::filesystem::path(plan.output_dir()) / plan.session_name()).string();
+  if (auto st = PrepareOutputDir(dir); !st.ok()) {
+    err << "ttsbench: " << st.message() << "\n";
+    return kExitUsage;
+  }
+  const bool local = request.expect_agents == 0;
+  if (local) {
+    if (auto st = CheckReachable(*url, 3.0); !st.ok()) {
+      err << "ttsbench: " << st.message() << "\n";
+      return kExitRunFailed;
+    }
+  }
+  const std::string listen =
+      plan.agents().listen().empty() ? "127.0.0.1:0" : plan.agents().listen();
+  auto server = StartCoordinatorServer(listen);
+  if (!server.ok()) {
+    err << "ttsbench: " << server.status().message() << "\n";
+    return kExitRunFailed;
+  }
+  std::optional<LocalAgents> agents;
+  if (local) {
+    auto spawned = LocalAgents::Spawn(plan.agents().spawn(),
+                                      absl::StrCat("127.0.0.1:", (*server)->port));
+    if (!spawned.ok()) {
+      err << "ttsbench: " << spawned.status().message() << "\n";
+      return kExitRunFailed;
+    }
+    agents.emplace(std::move(*spawned));
+  }
+
+  RunOptions options;
+  options.plan = plan;
+  options.secret_headers = request.secret_headers;
+  options.texts = *texts;
+  options.expect_agents = local ? plan.agents().spawn() : request.expect_agents;
+  options.agent_timeout_s = plan.agents().connect_timeout_s();
+  const std::string started_at = WallClockLabel();
+  RunResult result = RunPlan(*(*server)->hub, options);
+
+  v1::Session& session = result.session;
+  session.set_name(plan.session_name());
+  session.set_version(common::kVersion);
+  session.set_status(result.status.ok() ? "completed" : "failed");
+  *session.mutable_plan() = plan;
+  session.set_started_at(started_at);
+  session.set_ended_at(WallClockLabel());
+  session.set_percentile_method(common::kPercentileMethod);
+  session.set_timeline(
+      "seconds on the coordinator's steady clock from session start; agent times converted "
+      "with the measured clock offset");
+  for (const LevelData& level : result.levels) {
+    v1::LevelStats stats = common::ComputeLevelStats(level.concurrency, level.records);
+    stats.set_start_skew_ms(level.start_skew_ms);
+    if (level.max_agent_cpu_pct > 90) {
+      session.add_warnings(absl::StrCat("concurrency ", level.concurrency, ": agent CPU reached ",
+                                        static_cast<int>(level.max_agent_cpu_pct),
+                                        "%: the generator may have limited the result"));
+    }
+    if (stats.attempted() > 0 && stats.errors().contains("connect") &&
+        stats.errors().at("connect") == stats.attempted()) {
+      session.add_warnings(absl::StrCat("concurrency ", level.concurrency,
+                                        ": every request failed to connect to the target"));
+    }
+    *session.add_levels() = std::move(stats);
+  }
+  if (!result.status.ok()) {
+    session.add_warnings(absl::StrCat("run failed: ", result.status.message()));
+  }
+  // Files first: nothing measured is lost even if the console is gone.
+  const absl::Status written = WriteSessionFiles(dir, session, result.levels);
+  (*server).reset();
+  agents.reset();
+  out << ConsoleTable(request.title, session);
+  if (written.ok()) {
+    out << "Session written to " << dir << "/\n";
+  } else {
+    err << "ttsbench: " << written.message() << "\n";
+  }
+  out.flush();
+  if (!result.status.ok()) {
+    err << "ttsbench: run failed: " << result.status.message() << "\n";
+    return kExitRunFailed;
+  }
+  return written.ok() ? kExitOk : kExitRunFailed;
+}
+
+}  // namespace ttsbench::coordinator

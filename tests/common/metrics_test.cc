@@ -1,0 +1,100 @@
+#include "common/metrics.h"
+
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace ttsbench::common {
+namespace {
+
+constexpr int64_t kS = 1'000'000'000;
+
+v1::RequestRecord Ok(double start, double first_audio, double end, double audio_s, int chars) {
+  v1::RequestRecord r;
+  r.set_start_ns(static_cast<int64_t>(start * kS));
+  r.set_first_byte_ns(static_cast<int64_t>(first_audio * kS));
+  r.set_first_audio_ns(static_cast<int64_t>(first_audio * kS));
+  r.set_end_ns(static_cast<int64_t>(end * kS));
+  r.set_audio_s(audio_s);
+  r.set_chars(chars);
+  return r;
+}
+
+v1::RequestRecord Failed(double start, double end, v1::ErrorKind kind) {
+  v1::RequestRecord r;
+  r.set_start_ns(static_cast<int64_t>(start * kS));
+  r.set_end_ns(static_cast<int64_t>(end * kS));
+  r.set_error(kind);
+  r.set_chars(99);
+  return r;
+}
+
+// Hand-computed: two successes, one late timeout that widens the window, one warm-up.
+TEST(ComputeLevelStatsTest, MatchesHandComputedValues) {
+  std::vector<v1::RequestRecord> rs;
+  rs.push_back(Ok(1.0, 1.1, 1.5, 2.0, 30));
+  rs.push_back(Ok(1.2, 1.25, 2.0, 3.0, 40));
+  rs.push_back(Failed(1.3, 3.0, v1::ERROR_TIMEOUT));
+  v1::RequestRecord warm = Ok(0.5, 0.6, 0.9, 10.0, 500);
+  warm.set_warmup(true);
+  rs.push_back(warm);
+
+  const v1::LevelStats st = ComputeLevelStats(4, rs);
+  EXPECT_EQ(st.concurrency(), 4);
+  EXPECT_EQ(st.attempted(), 3u);
+  EXPECT_EQ(st.successful(), 2u);
+  EXPECT_EQ(st.failed(), 1u);
+  EXPECT_EQ(st.warmup_excluded(), 1u);
+  EXPECT_DOUBLE_EQ(st.t_wall_s(), 2.0);  // 3.0 (the failure's end) - 1.0
+  EXPECT_DOUBLE_EQ(st.asps(), 2.5);      // (2 + 3) / 2
+  EXPECT_DOUBLE_EQ(st.rps(), 1.0);
+  EXPECT_DOUBLE_EQ(st.attempted_rps(), 1.5);
+  EXPECT_DOUBLE_EQ(st.cps(), 35.0);      // (30 + 40) / 2; the failure's characters do not count
+  EXPECT_NEAR(st.success_rate_pct(), 200.0 / 3, 1e-9);
+  EXPECT_NEAR(st.latency_ms().mean(), 650, 1e-6);
+  EXPECT_NEAR(st.latency_ms().p50(), 650, 1e-6);
+  EXPECT_NEAR(st.latency_ms().p95(), 785, 1e-6);  // 500 + 0.95 * 300
+  EXPECT_NEAR(st.rtf().mean(), (0.25 + 0.8 / 3) / 2, 1e-9);
+  EXPECT_NEAR(st.rtf_median(), (0.25 + 0.8 / 3) / 2, 1e-9);
+  EXPECT_NEAR(st.ttfa_ms().p50(), 75, 1e-6);
+  EXPECT_NEAR(st.ttfa_ms().p99(), 50 + 0.99 * 50, 1e-6);
+  ASSERT_EQ(st.errors().size(), 1u);
+  EXPECT_EQ(st.errors().at("timeout"), 1u);
+}
+
+TEST(ComputeLevelStatsTest, StreamedTtfaIsFirstAudioNotEnd) {
+  std::vector<v1::RequestRecord> rs = {Ok(0.0, 0.03, 2.0, 4.0, 50)};
+  const v1::LevelStats st = ComputeLevelStats(1, rs);
+  EXPECT_NEAR(st.ttfa_ms().p50(), 30, 1e-6);
+  EXPECT_NEAR(st.latency_ms().p50(), 2000, 1e-6);
+  EXPECT_DOUBLE_EQ(st.rtf().mean(), 0.5);
+}
+
+TEST(ComputeLevelStatsTest, AllFailedLevelHasZeroThroughputAndNoNans) {
+  std::vector<v1::RequestRecord> rs = {Failed(0, 1, v1::ERROR_CONNECT),
+                                       Failed(0.5, 1, v1::ERROR_HTTP_5XX)};
+  const v1::LevelStats st = ComputeLevelStats(2, rs);
+  EXPECT_EQ(st.successful(), 0u);
+  EXPECT_DOUBLE_EQ(st.asps(), 0);
+  EXPECT_DOUBLE_EQ(st.success_rate_pct(), 0);
+  EXPECT_EQ(st.latency_ms().count(), 0u);
+  EXPECT_EQ(st.errors().at("connect"), 1u);
+  EXPECT_EQ(st.errors().at("http_5xx"), 1u);
+}
+
+TEST(ComputeLevelStatsTest, EmptyLevel) {
+  const v1::LevelStats st = ComputeLevelStats(8, {});
+  EXPECT_EQ(st.attempted(), 0u);
+  EXPECT_DOUBLE_EQ(st.t_wall_s(), 0);
+}
+
+TEST(ComputeLevelStatsTest, CountsNewConnections) {
+  std::vector<v1::RequestRecord> rs = {Ok(0, 0.1, 1, 1, 10), Ok(1, 1.1, 2, 1, 10)};
+  rs[0].set_connect_ns(2'000'000);
+  const v1::LevelStats st = ComputeLevelStats(1, rs);
+  EXPECT_EQ(st.new_connections(), 1u);
+  EXPECT_DOUBLE_EQ(st.connect_ms().p50(), 2.0);
+}
+
+}  // namespace
+}  // namespace ttsbench::common
