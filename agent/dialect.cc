@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/texts.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -134,7 +135,7 @@ class OpenAiDialect final : public HttpDialect {
         ",\"input\":", JsonQuote(text), ",\"voice\":", JsonQuote(target_.voice()),
         ",\"response_format\":", JsonQuote(target_.format()),
         ",\"stream\":", target_.streaming() ? "true" : "false", "}");
-    return Post("/v1/audio/speech", body, "*/*", static_cast<int>(text.size()));
+    return Post("/v1/audio/speech", body, "*/*", common::CountCharacters(text));
   }
   absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
       absl::string_view content_type) const override {
@@ -155,7 +156,7 @@ class TorchInferenceDialect final : public HttpDialect {
     std::string body = absl::StrCat("{\"text\":", JsonQuote(text),
                                     ",\"voice\":", JsonQuote(target_.voice()), "}");
     return Post(target_.streaming() ? "/tts/stream" : "/tts/synthesize", body,
-                target_.streaming() ? "*/*" : "application/json", static_cast<int>(text.size()));
+                target_.streaming() ? "*/*" : "application/json", common::CountCharacters(text));
   }
   absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
       absl::string_view content_type) const override {

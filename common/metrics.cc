@@ -21,7 +21,7 @@ void Fill(std::vector<double>& values, v1::Distribution* out) {
   out->set_p95(s.p95);
   out->set_p99(s.p99);
   out->set_max(s.max);
-  out->set_count(s.count);
+  out->set_count(static_cast<uint32_t>(s.count));
 }
 
 }  // namespace
@@ -31,7 +31,8 @@ v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRec
   st.set_concurrency(concurrency);
   int64_t min_start = std::numeric_limits<int64_t>::max();
   int64_t max_end = std::numeric_limits<int64_t>::min();
-  uint64_t attempted = 0, successful = 0, warmup = 0, chars = 0, new_connections = 0;
+  uint32_t attempted = 0, successful = 0, warmup = 0, new_connections = 0;
+  uint64_t chars = 0;
   double audio_s = 0;
   std::vector<double> latency_ms, ttfa_ms, rtf, connect_ms;
   latency_ms.reserve(records.size());

@@ -108,6 +108,12 @@ absl::StatusOr<std::vector<std::string>> LoadTextsFile(const std::string& path) 
   return out;
 }
 
+int CountCharacters(absl::string_view utf8) {
+  int n = 0;
+  for (char c : utf8) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
 size_t PickText(uint64_t seed, uint64_t stream, uint64_t n, size_t count) {
   return static_cast<size_t>(Mix(Mix(seed ^ Mix(stream)) + n) % count);
 }

@@ -17,6 +17,9 @@ absl::StatusOr<std::vector<std::string>> BuiltinTexts(absl::string_view length);
 // One text per line; blank lines skipped. Errors name the file.
 absl::StatusOr<std::vector<std::string>> LoadTextsFile(const std::string& path);
 
+// Unicode code points in UTF-8 text: the "characters" of CPS.
+int CountCharacters(absl::string_view utf8);
+
 // Picks the text for request `n` of stream `stream` deterministically under `seed`.
 size_t PickText(uint64_t seed, uint64_t stream, uint64_t n, size_t count);
 

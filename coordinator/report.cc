@@ -40,7 +40,7 @@ std::string Seconds(int64_t ns) {
 
 std::string ErrorsCell(const v1::LevelStats& l) {
   std::vector<std::string> parts;
-  std::map<std::string, uint64_t> sorted(l.errors().begin(), l.errors().end());
+  std::map<std::string, uint32_t> sorted(l.errors().begin(), l.errors().end());
   for (const auto& [kind, n] : sorted) parts.push_back(absl::StrCat(kind, ":", n));
   return absl::StrJoin(parts, ";");
 }

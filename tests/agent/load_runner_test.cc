@@ -1,0 +1,321 @@
+// Agent load engine against the real synthetic server on loopback.
+#include "agent/load_runner.h"
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/texts.h"
+#include "gtest/gtest.h"
+#include "synth/synth_server.h"
+
+namespace ttsbench::agent {
+namespace {
+
+class CollectingSink final : public RecordSink {
+ public:
+  void Push(std::vector<v1::RequestRecord>&& records) override {
+    std::lock_guard lock(mu_);
+    for (auto& r : records) all_.push_back(std::move(r));
+  }
+  std::vector<v1::RequestRecord> measured() {
+    std::lock_guard lock(mu_);
+    std::vector<v1::RequestRecord> out;
+    for (const auto& r : all_) {
+      if (!r.warmup()) out.push_back(r);
+    }
+    return out;
+  }
+  size_t size() {
+    std::lock_guard lock(mu_);
+    return all_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<v1::RequestRecord> all_;
+};
+
+constexpr char kText[] = "The next train to the airport leaves from platform four.";
+
+struct Harness {
+  explicit Harness(synth::SynthOptions so = {}) {
+    auto s = synth::SynthServer::Start(so);
+    EXPECT_TRUE(s.ok()) << s.status();
+    server = std::move(*s);
+    model = so.model;
+  }
+
+  // Runs `iterations` measured requests after `warmup` at `concurrency`; returns the records.
+  std::vector<v1::RequestRecord> Run(v1::Target target, int concurrency, int iterations,
+                                     int warmup, int* connections = nullptr,
+                                     int threads = 2) {
+    target.set_url("http://127.0.0.1:" + std::to_string(server->port()));
+    if (target.voice().empty()) target.set_voice("default");
+    auto url = common::ParseUrl(target.url());
+    auto dialect = MakeDialect(target, *url, {});
+    EXPECT_TRUE(dialect.ok()) << dialect.status();
+    ShardConfig cfg;
+    cfg.url = *url;
+    cfg.concurrency = concurrency;
+    cfg.iterations = iterations;
+    cfg.warmup = warmup;
+    cfg.timeout_s = target.timeout_s() > 0 ? target.timeout_s() : 10;
+    cfg.streamed = target.streaming();
+    cfg.threads = threads;
+    cfg.requests.push_back(*(*dialect)->Prepare(kText));
+    LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
+    const int open = runner.Warmup();
+    if (connections != nullptr) *connections = open;
+    runner.Run(common::SteadyNowNs());
+    return sink.measured();
+  }
+
+  std::unique_ptr<synth::SynthServer> server;
+  synth::LatencyModel model;
+  CollectingSink sink;
+};
+
+double ExpectedAudioSeconds(const synth::LatencyModel& m) {
+  return static_cast<double>(synth::AudioSamples(m, sizeof(kText) - 1)) / m.sample_rate;
+}
+
+v1::Target OpenAi(const std::string& format, bool streaming) {
+  v1::Target t;
+  t.set_api("openai");
+  t.set_format(format);
+  t.set_streaming(streaming);
+  return t;
+}
+
+TEST(LoadRunnerTest, StreamedWavTtfaComesBeforeTheEndAndDurationIsExact) {
+  Harness h;
+  int connections = 0;
+  auto records = h.Run(OpenAi("wav", true), 2, 6, 2, &connections);
+  ASSERT_EQ(records.size(), 6u);
+  EXPECT_EQ(connections, 2);
+  for (const auto& r : records) {
+    EXPECT_EQ(r.error(), v1::ERROR_NONE) << r.DebugString();
+    EXPECT_EQ(r.http_status(), 200);
+    EXPECT_DOUBLE_EQ(r.audio_s(), ExpectedAudioSeconds(h.model));
+    EXPECT_EQ(r.sample_rate(), 24000);
+    EXPECT_GT(r.chunks(), 1);
+    EXPECT_TRUE(r.streamed());
+    EXPECT_LE(r.start_ns(), r.first_byte_ns());
+    EXPECT_LE(r.first_byte_ns(), r.first_audio_ns());
+    EXPECT_LT(r.first_audio_ns(), r.end_ns());
+    // The first chunk is due 25 ms after the slot is taken; synthesis of ~57 characters takes
+    // ~33 ms: TTFA must be measurably earlier than the end of the body.
+    EXPECT_LT(r.first_audio_ns() - r.start_ns(), r.end_ns() - r.start_ns() - 3'000'000);
+    EXPECT_EQ(r.chars(), static_cast<int>(sizeof(kText) - 1));
+  }
+}
+
+TEST(LoadRunnerTest, KeepAliveReusesWarmedConnections) {
+  Harness h;
+  auto records = h.Run(OpenAi("wav", false), 3, 12, 3);
+  ASSERT_EQ(records.size(), 12u);
+  for (const auto& r : records) {
+    EXPECT_EQ(r.error(), v1::ERROR_NONE);
+    EXPECT_EQ(r.connect_ns(), 0) << "measured request opened a new connection";
+  }
+  EXPECT_EQ(h.server->stats().connections_accepted, 3u);
+  EXPECT_EQ(h.server->stats().requests, 15u);
+}
+
+TEST(LoadRunnerTest, NonStreamedTtfaEqualsLatency) {
+  Harness h;
+  auto records = h.Run(OpenAi("wav", false), 1, 3, 0);
+  ASSERT_EQ(records.size(), 3u);
+  for (const auto& r : records) {
+    EXPECT_EQ(r.error(), v1::ERROR_NONE);
+    EXPECT_DOUBLE_EQ(r.audio_s(), ExpectedAudioSeconds(h.model));
+    // The whole body arrives at once: first audio is within a read of the end.
+    EXPECT_LT(r.end_ns() - r.first_audio_ns(), 2'000'000);
+  }
+}
+
+TEST(LoadRunnerTest, RawPcmUsesTheRateFromContentType) {
+  synth::SynthOptions so;
+  so.model.sample_rate = 16000;
+  Harness h(so);
+  auto records = h.Run(OpenAi("pcm", true), 1, 2, 0);
+  ASSERT_EQ(records.size(), 2u);
+  for (const auto& r : records) {
+    EXPECT_EQ(r.error(), v1::ERROR_NONE);
+    EXPECT_EQ(r.sample_rate(), 16000);
+    EXPECT_DOUBLE_EQ(r.audio_s(), ExpectedAudioSeconds(h.model));
+  }
+}
+
+TEST(LoadRunnerTest, TorchInferenceJsonAndStream) {
+  Harness h;
+  v1::Target t;
+  t.set_api("torch-inference");
+  auto json = h.Run(t, 1, 2, 0);
+  ASSERT_EQ(json.size(), 2u);
+  for (const auto& r : json) {
+    EXPECT_EQ(r.error(), v1::ERROR_NONE);
+    EXPECT_DOUBLE_EQ(r.audio_s(), ExpectedAudioSeconds(h.model));
+    EXPECT_EQ(r.first_audio_ns(), r.end_ns());  // base64 audio exists once the JSON is whole
+  }
+  Harness h2;
+  t.set_streaming(true);
+  auto streamed = h2.Run(t, 1, 2, 0);
+  ASSERT_EQ(streamed.size(), 2u);
+  for (const auto& r : streamed) {
+    EXPECT_EQ(r.error(), v1::ERROR_NONE);
+    EXPECT_DOUBLE_EQ(r.audio_s(), ExpectedAudioSeconds(h2.model));
+    EXPECT_LT(r.first_audio_ns(), r.end_ns());
+  }
+}
+
+TEST(LoadRunnerTest, ServerErrorsBecomeClassifiedRecords) {
+  synth::SynthOptions so;
+  so.error_rate = 1.0;
+  Harness h(so);
+  auto records = h.Run(OpenAi("wav", false), 2, 4, 0);
+  ASSERT_EQ(records.size(), 4u);
+  for (const auto& r : records) {
+    EXPECT_EQ(r.error(), v1::ERROR_HTTP_5XX);
+    EXPECT_EQ(r.http_status(), 500);
+  }
+}
+
+TEST(LoadRunnerTest, BodyCutShortIsAReadError) {
+  synth::SynthOptions so;
+  so.truncate_rate = 1.0;
+  Harness h(so);
+  for (bool streaming : {false, true}) {
+    auto records = h.Run(OpenAi("wav", streaming), 1, 2, 0);
+    for (const auto& r : records) {
+      EXPECT_NE(r.error(), v1::ERROR_NONE) << "streaming " << streaming;
+      EXPECT_TRUE(r.error() == v1::ERROR_READ || r.error() == v1::ERROR_INVALID_AUDIO)
+          << r.DebugString();
+    }
+  }
+}
+
+TEST(LoadRunnerTest, UnreachableTargetGivesConnectErrors) {
+  Harness h;
+  const uint16_t port = h.server->port();
+  h.server->Stop();
+  v1::Target t = OpenAi("wav", false);
+  t.set_url("http://127.0.0.1:" + std::to_string(port));
+  auto url = common::ParseUrl(t.url());
+  auto dialect = MakeDialect(t, *url, {});
+  ShardConfig cfg;
+  cfg.url = *url;
+  cfg.concurrency = 2;
+  cfg.iterations = 4;
+  cfg.requests.push_back(*(*dialect)->Prepare(kText));
+  CollectingSink sink;
+  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
+  runner.Warmup();
+  runner.Run(common::SteadyNowNs());
+  auto records = sink.measured();
+  ASSERT_EQ(records.size(), 4u);
+  for (const auto& r : records) EXPECT_EQ(r.error(), v1::ERROR_CONNECT);
+}
+
+TEST(LoadRunnerTest, PerRequestTimeoutIsEnforced) {
+  synth::SynthOptions so;
+  so.model.base_ms = 2000;
+  Harness h(so);
+  v1::Target t = OpenAi("wav", false);
+  t.set_timeout_s(0.2);
+  const auto began = std::chrono::steady_clock::now();
+  auto records = h.Run(t, 1, 2, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(3));
+  ASSERT_EQ(records.size(), 2u);
+  for (const auto& r : records) EXPECT_EQ(r.error(), v1::ERROR_TIMEOUT);
+}
+
+TEST(LoadRunnerTest, LapsedLeaseStopsLoadAndCancelsInFlight) {
+  synth::SynthOptions so;
+  so.model.base_ms = 400;  // each request takes ~0.4 s
+  Harness h(so);
+  v1::Target t = OpenAi("wav", true);
+  t.set_url("http://127.0.0.1:" + std::to_string(h.server->port()));
+  t.set_voice("default");
+  auto url = common::ParseUrl(t.url());
+  auto dialect = MakeDialect(t, *url, {});
+  ShardConfig cfg;
+  cfg.url = *url;
+  cfg.concurrency = 2;
+  cfg.iterations = 1000;
+  cfg.streamed = true;
+  cfg.requests.push_back(*(*dialect)->Prepare(kText));
+  CollectingSink sink;
+  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
+  runner.Warmup();
+  const auto began = std::chrono::steady_clock::now();
+  runner.ExtendLease(common::SteadyNowNs() + 600'000'000);
+  runner.Run(common::SteadyNowNs());
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(1500));
+  auto records = sink.measured();
+  EXPECT_LT(records.size(), 10u);
+  int cancelled = 0;
+  for (const auto& r : records) cancelled += r.error() == v1::ERROR_CANCELLED;
+  EXPECT_GE(cancelled, 1);
+}
+
+TEST(LoadRunnerTest, StopFromAnotherThreadEndsTheRun) {
+  synth::SynthOptions so;
+  so.model.base_ms = 300;
+  Harness h(so);
+  v1::Target t = OpenAi("wav", false);
+  t.set_url("http://127.0.0.1:" + std::to_string(h.server->port()));
+  t.set_voice("default");
+  auto url = common::ParseUrl(t.url());
+  auto dialect = MakeDialect(t, *url, {});
+  ShardConfig cfg;
+  cfg.url = *url;
+  cfg.concurrency = 4;
+  cfg.iterations = 100000;
+  cfg.threads = 2;
+  cfg.requests.push_back(*(*dialect)->Prepare(kText));
+  CollectingSink sink;
+  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
+  runner.Warmup();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    runner.Stop();
+  });
+  const auto began = std::chrono::steady_clock::now();
+  runner.Run(common::SteadyNowNs());
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(2));
+  EXPECT_LT(sink.measured().size(), 100u);
+}
+
+TEST(LoadRunnerTest, RecordsAreOnTheCoordinatorTimeline) {
+  Harness h;
+  v1::Target t = OpenAi("wav", false);
+  t.set_url("http://127.0.0.1:" + std::to_string(h.server->port()));
+  t.set_voice("default");
+  auto url = common::ParseUrl(t.url());
+  auto dialect = MakeDialect(t, *url, {});
+  ShardConfig cfg;
+  cfg.url = *url;
+  cfg.concurrency = 1;
+  cfg.iterations = 1;
+  cfg.requests.push_back(*(*dialect)->Prepare(kText));
+  CollectingSink sink;
+  // The agent's clock runs 5 s ahead of the coordinator's; the epoch is "now" on the latter.
+  const int64_t offset = 5'000'000'000;
+  const int64_t epoch = common::SteadyNowNs() - offset;
+  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{epoch, offset});
+  runner.Warmup();
+  runner.Run(common::SteadyNowNs());
+  auto records = sink.measured();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_GT(records[0].start_ns(), 0);
+  EXPECT_LT(records[0].start_ns(), 2'000'000'000);
+}
+
+}  // namespace
+}  // namespace ttsbench::agent

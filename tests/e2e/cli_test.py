@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the ttsbench CLI: real coordinator, real agent processes over gRPC, real
+synthetic TTS server, on loopback. Metrics are recomputed independently from requests.csv.
+
+Run: cli_test.py BIN_DIR [unittest args], e.g. cli_test.py build/bin CliTest.test_demo
+"""
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = None
+SUMMARY_COLUMNS = [
+    "Concurrency", "ASPS", "RTF_Mean", "RTF_Median", "RTF_p95", "RPS", "CPS", "TTFA_p50_ms",
+    "TTFA_p95_ms", "TTFA_p99_ms", "Latency_p50_ms", "Latency_p95_ms", "Latency_p99_ms",
+    "Success_Rate_%", "Errors"]
+REQUEST_COLUMNS = [
+    "level", "agent", "request_id", "warmup", "intended_s", "start_s", "first_byte_s",
+    "first_audio_s", "end_s", "chars", "bytes", "audio_s", "sample_rate", "chunks", "max_gap_ms",
+    "underrun_ms", "http_status", "success", "error"]
+SECRET = "tk-e2e-5f0c2a91d7"
+
+
+def percentile(values, q):
+    """numpy.percentile's default linear method, written out independently."""
+    xs = sorted(values)
+    h = (len(xs) - 1) * q
+    lo = int(h)
+    if lo + 1 >= len(xs):
+        return xs[-1]
+    return xs[lo] + (h - lo) * (xs[lo + 1] - xs[lo])
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Synth:
+    """A standalone ttsbench-synth process on a free loopback port."""
+
+    def __init__(self, *flags):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{self.port}", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            raise RuntimeError(f"synth did not start: {line} {self.proc.stderr.read()}")
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.out = self.tmp.name
+        self.synths = []
+
+    def tearDown(self):
+        for s in self.synths:
+            s.close()
+        self.tmp.cleanup()
+
+    def synth(self, *flags):
+        s = Synth(*flags)
+        self.synths.append(s)
+        return s
+
+    def ttsbench(self, *args, timeout=120, env=None):
+        return subprocess.run([os.path.join(BIN, "ttsbench"), *args], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+
+    def session_dir(self, name):
+        return os.path.join(self.out, name)
+
+    def assert_summary_matches_requests(self, session):
+        cols, summary = read_csv(os.path.join(session, "summary.csv"))
+        self.assertEqual(cols[:len(SUMMARY_COLUMNS)], SUMMARY_COLUMNS)
+        rcols, requests = read_csv(os.path.join(session, "requests.csv"))
+        self.assertEqual(rcols[:len(REQUEST_COLUMNS)], REQUEST_COLUMNS)
+        self.assertTrue(summary)
+        for row in summary:
+            level = [r for r in requests if r["level"] == row["Concurrency"] and r["warmup"] == "0"]
+            self.assertTrue(level, f"no requests for level {row['Concurrency']}")
+            ok = [r for r in level if r["success"] == "1"]
+            t_wall = (max(float(r["end_s"]) for r in level) -
+                      min(float(r["start_s"]) for r in level))
+            audio = sum(float(r["audio_s"]) for r in ok)
+            chars = sum(int(r["chars"]) for r in ok)
+            lat = [float(r["end_s"]) - float(r["start_s"]) for r in ok]
+            ttfa = [(float(r["first_audio_s"]) - float(r["start_s"])) * 1000 for r in ok]
+            rtf = [l / float(r["audio_s"]) for l, r in zip(lat, ok)]
+            expect = {
+                "ASPS": audio / t_wall,
+                "RPS": len(ok) / t_wall,
+                "CPS": chars / t_wall,
+                "RTF_Mean": sum(rtf) / len(rtf),
+                "RTF_Median": percentile(rtf, 0.5),
+                "RTF_p95": percentile(rtf, 0.95),
+                "TTFA_p50_ms": percentile(ttfa, 0.5),
+                "TTFA_p95_ms": percentile(ttfa, 0.95),
+                "TTFA_p99_ms": percentile(ttfa, 0.99),
+                "Latency_p50_ms": percentile(lat, 0.5) * 1000,
+                "Latency_p95_ms": percentile(lat, 0.95) * 1000,
+                "Latency_p99_ms": percentile(lat, 0.99) * 1000,
+                "Success_Rate_%": 100.0 * len(ok) / len(level),
+            }
+            for key, want in expect.items():
+                got = float(row[key])
+                self.assertAlmostEqual(got, want, delta=abs(want) * 0.005 + 1e-9,
+                                       msg=f"{key} at concurrency {row['Concurrency']}")
+        return summary, requests
+
+    def test_demo_writes_session_with_documented_columns(self):
+        r = self.ttsbench("demo", "--output-dir", self.out, "--session-name", "d",
+                          "--concurrency", "1", "2", "4", "--iterations", "16", "--warmup", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Demo Benchmark Results Summary", r.stdout)
+        self.assertIn("Conc ASPS     RTF      RPS      CPS      TTFA p95   Success", r.stdout)
+        self.assertIn("Best Performance:", r.stdout)
+        session = self.session_dir("d")
+        summary, requests = self.assert_summary_matches_requests(session)
+        self.assertEqual([row["Concurrency"] for row in summary], ["1", "2", "4"])
+        measured = [q for q in requests if q["warmup"] == "0"]
+        self.assertEqual(len(measured), 3 * 16)
+        self.assertEqual(len([q for q in requests if q["warmup"] == "1"]), 3 * 2)
+        # Streamed: first audio arrives well before the body ends.
+        for q in measured:
+            ttfa = float(q["first_audio_s"]) - float(q["start_s"])
+            latency = float(q["end_s"]) - float(q["start_s"])
+            self.assertLess(ttfa, latency * 0.9, q)
+            self.assertGreater(int(q["chunks"]), 1)
+        with open(os.path.join(session, "session.json")) as f:
+            js = json.load(f)
+        self.assertEqual(js["status"], "completed")
+        self.assertEqual(len(js["agents"]), 2)
+        for a in js["agents"]:
+            self.assertIn("clock_offset_ms", a)
+            self.assertGreater(a["clock_samples"], 7)
+            self.assertLess(a["clock_uncertainty_ms"], 50)
+        self.assertEqual(len(js["levels"]), 3)
+        self.assertIn("linear", js["percentile_method"])
+
+    def test_server_two_agents_merged_asps_is_the_sum(self):
+        s = self.synth("--slots", "4")
+        r = self.ttsbench("server", "--url", s.url, "--agents", "2", "--concurrency", "4", "8",
+                          "--iterations", "40", "--warmup", "4", "--output-dir", self.out,
+                          "--session-name", "two")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        summary, requests = self.assert_summary_matches_requests(self.session_dir("two"))
+        agents = {q["agent"] for q in requests if q["warmup"] == "0"}
+        self.assertEqual(agents, {"local-1", "local-2"})
+        # Keep-alive: measured requests reuse the warmed connections.
+        self.assertTrue(all(int(row["New_Connections"]) == 0 for row in summary), summary)
+
+    def test_torch_inference_non_streamed_ttfa_equals_latency(self):
+        s = self.synth()
+        r = self.ttsbench("server", "--url", s.url, "--api", "torch-inference", "--agents", "1",
+                          "--concurrency", "2", "--iterations", "6", "--warmup", "0",
+                          "--output-dir", self.out, "--session-name", "ti")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, requests = self.assert_summary_matches_requests(self.session_dir("ti"))
+        for q in requests:
+            self.assertEqual(q["first_audio_s"], q["end_s"])
+
+    def test_server_errors_and_truncation_are_counted_not_fatal(self):
+        s = self.synth("--error-rate", "0.5", "--truncate-rate", "0.3", "--seed", "3")
+        r = self.ttsbench("server", "--url", s.url, "--agents", "1", "--concurrency", "2",
+                          "--iterations", "30", "--warmup", "0", "--streaming",
+                          "--output-dir", self.out, "--session-name", "bad")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, summary = read_csv(os.path.join(self.session_dir("bad"), "summary.csv"))
+        errors = summary[0]["Errors"]
+        self.assertIn("http_5xx", errors)
+        self.assertIn("read", errors)
+        self.assertLess(float(summary[0]["Success_Rate_%"]), 100)
+        self.assertEqual(int(summary[0]["Attempted"]), 30)
+
+    def test_token_never_reaches_outputs(self):
+        s = self.synth()
+        env = dict(os.environ, TTS_TOKEN=SECRET)
+        r = self.ttsbench("server", "--url", s.url, "--agents", "1", "--concurrency", "1",
+                          "--iterations", "2", "--warmup", "0", "--auth-token-env", "TTS_TOKEN",
+                          "--output-dir", self.out, "--session-name", "sec", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(SECRET, r.stdout + r.stderr)
+        for name in os.listdir(self.session_dir("sec")):
+            with open(os.path.join(self.session_dir("sec"), name)) as f:
+                self.assertNotIn(SECRET, f.read(), name)
+        with open(os.path.join(self.session_dir("sec"), "session.json")) as f:
+            self.assertEqual(json.load(f)["plan"]["target"]["auth_token_env"], "TTS_TOKEN")
+
+    def assert_one_line_error(self, r, code, *needles):
+        self.assertEqual(r.returncode, code, r.stdout + r.stderr)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, r.stderr)
+        for n in needles:
+            self.assertIn(n, lines[0])
+
+    def test_bad_input_gives_one_line_and_exit_code(self):
+        port = free_port()  # nothing listens there
+        base = ["--output-dir", self.out, "--agents", "1"]
+        r = self.ttsbench("server", "--url", f"http://127.0.0.1:{port}", *base, timeout=30)
+        self.assert_one_line_error(r, 2, "cannot reach", str(port))
+        r = self.ttsbench("server", "--url", "localhost:8000", *base)
+        self.assert_one_line_error(r, 1, "invalid URL")
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--api", "grpc", *base)
+        self.assert_one_line_error(r, 1, "--api")
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--concurrency", "1", "x",
+                          *base)
+        self.assert_one_line_error(r, 1, "--concurrency")
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--concurrency", "0", *base)
+        self.assert_one_line_error(r, 1, "--concurrency")
+        blocker = os.path.join(self.out, "file")
+        open(blocker, "w").close()
+        s = self.synth()
+        r = self.ttsbench("server", "--url", s.url, "--output-dir", os.path.join(blocker, "x"))
+        self.assert_one_line_error(r, 1, "output directory")
+        r = self.ttsbench("server", "--url", s.url, "--auth-token-env", "NO_SUCH_VAR_XYZ", *base)
+        self.assert_one_line_error(r, 1, "NO_SUCH_VAR_XYZ")
+        r = self.ttsbench("server", "--url", s.url, "--texts", "/nonexistent/texts.txt", *base)
+        self.assert_one_line_error(r, 1, "/nonexistent/texts.txt")
+
+    def test_no_agent_within_timeout_exits_2(self):
+        s = self.synth()
+        start = time.monotonic()
+        r = self.ttsbench("server", "--url", s.url, "--expect-agents", "1", "--agent-timeout", "1",
+                          "--output-dir", self.out, "--session-name", "noagent", timeout=30)
+        self.assertLess(time.monotonic() - start, 15)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("0 of 1 agents connected", r.stderr)
+        # The (empty) session is still written, marked failed.
+        with open(os.path.join(self.session_dir("noagent"), "session.json")) as f:
+            self.assertEqual(json.load(f)["status"], "failed")
+
+    def test_remote_agent_dials_in(self):
+        s = self.synth()
+        port = free_port()
+        coord = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench"), "server", "--url", s.url, "--expect-agents", "1",
+             "--listen", f"127.0.0.1:{port}", "--concurrency", "2", "--iterations", "6",
+             "--warmup", "0", "--output-dir", self.out, "--session-name", "remote"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        agent = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench-agent"), "--coordinator", f"127.0.0.1:{port}",
+             "--id", "far-1", "--once"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        try:
+            out, err = coord.communicate(timeout=60)
+            self.assertEqual(coord.returncode, 0, err)
+            self.assertEqual(agent.wait(timeout=20), 0, agent.stderr.read())
+        finally:
+            for p in (coord, agent):
+                if p.poll() is None:
+                    p.kill()
+        _, requests = self.assert_summary_matches_requests(self.session_dir("remote"))
+        self.assertEqual({q["agent"] for q in requests}, {"far-1"})
+
+
+if __name__ == "__main__":
+    BIN = os.path.abspath(sys.argv.pop(1))
+    unittest.main()
