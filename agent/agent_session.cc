@@ -183,7 +183,8 @@ class Session {
         }
         case v1::CoordinatorMessage::kLease: {
           std::lock_guard lock(mu_);
-          if (runner_ != nullptr) runner_->ExtendLease(timeline_.ToLocal(msg.lease().valid_until_ns()));
+          if (runner_ != nullptr)
+            runner_->ExtendLease(timeline_.ToLocal(msg.lease().valid_until_ns()));
           break;
         }
         case v1::CoordinatorMessage::kStop:
@@ -224,8 +225,7 @@ class Session {
   void RunLevel(const v1::Assign& assign) {
     auto url = common::ParseUrl(assign.target().url());
     if (!url.ok()) return SendError(std::string(url.status().message()));
-    std::vector<v1::Header> secrets(assign.secret_headers().begin(),
-                                    assign.secret_headers().end());
+    std::vector<v1::Header> secrets(assign.secret_headers().begin(), assign.secret_headers().end());
     auto dialect = MakeDialect(assign.target(), *url, std::move(secrets));
     if (!dialect.ok()) return SendError(std::string(dialect.status().message()));
     ShardConfig cfg;
@@ -336,8 +336,9 @@ absl::Status RunAgentSession(const AgentOptions& options) {
   args.SetMaxReceiveMessageSize(64 << 20);
   auto channel =
       grpc::CreateCustomChannel(options.coordinator, grpc::InsecureChannelCredentials(), args);
-  const auto deadline = std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000));
+  const auto deadline =
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000));
   if (!channel->WaitForConnected(deadline)) {
     return absl::UnavailableError(
         absl::StrCat("cannot reach the coordinator at ", options.coordinator));

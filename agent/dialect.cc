@@ -23,9 +23,7 @@ std::string JsonQuote(absl::string_view s) {
   return out;
 }
 
-bool HeaderSafe(absl::string_view s) {
-  return s.find_first_of("\r\n") == absl::string_view::npos;
-}
+bool HeaderSafe(absl::string_view s) { return s.find_first_of("\r\n") == absl::string_view::npos; }
 
 // Common request framing for JSON POSTs.
 class HttpDialect : public Dialect {
@@ -39,16 +37,15 @@ class HttpDialect : public Dialect {
     }
   }
 
-
  protected:
-  PreparedRequest Post(absl::string_view path, absl::string_view body,
-                                       absl::string_view accept, int chars) const {
+  PreparedRequest Post(absl::string_view path, absl::string_view body, absl::string_view accept,
+                       int chars) const {
     PreparedRequest req;
     req.chars = chars;
     req.wire = absl::StrCat("POST ", url_.base_path, path, " HTTP/1.1\r\nHost: ", host_header_,
                             "\r\nUser-Agent: ttsbench/0.1\r\nAccept: ", accept,
-                            "\r\nContent-Type: application/json\r\nContent-Length: ",
-                            body.size(), "\r\n", extra_headers_, "\r\n", body);
+                            "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
+                            "\r\n", extra_headers_, "\r\n", body);
     return req;
   }
 
@@ -130,11 +127,11 @@ class OpenAiDialect final : public HttpDialect {
  public:
   using HttpDialect::HttpDialect;
   absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
-    std::string body = absl::StrCat(
-        "{\"model\":", JsonQuote(target_.model().empty() ? "tts-1" : target_.model()),
-        ",\"input\":", JsonQuote(text), ",\"voice\":", JsonQuote(target_.voice()),
-        ",\"response_format\":", JsonQuote(target_.format()),
-        ",\"stream\":", target_.streaming() ? "true" : "false", "}");
+    std::string body =
+        absl::StrCat("{\"model\":", JsonQuote(target_.model().empty() ? "tts-1" : target_.model()),
+                     ",\"input\":", JsonQuote(text), ",\"voice\":", JsonQuote(target_.voice()),
+                     ",\"response_format\":", JsonQuote(target_.format()),
+                     ",\"stream\":", target_.streaming() ? "true" : "false", "}");
     return Post("/v1/audio/speech", body, "*/*", common::CountCharacters(text));
   }
   absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
@@ -153,8 +150,8 @@ class TorchInferenceDialect final : public HttpDialect {
  public:
   using HttpDialect::HttpDialect;
   absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
-    std::string body = absl::StrCat("{\"text\":", JsonQuote(text),
-                                    ",\"voice\":", JsonQuote(target_.voice()), "}");
+    std::string body =
+        absl::StrCat("{\"text\":", JsonQuote(text), ",\"voice\":", JsonQuote(target_.voice()), "}");
     return Post(target_.streaming() ? "/tts/stream" : "/tts/synthesize", body,
                 target_.streaming() ? "*/*" : "application/json", common::CountCharacters(text));
   }
@@ -187,8 +184,7 @@ absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
       return absl::InvalidArgumentError(
           absl::StrCat("format '", target.format(), "' is not supported (wav or pcm)"));
     }
-    return std::unique_ptr<Dialect>(
-        new OpenAiDialect(target, url, std::move(secret_headers)));
+    return std::unique_ptr<Dialect>(new OpenAiDialect(target, url, std::move(secret_headers)));
   }
   if (target.api() == "torch-inference") {
     return std::unique_ptr<Dialect>(

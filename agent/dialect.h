@@ -4,10 +4,10 @@
 
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/audio.h"
 #include "common/url.h"
 #include "ttsbench/v1/ttsbench.pb.h"

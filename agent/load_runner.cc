@@ -242,7 +242,7 @@ class LoadRunner::Impl {
       if (rec != nullptr) {
         rec->set_start_ns(t0);
         rec->set_end_ns(t1);
-        rec->set_error(stopping_.load()                 ? v1::ERROR_CANCELLED
+        rec->set_error(stopping_.load()              ? v1::ERROR_CANCELLED
                        : ec == beast::error::timeout ? v1::ERROR_TIMEOUT
                                                      : v1::ERROR_CONNECT);
       }

@@ -13,8 +13,7 @@ int main(int argc, char** argv) {
   ttsbench::agent::AgentOptions options;
   bool once = false;
   CLI::App app{"ttsbench-agent: load generator that dials a ttsbench coordinator"};
-  app.add_option("--coordinator", options.coordinator, "coordinator address HOST:PORT")
-      ->required();
+  app.add_option("--coordinator", options.coordinator, "coordinator address HOST:PORT")->required();
   app.add_option("--id", options.id, "agent id (default: HOSTNAME-PID)");
   app.add_option("--threads", options.threads, "worker threads (default: cores)")
       ->check(CLI::Range(0, 1024));

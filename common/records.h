@@ -3,7 +3,6 @@
 #define TTSBENCH_COMMON_RECORDS_H_
 
 #include "absl/strings/string_view.h"
-
 #include "ttsbench/v1/ttsbench.pb.h"
 
 namespace ttsbench::common {

@@ -8,10 +8,10 @@
 #define TTSBENCH_CONCAT_INNER_(a, b) a##b
 #define TTSBENCH_CONCAT_(a, b) TTSBENCH_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::absl::Status _status_ = (expr);          \
-    if (!_status_.ok()) return _status_;       \
+#define RETURN_IF_ERROR(expr)            \
+  do {                                   \
+    ::absl::Status _status_ = (expr);    \
+    if (!_status_.ok()) return _status_; \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

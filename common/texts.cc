@@ -12,18 +12,10 @@ namespace {
 // Written for this project; plain sentences with numbers, names and punctuation that TTS
 // front ends must normalise, so that servers do representative work.
 constexpr const char* kShort[] = {
-    "Your table is ready.",
-    "Please hold the line.",
-    "The meeting starts at nine.",
-    "Turn left at the next light.",
-    "Battery level is low.",
-    "Thank you for calling.",
-    "Your order has shipped.",
-    "Doors are closing.",
-    "It will rain this evening.",
-    "Press one to continue.",
-    "Welcome back, Dana.",
-    "The file was saved.",
+    "Your table is ready.",         "Please hold the line.", "The meeting starts at nine.",
+    "Turn left at the next light.", "Battery level is low.", "Thank you for calling.",
+    "Your order has shipped.",      "Doors are closing.",    "It will rain this evening.",
+    "Press one to continue.",       "Welcome back, Dana.",   "The file was saved.",
 };
 
 constexpr const char* kMedium[] = {

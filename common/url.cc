@@ -17,8 +17,8 @@ absl::string_view Abs(boost::core::string_view s) { return absl::string_view(s.d
 absl::StatusOr<Url> ParseUrl(absl::string_view text) {
   auto parsed = boost::urls::parse_absolute_uri(boost::core::string_view(text.data(), text.size()));
   if (!parsed) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid URL '", text, "': ",
-                                                   parsed.error().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid URL '", text, "': ", parsed.error().message()));
   }
   Url url;
   url.scheme = std::string(Abs(parsed->scheme()));

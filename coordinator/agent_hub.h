@@ -20,8 +20,8 @@ namespace ttsbench::coordinator {
 struct AgentEvent {
   enum class Kind { kMessage, kDisconnected };
   Kind kind = Kind::kMessage;
-  int conn = 0;           // connection id, unique per stream
-  int64_t recv_ns = 0;    // coordinator steady clock when the message was read
+  int conn = 0;         // connection id, unique per stream
+  int64_t recv_ns = 0;  // coordinator steady clock when the message was read
   std::string peer;
   v1::AgentMessage msg;
 };

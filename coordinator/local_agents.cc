@@ -29,8 +29,8 @@ absl::StatusOr<LocalAgents> LocalAgents::Spawn(int n, const std::string& coordin
   LocalAgents agents;
   for (int i = 0; i < n; ++i) {
     std::string id = absl::StrCat("local-", i + 1);
-    std::vector<std::string> args = {binary, "--coordinator", coordinator_address, "--id", id,
-                                     "--once"};
+    std::vector<std::string> args = {binary, "--coordinator", coordinator_address, "--id",
+                                     id,     "--once"};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

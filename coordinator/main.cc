@@ -102,8 +102,8 @@ std::string DefaultSessionName(const std::string& mode) {
 
 // Builds the session request; returns a one-line error for bad input.
 absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::string& mode,
-                                                                  const std::string& url,
-                                                                  const LoadFlags& f) {
+                                                                   const std::string& url,
+                                                                   const LoadFlags& f) {
   ttsbench::coordinator::SessionRequest req;
   ttsbench::v1::Plan& plan = req.plan;
   plan.set_mode(mode);
@@ -128,8 +128,7 @@ absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::st
     const char* token = std::getenv(f.auth_token_env.c_str());
     if (token == nullptr || *token == '\0') {
       return absl::InvalidArgumentError(
-          absl::StrCat("--auth-token-env: environment variable ", f.auth_token_env,
-                       " is not set"));
+          absl::StrCat("--auth-token-env: environment variable ", f.auth_token_env, " is not set"));
     }
     t->set_auth_token_env(f.auth_token_env);
     t->set_auth_scheme(f.auth_scheme);
@@ -200,8 +199,8 @@ int main(int argc, char** argv) {
       return kExitRunFailed;
     }
     synth = std::move(*started);
-    std::cout << "Synthetic TTS server on http://127.0.0.1:" << synth->port() << " ("
-              << demo_slots << " slots)\n";
+    std::cout << "Synthetic TTS server on http://127.0.0.1:" << synth->port() << " (" << demo_slots
+              << " slots)\n";
     req = BuildRequest("demo", absl::StrCat("http://127.0.0.1:", synth->port()), demo_flags);
     if (req.ok()) req->title = "Demo Benchmark Results Summary";
   } else {

@@ -103,8 +103,8 @@ class Orchestrator {
       case v1::AgentMessage::kRecords: {
         const v1::RecordBatch& b = ev.msg.records();
         if (b.seq() != a.last_seq + 1) {
-          Warn(absl::StrCat("agent ", a.hello.agent_id(), ": record batches ", a.last_seq + 1,
-                            "..", b.seq() - 1, " missing"));
+          Warn(absl::StrCat("agent ", a.hello.agent_id(), ": record batches ", a.last_seq + 1, "..",
+                            b.seq() - 1, " missing"));
         }
         a.last_seq = std::max(a.last_seq, b.seq());
         if (b.level() >= r_.levels.size()) break;
@@ -197,8 +197,8 @@ class Orchestrator {
       std::vector<std::string> names;
       for (const AgentState& a : agents_) names.push_back(a.hello.agent_id());
       return absl::UnavailableError(absl::StrCat(
-          agents_.size(), " of ", o_.expect_agents, " agents connected within ",
-          o_.agent_timeout_s, " s", names.empty() ? "" : ": ", absl::StrJoin(names, ", ")));
+          agents_.size(), " of ", o_.expect_agents, " agents connected within ", o_.agent_timeout_s,
+          " s", names.empty() ? "" : ": ", absl::StrJoin(names, ", ")));
     }
     return st;
   }
@@ -270,8 +270,8 @@ class Orchestrator {
         After(o_.agent_timeout_s + timeout_s * static_cast<double>(per_vu_warm)),
         absl::StrCat("agents not ready for concurrency ", level.concurrency)));
 
-    const int64_t at = NowTimeline() + static_cast<int64_t>(o_.start_delay_s * 1e9) +
-                       2 * max_uncertainty;
+    const int64_t at =
+        NowTimeline() + static_cast<int64_t>(o_.start_delay_s * 1e9) + 2 * max_uncertainty;
     const int64_t lease_ns = static_cast<int64_t>(o_.lease_s * 1e9);
     for (const AgentState& a : agents_) {
       v1::CoordinatorMessage m;
@@ -281,10 +281,10 @@ class Orchestrator {
       hub_.Send(a.conn, std::move(m));
     }
     // A level never runs unbounded: every request may take its whole timeout, plus slack.
-    const int64_t rounds = level.concurrency > 0
-                               ? (load.iterations() + level.concurrency - 1) / level.concurrency
-                               : 1;
-    const auto deadline = After(o_.start_delay_s + 2 * timeout_s * static_cast<double>(rounds) + 60);
+    const int64_t rounds =
+        level.concurrency > 0 ? (load.iterations() + level.concurrency - 1) / level.concurrency : 1;
+    const auto deadline =
+        After(o_.start_delay_s + 2 * timeout_s * static_cast<double>(rounds) + 60);
     auto all_done = [&] {
       return std::all_of(agents_.begin(), agents_.end(),
                          [](const AgentState& a) { return a.done; });

@@ -18,8 +18,7 @@ absl::Status CheckReachable(const common::Url& url, double timeout_s) {
   boost::system::error_code ec;
   auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
   if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot resolve ", url.host, ": ", ec.message()));
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", url.host, ": ", ec.message()));
   }
   tcp::socket socket(ioc);
   boost::system::error_code result = net::error::timed_out;

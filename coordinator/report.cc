@@ -26,8 +26,9 @@ absl::Status WriteAtomically(const fs::path& path, const std::string& content) {
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path.string(), ": ",
-                                                          ec.message()));
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path.string(), ": ", ec.message()));
   return absl::OkStatus();
 }
 
@@ -58,8 +59,7 @@ absl::Status PrepareOutputDir(const std::string& dir) {
   {
     std::ofstream out(probe);
     if (!out || !(out << "ok")) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot write to output directory ", dir));
+      return absl::PermissionDeniedError(absl::StrCat("cannot write to output directory ", dir));
     }
   }
   fs::remove(probe, ec);
@@ -74,16 +74,15 @@ std::string SummaryCsv(const v1::Session& session) {
       "T_wall_s,Audio_s,Characters,TTFA_Mean_ms,RTF_p99,Latency_Mean_ms,Attempted_RPS,"
       "New_Connections,Start_Skew_ms\n";
   for (const v1::LevelStats& l : session.levels()) {
-    absl::StrAppend(&out, l.concurrency(), ",", Num(l.asps()), ",", Num(l.rtf().mean()), ",",
-                    Num(l.rtf_median()), ",", Num(l.rtf().p95()), ",", Num(l.rps()), ",",
-                    Num(l.cps()), ",", Num(l.ttfa_ms().p50()), ",", Num(l.ttfa_ms().p95()), ",",
-                    Num(l.ttfa_ms().p99()), ",", Num(l.latency_ms().p50()), ",",
-                    Num(l.latency_ms().p95()), ",", Num(l.latency_ms().p99()), ",",
-                    Num(l.success_rate_pct()), ",", ErrorsCell(l), ",", l.attempted(), ",",
-                    l.successful(), ",", Num(l.t_wall_s()), ",", Num(l.audio_seconds()), ",",
-                    l.characters(), ",", Num(l.ttfa_ms().mean()), ",", Num(l.rtf().p99()), ",",
-                    Num(l.latency_ms().mean()), ",", Num(l.attempted_rps()), ",",
-                    l.new_connections(), ",", Num(l.start_skew_ms()), "\n");
+    absl::StrAppend(
+        &out, l.concurrency(), ",", Num(l.asps()), ",", Num(l.rtf().mean()), ",",
+        Num(l.rtf_median()), ",", Num(l.rtf().p95()), ",", Num(l.rps()), ",", Num(l.cps()), ",",
+        Num(l.ttfa_ms().p50()), ",", Num(l.ttfa_ms().p95()), ",", Num(l.ttfa_ms().p99()), ",",
+        Num(l.latency_ms().p50()), ",", Num(l.latency_ms().p95()), ",", Num(l.latency_ms().p99()),
+        ",", Num(l.success_rate_pct()), ",", ErrorsCell(l), ",", l.attempted(), ",", l.successful(),
+        ",", Num(l.t_wall_s()), ",", Num(l.audio_seconds()), ",", l.characters(), ",",
+        Num(l.ttfa_ms().mean()), ",", Num(l.rtf().p99()), ",", Num(l.latency_ms().mean()), ",",
+        Num(l.attempted_rps()), ",", l.new_connections(), ",", Num(l.start_skew_ms()), "\n");
   }
   return out;
 }
@@ -97,17 +96,17 @@ std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>
     for (size_t i = 0; i < level.records.size(); ++i) {
       const v1::RequestRecord& r = level.records[i];
       const uint32_t a = level.agent[i];
-      const std::string& agent =
-          a < static_cast<uint32_t>(session.agents_size()) ? session.agents(static_cast<int>(a)).id()
-                                                           : std::to_string(a);
+      const std::string& agent = a < static_cast<uint32_t>(session.agents_size())
+                                     ? session.agents(static_cast<int>(a)).id()
+                                     : std::to_string(a);
       absl::StrAppend(&out, level.concurrency, ",", agent, ",", r.request_id(), ",",
-                      r.warmup() ? 1 : 0, ",", Seconds(r.intended_ns()), ",",
-                      Seconds(r.start_ns()), ",", Seconds(r.first_byte_ns()), ",",
-                      Seconds(r.first_audio_ns()), ",", Seconds(r.end_ns()), ",", r.chars(), ",",
-                      r.bytes(), ",", Num(r.audio_s()), ",", r.sample_rate(), ",", r.chunks(),
-                      ",", Num(r.max_gap_ms()), ",", Num(r.underrun_ms()), ",", r.http_status(),
-                      ",", common::Succeeded(r) ? 1 : 0, ",", common::ErrorKindName(r.error()),
-                      ",", Num(static_cast<double>(r.connect_ns()) / 1e6), "\n");
+                      r.warmup() ? 1 : 0, ",", Seconds(r.intended_ns()), ",", Seconds(r.start_ns()),
+                      ",", Seconds(r.first_byte_ns()), ",", Seconds(r.first_audio_ns()), ",",
+                      Seconds(r.end_ns()), ",", r.chars(), ",", r.bytes(), ",", Num(r.audio_s()),
+                      ",", r.sample_rate(), ",", r.chunks(), ",", Num(r.max_gap_ms()), ",",
+                      Num(r.underrun_ms()), ",", r.http_status(), ",", common::Succeeded(r) ? 1 : 0,
+                      ",", common::ErrorKindName(r.error()), ",",
+                      Num(static_cast<double>(r.connect_ns()) / 1e6), "\n");
     }
   }
   return out;
@@ -157,16 +156,15 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   }
   absl::StrAppend(&out, rule, "\n");
   if (best_asps != nullptr) {
-    absl::StrAppend(
-        &out, "Best Performance:\n",
-        absl::StrFormat("  Highest ASPS: %.3f at concurrency %d\n", best_asps->asps(),
-                        best_asps->concurrency()),
-        absl::StrFormat("  Lowest RTF: %.3f at concurrency %d\n", best_rtf->rtf().mean(),
-                        best_rtf->concurrency()),
-        absl::StrFormat("  Highest RPS: %.1f at concurrency %d\n", best_rps->rps(),
-                        best_rps->concurrency()),
-        absl::StrFormat("  Lowest TTFA p95: %.1fms at concurrency %d\n",
-                        best_ttfa->ttfa_ms().p95(), best_ttfa->concurrency()));
+    absl::StrAppend(&out, "Best Performance:\n",
+                    absl::StrFormat("  Highest ASPS: %.3f at concurrency %d\n", best_asps->asps(),
+                                    best_asps->concurrency()),
+                    absl::StrFormat("  Lowest RTF: %.3f at concurrency %d\n",
+                                    best_rtf->rtf().mean(), best_rtf->concurrency()),
+                    absl::StrFormat("  Highest RPS: %.1f at concurrency %d\n", best_rps->rps(),
+                                    best_rps->concurrency()),
+                    absl::StrFormat("  Lowest TTFA p95: %.1fms at concurrency %d\n",
+                                    best_ttfa->ttfa_ms().p95(), best_ttfa->concurrency()));
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
   }

@@ -44,8 +44,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     err << "ttsbench: " << texts.status().message() << "\n";
     return kExitUsage;
   }
-  const std::string dir =
-      (std::filesystem::path(plan.output_dir()) / plan.session_name()).string();
+  const std::string dir = (std::filesystem::path(plan.output_dir()) / plan.session_name()).string();
   if (auto st = PrepareOutputDir(dir); !st.ok()) {
     err << "ttsbench: " << st.message() << "\n";
     return kExitUsage;
@@ -66,8 +65,8 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   }
   std::optional<LocalAgents> agents;
   if (local) {
-    auto spawned = LocalAgents::Spawn(plan.agents().spawn(),
-                                      absl::StrCat("127.0.0.1:", (*server)->port));
+    auto spawned =
+        LocalAgents::Spawn(plan.agents().spawn(), absl::StrCat("127.0.0.1:", (*server)->port));
     if (!spawned.ok()) {
       err << "ttsbench: " << spawned.status().message() << "\n";
       return kExitRunFailed;

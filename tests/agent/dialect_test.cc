@@ -72,7 +72,13 @@ TEST(DialectTest, JsonBase64DecoderFindsTheAudio) {
   };
   le(44, 4);
   wav += "WAVEfmt ";
-  le(16, 4); le(1, 2); le(1, 2); le(8000, 4); le(16000, 4); le(2, 2); le(16, 2);
+  le(16, 4);
+  le(1, 2);
+  le(1, 2);
+  le(8000, 4);
+  le(16000, 4);
+  le(2, 2);
+  le(16, 2);
   wav += "data";
   le(8, 4);
   wav += std::string(8, '\0');

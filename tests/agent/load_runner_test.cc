@@ -50,9 +50,8 @@ struct Harness {
   }
 
   // Runs `iterations` measured requests after `warmup` at `concurrency`; returns the records.
-  std::vector<v1::RequestRecord> Run(v1::Target target, int concurrency, int iterations,
-                                     int warmup, int* connections = nullptr,
-                                     int threads = 2) {
+  std::vector<v1::RequestRecord> Run(v1::Target target, int concurrency, int iterations, int warmup,
+                                     int* connections = nullptr, int threads = 2) {
     target.set_url("http://127.0.0.1:" + std::to_string(server->port()));
     if (target.voice().empty()) target.set_voice("default");
     auto url = common::ParseUrl(target.url());

@@ -181,9 +181,7 @@ TEST(MeterForTest, PcmRequestAnsweredWithWavIsMeasuredAsWav) {
   EXPECT_DOUBLE_EQ(r.seconds, 0.5);
 }
 
-TEST(MeterForTest, UnknownFormatIsAnError) {
-  EXPECT_FALSE(MakeMeterFor("mp3", "", 24000).ok());
-}
+TEST(MeterForTest, UnknownFormatIsAnError) { EXPECT_FALSE(MakeMeterFor("mp3", "", 24000).ok()); }
 
 }  // namespace
 }  // namespace ttsbench::common

@@ -77,8 +77,8 @@ TEST(EstimateOffsetTest, BoundHoldsForEverySample) {
     FakeClock coord(1'000'000'000), agent(1'000'000'000 + offset);
     std::vector<ClockSample> samples;
     for (int i = 0; i < 8; ++i) {
-      samples.push_back(Probe(coord, agent, 1 + rng() % 5'000'000, 1 + rng() % 5'000'000,
-                              rng() % 100'000));
+      samples.push_back(
+          Probe(coord, agent, 1 + rng() % 5'000'000, 1 + rng() % 5'000'000, rng() % 100'000));
     }
     auto est = EstimateOffset(samples);
     ASSERT_TRUE(est.ok());

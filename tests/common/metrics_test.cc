@@ -49,7 +49,7 @@ TEST(ComputeLevelStatsTest, MatchesHandComputedValues) {
   EXPECT_DOUBLE_EQ(st.asps(), 2.5);      // (2 + 3) / 2
   EXPECT_DOUBLE_EQ(st.rps(), 1.0);
   EXPECT_DOUBLE_EQ(st.attempted_rps(), 1.5);
-  EXPECT_DOUBLE_EQ(st.cps(), 35.0);      // (30 + 40) / 2; the failure's characters do not count
+  EXPECT_DOUBLE_EQ(st.cps(), 35.0);  // (30 + 40) / 2; the failure's characters do not count
   EXPECT_NEAR(st.success_rate_pct(), 200.0 / 3, 1e-9);
   EXPECT_NEAR(st.latency_ms().mean(), 650, 1e-6);
   EXPECT_NEAR(st.latency_ms().p50(), 650, 1e-6);

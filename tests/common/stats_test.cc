@@ -24,8 +24,8 @@ TEST(SummarizeTest, SortsAndSummarises) {
   const Summary s = Summarize(v);
   EXPECT_EQ(s.count, 4u);
   EXPECT_DOUBLE_EQ(s.mean, 5.25);
-  EXPECT_DOUBLE_EQ(s.p50, 5);        // numpy.percentile([1,3,7,10], 50)
-  EXPECT_DOUBLE_EQ(s.p95, 9.55);     // 7 + 0.85 * 3
+  EXPECT_DOUBLE_EQ(s.p50, 5);     // numpy.percentile([1,3,7,10], 50)
+  EXPECT_DOUBLE_EQ(s.p95, 9.55);  // 7 + 0.85 * 3
   EXPECT_DOUBLE_EQ(s.max, 10);
   std::vector<double> empty;
   EXPECT_EQ(Summarize(empty).count, 0u);

@@ -63,7 +63,7 @@ namespace {
 
 TEST(CountCharactersTest, CountsCodePointsNotBytes) {
   EXPECT_EQ(CountCharacters("hello"), 5);
-  EXPECT_EQ(CountCharacters("caf\xc3\xa9"), 4);           // café
+  EXPECT_EQ(CountCharacters("caf\xc3\xa9"), 4);               // café
   EXPECT_EQ(CountCharacters("\xe6\x97\xa5\xe6\x9c\xac"), 2);  // 日本
   EXPECT_EQ(CountCharacters(""), 0);
 }

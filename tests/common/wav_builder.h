@@ -17,8 +17,8 @@ struct WavSpec {
   int bits = 16;
   uint16_t format_tag = 1;
   int64_t frames = 24000;
-  bool placeholder_sizes = false;     // 0xFFFFFFFF as streaming servers write
-  bool zero_sizes = false;            // 0 as other streaming servers write
+  bool placeholder_sizes = false;  // 0xFFFFFFFF as streaming servers write
+  bool zero_sizes = false;         // 0 as other streaming servers write
   bool list_chunk_before_data = false;
   int64_t declared_extra_frames = 0;  // header claims more data than present (truncated file)
 };

@@ -1,0 +1,220 @@
+// The coordinator's orchestration over real gRPC on loopback, with scripted agents.
+#include "coordinator/orchestrator.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <future>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_join.h"
+#include "common/clock.h"
+#include "common/version.h"
+#include "gtest/gtest.h"
+
+namespace ttsbench::coordinator {
+namespace {
+
+using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::CoordinatorMessage>;
+
+TEST(SplitByWeightTest, ProportionalWithRemaindersSpread) {
+  EXPECT_EQ(SplitByWeight(10, {2, 2}), (std::vector<int64_t>{5, 5}));
+  EXPECT_EQ(SplitByWeight(5, {2, 2}), (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(SplitByWeight(1, {1, 1, 1}), (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_EQ(SplitByWeight(10, {1, 3}), (std::vector<int64_t>{3, 7}));  // 2.5 / 7.5
+  EXPECT_EQ(SplitByWeight(7, {1, 0, 1}), (std::vector<int64_t>{4, 0, 3}));
+  EXPECT_EQ(SplitByWeight(0, {1, 1}), (std::vector<int64_t>{0, 0}));
+}
+
+TEST(SplitByWeightTest, NeverLosesOrInventsLoad) {
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 500; ++trial) {
+    std::vector<double> w(1 + rng() % 7);
+    for (double& x : w) x = rng() % 5;
+    if (std::accumulate(w.begin(), w.end(), 0.0) == 0) w[0] = 1;
+    const int64_t total = rng() % 1000;
+    const auto split = SplitByWeight(total, w);
+    EXPECT_EQ(std::accumulate(split.begin(), split.end(), int64_t{0}), total);
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (w[i] == 0) {
+        EXPECT_EQ(split[i], 0);
+      }
+    }
+  }
+}
+
+// Runs RunPlan on a thread against a real gRPC server; tests script the agent side.
+class OrchestratorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = StartCoordinatorServer("127.0.0.1:0");
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    options_.plan.mutable_target()->set_url("http://127.0.0.1:9");
+    options_.plan.mutable_target()->set_api("openai");
+    options_.plan.mutable_target()->set_timeout_s(5);
+    options_.plan.mutable_load()->add_concurrency(2);
+    options_.plan.mutable_load()->set_iterations(4);
+    options_.texts = {"hello"};
+    options_.expect_agents = 1;
+    options_.agent_timeout_s = 5;
+    options_.start_delay_s = 0.01;
+  }
+
+  std::future<RunResult> StartRun() {
+    return std::async(std::launch::async, [this] { return RunPlan(*server_->hub, options_); });
+  }
+
+  std::unique_ptr<v1::Coordinator::Stub> Stub() {
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port),
+                                       grpc::InsecureChannelCredentials());
+    return v1::Coordinator::NewStub(channel);
+  }
+
+  static void SendHello(Stream& s, const std::string& id, const std::string& version) {
+    v1::AgentMessage m;
+    m.mutable_hello()->set_agent_id(id);
+    m.mutable_hello()->set_version(version);
+    m.mutable_hello()->set_cores(2);
+    ASSERT_TRUE(s.Write(m));
+  }
+
+  // Plays a well-behaved agent until Start; then calls `on_start`.
+  static void PlayUntilStart(Stream& s, const std::function<void(const v1::Start&)>& on_start) {
+    v1::CoordinatorMessage m;
+    while (s.Read(&m)) {
+      if (m.has_clock_probe()) {
+        v1::AgentMessage r;
+        const int64_t now = common::SteadyNowNs();
+        r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
+        r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
+        r.mutable_clock_reply()->set_t1_ns(now);
+        r.mutable_clock_reply()->set_t2_ns(now);
+        s.Write(r);
+      } else if (m.has_assign()) {
+        v1::AgentMessage r;
+        r.mutable_ready()->set_level(m.assign().level());
+        s.Write(r);
+      } else if (m.has_start()) {
+        on_start(m.start());
+        return;
+      }
+    }
+  }
+
+  static v1::AgentMessage Batch(uint64_t seq, int records) {
+    v1::AgentMessage m;
+    m.mutable_records()->set_seq(seq);
+    for (int i = 0; i < records; ++i) {
+      v1::RequestRecord* r = m.mutable_records()->add_records();
+      r->set_request_id(seq * 100 + static_cast<uint64_t>(i));
+      r->set_start_ns(1'000'000);
+      r->set_first_audio_ns(2'000'000);
+      r->set_end_ns(3'000'000);
+      r->set_audio_s(1);
+    }
+    return m;
+  }
+
+  std::unique_ptr<CoordinatorServer> server_;
+  RunOptions options_;
+};
+
+TEST_F(OrchestratorTest, VersionMismatchIsRefusedWithAClearMessage) {
+  options_.agent_timeout_s = 1;
+  auto run = StartRun();
+  auto stub = Stub();
+  grpc::ClientContext ctx;
+  auto stream = stub->Session(&ctx);
+  SendHello(*stream, "old-agent", "0.0.1");
+  v1::CoordinatorMessage m;
+  ASSERT_TRUE(stream->Read(&m));
+  ASSERT_TRUE(m.has_stop());
+  EXPECT_NE(m.stop().reason().find("version mismatch"), std::string::npos) << m.stop().reason();
+  EXPECT_NE(m.stop().reason().find("0.0.1"), std::string::npos);
+  EXPECT_FALSE(stream->Read(&m));
+  const grpc::Status st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  RunResult result = run.get();
+  EXPECT_TRUE(absl::IsUnavailable(result.status)) << result.status;
+  EXPECT_NE(result.status.message().find("0 of 1 agents"), std::string::npos);
+}
+
+TEST_F(OrchestratorTest, SequenceGapIsReportedAndRecordsKept) {
+  auto run = StartRun();
+  auto stub = Stub();
+  grpc::ClientContext ctx;
+  auto stream = stub->Session(&ctx);
+  SendHello(*stream, "gappy", common::kVersion);
+  PlayUntilStart(*stream, [&](const v1::Start&) {
+    stream->Write(Batch(1, 2));
+    stream->Write(Batch(3, 2));  // batch 2 never sent
+    v1::AgentMessage done;
+    done.mutable_done()->set_level(0);
+    done.mutable_done()->set_batches(3);
+    stream->Write(done);
+  });
+  v1::CoordinatorMessage m;
+  while (stream->Read(&m)) {
+  }
+  stream->Finish();
+  RunResult result = run.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  ASSERT_EQ(result.levels.size(), 1u);
+  EXPECT_EQ(result.levels[0].records.size(), 4u);
+  const std::string warnings = absl::StrJoin(result.session.warnings(), "\n");
+  EXPECT_NE(warnings.find("record batches 2..2 missing"), std::string::npos) << warnings;
+  ASSERT_EQ(result.session.agents_size(), 1);
+  EXPECT_EQ(result.session.agents(0).id(), "gappy");
+  EXPECT_GE(result.session.agents(0).clock_samples(), 8u);
+}
+
+TEST_F(OrchestratorTest, AgentLostMidLevelAbortsAndKeepsRecords) {
+  auto run = StartRun();
+  auto stub = Stub();
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  auto stream = stub->Session(ctx.get());
+  SendHello(*stream, "doomed", common::kVersion);
+  PlayUntilStart(*stream, [&](const v1::Start&) {
+    stream->Write(Batch(1, 3));
+    stream->WritesDone();
+  });
+  ctx->TryCancel();
+  RunResult result = run.get();
+  EXPECT_TRUE(absl::IsUnavailable(result.status)) << result.status;
+  EXPECT_NE(result.status.message().find("doomed"), std::string::npos);
+  ASSERT_EQ(result.levels.size(), 1u);
+  EXPECT_EQ(result.levels[0].records.size(), 3u);
+}
+
+TEST_F(OrchestratorTest, AgentErrorAbortsWithItsMessage) {
+  auto run = StartRun();
+  auto stub = Stub();
+  grpc::ClientContext ctx;
+  auto stream = stub->Session(&ctx);
+  SendHello(*stream, "picky", common::kVersion);
+  v1::CoordinatorMessage m;
+  while (stream->Read(&m)) {
+    if (m.has_clock_probe()) {
+      v1::AgentMessage r;
+      r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
+      r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
+      r.mutable_clock_reply()->set_t1_ns(m.clock_probe().t0_ns());
+      r.mutable_clock_reply()->set_t2_ns(m.clock_probe().t0_ns());
+      stream->Write(r);
+    } else if (m.has_assign()) {
+      v1::AgentMessage r;
+      r.mutable_error()->set_message("unknown api 'x'");
+      stream->Write(r);
+    }
+  }
+  stream->Finish();
+  RunResult result = run.get();
+  EXPECT_TRUE(absl::IsAborted(result.status)) << result.status;
+  EXPECT_NE(result.status.message().find("unknown api 'x'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ttsbench::coordinator
