@@ -228,11 +228,23 @@ class Session {
     std::vector<v1::Header> secrets(assign.secret_headers().begin(), assign.secret_headers().end());
     auto dialect = MakeDialect(assign.target(), *url, std::move(secrets));
     if (!dialect.ok()) return SendError(std::string(dialect.status().message()));
+    const v1::Load& load = assign.load();
     ShardConfig cfg;
     cfg.url = *url;
+    cfg.open_loop = load.model() == "open";
     cfg.concurrency = assign.concurrency();
+    cfg.rate = assign.rate();
+    cfg.arrival = load.arrival().empty() ? "poisson" : load.arrival();
+    cfg.burstiness = load.burstiness() > 0 ? load.burstiness() : 1.0;
+    cfg.max_inflight = assign.max_inflight();
     cfg.iterations = assign.iterations();
     cfg.warmup = assign.warmup();
+    cfg.duration_s = load.duration_s();
+    cfg.warmup_s = load.warmup_s();
+    cfg.ramp_up_s = load.ramp_up_s();
+    cfg.think_time_s = load.think_time_s();
+    cfg.keepalive = load.connections() != "per_request";
+    cfg.time_limit_s = load.level_time_limit_s();
     cfg.timeout_s = assign.target().timeout_s() > 0 ? assign.target().timeout_s() : 30;
     cfg.streamed = assign.target().streaming();
     cfg.threads = options_.threads > 0 ? options_.threads
@@ -244,7 +256,7 @@ class Session {
       if (!req.ok()) return SendError(std::string(req.status().message()));
       cfg.requests.push_back(std::move(*req));
     }
-    if (cfg.requests.empty() && cfg.concurrency > 0) return SendError("assignment has no texts");
+    if (cfg.requests.empty()) return SendError("assignment has no texts");
     const TimelineMap timeline{assign.epoch_ns(), assign.clock_offset_ns()};
     sink_.SetLevel(assign.level());
     auto runner = std::make_unique<LoadRunner>(std::move(cfg), **dialect, sink_, timeline);
@@ -267,10 +279,11 @@ class Session {
       if (!stopped_) start = *start_;
     }
     int64_t started_local = 0;
+    PhaseCounters counters;
     if (start.at_ns() != 0) {
       runner->ExtendLease(timeline.ToLocal(start.valid_until_ns()));
       started_local = std::max(timeline.ToLocal(start.at_ns()), SteadyNowNs());
-      runner->Run(timeline.ToLocal(start.at_ns()));
+      counters = runner->Run(timeline.ToLocal(start.at_ns()));
     }
     {
       std::lock_guard lock(mu_);
@@ -281,6 +294,9 @@ class Session {
     done.mutable_done()->set_records(runner->records());
     done.mutable_done()->set_batches(sink_.last_seq());
     done.mutable_done()->set_started_ns(timeline.ToTimeline(started_local));
+    done.mutable_done()->set_dropped(counters.dropped);
+    done.mutable_done()->set_late(counters.late);
+    *done.mutable_done()->mutable_gaps_us() = std::move(counters.gaps_us);
     outbox_.Send(std::move(done));
   }
 

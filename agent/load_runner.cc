@@ -23,7 +23,9 @@
 #include <thread>
 #include <utility>
 
+#include "agent/arrivals.h"
 #include "common/clock.h"
+#include "common/histogram.h"
 #include "common/texts.h"
 
 namespace ttsbench::agent {
@@ -92,23 +94,48 @@ struct LoadRunner::VirtualUser {
   bool connected = false;
 };
 
+// Everything one worker thread touches; nothing here is shared with other workers.
 struct LoadRunner::Worker {
   net::io_context ioc{1};
-  std::vector<std::unique_ptr<VirtualUser>> vus;
+  size_t index = 0;
+  std::vector<std::unique_ptr<VirtualUser>> vus;  // closed loop: one per user; open loop: pool
+  std::vector<VirtualUser*> idle;                 // open loop: connections free for the next send
   std::vector<v1::RequestRecord> local;
-  int active = 0;
+  int active = 0;    // coroutines of the phase still running
+  int inflight = 0;  // open loop
+  uint64_t dropped = 0;
+  uint64_t late = 0;
+  common::LogHistogram gaps_us;
   std::unique_ptr<net::steady_timer> flush_timer;
+  std::unique_ptr<net::steady_timer> arrival_timer;
+};
+
+// The bounds of one phase (warm-up or measured).
+struct LoadRunner::Phase {
+  bool warmup = false;
+  int64_t count = 0;  // requests; INT64_MAX when bound by time only
+  int64_t start_local_ns = 0;
+  int64_t end_local_ns = INT64_MAX;       // no request starts at or after this
+  int64_t deadline_local_ns = INT64_MAX;  // in-flight requests are cancelled after this
 };
 
 class LoadRunner::Impl {
  public:
   Impl(ShardConfig config, const Dialect& dialect, RecordSink& sink, TimelineMap timeline)
       : config_(std::move(config)), dialect_(dialect), sink_(sink), timeline_(timeline) {
-    const int threads = std::max(1, std::min(config_.threads, std::max(1, config_.concurrency)));
-    for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
-    for (int v = 0; v < config_.concurrency; ++v) {
-      Worker& w = *workers_[static_cast<size_t>(v) % workers_.size()];
-      w.vus.push_back(std::make_unique<VirtualUser>(w.ioc));
+    // Closed loop: never more threads than users. Open loop: arrivals are split over threads.
+    const int want = config_.open_loop
+                         ? config_.threads
+                         : std::min(config_.threads, std::max(1, config_.concurrency));
+    for (int i = 0; i < std::max(1, want); ++i) {
+      workers_.push_back(std::make_unique<Worker>());
+      workers_.back()->index = static_cast<size_t>(i);
+    }
+    if (!config_.open_loop) {
+      for (int v = 0; v < config_.concurrency; ++v) {
+        Worker& w = *workers_[static_cast<size_t>(v) % workers_.size()];
+        w.vus.push_back(std::make_unique<VirtualUser>(w.ioc));
+      }
     }
     // Resolve once: name lookups are not part of any request's latency.
     net::io_context ioc;
@@ -118,9 +145,13 @@ class LoadRunner::Impl {
   }
 
   int Warmup() {
-    next_.store(0);
-    total_ = config_.warmup;
-    RunPhase(/*warmup=*/true, 0);
+    Phase ph;
+    ph.warmup = true;
+    ph.start_local_ns = SteadyNowNs();
+    ph.count = config_.warmup_s > 0 ? INT64_MAX : config_.warmup;
+    if (config_.warmup_s > 0) ph.end_local_ns = ph.start_local_ns + Ns(config_.warmup_s);
+    ph.deadline_local_ns = Deadline(ph);
+    RunPhase(ph);
     int open = 0;
     for (auto& w : workers_) {
       for (auto& vu : w->vus) open += vu->connected ? 1 : 0;
@@ -128,10 +159,26 @@ class LoadRunner::Impl {
     return open;
   }
 
-  void Run(int64_t start_local_ns) {
-    next_.store(0);
-    total_ = config_.iterations;
-    RunPhase(/*warmup=*/false, start_local_ns);
+  PhaseCounters Run(int64_t start_local_ns) {
+    Phase ph;
+    ph.start_local_ns = start_local_ns;
+    ph.count = config_.duration_s > 0 && config_.iterations == 0 ? INT64_MAX : config_.iterations;
+    if (config_.duration_s > 0) ph.end_local_ns = start_local_ns + Ns(config_.duration_s);
+    ph.deadline_local_ns = Deadline(ph);
+    for (auto& w : workers_) {
+      w->dropped = w->late = 0;
+      w->gaps_us = common::LogHistogram();
+    }
+    RunPhase(ph);
+    PhaseCounters out;
+    common::LogHistogram gaps;
+    for (auto& w : workers_) {
+      out.dropped += w->dropped;
+      out.late += w->late;
+      gaps.Merge(w->gaps_us);
+    }
+    out.gaps_us = gaps.ToProto();
+    return out;
   }
 
   void ExtendLease(int64_t until) { lease_until_.store(until); }
@@ -145,6 +192,8 @@ class LoadRunner::Impl {
           vu->Close();
           vu->wait_timer.cancel();
         }
+        if (wp->flush_timer) wp->flush_timer->cancel();
+        if (wp->arrival_timer) wp->arrival_timer->cancel();
       });
     }
   }
@@ -152,15 +201,38 @@ class LoadRunner::Impl {
   uint64_t records() const { return records_.load(); }
 
  private:
-  void RunPhase(bool warmup, int64_t start_local_ns) {
+  static int64_t Ns(double seconds) { return static_cast<int64_t>(seconds * 1e9); }
+
+  // The time after which nothing of the phase may still run: the explicit limit, or the end of
+  // a time-bound phase plus one request timeout.
+  int64_t Deadline(const Phase& ph) const {
+    int64_t deadline = INT64_MAX;
+    if (config_.time_limit_s > 0) deadline = ph.start_local_ns + Ns(config_.time_limit_s);
+    if (ph.end_local_ns != INT64_MAX) {
+      deadline = std::min(deadline, ph.end_local_ns + Ns(config_.timeout_s));
+    }
+    return deadline;
+  }
+
+  void RunPhase(const Phase& ph) {
     if (stopping_.load()) return;
+    next_.store(0);
+    // A closed-loop warm-up of zero requests still opens every user's connection.
+    if (config_.open_loop && ph.count <= 0 && ph.end_local_ns == INT64_MAX) return;
     for (auto& w : workers_) {
-      w->active = static_cast<int>(w->vus.size());
       w->flush_timer = std::make_unique<net::steady_timer>(w->ioc);
-      net::co_spawn(w->ioc, Flusher(*w), net::detached);
-      for (auto& vu : w->vus) {
-        net::co_spawn(w->ioc, VuLoop(*w, *vu, warmup, start_local_ns), net::detached);
+      w->arrival_timer = std::make_unique<net::steady_timer>(w->ioc);
+      if (config_.open_loop) {
+        w->active = 1;
+        net::co_spawn(w->ioc, Arrivals(*w, ph), net::detached);
+      } else {
+        w->active = static_cast<int>(w->vus.size());
+        for (size_t i = 0; i < w->vus.size(); ++i) {
+          const size_t user = i * workers_.size() + w->index;
+          net::co_spawn(w->ioc, VuLoop(*w, *w->vus[i], ph, user), net::detached);
+        }
       }
+      net::co_spawn(w->ioc, Flusher(*w, ph), net::detached);
     }
     std::vector<std::thread> threads;
     for (size_t i = 1; i < workers_.size(); ++i) {
@@ -173,6 +245,20 @@ class LoadRunner::Impl {
 
   bool LeaseLapsed() const { return SteadyNowNs() > lease_until_.load(std::memory_order_relaxed); }
 
+  // Whether another request may start now, taking its number from the shared counter.
+  bool Claim(const Phase& ph, int64_t* n) {
+    if (stopping_.load(std::memory_order_relaxed) || LeaseLapsed()) return false;
+    if (SteadyNowNs() >= ph.end_local_ns) return false;
+    *n = next_.fetch_add(1, std::memory_order_relaxed);
+    return *n < ph.count;
+  }
+
+  const PreparedRequest& Pick(const Phase& ph, int64_t n) const {
+    const uint64_t stream = uint64_t{config_.agent_index} * 2 + (ph.warmup ? 1 : 0);
+    return config_.requests[common::PickText(config_.seed, stream, static_cast<uint64_t>(n),
+                                             config_.requests.size())];
+  }
+
   void Flush(Worker& w) {
     if (w.local.empty()) return;
     records_.fetch_add(w.local.size());
@@ -180,40 +266,122 @@ class LoadRunner::Impl {
     w.local.clear();
   }
 
-  net::awaitable<void> Flusher(Worker& w) {
+  void Finished(Worker& w) {
+    if (--w.active == 0) w.flush_timer->cancel();
+  }
+
+  net::awaitable<void> Flusher(Worker& w, Phase ph) {
     while (w.active > 0) {
       w.flush_timer->expires_after(kFlushInterval);
       co_await w.flush_timer->async_wait(kUse);
       Flush(w);
-      if (LeaseLapsed() && !stopping_.load()) Stop();
+      const bool lapsed = LeaseLapsed() || SteadyNowNs() > ph.deadline_local_ns;
+      if (lapsed && !stopping_.load()) Stop();
+      if (stopping_.load()) {
+        // Stop() closed the sockets; coroutines waiting on timers finish as they wake.
+        for (auto& vu : w.vus) vu->wait_timer.cancel();
+      }
     }
     Flush(w);
   }
 
-  net::awaitable<void> VuLoop(Worker& w, VirtualUser& vu, bool warmup, int64_t start_local_ns) {
-    if (!vu.connected && !stopping_.load()) co_await Connect(vu, nullptr);
-    if (!warmup && start_local_ns > SteadyNowNs()) {
-      vu.wait_timer.expires_at(LocalTimePoint(start_local_ns));
-      co_await vu.wait_timer.async_wait(kUse);
+  net::awaitable<void> WaitUntil(VirtualUser& vu, int64_t local_ns) {
+    if (local_ns <= SteadyNowNs()) co_return;
+    vu.wait_timer.expires_at(LocalTimePoint(local_ns));
+    co_await vu.wait_timer.async_wait(kUse);
+  }
+
+  // Closed loop: one virtual user, back to back (plus think time), until the phase ends.
+  net::awaitable<void> VuLoop(Worker& w, VirtualUser& vu, Phase ph, size_t user) {
+    if (!vu.connected && config_.keepalive && !stopping_.load()) co_await Connect(vu, nullptr);
+    int64_t intended = ph.start_local_ns;
+    if (!ph.warmup && config_.ramp_up_s > 0 && config_.concurrency > 0) {
+      intended += Ns(config_.ramp_up_s) * static_cast<int64_t>(user) / config_.concurrency;
     }
-    int64_t intended = warmup ? SteadyNowNs() : std::max(start_local_ns, SteadyNowNs());
-    while (!stopping_.load(std::memory_order_relaxed) && !LeaseLapsed()) {
-      const int64_t n = next_.fetch_add(1, std::memory_order_relaxed);
-      if (n >= total_) break;
-      const uint64_t stream = uint64_t{config_.agent_index} * 2 + (warmup ? 1 : 0);
-      const PreparedRequest& req = config_.requests[common::PickText(
-          config_.seed, stream, static_cast<uint64_t>(n), config_.requests.size())];
+    co_await WaitUntil(vu, intended);
+    intended = std::max(intended, SteadyNowNs());
+    int64_t n = 0;
+    while (Claim(ph, &n)) {
       v1::RequestRecord rec;
-      // Warm-up requests are numbered first, measured ones after them: one id space per agent.
-      rec.set_request_id(static_cast<uint64_t>(n + (warmup ? 0 : config_.warmup)));
-      rec.set_warmup(warmup);
       rec.set_intended_ns(intended);
-      co_await Execute(vu, req, rec);
-      intended = SteadyNowNs();  // closed loop: the next request is due when this one ends
-      ToTimeline(rec);
-      w.local.push_back(std::move(rec));
+      co_await Send(w, vu, ph, n, rec);
+      // Closed loop: the next request is due when this one ends (plus think time).
+      intended = SteadyNowNs() + Ns(config_.think_time_s);
+      if (config_.think_time_s > 0) co_await WaitUntil(vu, intended);
     }
-    if (--w.active == 0) w.flush_timer->cancel();
+    Finished(w);
+  }
+
+  // Open loop: arrivals on a schedule, each sent on a free pooled connection, whatever the
+  // server's pace; what cannot start under max_inflight is dropped and counted.
+  net::awaitable<void> Arrivals(Worker& w, Phase ph) {
+    auto kind = ArrivalProcess::ParseKind(config_.arrival);
+    const double rate = config_.rate / static_cast<double>(workers_.size());
+    ArrivalProcess process(
+        kind.ok() ? *kind : ArrivalProcess::Kind::kPoisson, rate, config_.burstiness,
+        config_.seed * 7919 + config_.agent_index * 131 + w.index + (ph.warmup ? 1 : 0));
+    net::steady_timer& timer = *w.arrival_timer;
+    // Constant arrivals on several threads are interleaved, not simultaneous.
+    int64_t due = ph.start_local_ns;
+    if (kind.ok() && *kind == ArrivalProcess::Kind::kConstant) {
+      due += static_cast<int64_t>(1e9 / config_.rate) * static_cast<int64_t>(w.index);
+    } else {
+      due += process.NextGapNs();
+    }
+    const int cap = config_.max_inflight > 0
+                        ? std::max(1, config_.max_inflight / static_cast<int>(workers_.size()))
+                        : INT32_MAX;
+    while (rate > 0 && !stopping_.load(std::memory_order_relaxed) && !LeaseLapsed() &&
+           due < ph.end_local_ns) {
+      if (due > SteadyNowNs()) {
+        timer.expires_at(LocalTimePoint(due));
+        co_await timer.async_wait(kUse);
+        if (stopping_.load(std::memory_order_relaxed)) break;
+      }
+      int64_t n = next_.fetch_add(1, std::memory_order_relaxed);
+      if (n >= ph.count) break;
+      if (w.inflight >= cap) {
+        if (!ph.warmup) ++w.dropped;
+      } else {
+        ++w.inflight;
+        ++w.active;
+        net::co_spawn(w.ioc, OpenRequest(w, ph, n, due), net::detached);
+      }
+      due += process.NextGapNs();
+    }
+    Finished(w);
+  }
+
+  net::awaitable<void> OpenRequest(Worker& w, Phase ph, int64_t n, int64_t intended) {
+    VirtualUser* vu = nullptr;
+    if (!w.idle.empty()) {
+      vu = w.idle.back();
+      w.idle.pop_back();
+    } else {
+      w.vus.push_back(std::make_unique<VirtualUser>(w.ioc));
+      vu = w.vus.back().get();
+    }
+    v1::RequestRecord rec;
+    rec.set_intended_ns(intended);
+    const int64_t start = co_await Send(w, *vu, ph, n, rec);
+    if (!ph.warmup && start - intended > 1'000'000) ++w.late;
+    w.idle.push_back(vu);
+    --w.inflight;
+    Finished(w);
+  }
+
+  // Sends request n of the phase on `vu` and queues its record. Returns the local start time.
+  net::awaitable<int64_t> Send(Worker& w, VirtualUser& vu, const Phase& ph, int64_t n,
+                               v1::RequestRecord& rec) {
+    // Warm-up requests are numbered first, measured ones after them: one id space per agent.
+    rec.set_request_id(static_cast<uint64_t>(n + (ph.warmup ? 0 : config_.warmup)));
+    rec.set_warmup(ph.warmup);
+    co_await Execute(vu, Pick(ph, n), rec, ph.warmup ? nullptr : &w.gaps_us);
+    if (!config_.keepalive) vu.Close();
+    const int64_t start = rec.start_ns();
+    ToTimeline(rec);
+    w.local.push_back(std::move(rec));
+    co_return start;
   }
 
   void ToTimeline(v1::RequestRecord& r) const {
@@ -259,8 +427,8 @@ class LoadRunner::Impl {
 
   enum class Outcome { kDone, kStale };
 
-  net::awaitable<void> Execute(VirtualUser& vu, const PreparedRequest& req,
-                               v1::RequestRecord& rec) {
+  net::awaitable<void> Execute(VirtualUser& vu, const PreparedRequest& req, v1::RequestRecord& rec,
+                               common::LogHistogram* gaps_us) {
     rec.set_chars(req.chars);
     rec.set_streamed(config_.streamed);
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -269,7 +437,7 @@ class LoadRunner::Impl {
         if (!co_await Connect(vu, &rec)) co_return;
         fresh = true;
       }
-      if (co_await Exchange(vu, req, rec, fresh) == Outcome::kDone) co_return;
+      if (co_await Exchange(vu, req, rec, fresh, gaps_us) == Outcome::kDone) co_return;
       // A kept-alive connection the server had already closed: one retry on a new one, the
       // way every HTTP client treats a stale pooled connection.
       const int64_t connect_ns = rec.connect_ns();
@@ -285,7 +453,8 @@ class LoadRunner::Impl {
   }
 
   net::awaitable<Outcome> Exchange(VirtualUser& vu, const PreparedRequest& req,
-                                   v1::RequestRecord& rec, bool fresh) {
+                                   v1::RequestRecord& rec, bool fresh,
+                                   common::LogHistogram* gaps_us) {
     auto fail = [&](v1::ErrorKind kind) {
       rec.set_error(stopping_.load() ? v1::ERROR_CANCELLED : kind);
       rec.set_end_ns(SteadyNowNs());
@@ -323,7 +492,7 @@ class LoadRunner::Impl {
       if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL);
       decoder = std::move(*d);
     }
-    int64_t bytes = 0, last_chunk = 0, playback_end = 0, underrun = 0, max_gap = 0;
+    int64_t bytes = 0, last_chunk = 0, playback_end = 0, underrun = 0, max_gap = 0, worst = 0;
     int chunks = 0;
     bool bad_audio = false;
     while (!parser.is_done()) {
@@ -352,8 +521,12 @@ class LoadRunner::Impl {
         rec.set_first_audio_ns(t);
         playback_end = t + d;
       } else {
-        max_gap = std::max(max_gap, t - last_chunk);
-        underrun += std::max<int64_t>(0, t - playback_end);
+        const int64_t gap = t - last_chunk;
+        const int64_t stall = std::max<int64_t>(0, t - playback_end);
+        max_gap = std::max(max_gap, gap);
+        if (gaps_us != nullptr) gaps_us->Add(static_cast<uint64_t>(gap / 1000));
+        underrun += stall;
+        worst = std::max(worst, stall);
         playback_end = std::max(t, playback_end) + d;
       }
       last_chunk = t;
@@ -365,6 +538,7 @@ class LoadRunner::Impl {
     rec.set_chunks(chunks);
     rec.set_max_gap_ms(static_cast<double>(max_gap) / 1e6);
     rec.set_underrun_ms(static_cast<double>(underrun) / 1e6);
+    rec.set_worst_stall_ms(static_cast<double>(worst) / 1e6);
     if (!parser.keep_alive()) vu.Close();
     if (!ok_status) {
       rec.set_error(StatusErrorKind(status));
@@ -396,7 +570,6 @@ class LoadRunner::Impl {
   tcp::resolver::results_type endpoints_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<int64_t> next_{0};
-  int64_t total_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> lease_until_{INT64_MAX};
   std::atomic<uint64_t> records_{0};
@@ -407,7 +580,7 @@ LoadRunner::LoadRunner(ShardConfig config, const Dialect& dialect, RecordSink& s
     : impl_(std::make_unique<Impl>(std::move(config), dialect, sink, timeline)) {}
 LoadRunner::~LoadRunner() = default;
 int LoadRunner::Warmup() { return impl_->Warmup(); }
-void LoadRunner::Run(int64_t start_local_ns) { impl_->Run(start_local_ns); }
+PhaseCounters LoadRunner::Run(int64_t start_local_ns) { return impl_->Run(start_local_ns); }
 void LoadRunner::ExtendLease(int64_t until_local_ns) { impl_->ExtendLease(until_local_ns); }
 void LoadRunner::Stop() { impl_->Stop(); }
 uint64_t LoadRunner::records() const { return impl_->records(); }

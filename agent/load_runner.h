@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "agent/dialect.h"
@@ -35,15 +36,33 @@ struct TimelineMap {
 
 struct ShardConfig {
   common::Url url;
-  int concurrency = 0;
-  int64_t iterations = 0;
-  int64_t warmup = 0;
+  bool open_loop = false;
+  int concurrency = 0;  // closed loop: virtual users
+  double rate = 0;      // open loop: this agent's share of the arrival rate (requests/s)
+  std::string arrival = "poisson";
+  double burstiness = 1;
+  int max_inflight = 0;     // open loop: 0 = unbounded
+  int64_t iterations = 0;   // measured requests (0 with duration_s: unbounded by count)
+  int64_t warmup = 0;       // warm-up requests
+  double duration_s = 0;    // measured phase bound by time
+  double warmup_s = 0;      // warm-up bound by time
+  double ramp_up_s = 0;     // closed loop: user i starts at i/concurrency of this
+  double think_time_s = 0;  // closed loop: pause between a user's requests
+  bool keepalive = true;    // false: a new connection per request
+  double time_limit_s = 0;  // hard bound on a phase: in-flight requests are cancelled after it
   double timeout_s = 30;
   bool streamed = false;
   int threads = 1;
   uint64_t seed = 0;
   uint32_t agent_index = 0;
   std::vector<PreparedRequest> requests;  // one per text; request n uses a seeded pick
+};
+
+// What a phase counted besides its records.
+struct PhaseCounters {
+  uint64_t dropped = 0;   // open loop: arrivals not sent because max_inflight was reached
+  uint64_t late = 0;      // open loop: sent more than 1 ms after they were due
+  v1::Histogram gaps_us;  // inter-chunk gaps of measured streamed requests
 };
 
 class LoadRunner {
@@ -59,7 +78,7 @@ class LoadRunner {
 
   // Runs the measured requests from `start_local_ns` (this agent's steady clock) until all are
   // done, Stop() is called, or the lease lapses. Blocks.
-  void Run(int64_t start_local_ns);
+  PhaseCounters Run(int64_t start_local_ns);
 
   // The lease (local steady clock): no request starts after it, and in-flight ones are cancelled.
   void ExtendLease(int64_t until_local_ns);
@@ -72,6 +91,7 @@ class LoadRunner {
  private:
   struct Worker;
   struct VirtualUser;
+  struct Phase;
   class Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -3,7 +3,10 @@
 #define TTSBENCH_COMMON_METRICS_H_
 
 #include <span>
+#include <vector>
 
+#include "common/histogram.h"
+#include "common/slo.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
 namespace ttsbench::common {
@@ -11,7 +14,14 @@ namespace ttsbench::common {
 // Warm-up records are counted in warmup_excluded and otherwise ignored. T_wall spans every
 // measured request, failed ones too (a failure late in the level widens the window). Latency,
 // RTF and TTFA distributions are over successful requests only.
-v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRecord> records);
+struct LevelOptions {
+  std::vector<Slo> slos;                  // for goodput (per-request objectives)
+  double stall_threshold_ms = 100;        // continuity-OK bound
+  const LogHistogram* gaps_us = nullptr;  // inter-chunk gaps merged from the agents
+};
+
+v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRecord> records,
+                                 const LevelOptions& options = {});
 
 }  // namespace ttsbench::common
 

@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/slo.h"
 #include "common/url.h"
 #include "coordinator/session_runner.h"
 #include "synth/synth_server.h"
@@ -26,6 +29,7 @@ struct LoadFlags {
   bool streaming = false;
   std::vector<int> concurrency = {1, 2, 4, 8, 16};
   int iterations = 40;
+  bool iterations_given = false;
   int warmup = 4;
   double timeout_s = 30;
   int agents = 2;
@@ -40,6 +44,19 @@ struct LoadFlags {
   int sample_rate = 0;
   std::string auth_token_env;
   std::string auth_scheme = "Bearer";
+  // Load model (issue: load models without coordinated omission).
+  std::vector<double> rate;
+  std::string arrival = "poisson";
+  double burstiness = 1;
+  int max_inflight = 0;
+  std::string duration;
+  std::string warmup_duration;
+  std::string ramp_up;
+  std::string think_time;
+  std::string connections = "keepalive";
+  std::string level_time_limit;
+  std::vector<std::string> slo;
+  double stall_threshold_ms = 100;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
@@ -56,6 +73,7 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
       ->expected(1, -1)
       ->capture_default_str();
   cmd->add_option("--iterations", f.iterations, "measured requests per level (all agents)")
+      ->each([&f](const std::string&) { f.iterations_given = true; })
       ->check(CLI::Range(1, 100000000))
       ->capture_default_str();
   cmd->add_option("--warmup", f.warmup, "warm-up requests per level, excluded from statistics")
@@ -89,6 +107,45 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--auth-scheme", f.auth_scheme, "Authorization scheme")
       ->check(CLI::IsMember({"Bearer", "Token"}))
       ->capture_default_str();
+  cmd->add_option("--rate", f.rate, "open loop: request-rate levels (requests/s, all agents)")
+      ->check(CLI::PositiveNumber)
+      ->expected(1, -1);
+  cmd->add_option("--arrival", f.arrival, "open loop: arrival process")
+      ->check(CLI::IsMember({"constant", "poisson", "gamma"}))
+      ->capture_default_str();
+  cmd->add_option("--burstiness", f.burstiness, "gamma arrivals: shape (1 = poisson, <1 burstier)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-inflight", f.max_inflight,
+                  "open loop: in-flight cap; arrivals beyond it are dropped and counted")
+      ->check(CLI::Range(0, 10000000));
+  cmd->add_option("--duration", f.duration, "bound each level by time (e.g. 30s) instead of count");
+  cmd->add_option("--warmup-duration", f.warmup_duration, "warm-up by time (e.g. 5s)");
+  cmd->add_option("--ramp-up", f.ramp_up, "closed loop: start users spread over this time");
+  cmd->add_option("--think-time", f.think_time, "closed loop: pause between a user's requests");
+  cmd->add_option("--connections", f.connections, "keep-alive reuse or a new connection each")
+      ->check(CLI::IsMember({"keepalive", "per_request"}))
+      ->capture_default_str();
+  cmd->add_option("--level-time-limit", f.level_time_limit, "hard bound on each level (e.g. 5m)");
+  cmd->add_option("--slo", f.slo, "threshold, e.g. ttfa_p95=300ms rtf_p95=0.5 success_rate=99%")
+      ->expected(1, -1);
+  cmd->add_option("--stall-threshold", f.stall_threshold_ms,
+                  "continuity: worst playback stall (ms) a request may have")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+// "30s", "250ms", "2m", or a plain number of seconds.
+absl::StatusOr<double> DurationSeconds(const std::string& flag, const std::string& text) {
+  if (text.empty()) return 0.0;
+  double plain = 0;
+  if (absl::SimpleAtod(text, &plain) && plain >= 0) return plain;
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": '", text, "' is not a duration (e.g. 30s, 250ms, 2m)"));
+  }
+  return absl::ToDoubleSeconds(d);
 }
 
 std::string DefaultSessionName(const std::string& mode) {
@@ -105,7 +162,8 @@ absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::st
                                                                    const std::string& url,
                                                                    const LoadFlags& f) {
   ttsbench::coordinator::SessionRequest req;
-  ttsbench::v1::Plan& plan = req.plan;
+  namespace v1 = ttsbench::v1;
+  v1::Plan& plan = req.plan;
   plan.set_mode(mode);
   plan.set_session_name(f.session_name.empty() ? DefaultSessionName(mode) : f.session_name);
   if (plan.session_name().find('/') != std::string::npos || plan.session_name() == "." ||
@@ -140,9 +198,41 @@ absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::st
   plan.mutable_texts()->set_file(f.texts_file);
   plan.mutable_texts()->set_length(f.text_length);
   plan.mutable_texts()->set_seed(f.seed);
-  for (int c : f.concurrency) plan.mutable_load()->add_concurrency(c);
-  plan.mutable_load()->set_iterations(f.iterations);
-  plan.mutable_load()->set_warmup(f.warmup);
+  v1::Load* load = plan.mutable_load();
+  if (!f.rate.empty()) {
+    load->set_model("open");
+    for (double r : f.rate) load->add_rate(r);
+  } else {
+    load->set_model("closed");
+    for (int c : f.concurrency) load->add_concurrency(c);
+  }
+  load->set_arrival(f.arrival);
+  load->set_burstiness(f.burstiness);
+  load->set_max_inflight(f.max_inflight);
+  load->set_connections(f.connections);
+  load->set_stall_threshold_ms(f.stall_threshold_ms);
+  struct TimeFlag {
+    const char* name;
+    const std::string& text;
+    void (v1::Load::*set)(double);
+  };
+  for (const TimeFlag& t :
+       {TimeFlag{"--duration", f.duration, &v1::Load::set_duration_s},
+        TimeFlag{"--warmup-duration", f.warmup_duration, &v1::Load::set_warmup_s},
+        TimeFlag{"--ramp-up", f.ramp_up, &v1::Load::set_ramp_up_s},
+        TimeFlag{"--think-time", f.think_time, &v1::Load::set_think_time_s},
+        TimeFlag{"--level-time-limit", f.level_time_limit, &v1::Load::set_level_time_limit_s}}) {
+    auto seconds = DurationSeconds(t.name, t.text);
+    if (!seconds.ok()) return seconds.status();
+    (load->*t.set)(*seconds);
+  }
+  // A time-bound level has no request count unless one is given explicitly.
+  load->set_iterations(f.duration.empty() || f.iterations_given ? f.iterations : 0);
+  load->set_warmup(f.warmup_duration.empty() ? f.warmup : 0);
+  for (const std::string& text : f.slo) {
+    if (auto slo = ttsbench::common::ParseSlo(text); !slo.ok()) return slo.status();
+    plan.add_slo(text);
+  }
   plan.mutable_agents()->set_spawn(f.expect_agents > 0 ? 0 : f.agents);
   plan.mutable_agents()->set_connect_timeout_s(f.agent_timeout_s);
   if (!f.listen.empty()) {

@@ -71,9 +71,14 @@ class Orchestrator {
   absl::Status RunAll() {
     if (auto st = AdmitAgents(); !st.ok()) return st;
     const v1::Load& load = o_.plan.load();
-    for (int li = 0; li < load.concurrency_size(); ++li) {
+    const bool open = load.model() == "open";
+    const int levels = open ? load.rate_size() : load.concurrency_size();
+    for (int li = 0; li < levels; ++li) {
       if (auto st = SyncClocks(); !st.ok()) return st;
-      r_.levels.push_back(LevelData{load.concurrency(li), {}, {}, 0, 0});
+      LevelData level;
+      level.concurrency = open ? 0 : load.concurrency(li);
+      level.rate = open ? load.rate(li) : 0;
+      r_.levels.push_back(std::move(level));
       if (auto st = RunLevel(static_cast<uint32_t>(li)); !st.ok()) return st;
     }
     return absl::OkStatus();
@@ -235,12 +240,25 @@ class Orchestrator {
   absl::Status RunLevel(uint32_t li) {
     const v1::Load& load = o_.plan.load();
     LevelData& level = r_.levels[li];
+    const bool open = load.model() == "open";
+    // The plan's weights (in connection order) or, by default, each agent's cores.
     std::vector<double> weights;
-    for (const AgentState& a : agents_) weights.push_back(std::max(1, a.hello.cores()));
-    const std::vector<int64_t> conc = SplitByWeight(level.concurrency, weights);
-    const std::vector<double> conc_w(conc.begin(), conc.end());
-    const std::vector<int64_t> iters = SplitByWeight(load.iterations(), conc_w);
-    const std::vector<int64_t> warm = SplitByWeight(load.warmup(), conc_w);
+    const auto& plan_weights = o_.plan.agents().weights();
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      weights.push_back(plan_weights.size() == static_cast<int>(agents_.size())
+                            ? plan_weights[static_cast<int>(i)]
+                            : std::max(1, agents_[i].hello.cores()));
+    }
+    const double weight_sum = std::accumulate(weights.begin(), weights.end(), 0.0);
+    // Closed loop: users split by weight, requests follow the users. Open loop: rate, requests
+    // and the in-flight cap split by weight.
+    const std::vector<int64_t> conc =
+        open ? std::vector<int64_t>(agents_.size(), 0) : SplitByWeight(level.concurrency, weights);
+    const std::vector<double> share =
+        open ? weights : std::vector<double>(conc.begin(), conc.end());
+    const std::vector<int64_t> iters = SplitByWeight(load.iterations(), share);
+    const std::vector<int64_t> warm = SplitByWeight(load.warmup(), share);
+    const std::vector<int64_t> caps = SplitByWeight(load.max_inflight(), share);
     int64_t max_uncertainty = 0;
     for (size_t i = 0; i < agents_.size(); ++i) {
       AgentState& a = agents_[i];
@@ -258,6 +276,11 @@ class Orchestrator {
       as->set_seed(o_.plan.texts().seed() + li);
       as->set_clock_offset_ns(a.clock.offset_ns);
       as->set_epoch_ns(epoch_);
+      if (open) {
+        as->set_rate(level.rate * weights[i] / weight_sum);
+        as->set_max_inflight(load.max_inflight() > 0 ? std::max<int32_t>(1, caps[i]) : 0);
+      }
+      *as->mutable_load() = load;
       hub_.Send(a.conn, std::move(m));
     }
     const double timeout_s = o_.plan.target().timeout_s();
@@ -268,7 +291,7 @@ class Orchestrator {
                              [](const AgentState& a) { return a.ready; });
         },
         After(o_.agent_timeout_s + timeout_s * static_cast<double>(per_vu_warm)),
-        absl::StrCat("agents not ready for concurrency ", level.concurrency)));
+        absl::StrCat("agents not ready for ", LevelName(level))));
 
     const int64_t at =
         NowTimeline() + static_cast<int64_t>(o_.start_delay_s * 1e9) + 2 * max_uncertainty;
@@ -295,15 +318,14 @@ class Orchestrator {
       if (st.ok()) break;
       if (!absl::IsDeadlineExceeded(st)) return st;
       if (Clock::now() >= deadline) {
-        Warn(absl::StrCat("concurrency ", level.concurrency,
-                          ": level time limit reached; agents stopped"));
+        Warn(absl::StrCat(LevelName(level), ": level time limit reached; agents stopped"));
         for (const AgentState& a : agents_) {
           v1::CoordinatorMessage m;
           m.mutable_stop()->set_reason("level time limit");
           hub_.Send(a.conn, std::move(m));
         }
         return absl::DeadlineExceededError(
-            absl::StrCat("concurrency ", level.concurrency, " did not finish in time"));
+            absl::StrCat(LevelName(level), " did not finish in time"));
       }
       for (const AgentState& a : agents_) {
         v1::CoordinatorMessage m;
@@ -313,7 +335,11 @@ class Orchestrator {
     }
     int64_t first = INT64_MAX, last = INT64_MIN;
     for (size_t i = 0; i < agents_.size(); ++i) {
-      if (conc[i] == 0) continue;
+      const v1::ShardDone& done = agents_[i].shard_done;
+      level.dropped += done.dropped();
+      level.late += done.late();
+      level.gaps_us.Merge(common::LogHistogram::FromProto(done.gaps_us()));
+      if (open ? share[i] <= 0 : conc[i] == 0) continue;
       first = std::min(first, agents_[i].shard_done.started_ns());
       last = std::max(last, agents_[i].shard_done.started_ns());
       level.max_agent_cpu_pct = std::max(level.max_agent_cpu_pct, agents_[i].max_cpu);
@@ -333,6 +359,11 @@ class Orchestrator {
 };
 
 }  // namespace
+
+std::string LevelName(const LevelData& level) {
+  if (level.rate > 0) return absl::StrCat("rate ", level.rate, "/s");
+  return absl::StrCat("concurrency ", level.concurrency);
+}
 
 std::vector<int64_t> SplitByWeight(int64_t total, const std::vector<double>& weights) {
   std::vector<int64_t> out(weights.size(), 0);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/histogram.h"
 #include "coordinator/agent_hub.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
@@ -25,11 +26,16 @@ struct RunOptions {
 
 // Every record of one level, with the index (into Session.agents) of the agent that made it.
 struct LevelData {
-  int concurrency = 0;
+  int concurrency = 0;  // closed loop
+  double rate = 0;      // open loop
+  std::string series;   // which series of a multi-series session
   std::vector<v1::RequestRecord> records;
   std::vector<uint32_t> agent;
   double start_skew_ms = 0;  // spread of the agents' actual start instants
   double max_agent_cpu_pct = 0;
+  uint64_t dropped = 0;  // open loop, all agents
+  uint64_t late = 0;
+  common::LogHistogram gaps_us;
 };
 
 struct RunResult {
@@ -40,6 +46,9 @@ struct RunResult {
 };
 
 RunResult RunPlan(AgentHub& hub, const RunOptions& options);
+
+// "concurrency 8" or "rate 20/s", for messages.
+std::string LevelName(const LevelData& level);
 
 // Splits `total` across weights proportionally (largest remainder), every unit assigned.
 std::vector<int64_t> SplitByWeight(int64_t total, const std::vector<double>& weights);

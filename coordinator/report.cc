@@ -66,23 +66,53 @@ absl::Status PrepareOutputDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
+namespace {
+
+bool OpenLoop(const v1::Session& session) { return session.plan().load().model() == "open"; }
+
+std::string LevelLabel(const v1::Session& session, const v1::LevelStats& l) {
+  return OpenLoop(session) ? Num(l.rate()) : absl::StrCat(l.concurrency());
+}
+
+std::string SloCell(const v1::LevelStats& l) {
+  if (l.slo_size() == 0) return "";
+  for (const v1::SloResult& r : l.slo()) {
+    if (!r.pass()) return "FAIL";
+  }
+  return "PASS";
+}
+
+}  // namespace
+
 std::string SummaryCsv(const v1::Session& session) {
   // DESIGN.md's columns first, in order; new columns are only ever appended.
-  std::string out =
-      "Concurrency,ASPS,RTF_Mean,RTF_Median,RTF_p95,RPS,CPS,TTFA_p50_ms,TTFA_p95_ms,TTFA_p99_ms,"
+  std::string out = absl::StrCat(
+      OpenLoop(session) ? "Rate" : "Concurrency",
+      ",ASPS,RTF_Mean,RTF_Median,RTF_p95,RPS,CPS,TTFA_p50_ms,TTFA_p95_ms,TTFA_p99_ms,"
       "Latency_p50_ms,Latency_p95_ms,Latency_p99_ms,Success_Rate_%,Errors,Attempted,Successful,"
       "T_wall_s,Audio_s,Characters,TTFA_Mean_ms,RTF_p99,Latency_Mean_ms,Attempted_RPS,"
-      "New_Connections,Start_Skew_ms\n";
+      "New_Connections,Start_Skew_ms,Goodput_RPS,Gap_p50_ms,Gap_p95_ms,Gap_p99_ms,Gap_Max_ms,"
+      "Underrun_p95_ms,Underrun_Max_ms,Continuity_OK_%,Sched_Lag_p50_ms,Sched_Lag_p99_ms,"
+      "Latency_From_Intended_p50_ms,Latency_From_Intended_p99_ms,Dropped,Late,Achieved_Rate,"
+      "Agent_CPU_Max_%,Series,SLO\n");
   for (const v1::LevelStats& l : session.levels()) {
     absl::StrAppend(
-        &out, l.concurrency(), ",", Num(l.asps()), ",", Num(l.rtf().mean()), ",",
+        &out, LevelLabel(session, l), ",", Num(l.asps()), ",", Num(l.rtf().mean()), ",",
         Num(l.rtf_median()), ",", Num(l.rtf().p95()), ",", Num(l.rps()), ",", Num(l.cps()), ",",
         Num(l.ttfa_ms().p50()), ",", Num(l.ttfa_ms().p95()), ",", Num(l.ttfa_ms().p99()), ",",
         Num(l.latency_ms().p50()), ",", Num(l.latency_ms().p95()), ",", Num(l.latency_ms().p99()),
         ",", Num(l.success_rate_pct()), ",", ErrorsCell(l), ",", l.attempted(), ",", l.successful(),
         ",", Num(l.t_wall_s()), ",", Num(l.audio_seconds()), ",", l.characters(), ",",
         Num(l.ttfa_ms().mean()), ",", Num(l.rtf().p99()), ",", Num(l.latency_ms().mean()), ",",
-        Num(l.attempted_rps()), ",", l.new_connections(), ",", Num(l.start_skew_ms()), "\n");
+        Num(l.attempted_rps()), ",", l.new_connections(), ",", Num(l.start_skew_ms()), ",");
+    absl::StrAppend(&out, Num(l.goodput_rps()), ",", Num(l.gap_ms().p50()), ",",
+                    Num(l.gap_ms().p95()), ",", Num(l.gap_ms().p99()), ",", Num(l.gap_ms().max()),
+                    ",", Num(l.underrun_ms().p95()), ",", Num(l.underrun_ms().max()), ",",
+                    Num(l.continuity_ok_pct()), ",", Num(l.sched_lag_ms().p50()), ",",
+                    Num(l.sched_lag_ms().p99()), ",", Num(l.latency_from_intended_ms().p50()), ",",
+                    Num(l.latency_from_intended_ms().p99()), ",", l.dropped(), ",", l.late(), ",",
+                    Num(l.achieved_rate()), ",", Num(l.max_agent_cpu_pct()), ",", l.series(), ",",
+                    SloCell(l), "\n");
   }
   return out;
 }
@@ -91,7 +121,7 @@ std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>
   std::string out =
       "level,agent,request_id,warmup,intended_s,start_s,first_byte_s,first_audio_s,end_s,chars,"
       "bytes,audio_s,sample_rate,chunks,max_gap_ms,underrun_ms,http_status,success,error,"
-      "connect_ms\n";
+      "connect_ms,worst_stall_ms\n";
   for (const LevelData& level : levels) {
     for (size_t i = 0; i < level.records.size(); ++i) {
       const v1::RequestRecord& r = level.records[i];
@@ -99,9 +129,10 @@ std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>
       const std::string& agent = a < static_cast<uint32_t>(session.agents_size())
                                      ? session.agents(static_cast<int>(a)).id()
                                      : std::to_string(a);
-      absl::StrAppend(&out, level.concurrency, ",", agent, ",", r.request_id(), ",",
-                      r.warmup() ? 1 : 0, ",", Seconds(r.intended_ns()), ",", Seconds(r.start_ns()),
-                      ",", Seconds(r.first_byte_ns()), ",", Seconds(r.first_audio_ns()), ",",
+      absl::StrAppend(&out, level.rate > 0 ? Num(level.rate) : absl::StrCat(level.concurrency), ",",
+                      agent, ",", r.request_id(), ",", r.warmup() ? 1 : 0, ",",
+                      Seconds(r.intended_ns()), ",", Seconds(r.start_ns()), ",",
+                      Seconds(r.first_byte_ns()), ",", Seconds(r.first_audio_ns()), ",",
                       Seconds(r.end_ns()), ",", r.chars(), ",", r.bytes(), ",", Num(r.audio_s()),
                       ",", r.sample_rate(), ",", r.chunks(), ",", Num(r.max_gap_ms()), ",",
                       Num(r.underrun_ms()), ",", r.http_status(), ",", common::Succeeded(r) ? 1 : 0,
@@ -136,17 +167,18 @@ absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& sessio
 
 std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   const std::string rule(80, '=');
-  std::string out = absl::StrCat("\n", title, "\n", rule, "\n",
-                                 absl::StrFormat("%-5s%-9s%-9s%-9s%-9s%-11s%s\n", "Conc", "ASPS",
-                                                 "RTF", "RPS", "CPS", "TTFA p95", "Success"),
-                                 std::string(80, '-'), "\n");
+  std::string out = absl::StrCat(
+      "\n", title, "\n", rule, "\n",
+      absl::StrFormat("%-5s%-9s%-9s%-9s%-9s%-11s%s\n", OpenLoop(session) ? "Rate" : "Conc", "ASPS",
+                      "RTF", "RPS", "CPS", "TTFA p95", "Success"),
+      std::string(80, '-'), "\n");
   const v1::LevelStats* best_asps = nullptr;
   const v1::LevelStats* best_rtf = nullptr;
   const v1::LevelStats* best_rps = nullptr;
   const v1::LevelStats* best_ttfa = nullptr;
   for (const v1::LevelStats& l : session.levels()) {
-    absl::StrAppend(&out, absl::StrFormat("%-5d%-9.3f%-9.3f%-9.1f%-9.0f%-11.1f%-8.1f%%\n",
-                                          l.concurrency(), l.asps(), l.rtf().mean(), l.rps(),
+    absl::StrAppend(&out, absl::StrFormat("%-4s %-9.3f%-9.3f%-9.1f%-9.0f%-11.1f%-8.1f%%\n",
+                                          LevelLabel(session, l), l.asps(), l.rtf().mean(), l.rps(),
                                           l.cps(), l.ttfa_ms().p95(), l.success_rate_pct()));
     if (l.successful() == 0) continue;
     if (!best_asps || l.asps() >= best_asps->asps()) best_asps = &l;
@@ -155,18 +187,30 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
     if (!best_ttfa || l.ttfa_ms().p95() <= best_ttfa->ttfa_ms().p95()) best_ttfa = &l;
   }
   absl::StrAppend(&out, rule, "\n");
+  const char* unit = OpenLoop(session) ? "rate" : "concurrency";
   if (best_asps != nullptr) {
-    absl::StrAppend(&out, "Best Performance:\n",
-                    absl::StrFormat("  Highest ASPS: %.3f at concurrency %d\n", best_asps->asps(),
-                                    best_asps->concurrency()),
-                    absl::StrFormat("  Lowest RTF: %.3f at concurrency %d\n",
-                                    best_rtf->rtf().mean(), best_rtf->concurrency()),
-                    absl::StrFormat("  Highest RPS: %.1f at concurrency %d\n", best_rps->rps(),
-                                    best_rps->concurrency()),
-                    absl::StrFormat("  Lowest TTFA p95: %.1fms at concurrency %d\n",
-                                    best_ttfa->ttfa_ms().p95(), best_ttfa->concurrency()));
+    absl::StrAppend(
+        &out, "Best Performance:\n",
+        absl::StrFormat("  Highest ASPS: %.3f at %s %s\n", best_asps->asps(), unit,
+                        LevelLabel(session, *best_asps)),
+        absl::StrFormat("  Lowest RTF: %.3f at %s %s\n", best_rtf->rtf().mean(), unit,
+                        LevelLabel(session, *best_rtf)),
+        absl::StrFormat("  Highest RPS: %.1f at %s %s\n", best_rps->rps(), unit,
+                        LevelLabel(session, *best_rps)),
+        absl::StrFormat("  Lowest TTFA p95: %.1fms at %s %s\n", best_ttfa->ttfa_ms().p95(), unit,
+                        LevelLabel(session, *best_ttfa)));
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
+  }
+  bool any_slo = false;
+  for (const v1::LevelStats& l : session.levels()) {
+    for (const v1::SloResult& r : l.slo()) {
+      if (!any_slo) absl::StrAppend(&out, "SLOs:\n");
+      any_slo = true;
+      absl::StrAppend(
+          &out, absl::StrFormat("  %s %-22s at %s %s: %.4g\n", r.pass() ? "PASS" : "FAIL", r.slo(),
+                                unit, LevelLabel(session, l), r.value()));
+    }
   }
   for (const std::string& w : session.warnings()) absl::StrAppend(&out, "warning: ", w, "\n");
   return out;

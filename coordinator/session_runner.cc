@@ -16,6 +16,7 @@
 #include "coordinator/orchestrator.h"
 #include "coordinator/preflight.h"
 #include "coordinator/report.h"
+#include "coordinator/self_checks.h"
 
 namespace ttsbench::coordinator {
 namespace {
@@ -36,6 +37,11 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   auto url = common::ParseUrl(plan.target().url());
   if (!url.ok()) {
     err << "ttsbench: " << url.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
+      !slos.ok()) {
+    err << "ttsbench: " << slos.status().message() << "\n";
     return kExitUsage;
   }
   auto texts = plan.texts().file().empty() ? common::BuiltinTexts(plan.texts().length())
@@ -94,21 +100,18 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   session.set_timeline(
       "seconds on the coordinator's steady clock from session start; agent times converted "
       "with the measured clock offset");
+  auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
+  bool slo_passed = true;
+  std::vector<std::string> warnings;
   for (const LevelData& level : result.levels) {
-    v1::LevelStats stats = common::ComputeLevelStats(level.concurrency, level.records);
-    stats.set_start_skew_ms(level.start_skew_ms);
-    if (level.max_agent_cpu_pct > 90) {
-      session.add_warnings(absl::StrCat("concurrency ", level.concurrency, ": agent CPU reached ",
-                                        static_cast<int>(level.max_agent_cpu_pct),
-                                        "%: the generator may have limited the result"));
-    }
-    if (stats.attempted() > 0 && stats.errors().contains("connect") &&
-        stats.errors().at("connect") == stats.attempted()) {
-      session.add_warnings(absl::StrCat("concurrency ", level.concurrency,
-                                        ": every request failed to connect to the target"));
-    }
+    v1::LevelStats stats = BuildLevelStats(
+        level, plan, slos.ok() ? *slos : std::vector<common::Slo>{}, CheckBounds{}, &warnings);
+    for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
     *session.add_levels() = std::move(stats);
   }
+  for (std::string& w : warnings) session.add_warnings(std::move(w));
+  session.set_slo_passed(slo_passed);
+  session.set_mode(plan.mode());
   if (!result.status.ok()) {
     session.add_warnings(absl::StrCat("run failed: ", result.status.message()));
   }
@@ -127,7 +130,8 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     err << "ttsbench: run failed: " << result.status.message() << "\n";
     return kExitRunFailed;
   }
-  return written.ok() ? kExitOk : kExitRunFailed;
+  if (!written.ok()) return kExitRunFailed;
+  return slo_passed ? kExitOk : kExitSloFailed;
 }
 
 }  // namespace ttsbench::coordinator

@@ -14,6 +14,8 @@ namespace ttsbench::coordinator {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 1;
 inline constexpr int kExitRunFailed = 2;
+inline constexpr int kExitSloFailed = 3;
+inline constexpr int kExitRegression = 4;
 
 struct SessionRequest {
   v1::Plan plan;

@@ -9,7 +9,9 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost1.81-dev libboost-url1.81-dev libabsl-dev libssl-dev
   libyaml-cpp-dev libcli11-dev libsndfile1-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # real peers and real audio for tests and benchmarks
+  ffmpeg sox gnuplot-nox
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,37 @@
+// Service-level objectives, k6-threshold style: "ttfa_p95=300ms", "rtf_p95=0.5",
+// "success_rate=99%". Evaluated per level; latency-type objectives also apply per request for
+// goodput (vLLM's definition: requests that meet every SLO, per second).
+#ifndef TTSBENCH_COMMON_SLO_H_
+#define TTSBENCH_COMMON_SLO_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ttsbench/v1/ttsbench.pb.h"
+
+namespace ttsbench::common {
+
+struct Slo {
+  std::string text;         // as written
+  std::string metric;       // ttfa_p95, latency_p99, rtf_mean, success_rate, asps, ...
+  double threshold = 0;     // ms for ttfa/latency, ratio for rtf, % for rates, 1/s for throughput
+  bool upper_bound = true;  // value must be <= threshold (else >=)
+};
+
+// InvalidArgument naming the text and what is wrong.
+absl::StatusOr<Slo> ParseSlo(absl::string_view text);
+absl::StatusOr<std::vector<Slo>> ParseSlos(const std::vector<std::string>& texts);
+
+// The level's value of the SLO's metric, in the threshold's unit.
+double SloValue(const Slo& slo, const v1::LevelStats& level);
+v1::SloResult EvaluateSlo(const Slo& slo, const v1::LevelStats& level);
+
+// Whether one successful request meets every latency-type SLO (ttfa_*, latency_*, rtf_*);
+// level-only metrics (success_rate, asps, ...) do not apply to single requests.
+bool RequestMeetsSlos(const std::vector<Slo>& slos, const v1::RequestRecord& r);
+
+}  // namespace ttsbench::common
+
+#endif  // TTSBENCH_COMMON_SLO_H_

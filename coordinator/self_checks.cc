@@ -1,0 +1,103 @@
+#include "coordinator/self_checks.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/metrics.h"
+
+namespace ttsbench::coordinator {
+
+v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
+                               const std::vector<common::Slo>& slos, const CheckBounds& bounds,
+                               std::vector<std::string>* warnings) {
+  const v1::Load& load = plan.load();
+  common::LevelOptions options;
+  options.slos = slos;
+  options.stall_threshold_ms = load.stall_threshold_ms() > 0 ? load.stall_threshold_ms() : 100;
+  options.gaps_us = &level.gaps_us;
+  v1::LevelStats st = common::ComputeLevelStats(level.concurrency, level.records, options);
+  st.set_rate(level.rate);
+  st.set_series(level.series);
+  st.set_start_skew_ms(level.start_skew_ms);
+  st.set_dropped(static_cast<uint32_t>(level.dropped));
+  st.set_late(static_cast<uint32_t>(level.late));
+  st.set_max_agent_cpu_pct(level.max_agent_cpu_pct);
+  for (const common::Slo& slo : slos) *st.add_slo() = common::EvaluateSlo(slo, st);
+
+  const std::string name =
+      absl::StrCat(level.series.empty() ? "" : level.series + " ", LevelName(level));
+  auto warn = [&](const std::string& what) { warnings->push_back(absl::StrCat(name, ": ", what)); };
+  if (st.attempted() == 0) {
+    warn("no measured requests");
+    return st;
+  }
+  if (st.errors().contains("connect") && st.errors().at("connect") == st.attempted()) {
+    warn("every request failed to connect to the target");
+  }
+  if (st.sched_lag_ms().p99() > bounds.sched_lag_p99_ms && level.rate > 0) {
+    warn(absl::StrFormat(
+        "scheduling lag p99 %.1f ms: requests left later than planned; the generator (or its "
+        "connection cap), not the server, may have set the pace",
+        st.sched_lag_ms().p99()));
+  }
+  if (level.max_agent_cpu_pct > bounds.agent_cpu_pct) {
+    warn(absl::StrFormat("agent CPU reached %.0f%%: the generator may have limited the result",
+                         level.max_agent_cpu_pct));
+  }
+  if (level.rate > 0) {
+    if (level.dropped > 0) {
+      warn(absl::StrCat(level.dropped, " arrivals dropped at the in-flight cap (",
+                        load.max_inflight(), ")"));
+    }
+    // Random arrivals wander: allow three standard deviations of a Poisson count as well.
+    const double tolerance =
+        std::max(bounds.rate_tolerance, 3 / std::sqrt(static_cast<double>(st.attempted())));
+    if (std::abs(st.achieved_rate() - level.rate) > tolerance * level.rate) {
+      warn(absl::StrFormat("achieved %.2f requests/s of the %.2f/s planned", st.achieved_rate(),
+                           level.rate));
+    }
+  } else if (level.concurrency > 0) {
+    const double per_user = static_cast<double>(st.attempted()) / level.concurrency;
+    if (per_user < bounds.min_requests_per_user) {
+      warn(absl::StrFormat(
+          "%.1f requests per user: the level never reached steady state (raise --iterations)",
+          per_user));
+    } else if (load.think_time_s() == 0) {
+      // Little's law: users in flight = throughput x time in system. Measured over the window
+      // in which every user is busy (first start to last start, before the count runs out),
+      // each closed-loop user is always in a request, so the average must match concurrency.
+      int64_t wa = INT64_MAX, wb = INT64_MIN;
+      for (const v1::RequestRecord& r : level.records) {
+        if (r.warmup()) continue;
+        wa = std::min(wa, r.start_ns());
+        wb = std::max(wb, r.start_ns());
+      }
+      double busy = 0;
+      for (const v1::RequestRecord& r : level.records) {
+        if (r.warmup()) continue;
+        const int64_t from = std::max(wa, r.intended_ns() > 0 ? r.intended_ns() : r.start_ns());
+        const int64_t to = std::min(wb, r.end_ns());
+        if (to > from) busy += static_cast<double>(to - from);
+      }
+      const double in_flight = wb > wa ? busy / static_cast<double>(wb - wa) : 0;
+      if (wb - wa > 0 && std::abs(in_flight - level.concurrency) >
+                             bounds.littles_law_tolerance * level.concurrency) {
+        warn(absl::StrFormat(
+            "Little's law: %.2f requests in flight on average for %d users while all were "
+            "active; the generator did not keep its users busy",
+            in_flight, level.concurrency));
+      }
+    }
+  }
+  for (const v1::SloResult& r : st.slo()) {
+    if (!r.pass()) {
+      warn(absl::StrFormat("SLO %s failed (%.4g)", r.slo(), r.value()));
+    }
+  }
+  return st;
+}
+
+}  // namespace ttsbench::coordinator
