@@ -1,0 +1,63 @@
+// A synthetic TTS server speaking the OpenAI and torch-inference HTTP APIs with a latency model
+// that behaves like a GPU server (parallel slots, FIFO queueing, streamed chunks). Runs its own
+// io_context thread(s); used in-process by `ttsbench demo` and tests, and as `ttsbench-synth`.
+// Beast and Asio stay behind a pimpl so that users of this header compile fast.
+#ifndef TTSBENCH_SYNTH_SYNTH_SERVER_H_
+#define TTSBENCH_SYNTH_SYNTH_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "synth/latency_model.h"
+
+namespace ttsbench::synth {
+
+struct SynthOptions {
+  std::string listen_host = "127.0.0.1";  // an IP address or a resolvable name
+  uint16_t port = 0;                      // 0 = ephemeral; read the result from port()
+  int threads = 1;  // io_context threads; one is plenty since the work is timers
+  LatencyModel model;
+  // Fault injection, deterministic under model.seed. error_rate: fraction of audio requests
+  // answered 500. truncate_rate: fraction of audio responses whose connection is closed after
+  // roughly half the body.
+  double error_rate = 0;
+  double truncate_rate = 0;
+};
+
+// A snapshot of the server's counters (kept in atomics, so reading never blocks the server).
+struct SynthStats {
+  uint64_t connections_accepted = 0;
+  uint64_t requests = 0;              // every HTTP request read, any endpoint or status
+  uint64_t requests_streamed = 0;     // chunked audio responses started
+  uint64_t errors_injected = 0;       // 500s from error_rate
+  uint64_t truncations_injected = 0;  // bodies cut short by truncate_rate
+};
+
+class SynthServer {
+ public:
+  // Validates the options (InvalidArgument), binds (Unavailable when the address is in use or
+  // cannot be bound) and starts serving before returning.
+  static absl::StatusOr<std::unique_ptr<SynthServer>> Start(const SynthOptions& options);
+
+  SynthServer(const SynthServer&) = delete;
+  SynthServer& operator=(const SynthServer&) = delete;
+  ~SynthServer();  // calls Stop()
+
+  uint16_t port() const;
+  SynthStats stats() const;
+
+  // Closes every connection and joins the threads. Idempotent; must not be called from a
+  // handler running on the server's own threads.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit SynthServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ttsbench::synth
+
+#endif  // TTSBENCH_SYNTH_SYNTH_SERVER_H_
