@@ -44,11 +44,26 @@ class FrameCounter {
   uint64_t bytes_ = 0;
 };
 
+uint32_t SampleBytes(PcmEncoding encoding) {
+  switch (encoding) {
+    case PcmEncoding::kMulaw:
+    case PcmEncoding::kAlaw:
+      return 1;
+    case PcmEncoding::kS16le:
+      return 2;
+    case PcmEncoding::kS24le:
+      return 3;
+    case PcmEncoding::kF32le:
+    case PcmEncoding::kS32le:
+      return 4;
+  }
+  return 2;
+}
+
 class PcmMeter final : public AudioMeter {
  public:
-  PcmMeter(int rate, int channels, PcmEncoding enc) {
-    const uint32_t sample_bytes = enc == PcmEncoding::kS16le ? 2 : 4;
-    frames_.Configure(rate, sample_bytes * static_cast<uint32_t>(channels));
+  PcmMeter(int rate, int channels, PcmEncoding encoding) : channels_(std::max(channels, 1)) {
+    frames_.Configure(rate, SampleBytes(encoding) * static_cast<uint32_t>(channels_));
   }
   absl::StatusOr<AudioFeed> Feed(absl::string_view piece) override {
     return AudioFeed{piece.size(), frames_.Add(piece.size())};
@@ -56,8 +71,11 @@ class PcmMeter final : public AudioMeter {
   absl::Status Finish() override { return absl::OkStatus(); }
   double seconds() const override { return frames_.seconds(); }
   int sample_rate() const override { return frames_.rate(); }
+  int channels() const override { return channels_; }
+  absl::string_view format() const override { return "pcm"; }
 
  private:
+  int channels_;
   FrameCounter frames_;
 };
 
@@ -109,10 +127,13 @@ class WavMeter final : public AudioMeter {
   }
   double seconds() const override { return frames_.seconds(); }
   int sample_rate() const override { return frames_.rate(); }
+  int channels() const override { return channels_; }
+  absl::string_view format() const override { return "wav"; }
 
  private:
-  enum class State { kRiff, kChunkHeader, kFmt, kSkip, kData, kTrailer };
+  enum class State { kRiff, kChunkHeader, kFmt, kDs64, kSkip, kData, kTrailer };
   static constexpr uint64_t kUnbounded = ~uint64_t{0};
+  static constexpr uint32_t kMaxHeaderChunk = 4096;
 
   size_t Need() const {
     switch (state_) {
@@ -121,7 +142,8 @@ class WavMeter final : public AudioMeter {
       case State::kChunkHeader:
         return 8;
       case State::kFmt:
-        return fmt_size_;
+      case State::kDs64:
+        return chunk_size_;
       default:
         return 0;
     }
@@ -131,21 +153,31 @@ class WavMeter final : public AudioMeter {
     const auto* p = reinterpret_cast<const unsigned char*>(header_.data());
     switch (state_) {
       case State::kRiff:
-        if (std::memcmp(p, "RIFF", 4) != 0 || std::memcmp(p + 8, "WAVE", 4) != 0) {
+        if ((std::memcmp(p, "RIFF", 4) != 0 && std::memcmp(p, "RF64", 4) != 0) ||
+            std::memcmp(p + 8, "WAVE", 4) != 0) {
           return absl::InvalidArgumentError("not a RIFF/WAVE body");
         }
         state_ = State::kChunkHeader;
         break;
       case State::kChunkHeader: {
         const uint32_t size = Le32(p + 4);
-        if (std::memcmp(p, "fmt ", 4) == 0) {
-          if (size < 16 || size > 4096) return absl::InvalidArgumentError("bad WAV fmt size");
-          fmt_size_ = size + (size & 1);
-          state_ = State::kFmt;
+        if (std::memcmp(p, "fmt ", 4) == 0 || std::memcmp(p, "ds64", 4) == 0) {
+          const bool fmt = p[0] == 'f';
+          if (size < (fmt ? 16u : 24u) || size > kMaxHeaderChunk) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("bad WAV ", fmt ? "fmt" : "ds64", " chunk size ", size));
+          }
+          chunk_size_ = size + (size & 1);
+          state_ = fmt ? State::kFmt : State::kDs64;
         } else if (std::memcmp(p, "data", 4) == 0) {
           if (!have_fmt_) return absl::InvalidArgumentError("WAV data chunk before fmt chunk");
-          // Streaming servers cannot know the length up front and write 0 or 0xFFFFFFFF.
-          data_left_ = (size == 0 || size == 0xFFFFFFFFu) ? kUnbounded : size;
+          // Streaming servers cannot know the length up front and write 0 or 0xFFFFFFFF; RF64
+          // writes 0xFFFFFFFF and the real size in ds64.
+          if (size == 0xFFFFFFFFu && ds64_data_size_ > 0) {
+            data_left_ = ds64_data_size_;
+          } else {
+            data_left_ = (size == 0 || size == 0xFFFFFFFFu) ? kUnbounded : size;
+          }
           state_ = State::kData;
         } else {
           skip_left_ = uint64_t{size} + (size & 1);
@@ -153,21 +185,28 @@ class WavMeter final : public AudioMeter {
         }
         break;
       }
+      case State::kDs64:
+        ds64_data_size_ = uint64_t{Le32(p + 8)} | uint64_t{Le32(p + 12)} << 32;
+        state_ = State::kChunkHeader;
+        break;
       case State::kFmt: {
-        const uint16_t tag = Le16(p);
+        uint16_t tag = Le16(p);
         const uint16_t channels = Le16(p + 2);
         const uint32_t rate = Le32(p + 4);
         const uint16_t block_align = Le16(p + 12);
         const uint16_t bits = Le16(p + 14);
-        // PCM, IEEE float, A-law, mu-law, WAVE_FORMAT_EXTENSIBLE: all fixed-size frames.
+        // WAVE_FORMAT_EXTENSIBLE names the real format in the first two bytes of its GUID.
+        if (tag == 0xFFFE && chunk_size_ >= 40) tag = Le16(p + 24);
+        // PCM, IEEE float, A-law, mu-law: fixed-size frames. Compressed WAV (ADPCM, MP3) is not.
         if (tag != 1 && tag != 3 && tag != 6 && tag != 7 && tag != 0xFFFE) {
           return absl::InvalidArgumentError(absl::StrCat("unsupported WAV format tag ", tag));
         }
-        if (channels == 0 || rate == 0 || rate > 1000000 || bits == 0) {
+        if (channels == 0 || rate == 0 || rate > 1000000 || bits == 0 || bits > 64) {
           return absl::InvalidArgumentError("WAV fmt chunk has zero channels, rate or bits");
         }
-        const uint32_t frame = block_align != 0 ? block_align : channels * ((bits + 7) / 8);
+        const uint32_t frame = block_align != 0 ? block_align : channels * ((bits + 7u) / 8);
         frames_.Configure(static_cast<int>(rate), frame);
+        channels_ = channels;
         have_fmt_ = true;
         state_ = State::kChunkHeader;
         break;
@@ -181,43 +220,13 @@ class WavMeter final : public AudioMeter {
 
   State state_ = State::kRiff;
   std::string header_;
-  uint32_t fmt_size_ = 0;
+  uint32_t chunk_size_ = 0;
   bool have_fmt_ = false;
+  int channels_ = 0;
+  uint64_t ds64_data_size_ = 0;
   uint64_t skip_left_ = 0;
   uint64_t data_left_ = 0;
   FrameCounter frames_;
-};
-
-// Decides between WAV and the configured format on the first four body bytes.
-class SniffingMeter final : public AudioMeter {
- public:
-  explicit SniffingMeter(std::unique_ptr<AudioMeter> fallback) : fallback_(std::move(fallback)) {}
-  absl::StatusOr<AudioFeed> Feed(absl::string_view piece) override {
-    if (inner_ != nullptr) return inner_->Feed(piece);
-    pending_.append(piece.data(), piece.size());
-    if (pending_.size() < 4) return AudioFeed{};
-    return Decide();
-  }
-  absl::Status Finish() override {
-    if (inner_ == nullptr) {
-      auto feed = Decide();
-      if (!feed.ok()) return feed.status();
-    }
-    return inner_->Finish();
-  }
-  double seconds() const override { return inner_ ? inner_->seconds() : 0; }
-  int sample_rate() const override { return inner_ ? inner_->sample_rate() : 0; }
-
- private:
-  std::unique_ptr<AudioMeter> fallback_;
-  std::unique_ptr<AudioMeter> inner_;
-  std::string pending_;
-
-  absl::StatusOr<AudioFeed> Decide() {
-    inner_ = absl::StartsWith(pending_, "RIFF") ? MakeWavMeter() : std::move(fallback_);
-    const std::string all = std::move(pending_);
-    return inner_->Feed(all);
-  }
 };
 
 }  // namespace
@@ -228,29 +237,39 @@ std::unique_ptr<AudioMeter> MakePcmMeter(int sample_rate, int channels, PcmEncod
 
 std::unique_ptr<AudioMeter> MakeWavMeter() { return std::make_unique<WavMeter>(); }
 
-int RateFromContentType(absl::string_view content_type) {
+namespace {
+
+// A positive integer parameter `name=` of a Content-Type, or 0.
+int ContentTypeParam(absl::string_view content_type, absl::string_view name) {
   for (absl::string_view param : absl::StrSplit(content_type, ';')) {
     param = absl::StripAsciiWhitespace(param);
-    if (absl::StartsWithIgnoreCase(param, "rate=")) {
-      int rate = 0;
-      if (absl::SimpleAtoi(param.substr(5), &rate) && rate > 0) return rate;
+    if (param.size() > name.size() && param[name.size()] == '=' &&
+        absl::StartsWithIgnoreCase(param, name)) {
+      int value = 0;
+      if (absl::SimpleAtoi(param.substr(name.size() + 1), &value) && value > 0) return value;
     }
   }
   return 0;
 }
 
+}  // namespace
+
+int RateFromContentType(absl::string_view content_type) {
+  return ContentTypeParam(content_type, "rate");
+}
+
+int ChannelsFromContentType(absl::string_view content_type) {
+  return ContentTypeParam(content_type, "channels");
+}
+
 absl::StatusOr<std::unique_ptr<AudioMeter>> MakeMeterFor(absl::string_view format,
                                                          absl::string_view content_type,
                                                          int default_sample_rate) {
-  if (format == "wav") return MakeWavMeter();
-  if (format == "pcm") {
-    int rate = RateFromContentType(content_type);
-    if (rate == 0) rate = default_sample_rate;
-    if (rate <= 0) return absl::InvalidArgumentError("raw PCM needs a sample rate");
-    return std::unique_ptr<AudioMeter>(
-        std::make_unique<SniffingMeter>(MakePcmMeter(rate, 1, PcmEncoding::kS16le)));
-  }
-  return absl::InvalidArgumentError(absl::StrCat("unsupported audio format '", format, "'"));
+  MeterOptions options;
+  options.format = std::string(format);
+  options.content_type = std::string(content_type);
+  options.sample_rate = default_sample_rate;
+  return MakeMeter(options);
 }
 
 absl::StatusOr<double> MeasureWhole(AudioMeter& meter, absl::string_view body) {

@@ -2,6 +2,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/common/wav_builder.h"
@@ -149,25 +150,85 @@ TEST(WavMeterTest, TrailingChunksAfterDataAreNotAudio) {
   EXPECT_DOUBLE_EQ(r.seconds, 0.01);
 }
 
+// Low-level noise as s16le: not text, not a container signature.
+std::string PcmBytes(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i % 2 ? 0xFF : (i * 13) & 0x1F);
+  return s;
+}
+
 TEST(PcmMeterTest, CountsWholeFramesAtTheGivenRate) {
   auto meter = MakePcmMeter(16000, 1, PcmEncoding::kS16le);
-  const SplitResult r = FeedSplit(*meter, std::string(32001, 'x'), {333, 1, 4096});
+  const SplitResult r = FeedSplit(*meter, PcmBytes(32001), {333, 1, 4096});
   ASSERT_TRUE(r.status.ok());
   EXPECT_DOUBLE_EQ(r.seconds, 1.0);  // the odd trailing byte is not a frame
   auto f32 = MakePcmMeter(8000, 2, PcmEncoding::kF32le);
-  EXPECT_DOUBLE_EQ(*MeasureWhole(*f32, std::string(8000 * 8, 'x')), 1.0);
+  EXPECT_DOUBLE_EQ(*MeasureWhole(*f32, PcmBytes(8000 * 8)), 1.0);
+  EXPECT_EQ(f32->channels(), 2);
+}
+
+TEST(PcmMeterTest, EncodingsDifferInBytesPerSample) {
+  struct Case {
+    PcmEncoding encoding;
+    size_t bytes;
+  };
+  for (const Case& c : std::vector<Case>{{PcmEncoding::kMulaw, 1},
+                                         {PcmEncoding::kAlaw, 1},
+                                         {PcmEncoding::kS16le, 2},
+                                         {PcmEncoding::kS24le, 3},
+                                         {PcmEncoding::kS32le, 4},
+                                         {PcmEncoding::kF32le, 4}}) {
+    auto meter = MakePcmMeter(8000, 1, c.encoding);
+    EXPECT_DOUBLE_EQ(*MeasureWhole(*meter, PcmBytes(8000 * c.bytes)), 1.0) << c.bytes;
+  }
 }
 
 TEST(MeterForTest, RateComesFromContentTypeElseConfiguration) {
   EXPECT_EQ(RateFromContentType("audio/pcm;rate=22050"), 22050);
   EXPECT_EQ(RateFromContentType("audio/L16; charset=x; Rate=16000"), 16000);
   EXPECT_EQ(RateFromContentType("audio/pcm"), 0);
+  EXPECT_EQ(ChannelsFromContentType("audio/L16;rate=8000;channels=2"), 2);
+  EXPECT_EQ(ChannelsFromContentType("audio/L16;rate=8000"), 0);
   auto m = MakeMeterFor("pcm", "audio/pcm;rate=22050", 24000);
   ASSERT_TRUE(m.ok());
-  EXPECT_DOUBLE_EQ(*MeasureWhole(**m, std::string(44100, 'x')), 1.0);
+  EXPECT_DOUBLE_EQ(*MeasureWhole(**m, PcmBytes(44100)), 1.0);
   m = MakeMeterFor("pcm", "application/octet-stream", 24000);
   ASSERT_TRUE(m.ok());
-  EXPECT_DOUBLE_EQ(*MeasureWhole(**m, std::string(48000, 'x')), 1.0);
+  EXPECT_DOUBLE_EQ(*MeasureWhole(**m, PcmBytes(48000)), 1.0);
+  EXPECT_EQ((*m)->sample_rate(), 24000);
+  m = MakeMeterFor("ulaw", "audio/basic", 8000);
+  ASSERT_TRUE(m.ok());
+  EXPECT_DOUBLE_EQ(*MeasureWhole(**m, PcmBytes(8000)), 1.0);
+}
+
+TEST(MeterForTest, RawPcmNeedsARate) {
+  EXPECT_FALSE(MakeMeterFor("pcm", "audio/pcm", 0).ok());
+  EXPECT_TRUE(MakeMeterFor("pcm", "audio/pcm;rate=16000", 0).ok());
+}
+
+TEST(MeterForTest, RawPcmThatHappensToStartWithAnMpegSyncIsStillPcm) {
+  // 0xFFFB is a plausible s16le sample; only a second frame header where the first frame would
+  // end makes it MP3.
+  std::string body = PcmBytes(48000);
+  body[0] = '\xFF';
+  body[1] = '\xFB';
+  body[2] = '\x90';
+  auto m = MakeMeterFor("pcm", "audio/pcm;rate=24000", 0);
+  ASSERT_TRUE(m.ok());
+  auto seconds = MeasureWhole(**m, body);
+  ASSERT_TRUE(seconds.ok()) << seconds.status();
+  EXPECT_DOUBLE_EQ(*seconds, 1.0);
+  EXPECT_EQ((*m)->format(), "pcm");
+}
+
+TEST(MeterForTest, StreamedPcmReportsAudioAsItArrives) {
+  auto m = MakeMeterFor("pcm", "audio/pcm;rate=16000", 0);
+  ASSERT_TRUE(m.ok());
+  const std::string body = PcmBytes(3200);
+  auto first = (**m).Feed(absl::string_view(body).substr(0, 1000));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->audio_bytes, 1000u);
+  EXPECT_DOUBLE_EQ(first->audio_s, 500.0 / 16000);
 }
 
 TEST(MeterForTest, PcmRequestAnsweredWithWavIsMeasuredAsWav) {
@@ -181,7 +242,44 @@ TEST(MeterForTest, PcmRequestAnsweredWithWavIsMeasuredAsWav) {
   EXPECT_DOUBLE_EQ(r.seconds, 0.5);
 }
 
-TEST(MeterForTest, UnknownFormatIsAnError) { EXPECT_FALSE(MakeMeterFor("mp3", "", 24000).ok()); }
+TEST(MeterForTest, UnknownFormatIsAnError) {
+  EXPECT_FALSE(MakeMeterFor("speex", "", 24000).ok());
+  EXPECT_TRUE(MakeMeterFor("mp3", "", 24000).ok());
+}
+
+TEST(WavMeterTest, Rf64UsesTheDs64DataSize) {
+  WavSpec spec;
+  spec.frames = 1000;
+  std::string wav = BuildWav(spec);
+  // RIFF → RF64 with a ds64 chunk before fmt and 0xFFFFFFFF in the data size.
+  std::string rf64 = "RF64";
+  testing::PutLe(rf64, 0xFFFFFFFFu, 4);
+  rf64 += "WAVEds64";
+  testing::PutLe(rf64, 28, 4);
+  testing::PutLe(rf64, 0, 8 / 2);
+  testing::PutLe(rf64, 0, 8 / 2);
+  testing::PutLe(rf64, 2000, 4);  // data size, low half
+  testing::PutLe(rf64, 0, 4);
+  testing::PutLe(rf64, 1000, 4);  // sample count
+  testing::PutLe(rf64, 0, 4);
+  testing::PutLe(rf64, 0, 4);  // table length
+  std::string rest = wav.substr(12);
+  const size_t data = rest.find("data");
+  rest.replace(data + 4, 4, std::string(4, '\xFF'));
+  rf64 += rest + "junk after data";
+  auto meter = MakeWavMeter();
+  auto s = MeasureWhole(*meter, rf64);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_DOUBLE_EQ(*s, 1000.0 / 24000);
+}
+
+TEST(WavMeterTest, CompressedWavIsRejected) {
+  WavSpec spec;
+  spec.format_tag = 0x55;  // MP3 in WAV
+  auto meter = MakeWavMeter();
+  auto s = MeasureWhole(*meter, BuildWav(spec));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+}
 
 }  // namespace
 }  // namespace ttsbench::common

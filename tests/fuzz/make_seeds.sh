@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Writes a small seed corpus per fuzz target into DIR/<parser>/: real files from the test
+# corpus script, each prefixed by the byte that picks how the target splits the body.
+#   tests/fuzz/make_seeds.sh DIR
+set -euo pipefail
+dir=${1:?usage: $0 DIR}
+corpus=$(dirname "$0")/../common/audio_corpus.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+seed() {  # PARSER KIND RATE CHANNELS SAMPLES
+  local out=$dir/$1/$2-$3-$4-$5
+  mkdir -p "$dir/$1"
+  bash "$corpus" "$2" "$3" "$4" "$5" "$tmp/body"
+  { printf '\x07'; cat "$tmp/body"; } >"$out"
+}
+seed wav wav_s16 8000 1 400
+seed wav wav_extensible 8000 2 300
+seed wav wav_ulaw 8000 1 300
+seed wav wav_rf64 8000 1 300
+seed wav wav_stream 8000 1 300
+seed mp3 mp3_cbr 8000 1 2000
+seed mp3 mp3_vbr 48000 2 3000
+seed mp3 mp3_tags 16000 1 1000
+seed mp3 mp3_stream 22050 1 1000
+seed adts aac 8000 1 2000
+seed adts aac 48000 2 3000
+seed ogg opus 8000 1 2000
+seed ogg vorbis 8000 1 2000
+seed flac flac 8000 1 5000
+seed flac flac_stream 8000 2 3000
+seed pcm pcm_s16le 8000 1 400
+seed pcm mp3_stream 8000 1 1500
+seed pcm aac 8000 1 1500
+seed pcm wav_s16 8000 1 300
