@@ -1,5 +1,6 @@
 #include "agent/dialect.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -107,7 +108,10 @@ class JsonBase64Decoder final : public ResponseDecoder {
       return absl::InvalidArgumentError("audio field is not base64");
     }
     body_.clear();
-    meter_ = common::MakeWavMeter();
+    // Servers put WAV here mostly, but MP3/Opus/FLAC too: the meter sniffs the bytes.
+    auto meter = common::MakeMeter(common::MeterOptions{"auto", "", 0, 1});
+    if (!meter.ok()) return meter.status();
+    meter_ = std::move(*meter);
     auto feed = meter_->Feed(audio);
     if (!feed.ok()) return feed.status();
     absl::Status st = meter_->Finish();
@@ -136,9 +140,13 @@ class OpenAiDialect final : public HttpDialect {
   }
   absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
       absl::string_view content_type) const override {
-    // OpenAI's pcm is 24 kHz s16le mono unless the server or the plan says otherwise.
-    auto meter = common::MakeMeterFor(target_.format(), content_type,
-                                      target_.sample_rate() > 0 ? target_.sample_rate() : 24000);
+    // OpenAI's pcm is 24 kHz s16le mono unless the server or the plan says otherwise; mu-law
+    // is conventionally 8 kHz.
+    const int rate = target_.sample_rate() > 0   ? target_.sample_rate()
+                     : target_.format() == "ulaw" ? 8000
+                                                  : 24000;
+    auto meter = common::MakeMeter(
+        common::MeterOptions{target_.format(), std::string(content_type), rate, 1});
     if (!meter.ok()) return meter.status();
     return std::unique_ptr<ResponseDecoder>(
         std::make_unique<StreamingAudioDecoder>(std::move(*meter)));
@@ -180,9 +188,12 @@ absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
     }
   }
   if (target.api() == "openai") {
-    if (target.format() != "wav" && target.format() != "pcm") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("format '", target.format(), "' is not supported (wav or pcm)"));
+    static constexpr absl::string_view kFormats[] = {"wav", "pcm", "mp3", "opus",
+                                                      "aac", "flac", "ulaw"};
+    if (std::find(std::begin(kFormats), std::end(kFormats), target.format()) ==
+        std::end(kFormats)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "format '", target.format(), "' is not supported (wav, pcm, mp3, opus, aac, flac, ulaw)"));
     }
     return std::unique_ptr<Dialect>(new OpenAiDialect(target, url, std::move(secret_headers)));
   }

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/slo.h"
 #include "common/url.h"
+#include "coordinator/plan_file.h"
 #include "coordinator/session_runner.h"
 #include "synth/synth_server.h"
 
@@ -66,7 +67,7 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--voice", f.voice, "voice name")->capture_default_str();
   cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
   cmd->add_option("--format", f.format, "audio format")
-      ->check(CLI::IsMember({"wav", "pcm"}))
+      ->check(CLI::IsMember({"wav", "pcm", "mp3", "opus", "aac", "flac", "ulaw"}))
       ->capture_default_str();
   cmd->add_option("--concurrency", f.concurrency, "concurrency levels")
       ->check(CLI::Range(1, 1000000))
@@ -148,32 +149,16 @@ absl::StatusOr<double> DurationSeconds(const std::string& flag, const std::strin
   return absl::ToDoubleSeconds(d);
 }
 
-std::string DefaultSessionName(const std::string& mode) {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", &tm);
-  return absl::StrCat(mode, "_", buf);
-}
-
-// Builds the session request; returns a one-line error for bad input.
-absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::string& mode,
-                                                                   const std::string& url,
-                                                                   const LoadFlags& f) {
-  ttsbench::coordinator::SessionRequest req;
+// Builds the plan a mode's flags describe; one-line errors for bad input. Secrets stay out:
+// the plan names where the token is, never the token.
+absl::StatusOr<ttsbench::v1::Plan> BuildPlan(const std::string& mode, const std::string& url,
+                                             const LoadFlags& f) {
   namespace v1 = ttsbench::v1;
-  v1::Plan& plan = req.plan;
+  v1::Plan plan;
   plan.set_mode(mode);
-  plan.set_session_name(f.session_name.empty() ? DefaultSessionName(mode) : f.session_name);
-  if (plan.session_name().find('/') != std::string::npos || plan.session_name() == "." ||
-      plan.session_name() == "..") {
-    return absl::InvalidArgumentError("--session-name must be a plain folder name");
-  }
+  plan.set_session_name(f.session_name);
   plan.set_output_dir(f.output_dir);
-  auto parsed = ttsbench::common::ParseUrl(url);
-  if (!parsed.ok()) return parsed.status();
-  ttsbench::v1::Target* t = plan.mutable_target();
+  v1::Target* t = plan.mutable_target();
   t->set_url(url);
   t->set_api(f.api);
   t->set_voice(f.voice);
@@ -183,17 +168,8 @@ absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::st
   t->set_sample_rate(f.sample_rate);
   t->set_timeout_s(f.timeout_s);
   if (!f.auth_token_env.empty()) {
-    const char* token = std::getenv(f.auth_token_env.c_str());
-    if (token == nullptr || *token == '\0') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--auth-token-env: environment variable ", f.auth_token_env, " is not set"));
-    }
     t->set_auth_token_env(f.auth_token_env);
     t->set_auth_scheme(f.auth_scheme);
-    ttsbench::v1::Header h;
-    h.set_name("Authorization");
-    h.set_value(absl::StrCat(f.auth_scheme, " ", token));
-    req.secret_headers.push_back(std::move(h));
   }
   plan.mutable_texts()->set_file(f.texts_file);
   plan.mutable_texts()->set_length(f.text_length);
@@ -202,13 +178,13 @@ absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::st
   if (!f.rate.empty()) {
     load->set_model("open");
     for (double r : f.rate) load->add_rate(r);
+    load->set_arrival(f.arrival);
+    load->set_burstiness(f.burstiness);
+    load->set_max_inflight(f.max_inflight);
   } else {
     load->set_model("closed");
     for (int c : f.concurrency) load->add_concurrency(c);
   }
-  load->set_arrival(f.arrival);
-  load->set_burstiness(f.burstiness);
-  load->set_max_inflight(f.max_inflight);
   load->set_connections(f.connections);
   load->set_stall_threshold_ms(f.stall_threshold_ms);
   struct TimeFlag {
@@ -216,31 +192,35 @@ absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::st
     const std::string& text;
     void (v1::Load::*set)(double);
   };
-  for (const TimeFlag& t :
+  for (const TimeFlag& tf :
        {TimeFlag{"--duration", f.duration, &v1::Load::set_duration_s},
         TimeFlag{"--warmup-duration", f.warmup_duration, &v1::Load::set_warmup_s},
         TimeFlag{"--ramp-up", f.ramp_up, &v1::Load::set_ramp_up_s},
         TimeFlag{"--think-time", f.think_time, &v1::Load::set_think_time_s},
         TimeFlag{"--level-time-limit", f.level_time_limit, &v1::Load::set_level_time_limit_s}}) {
-    auto seconds = DurationSeconds(t.name, t.text);
+    auto seconds = DurationSeconds(tf.name, tf.text);
     if (!seconds.ok()) return seconds.status();
-    (load->*t.set)(*seconds);
+    (load->*tf.set)(*seconds);
   }
   // A time-bound level has no request count unless one is given explicitly.
   load->set_iterations(f.duration.empty() || f.iterations_given ? f.iterations : 0);
   load->set_warmup(f.warmup_duration.empty() ? f.warmup : 0);
-  for (const std::string& text : f.slo) {
-    if (auto slo = ttsbench::common::ParseSlo(text); !slo.ok()) return slo.status();
-    plan.add_slo(text);
+  for (const std::string& text : f.slo) plan.add_slo(text);
+  v1::AgentsPlan* agents = plan.mutable_agents();
+  agents->set_connect_timeout_s(f.agent_timeout_s);
+  if (f.expect_agents > 0) {
+    agents->set_expect(f.expect_agents);
+  } else {
+    agents->set_spawn(f.agents);
   }
-  plan.mutable_agents()->set_spawn(f.expect_agents > 0 ? 0 : f.agents);
-  plan.mutable_agents()->set_connect_timeout_s(f.agent_timeout_s);
-  if (!f.listen.empty()) {
-    if (auto st = ttsbench::common::ValidateHostPort(f.listen); !st.ok()) return st;
-    plan.mutable_agents()->set_listen(f.listen);
-  }
-  req.expect_agents = f.expect_agents;
-  return req;
+  agents->set_listen(f.listen);
+  if (auto st = ttsbench::coordinator::ValidatePlan(plan, nullptr); !st.ok()) return st;
+  return plan;
+}
+
+int Fail(const absl::Status& st) {
+  std::cerr << "ttsbench: " << st.message() << "\n";
+  return absl::IsNotFound(st) || absl::IsInvalidArgument(st) ? kExitUsage : kExitRunFailed;
 }
 
 }  // namespace
@@ -248,9 +228,11 @@ absl::StatusOr<ttsbench::coordinator::SessionRequest> BuildRequest(const std::st
 int main(int argc, char** argv) {
   CLI::App app{"ttsbench: measure how fast text-to-speech servers really are"};
   app.require_subcommand(1);
+  bool print_plan = false;
 
   LoadFlags demo_flags;
   demo_flags.streaming = true;
+  demo_flags.iterations = 64;
   int demo_slots = 4;
   CLI::App* demo = app.add_subcommand("demo", "benchmark the embedded synthetic TTS server");
   AddLoadFlags(demo, demo_flags);
@@ -259,6 +241,7 @@ int main(int argc, char** argv) {
   demo->add_option("--slots", demo_slots, "parallel synthesis slots of the synthetic server")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
+  demo->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
 
   LoadFlags server_flags;
   std::string url;
@@ -266,6 +249,15 @@ int main(int argc, char** argv) {
   server->add_option("--url", url, "base URL of the TTS server")->required();
   AddLoadFlags(server, server_flags);
   server->add_flag("--streaming,!--no-streaming", server_flags.streaming, "request streamed audio");
+  server->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+
+  std::string plan_path;
+  std::vector<std::string> overrides;
+  CLI::App* run = app.add_subcommand("run", "run a plan file (YAML)");
+  run->add_option("plan", plan_path, "plan file")->required();
+  run->add_option("--set", overrides, "override a plan key, e.g. --set load.iterations=100")
+      ->expected(1, -1);
+  run->add_flag("--print-plan", print_plan, "print the plan as YAML (defaults filled) and exit");
 
   try {
     app.parse(argc, argv);
@@ -279,8 +271,15 @@ int main(int argc, char** argv) {
   }
 
   std::unique_ptr<ttsbench::synth::SynthServer> synth;
-  absl::StatusOr<ttsbench::coordinator::SessionRequest> req;
-  if (*demo) {
+  ttsbench::coordinator::SessionRequest req;
+  if (*run) {
+    ttsbench::coordinator::PlanSource source;
+    auto plan = ttsbench::coordinator::LoadPlanFile(plan_path, overrides, &source);
+    if (!plan.ok()) return Fail(plan.status());
+    if (auto st = ttsbench::coordinator::ValidatePlan(*plan, &source); !st.ok()) return Fail(st);
+    req.plan = std::move(*plan);
+    req.title = "Benchmark Results Summary";
+  } else if (*demo) {
     ttsbench::synth::SynthOptions so;
     so.model.slots = demo_slots;
     auto started = ttsbench::synth::SynthServer::Start(so);
@@ -289,19 +288,25 @@ int main(int argc, char** argv) {
       return kExitRunFailed;
     }
     synth = std::move(*started);
-    std::cout << "Synthetic TTS server on http://127.0.0.1:" << synth->port() << " (" << demo_slots
-              << " slots)\n";
-    req = BuildRequest("demo", absl::StrCat("http://127.0.0.1:", synth->port()), demo_flags);
-    if (req.ok()) req->title = "Demo Benchmark Results Summary";
+    auto plan = BuildPlan("demo", absl::StrCat("http://127.0.0.1:", synth->port()), demo_flags);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Demo Benchmark Results Summary";
+    if (!print_plan) {
+      std::cout << "Synthetic TTS server on http://127.0.0.1:" << synth->port() << " ("
+                << demo_slots << " slots)\n";
+    }
   } else {
-    req = BuildRequest("server", url, server_flags);
-    if (req.ok()) req->title = "Server Benchmark Results Summary";
+    auto plan = BuildPlan("server", url, server_flags);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Server Benchmark Results Summary";
   }
-  if (!req.ok()) {
-    std::cerr << "ttsbench: " << req.status().message() << "\n";
-    return kExitUsage;
+  if (print_plan) {
+    std::cout << ttsbench::coordinator::PlanToYaml(req.plan);
+    return 0;
   }
-  const int code = ttsbench::coordinator::RunSession(*req, std::cout, std::cerr);
+  const int code = ttsbench::coordinator::RunSession(req, std::cout, std::cerr);
   if (synth) synth->Stop();
   return code;
 }

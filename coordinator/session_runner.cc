@@ -1,10 +1,13 @@
 #include "coordinator/session_runner.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <ctime>
 #include <filesystem>
 #include <optional>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "common/stats.h"
@@ -30,10 +33,55 @@ std::string WallClockLabel() {
   return buf;
 }
 
+std::string DefaultSessionName(const std::string& mode) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", &tm);
+  return absl::StrCat(mode, "_", buf);
+}
+
 }  // namespace
 
+absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& target) {
+  std::string token;
+  if (!target.auth_token_env().empty()) {
+    const char* value = std::getenv(target.auth_token_env().c_str());
+    if (value == nullptr || *value == '\0') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "target.auth_token_env: environment variable ", target.auth_token_env(), " is not set"));
+    }
+    token = value;
+  } else if (!target.auth_token_file().empty()) {
+    std::ifstream in(target.auth_token_file());
+    if (!in || !std::getline(in, token)) {
+      return absl::InvalidArgumentError(absl::StrCat("target.auth_token_file: cannot read ",
+                                                     target.auth_token_file()));
+    }
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target.auth_token_file: ", target.auth_token_file(), " is empty"));
+    }
+  } else {
+    return std::vector<v1::Header>{};
+  }
+  v1::Header h;
+  h.set_name(target.auth_header().empty() ? "Authorization" : target.auth_header());
+  const std::string scheme = target.auth_scheme().empty() ? "Bearer" : target.auth_scheme();
+  h.set_value(scheme == "none" ? token : absl::StrCat(scheme, " ", token));
+  return std::vector<v1::Header>{h};
+}
+
 int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err) {
-  const v1::Plan& plan = request.plan;
+  v1::Plan plan = request.plan;
+  if (plan.session_name().empty()) plan.set_session_name(DefaultSessionName(plan.mode()));
+  auto secret_headers = ResolveSecretHeaders(plan.target());
+  if (!secret_headers.ok()) {
+    err << "ttsbench: " << secret_headers.status().message() << "\n";
+    return kExitUsage;
+  }
   auto url = common::ParseUrl(plan.target().url());
   if (!url.ok()) {
     err << "ttsbench: " << url.status().message() << "\n";
@@ -55,7 +103,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     err << "ttsbench: " << st.message() << "\n";
     return kExitUsage;
   }
-  const bool local = request.expect_agents == 0;
+  const bool local = plan.agents().expect() == 0;
   if (local) {
     if (auto st = CheckReachable(*url, 3.0); !st.ok()) {
       err << "ttsbench: " << st.message() << "\n";
@@ -82,9 +130,9 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
 
   RunOptions options;
   options.plan = plan;
-  options.secret_headers = request.secret_headers;
+  options.secret_headers = *secret_headers;
   options.texts = *texts;
-  options.expect_agents = local ? plan.agents().spawn() : request.expect_agents;
+  options.expect_agents = local ? plan.agents().spawn() : plan.agents().expect();
   options.agent_timeout_s = plan.agents().connect_timeout_s();
   const std::string started_at = WallClockLabel();
   RunResult result = RunPlan(*(*server)->hub, options);

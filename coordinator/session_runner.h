@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
 namespace ttsbench::coordinator {
@@ -18,11 +19,13 @@ inline constexpr int kExitSloFailed = 3;
 inline constexpr int kExitRegression = 4;
 
 struct SessionRequest {
-  v1::Plan plan;
-  std::vector<v1::Header> secret_headers;
+  v1::Plan plan;  // validated (ValidatePlan)
   std::string title = "Benchmark Results Summary";
-  int expect_agents = 0;  // remote agents to wait for; 0 = spawn plan.agents.spawn locally
 };
+
+// The headers that carry the plan's token, read from the environment variable or file the plan
+// names. The values go to agents only, never to any output.
+absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& target);
 
 // Prints the console table to `out`, one-line errors to `err`; returns the exit code.
 int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err);

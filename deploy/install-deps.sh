@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git clang-format python3
+  clang libclang-rt-14-dev
   # wire API and libraries (DESIGN.md, "Libraries")
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost1.81-dev libboost-url1.81-dev libabsl-dev libssl-dev

@@ -143,12 +143,15 @@ class CliTest(unittest.TestCase):
         measured = [q for q in requests if q["warmup"] == "0"]
         self.assertEqual(len(measured), 3 * 16)
         self.assertEqual(len([q for q in requests if q["warmup"] == "1"]), 3 * 2)
-        # Streamed: first audio arrives well before the body ends.
+        # Streamed: first audio arrives before the body ends, measurably so in the median
+        # (the synthetic server sends its first chunk 25 ms in, the last at ~43 ms).
+        ttfas, latencies = [], []
         for q in measured:
-            ttfa = float(q["first_audio_s"]) - float(q["start_s"])
-            latency = float(q["end_s"]) - float(q["start_s"])
-            self.assertLess(ttfa, latency * 0.9, q)
+            ttfas.append(float(q["first_audio_s"]) - float(q["start_s"]))
+            latencies.append(float(q["end_s"]) - float(q["start_s"]))
+            self.assertLessEqual(ttfas[-1], latencies[-1], q)
             self.assertGreater(int(q["chunks"]), 1)
+        self.assertLess(percentile(ttfas, 0.5), percentile(latencies, 0.5) * 0.8)
         with open(os.path.join(session, "session.json")) as f:
             js = json.load(f)
         self.assertEqual(js["status"], "completed")
@@ -244,7 +247,8 @@ class CliTest(unittest.TestCase):
         s = self.synth()
         start = time.monotonic()
         r = self.ttsbench("server", "--url", s.url, "--expect-agents", "1", "--agent-timeout", "1",
-                          "--output-dir", self.out, "--session-name", "noagent", timeout=30)
+                          "--listen", f"127.0.0.1:{free_port()}", "--output-dir", self.out,
+                          "--session-name", "noagent", timeout=30)
         self.assertLess(time.monotonic() - start, 15)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("0 of 1 agents connected", r.stderr)
