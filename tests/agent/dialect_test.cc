@@ -50,7 +50,7 @@ TEST(DialectTest, RejectsUnknownApiFormatAndHeaderInjection) {
   t.set_api("nope");
   EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
   t.set_api("openai");
-  t.set_format("mp3");
+  t.set_format("wma");
   EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
   t.set_format("wav");
   v1::Header evil;
