@@ -12,8 +12,10 @@
 #include "absl/time/time.h"
 #include "common/slo.h"
 #include "common/url.h"
+#include "coordinator/compare.h"
 #include "coordinator/plan_file.h"
 #include "coordinator/session_runner.h"
+#include "coordinator/sessions.h"
 #include "synth/synth_server.h"
 
 namespace {
@@ -259,6 +261,37 @@ int main(int argc, char** argv) {
       ->expected(1, -1);
   run->add_flag("--print-plan", print_plan, "print the plan as YAML (defaults filled) and exit");
 
+  // Sessions and comparisons over an output directory.
+  std::string sessions_dir = "ttsbench-results";
+  std::string session_name;
+  CLI::App* sessions = app.add_subcommand("sessions", "list, show or delete saved sessions");
+  sessions->require_subcommand(1);
+  sessions->add_option("--output-dir", sessions_dir, "where sessions are")->capture_default_str();
+  sessions->fallthrough();  // --output-dir may follow list/show/delete
+  CLI::App* sessions_list = sessions->add_subcommand("list", "an index of the sessions");
+  sessions_list->fallthrough();
+  CLI::App* sessions_show = sessions->add_subcommand("show", "one session's summary");
+  sessions_show->add_option("name", session_name, "session name")->required();
+  sessions_show->fallthrough();
+  CLI::App* sessions_delete = sessions->add_subcommand("delete", "remove a session folder");
+  sessions_delete->add_option("name", session_name, "session name")->required();
+  sessions_delete->fallthrough();
+
+  std::vector<std::string> compare_paths;
+  std::vector<std::string> fail_on;
+  std::string compare_out;
+  CLI::App* compare = app.add_subcommand(
+      "compare",
+      "compare sessions (the first is the baseline); exit 4 when a --fail-on rule is crossed");
+  compare->add_option("sessions", compare_paths, "session folders or names in --output-dir")
+      ->expected(2, -1)
+      ->required();
+  compare->add_option("--output-dir", sessions_dir, "where session names are looked up")
+      ->capture_default_str();
+  compare->add_option("--fail-on", fail_on, "regression gate, e.g. asps=-5% ttfa_p95=+10%")
+      ->expected(1, -1);
+  compare->add_option("--write", compare_out, "folder to write compare.csv and compare.json to");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -268,6 +301,48 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "ttsbench: " << e.what() << "\n";
     return kExitUsage;
+  }
+
+  namespace tc = ttsbench::coordinator;
+  if (*sessions) {
+    if (*sessions_list) {
+      auto list = tc::ListSessions(sessions_dir);
+      if (!list.ok()) return Fail(list.status());
+      std::cout << tc::FormatSessionList(*list);
+      return 0;
+    }
+    if (*sessions_show) {
+      auto text = tc::ShowSession(sessions_dir, session_name);
+      if (!text.ok()) return Fail(text.status());
+      std::cout << *text;
+      return 0;
+    }
+    if (auto st = tc::DeleteSession(sessions_dir, session_name); !st.ok()) return Fail(st);
+    std::cout << "deleted " << session_name << "\n";
+    return 0;
+  }
+  if (*compare) {
+    tc::CompareOptions options;
+    for (const std::string& text : fail_on) {
+      auto rule = tc::ParseFailRule(text);
+      if (!rule.ok()) return Fail(rule.status());
+      options.fail_on.push_back(std::move(*rule));
+    }
+    std::vector<tc::LoadedSession> loaded;
+    for (const std::string& p : compare_paths) {
+      auto dir = tc::ResolveSessionDir(sessions_dir, p);
+      if (!dir.ok()) return Fail(dir.status());
+      auto session = tc::LoadSession(*dir);
+      if (!session.ok()) return Fail(session.status());
+      loaded.push_back(std::move(*session));
+    }
+    auto result = tc::CompareSessions(loaded, options);
+    if (!result.ok()) return Fail(result.status());
+    std::cout << tc::CompareTable(*result);
+    if (!compare_out.empty()) {
+      if (auto st = tc::WriteComparison(compare_out, *result); !st.ok()) return Fail(st);
+    }
+    return tc::ComparisonFailed(*result) ? tc::kExitRegression : 0;
   }
 
   std::unique_ptr<ttsbench::synth::SynthServer> synth;

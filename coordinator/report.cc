@@ -121,7 +121,7 @@ std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>
   std::string out =
       "level,agent,request_id,warmup,intended_s,start_s,first_byte_s,first_audio_s,end_s,chars,"
       "bytes,audio_s,sample_rate,chunks,max_gap_ms,underrun_ms,http_status,success,error,"
-      "connect_ms,worst_stall_ms\n";
+      "connect_ms,worst_stall_ms,series\n";
   for (const LevelData& level : levels) {
     for (size_t i = 0; i < level.records.size(); ++i) {
       const v1::RequestRecord& r = level.records[i];
@@ -129,15 +129,15 @@ std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>
       const std::string& agent = a < static_cast<uint32_t>(session.agents_size())
                                      ? session.agents(static_cast<int>(a)).id()
                                      : std::to_string(a);
-      absl::StrAppend(&out, level.rate > 0 ? Num(level.rate) : absl::StrCat(level.concurrency), ",",
-                      agent, ",", r.request_id(), ",", r.warmup() ? 1 : 0, ",",
-                      Seconds(r.intended_ns()), ",", Seconds(r.start_ns()), ",",
-                      Seconds(r.first_byte_ns()), ",", Seconds(r.first_audio_ns()), ",",
-                      Seconds(r.end_ns()), ",", r.chars(), ",", r.bytes(), ",", Num(r.audio_s()),
-                      ",", r.sample_rate(), ",", r.chunks(), ",", Num(r.max_gap_ms()), ",",
-                      Num(r.underrun_ms()), ",", r.http_status(), ",", common::Succeeded(r) ? 1 : 0,
-                      ",", common::ErrorKindName(r.error()), ",",
-                      Num(static_cast<double>(r.connect_ns()) / 1e6), "\n");
+      absl::StrAppend(
+          &out, level.rate > 0 ? Num(level.rate) : absl::StrCat(level.concurrency), ",", agent, ",",
+          r.request_id(), ",", r.warmup() ? 1 : 0, ",", Seconds(r.intended_ns()), ",",
+          Seconds(r.start_ns()), ",", Seconds(r.first_byte_ns()), ",", Seconds(r.first_audio_ns()),
+          ",", Seconds(r.end_ns()), ",", r.chars(), ",", r.bytes(), ",", Num(r.audio_s()), ",",
+          r.sample_rate(), ",", r.chunks(), ",", Num(r.max_gap_ms()), ",", Num(r.underrun_ms()),
+          ",", r.http_status(), ",", common::Succeeded(r) ? 1 : 0, ",",
+          common::ErrorKindName(r.error()), ",", Num(static_cast<double>(r.connect_ns()) / 1e6),
+          ",", Num(r.worst_stall_ms()), ",", level.series, "\n");
     }
   }
   return out;

@@ -2,9 +2,9 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -15,8 +15,10 @@
 #include "common/url.h"
 #include "common/version.h"
 #include "coordinator/agent_hub.h"
+#include "coordinator/html_report.h"
 #include "coordinator/local_agents.h"
 #include "coordinator/orchestrator.h"
+#include "coordinator/plots.h"
 #include "coordinator/preflight.h"
 #include "coordinator/report.h"
 #include "coordinator/self_checks.h"
@@ -49,15 +51,15 @@ absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& t
   if (!target.auth_token_env().empty()) {
     const char* value = std::getenv(target.auth_token_env().c_str());
     if (value == nullptr || *value == '\0') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "target.auth_token_env: environment variable ", target.auth_token_env(), " is not set"));
+      return absl::InvalidArgumentError(absl::StrCat("target.auth_token_env: environment variable ",
+                                                     target.auth_token_env(), " is not set"));
     }
     token = value;
   } else if (!target.auth_token_file().empty()) {
     std::ifstream in(target.auth_token_file());
     if (!in || !std::getline(in, token)) {
-      return absl::InvalidArgumentError(absl::StrCat("target.auth_token_file: cannot read ",
-                                                     target.auth_token_file()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("target.auth_token_file: cannot read ", target.auth_token_file()));
     }
     token = std::string(absl::StripAsciiWhitespace(token));
     if (token.empty()) {
@@ -165,6 +167,16 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   }
   // Files first: nothing measured is lost even if the console is gone.
   const absl::Status written = WriteSessionFiles(dir, session, result.levels);
+  std::vector<std::string> pngs;
+  if (written.ok()) {
+    // Pictures are a convenience: without gnuplot everything else is still written.
+    if (auto st = WritePlots(dir, session, result.levels, &pngs); !st.ok()) {
+      err << "ttsbench: " << st.message() << "\n";
+    }
+    if (auto st = WriteHtmlReport(dir, session, pngs); !st.ok()) {
+      err << "ttsbench: report.html: " << st.message() << "\n";
+    }
+  }
   (*server).reset();
   agents.reset();
   out << ConsoleTable(request.title, session);
