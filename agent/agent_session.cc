@@ -13,13 +13,17 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/allowlist.h"
 #include "agent/dialect.h"
 #include "agent/load_runner.h"
 #include "common/clock.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "common/url.h"
 #include "common/version.h"
+#include "common/wire.h"
 #include "ttsbench/v1/ttsbench.grpc.pb.h"
 
 namespace ttsbench::agent {
@@ -133,8 +137,12 @@ double ProcessCpuSeconds() {
 
 class Session {
  public:
-  Session(const AgentOptions& options, Stream* stream)
-      : options_(options), stream_(stream), outbox_(stream), sink_(outbox_) {}
+  Session(const AgentOptions& options, TargetAllowlist allowlist, Stream* stream)
+      : options_(options),
+        allowlist_(std::move(allowlist)),
+        stream_(stream),
+        outbox_(stream),
+        sink_(outbox_) {}
 
   absl::Status Serve() {
     v1::AgentMessage hello;
@@ -225,6 +233,19 @@ class Session {
   void RunLevel(const v1::Assign& assign) {
     auto url = common::ParseUrl(assign.target().url());
     if (!url.ok()) return SendError(std::string(url.status().message()));
+    // The agent's own limits come first: a plan cannot widen them.
+    if (auto st = allowlist_.Check(url->host, url->port); !st.ok()) {
+      return SendError(absl::StrCat(options_.id, ": ", st.message()));
+    }
+    if (options_.max_concurrency > 0 && assign.concurrency() > options_.max_concurrency) {
+      return SendError(absl::StrCat(options_.id, ": concurrency ", assign.concurrency(),
+                                    " exceeds this agent's --max-concurrency ",
+                                    options_.max_concurrency));
+    }
+    if (options_.max_rate > 0 && assign.rate() > options_.max_rate) {
+      return SendError(absl::StrCat(options_.id, ": rate ", assign.rate(),
+                                    "/s exceeds this agent's --max-rate ", options_.max_rate));
+    }
     std::vector<v1::Header> secrets(assign.secret_headers().begin(), assign.secret_headers().end());
     auto dialect = MakeDialect(assign.target(), *url, std::move(secrets));
     if (!dialect.ok()) return SendError(std::string(dialect.status().message()));
@@ -330,6 +351,7 @@ class Session {
   }
 
   const AgentOptions& options_;
+  TargetAllowlist allowlist_;
   Stream* stream_;
   Outbox outbox_;
   BatchSink sink_;
@@ -345,13 +367,45 @@ class Session {
   bool done_ = false;
 };
 
+bool IsLoopbackHost(absl::string_view host) {
+  return host == "localhost" || absl::StartsWith(host, "127.") || host == "::1" || host == "[::1]";
+}
+
 }  // namespace
 
-absl::Status RunAgentSession(const AgentOptions& options) {
+absl::Status CheckTransportSecurity(const AgentOptions& options) {
+  const bool tls = !options.tls_ca_pem.empty();
+  if (tls && (options.tls_cert_pem.empty() || options.tls_key_pem.empty())) {
+    return absl::InvalidArgumentError("--tls-ca needs --tls-cert and --tls-key (mutual TLS)");
+  }
+  const absl::string_view address = options.coordinator;
+  const absl::string_view host = address.substr(0, address.rfind(':'));
+  if (!tls && options.token.empty() && !IsLoopbackHost(host)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "refusing to dial ", options.coordinator,
+        " without --tls-ca/--tls-cert/--tls-key or --token-file: only a loopback coordinator "
+        "may be used unauthenticated"));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status RunAgentSessionImpl(const AgentOptions& options) {
+  RETURN_IF_ERROR(CheckTransportSecurity(options));
+  auto allowlist = TargetAllowlist::Parse(options.allow_targets);
+  if (!allowlist.ok()) return allowlist.status();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel =
-      grpc::CreateCustomChannel(options.coordinator, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!options.tls_ca_pem.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_ca_pem;
+    ssl.pem_private_key = options.tls_key_pem;
+    ssl.pem_cert_chain = options.tls_cert_pem;
+    creds = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateCustomChannel(options.coordinator, creds, args);
   const auto deadline =
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000));
@@ -361,9 +415,14 @@ absl::Status RunAgentSession(const AgentOptions& options) {
   }
   auto stub = v1::Coordinator::NewStub(channel);
   grpc::ClientContext ctx;
+  if (!options.token.empty()) ctx.AddMetadata(common::kTokenMetadata, options.token);
   std::unique_ptr<Stream> stream = stub->Session(&ctx);
-  Session session(options, stream.get());
+  Session session(options, std::move(*allowlist), stream.get());
   return session.Serve();
 }
+
+}  // namespace
+
+absl::Status RunAgentSession(const AgentOptions& options) { return RunAgentSessionImpl(options); }
 
 }  // namespace ttsbench::agent

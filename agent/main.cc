@@ -2,10 +2,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "agent/agent_session.h"
 #include "common/url.h"
 
@@ -21,10 +24,50 @@ int main(int argc, char** argv) {
                  "seconds to wait for the coordinator")
       ->check(CLI::PositiveNumber);
   app.add_flag("--once", once, "serve one session, then exit");
+  std::string tls_cert, tls_key, tls_ca, token_file;
+  app.add_option("--tls-cert", tls_cert, "this agent's certificate (PEM) for mutual TLS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "this agent's private key (PEM)")->check(CLI::ExistingFile);
+  app.add_option("--tls-ca", tls_ca, "CA that signed the coordinator's certificate (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--token-file", token_file, "file holding the shared agent token")
+      ->check(CLI::ExistingFile);
+  app.add_option("--allow-target", options.allow_targets,
+                 "hosts, addresses or CIDRs this agent may send load to (default: loopback only)")
+      ->expected(1, -1);
+  app.add_option("--max-concurrency", options.max_concurrency,
+                 "refuse assignments above this many concurrent requests")
+      ->check(CLI::Range(0, 10000000));
+  app.add_option("--max-rate", options.max_rate, "refuse assignments above this request rate")
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 1;
+    std::cerr << "ttsbench-agent: " << e.what() << "\n";
+    return 1;
+  }
+  auto read = [](const std::string& path, std::string* out) {
+    if (path.empty()) return true;
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    *out = ss.str();
+    return static_cast<bool>(in);
+  };
+  if (!read(tls_cert, &options.tls_cert_pem) || !read(tls_key, &options.tls_key_pem) ||
+      !read(tls_ca, &options.tls_ca_pem) || !read(token_file, &options.token)) {
+    std::cerr << "ttsbench-agent: cannot read a --tls-* or --token-file file\n";
+    return 1;
+  }
+  options.token = std::string(absl::StripAsciiWhitespace(options.token));
+  if (auto st = ttsbench::agent::CheckTransportSecurity(options); !st.ok()) {
+    std::cerr << "ttsbench-agent: " << st.message() << "\n";
+    return 1;
+  }
+  if (options.tls_ca_pem.empty() && options.token.empty() && !once) {
+    std::cerr << "ttsbench-agent: no TLS and no token: only a loopback coordinator is allowed\n";
   }
   if (auto st = ttsbench::common::ValidateHostPort(options.coordinator); !st.ok()) {
     std::cerr << "ttsbench-agent: " << st.message() << "\n";

@@ -4,8 +4,10 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/wire.h"
 
 namespace ttsbench::coordinator {
 
@@ -14,7 +16,19 @@ namespace ttsbench::coordinator {
 class SessionReactor final
     : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage> {
  public:
-  SessionReactor(AgentHub* hub, std::string peer) : hub_(hub), peer_(std::move(peer)) {
+  SessionReactor(AgentHub* hub, grpc::CallbackServerContext* context)
+      : hub_(hub), peer_(context->peer()) {
+    const auto& md = context->client_metadata();
+    auto it = md.find(common::kTokenMetadata);
+    const absl::string_view presented =
+        it == md.end() ? absl::string_view()
+                       : absl::string_view(it->second.data(), it->second.size());
+    if (!hub_->TokenAccepted(presented)) {
+      // Refused before anything is read: the agent learns why, the run never sees it.
+      rejected_ = true;
+      Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or wrong agent token"));
+      return;
+    }
     conn_ = hub_->Register(this);
     StartRead(&in_);
   }
@@ -51,8 +65,10 @@ class SessionReactor final
   }
 
   void OnDone() override {
-    hub_->Unregister(conn_);
-    PushDisconnect();
+    if (!rejected_) {
+      hub_->Unregister(conn_);
+      PushDisconnect();
+    }
     delete this;
   }
 
@@ -93,6 +109,7 @@ class SessionReactor final
   AgentHub* hub_;
   std::string peer_;
   int conn_ = 0;
+  bool rejected_ = false;
   v1::AgentMessage in_;
   std::atomic<bool> disconnect_pushed_{false};
 
@@ -103,6 +120,16 @@ class SessionReactor final
   bool finish_pending_ = false;
   grpc::Status finish_status_;
 };
+
+bool AgentHub::TokenAccepted(absl::string_view presented) const {
+  if (token_.empty()) return true;
+  // Constant time in the token's length: no timing hint about how much of a guess was right.
+  unsigned char diff = presented.size() == token_.size() ? 0 : 1;
+  for (size_t i = 0; i < token_.size(); ++i) {
+    diff |= static_cast<unsigned char>(token_[i] ^ (i < presented.size() ? presented[i] : 0));
+  }
+  return diff == 0;
+}
 
 bool AgentHub::Send(int conn, v1::CoordinatorMessage msg) {
   std::lock_guard lock(conn_mu_);
@@ -149,7 +176,7 @@ void AgentHub::Push(AgentEvent event) {
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* CoordinatorService::Session(
     grpc::CallbackServerContext* context) {
-  return new SessionReactor(hub_, context->peer());
+  return new SessionReactor(hub_, context);
 }
 
 CoordinatorServer::~CoordinatorServer() {
@@ -158,12 +185,30 @@ CoordinatorServer::~CoordinatorServer() {
 }
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> StartCoordinatorServer(
-    const std::string& address) {
+    const std::string& address, const ServerSecurity& security) {
+  const bool tls = !security.tls_ca_pem.empty();
+  const absl::string_view host = absl::string_view(address).substr(0, address.rfind(':'));
+  const bool loopback =
+      host == "localhost" || absl::StartsWith(host, "127.") || host == "[::1]" || host == "::1";
+  if (!tls && security.token.empty() && !loopback) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "agents.listen ", address,
+        " is not a loopback address: set agents.tls_cert/tls_key/tls_ca (mutual TLS) or "
+        "agents.token_file"));
+  }
   auto cs = std::make_unique<CoordinatorServer>();
-  cs->hub = std::make_unique<AgentHub>();
+  cs->hub = std::make_unique<AgentHub>(security.token);
   cs->service = std::make_unique<CoordinatorService>(cs->hub.get());
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = security.tls_ca_pem;
+    ssl.pem_key_cert_pairs.push_back({security.tls_key_pem, security.tls_cert_pem});
+    creds = grpc::SslServerCredentials(ssl);
+  }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &cs->port);
+  builder.AddListeningPort(address, creds, &cs->port);
   builder.RegisterService(cs->service.get());
   builder.SetMaxReceiveMessageSize(64 << 20);
   cs->server = builder.BuildAndStart();

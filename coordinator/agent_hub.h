@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "ttsbench/v1/ttsbench.grpc.pb.h"
 
 namespace ttsbench::coordinator {
@@ -31,6 +32,9 @@ class SessionReactor;
 // Thread-safe meeting point of reactors (gRPC threads) and the orchestrator (one thread).
 class AgentHub {
  public:
+  // Agents must present this token (empty: no token required).
+  explicit AgentHub(std::string token = "") : token_(std::move(token)) {}
+  bool TokenAccepted(absl::string_view presented) const;
   // Queues a message to a connection; false when the connection is gone.
   bool Send(int conn, v1::CoordinatorMessage msg);
   // Ends a connection's stream once its queued messages are written.
@@ -45,6 +49,7 @@ class AgentHub {
   void Push(AgentEvent event);
 
  private:
+  const std::string token_;
   std::mutex conn_mu_;
   std::map<int, SessionReactor*> conns_;
   int next_conn_ = 1;
@@ -73,9 +78,17 @@ struct CoordinatorServer {
   ~CoordinatorServer();
 };
 
-// Listens on `address` (HOST:PORT, port 0 = ephemeral).
+struct ServerSecurity {
+  std::string tls_cert_pem;  // with key and CA: TLS requiring and verifying client certificates
+  std::string tls_key_pem;
+  std::string tls_ca_pem;
+  std::string token;  // shared agent token (gRPC metadata x-ttsbench-token)
+};
+
+// Listens on `address` (HOST:PORT, port 0 = ephemeral). Without TLS or a token, only a loopback
+// address is accepted (PermissionDenied otherwise).
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> StartCoordinatorServer(
-    const std::string& address);
+    const std::string& address, const ServerSecurity& security = {});
 
 }  // namespace ttsbench::coordinator
 

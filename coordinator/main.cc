@@ -1,4 +1,5 @@
 // ttsbench: the CLI users run. Each mode builds a plan from its flags and runs a session.
+#include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
@@ -381,6 +382,14 @@ int main(int argc, char** argv) {
     std::cout << ttsbench::coordinator::PlanToYaml(req.plan);
     return 0;
   }
+  // Ctrl-C stops the agents and writes the partial session, marked interrupted.
+  static std::atomic<bool> interrupted{false};
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { interrupted.store(true); };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  req.interrupted = &interrupted;
   const int code = ttsbench::coordinator::RunSession(req, std::cout, std::cerr);
   if (synth) synth->Stop();
   return code;

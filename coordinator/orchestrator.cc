@@ -31,6 +31,7 @@ struct AgentState {
   bool done = false;
   v1::ShardDone shard_done;
   double max_cpu = 0;
+  bool lost = false;
 };
 
 class Orchestrator {
@@ -89,8 +90,20 @@ class Orchestrator {
     auto it = by_conn_.find(ev.conn);
     if (ev.kind == AgentEvent::Kind::kDisconnected) {
       if (it == by_conn_.end()) return absl::OkStatus();
-      return absl::UnavailableError(
-          absl::StrCat("agent ", agents_[it->second].hello.agent_id(), " was lost"));
+      AgentState& lost = agents_[it->second];
+      if (lost.lost) return absl::OkStatus();
+      lost.lost = true;
+      const size_t alive = static_cast<size_t>(std::count_if(
+          agents_.begin(), agents_.end(), [](const AgentState& a) { return !a.lost; }));
+      if (!o_.continue_on_agent_loss || alive == 0 || !admission_closed_) {
+        return absl::UnavailableError(absl::StrCat("agent ", lost.hello.agent_id(), " was lost"));
+      }
+      // failure_policy continue: the level finishes on the others and is marked degraded.
+      if (!r_.levels.empty()) r_.levels.back().lost_agents.push_back(lost.hello.agent_id());
+      Warn(absl::StrCat("agent ", lost.hello.agent_id(), " was lost",
+                        r_.levels.empty() ? "" : " during " + LevelName(r_.levels.back()),
+                        "; continuing on ", alive, " agent(s)"));
+      return absl::OkStatus();
     }
     if (ev.msg.has_hello()) return Admit(ev);
     if (it == by_conn_.end()) return absl::OkStatus();
@@ -180,6 +193,9 @@ class Orchestrator {
   absl::Status WaitUntil(const std::function<bool()>& done, Clock::time_point deadline,
                          const std::string& what) {
     while (!done()) {
+      if (o_.interrupted != nullptr && o_.interrupted->load()) {
+        return absl::CancelledError("interrupted");
+      }
       if (Clock::now() >= deadline) return absl::DeadlineExceededError(what);
       auto ev = hub_.Next(std::min(
           kPoll, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) +
@@ -221,18 +237,26 @@ class Orchestrator {
       const size_t want = static_cast<size_t>(i) + 1;
       RETURN_IF_ERROR(WaitUntil(
           [&] {
-            return std::all_of(agents_.begin(), agents_.end(),
-                               [&](const AgentState& a) { return a.samples.size() >= want; });
+            return std::all_of(agents_.begin(), agents_.end(), [&](const AgentState& a) {
+              return a.lost || a.samples.size() >= want;
+            });
           },
           After(5), "clock probe unanswered for 5 s"));
     }
     for (AgentState& a : agents_) {
+      if (a.lost) continue;
       auto est = common::EstimateOffset(a.samples);
       if (!est.ok()) {
         return absl::UnavailableError(
             absl::StrCat("agent ", a.hello.agent_id(), ": ", est.status().message()));
       }
       a.clock = *est;
+      const double uncertainty_ms = static_cast<double>(a.clock.uncertainty_ns) / 1e6;
+      if (uncertainty_ms > o_.max_clock_uncertainty_ms) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "agent ", a.hello.agent_id(), ": clock uncertainty ", uncertainty_ms,
+            " ms exceeds agents.max_clock_uncertainty_ms ", o_.max_clock_uncertainty_ms));
+      }
     }
     return absl::OkStatus();
   }
@@ -245,7 +269,9 @@ class Orchestrator {
     std::vector<double> weights;
     const auto& plan_weights = o_.plan.agents().weights();
     for (size_t i = 0; i < agents_.size(); ++i) {
-      weights.push_back(plan_weights.size() == static_cast<int>(agents_.size())
+      // A lost agent gets no share: its load moves to the others.
+      weights.push_back(agents_[i].lost ? 0.0
+                        : plan_weights.size() == static_cast<int>(agents_.size())
                             ? plan_weights[static_cast<int>(i)]
                             : std::max(1, agents_[i].hello.cores()));
     }
@@ -288,7 +314,7 @@ class Orchestrator {
     RETURN_IF_ERROR(WaitUntil(
         [&] {
           return std::all_of(agents_.begin(), agents_.end(),
-                             [](const AgentState& a) { return a.ready; });
+                             [](const AgentState& a) { return a.ready || a.lost; });
         },
         After(o_.agent_timeout_s + timeout_s * static_cast<double>(per_vu_warm)),
         absl::StrCat("agents not ready for ", LevelName(level))));
@@ -310,7 +336,7 @@ class Orchestrator {
         After(o_.start_delay_s + 2 * timeout_s * static_cast<double>(rounds) + 60);
     auto all_done = [&] {
       return std::all_of(agents_.begin(), agents_.end(),
-                         [](const AgentState& a) { return a.done; });
+                         [](const AgentState& a) { return a.done || a.lost; });
     };
     for (;;) {
       const auto renew_at = Clock::now() + kLeaseRenewEvery;
@@ -333,17 +359,26 @@ class Orchestrator {
         hub_.Send(a.conn, std::move(m));
       }
     }
+    // Start skew: the spread of the agents' first measured sends on the global timeline (the
+    // scheduled instant is the same for all; this is what the clocks and timers delivered).
+    std::vector<int64_t> first_send(agents_.size(), INT64_MAX);
+    for (size_t k = 0; k < level.records.size(); ++k) {
+      const v1::RequestRecord& r = level.records[k];
+      if (r.warmup() || r.start_ns() == 0) continue;
+      first_send[level.agent[k]] = std::min(first_send[level.agent[k]], r.start_ns());
+    }
     int64_t first = INT64_MAX, last = INT64_MIN;
     for (size_t i = 0; i < agents_.size(); ++i) {
       const v1::ShardDone& done = agents_[i].shard_done;
       level.dropped += done.dropped();
       level.late += done.late();
       level.gaps_us.Merge(common::LogHistogram::FromProto(done.gaps_us()));
-      if (open ? share[i] <= 0 : conc[i] == 0) continue;
-      first = std::min(first, agents_[i].shard_done.started_ns());
-      last = std::max(last, agents_[i].shard_done.started_ns());
       level.max_agent_cpu_pct = std::max(level.max_agent_cpu_pct, agents_[i].max_cpu);
       agents_[i].max_cpu = 0;
+      // Open loop sends at random instants: only closed-loop first sends mark the start.
+      if (open || first_send[i] == INT64_MAX) continue;
+      first = std::min(first, first_send[i]);
+      last = std::max(last, first_send[i]);
     }
     if (first != INT64_MAX) level.start_skew_ms = static_cast<double>(last - first) / 1e6;
     return absl::OkStatus();

@@ -3,6 +3,7 @@
 #ifndef TTSBENCH_COORDINATOR_ORCHESTRATOR_H_
 #define TTSBENCH_COORDINATOR_ORCHESTRATOR_H_
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,10 @@ struct RunOptions {
   double agent_timeout_s = 30;
   int clock_probes = 8;
   double lease_s = 5;
-  double start_delay_s = 0.25;  // Start is sent this far ahead of the start instant
+  double start_delay_s = 0.25;           // Start is sent this far ahead of the start instant
+  double max_clock_uncertainty_ms = 10;  // refuse to start above this
+  bool continue_on_agent_loss = false;   // failure_policy: continue
+  const std::atomic<bool>* interrupted = nullptr;  // set by SIGINT/SIGTERM
 };
 
 // Every record of one level, with the index (into Session.agents) of the agent that made it.
@@ -36,6 +40,7 @@ struct LevelData {
   uint64_t dropped = 0;  // open loop, all agents
   uint64_t late = 0;
   common::LogHistogram gaps_us;
+  std::vector<std::string> lost_agents;  // lost during this level (failure_policy: continue)
 };
 
 struct RunResult {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/metrics.h"
 
 namespace ttsbench::coordinator {
@@ -25,11 +26,16 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
   st.set_dropped(static_cast<uint32_t>(level.dropped));
   st.set_late(static_cast<uint32_t>(level.late));
   st.set_max_agent_cpu_pct(level.max_agent_cpu_pct);
+  st.set_degraded(!level.lost_agents.empty());
   for (const common::Slo& slo : slos) *st.add_slo() = common::EvaluateSlo(slo, st);
 
   const std::string name =
       absl::StrCat(level.series.empty() ? "" : level.series + " ", LevelName(level));
   auto warn = [&](const std::string& what) { warnings->push_back(absl::StrCat(name, ": ", what)); };
+  if (!level.lost_agents.empty()) {
+    warn(absl::StrCat("degraded: agent(s) ", absl::StrJoin(level.lost_agents, ", "),
+                      " lost; the level finished on the others"));
+  }
   if (st.attempted() == 0) {
     warn("no measured requests");
     return st;

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -114,10 +116,27 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   }
   const std::string listen =
       plan.agents().listen().empty() ? "127.0.0.1:0" : plan.agents().listen();
-  auto server = StartCoordinatorServer(listen);
+  ServerSecurity security;
+  for (const auto& [path, pem, what] :
+       {std::tuple{plan.agents().tls_cert(), &security.tls_cert_pem, "agents.tls_cert"},
+        std::tuple{plan.agents().tls_key(), &security.tls_key_pem, "agents.tls_key"},
+        std::tuple{plan.agents().tls_ca(), &security.tls_ca_pem, "agents.tls_ca"},
+        std::tuple{plan.agents().token_file(), &security.token, "agents.token_file"}}) {
+    if (path.empty()) continue;
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream content;
+    content << in.rdbuf();
+    if (!in || content.str().empty()) {
+      err << "ttsbench: " << what << ": cannot read " << path << "\n";
+      return kExitUsage;
+    }
+    *pem = content.str();
+  }
+  security.token = std::string(absl::StripAsciiWhitespace(security.token));
+  auto server = StartCoordinatorServer(listen, security);
   if (!server.ok()) {
     err << "ttsbench: " << server.status().message() << "\n";
-    return kExitRunFailed;
+    return absl::IsPermissionDenied(server.status()) ? kExitUsage : kExitRunFailed;
   }
   std::optional<LocalAgents> agents;
   if (local) {
@@ -136,13 +155,20 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   options.texts = *texts;
   options.expect_agents = local ? plan.agents().spawn() : plan.agents().expect();
   options.agent_timeout_s = plan.agents().connect_timeout_s();
+  options.max_clock_uncertainty_ms =
+      plan.agents().max_clock_uncertainty_ms() > 0 ? plan.agents().max_clock_uncertainty_ms() : 10;
+  options.continue_on_agent_loss = plan.agents().failure_policy() == "continue";
+  if (plan.agents().lease_s() > 0) options.lease_s = plan.agents().lease_s();
+  options.interrupted = request.interrupted;
   const std::string started_at = WallClockLabel();
   RunResult result = RunPlan(*(*server)->hub, options);
 
   v1::Session& session = result.session;
   session.set_name(plan.session_name());
   session.set_version(common::kVersion);
-  session.set_status(result.status.ok() ? "completed" : "failed");
+  session.set_status(result.status.ok()                 ? "completed"
+                     : absl::IsCancelled(result.status) ? "interrupted"
+                                                        : "failed");
   *session.mutable_plan() = plan;
   session.set_started_at(started_at);
   session.set_ended_at(WallClockLabel());

@@ -2,6 +2,7 @@
 #ifndef TTSBENCH_COORDINATOR_SESSION_RUNNER_H_
 #define TTSBENCH_COORDINATOR_SESSION_RUNNER_H_
 
+#include <atomic>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ inline constexpr int kExitRegression = 4;
 struct SessionRequest {
   v1::Plan plan;  // validated (ValidatePlan)
   std::string title = "Benchmark Results Summary";
+  // Set by SIGINT/SIGTERM: the run stops, agents stop, the partial session is written.
+  const std::atomic<bool>* interrupted = nullptr;
 };
 
 // The headers that carry the plan's token, read from the environment variable or file the plan
