@@ -21,6 +21,7 @@
 
 namespace {
 
+namespace v1 = ttsbench::v1;
 using ttsbench::coordinator::kExitRunFailed;
 using ttsbench::coordinator::kExitUsage;
 
@@ -154,9 +155,10 @@ absl::StatusOr<double> DurationSeconds(const std::string& flag, const std::strin
 
 // Builds the plan a mode's flags describe; one-line errors for bad input. Secrets stay out:
 // the plan names where the token is, never the token.
-absl::StatusOr<ttsbench::v1::Plan> BuildPlan(const std::string& mode, const std::string& url,
-                                             const LoadFlags& f) {
-  namespace v1 = ttsbench::v1;
+absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
+    const std::string& mode, const std::string& url, const LoadFlags& f,
+    const std::vector<std::string>& voices = {},
+    const ttsbench::v1::CapacitySearch* capacity = nullptr) {
   v1::Plan plan;
   plan.set_mode(mode);
   plan.set_session_name(f.session_name);
@@ -209,6 +211,18 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(const std::string& mode, const std:
   load->set_iterations(f.duration.empty() || f.iterations_given ? f.iterations : 0);
   load->set_warmup(f.warmup_duration.empty() ? f.warmup : 0);
   for (const std::string& text : f.slo) plan.add_slo(text);
+  for (const std::string& v : voices) plan.add_voices(v);
+  if (capacity != nullptr) {
+    *plan.mutable_capacity() = *capacity;
+    // Every probe is one level chosen by the search, not the sweep's list.
+    load->clear_concurrency();
+    load->clear_rate();
+    if (load->model() == "open") {
+      load->add_rate(capacity->start() > 0 ? capacity->start() : 1);
+    } else {
+      load->add_concurrency(capacity->start() > 0 ? static_cast<int>(capacity->start()) : 1);
+    }
+  }
   v1::AgentsPlan* agents = plan.mutable_agents();
   agents->set_connect_timeout_s(f.agent_timeout_s);
   if (f.expect_agents > 0) {
@@ -253,6 +267,48 @@ int main(int argc, char** argv) {
   AddLoadFlags(server, server_flags);
   server->add_flag("--streaming,!--no-streaming", server_flags.streaming, "request streamed audio");
   server->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+
+  // Multi-series modes: one series per voice (voices), voice x streamed/not (comprehensive).
+  LoadFlags voices_flags, comp_flags, cap_flags;
+  std::string voices_url, comp_url, cap_url;
+  std::vector<std::string> voices_list, comp_voices;
+  CLI::App* voices = app.add_subcommand("voices", "compare voices under the same load");
+  voices->add_option("--url", voices_url, "base URL of the TTS server")->required();
+  voices->add_option("--voices", voices_list, "voices to compare")->expected(1, -1)->required();
+  AddLoadFlags(voices, voices_flags);
+  voices->add_flag("--streaming,!--no-streaming", voices_flags.streaming, "request streamed audio");
+  voices->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+  CLI::App* comprehensive = app.add_subcommand(
+      "comprehensive", "streamed and non-streamed sweeps for each voice, in one session");
+  comprehensive->add_option("--url", comp_url, "base URL of the TTS server")->required();
+  comprehensive->add_option("--voices", comp_voices, "voices (default: --voice)")->expected(1, -1);
+  AddLoadFlags(comprehensive, comp_flags);
+  comprehensive->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+  double cap_start = 0, cap_max = 0, cap_resolution = 0;
+  int cap_replicas = 0, cap_streams = 0;
+  bool cap_open = false;
+  CLI::App* capacity = app.add_subcommand(
+      "capacity", "find the highest concurrency (or rate) that meets every --slo");
+  capacity->add_option("--url", cap_url, "base URL of the TTS server")->required();
+  AddLoadFlags(capacity, cap_flags);
+  capacity->add_flag("--streaming,!--no-streaming", cap_flags.streaming, "request streamed audio");
+  capacity->add_flag("--open-loop", cap_open, "search request rates instead of concurrency");
+  capacity->add_option("--start", cap_start, "first probe (default 1)")->check(CLI::PositiveNumber);
+  capacity->add_option("--max", cap_max, "give up above this (default 4096)")
+      ->check(CLI::PositiveNumber);
+  capacity
+      ->add_option("--resolution", cap_resolution,
+                   "stop bisecting at this bracket width, % (default 10)")
+      ->check(CLI::PositiveNumber);
+  capacity
+      ->add_option("--replicas", cap_replicas,
+                   "server replicas behind the URL (per-replica capacity)")
+      ->check(CLI::Range(1, 100000));
+  capacity
+      ->add_option("--target-streams", cap_streams,
+                   "report the replicas needed for this many concurrent streams")
+      ->check(CLI::Range(1, 100000000));
+  capacity->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
 
   std::string plan_path;
   std::vector<std::string> overrides;
@@ -372,12 +428,40 @@ int main(int argc, char** argv) {
       std::cout << "Synthetic TTS server on http://127.0.0.1:" << synth->port() << " ("
                 << demo_slots << " slots)\n";
     }
+  } else if (*voices) {
+    auto plan = BuildPlan("voices", voices_url, voices_flags, voices_list);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Voice Comparison Results Summary";
+  } else if (*comprehensive) {
+    auto plan = BuildPlan("comprehensive", comp_url, comp_flags, comp_voices);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Comprehensive Benchmark Results Summary";
+  } else if (*capacity) {
+    if (cap_flags.slo.empty()) {
+      std::cerr << "ttsbench: capacity needs at least one --slo (e.g. --slo ttfa_p95=300ms)\n";
+      return kExitUsage;
+    }
+    // Probes are chosen by the search; the load flags only set how long each probe runs.
+    if (cap_open) cap_flags.rate = {1};
+    v1::CapacitySearch cap_search;
+    cap_search.set_start(cap_start);
+    cap_search.set_max(cap_max);
+    cap_search.set_resolution_pct(cap_resolution);
+    cap_search.set_replicas(cap_replicas);
+    cap_search.set_target_streams(cap_streams);
+    auto plan = BuildPlan("capacity", cap_url, cap_flags, {}, &cap_search);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Capacity Search Results Summary";
   } else {
     auto plan = BuildPlan("server", url, server_flags);
     if (!plan.ok()) return Fail(plan.status());
     req.plan = std::move(*plan);
     req.title = "Server Benchmark Results Summary";
   }
+  req.progress = true;
   if (print_plan) {
     std::cout << ttsbench::coordinator::PlanToYaml(req.plan);
     return 0;

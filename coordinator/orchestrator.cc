@@ -34,15 +34,32 @@ struct AgentState {
   bool lost = false;
 };
 
-class Orchestrator {
+}  // namespace
+
+class Orchestrator::Impl {
  public:
-  Orchestrator(AgentHub& hub, const RunOptions& options) : hub_(hub), o_(options) {
+  Impl(AgentHub& hub, const RunOptions& options) : hub_(hub), o_(options) {
     epoch_ = SteadyNowNs();
     r_.epoch_ns = epoch_;
   }
 
-  RunResult Run() {
-    r_.status = RunAll();
+  absl::Status Admit() { return AdmitAgents(); }
+
+  absl::Status Level(const LevelSpec& spec) {
+    RETURN_IF_ERROR(SyncClocks());
+    LevelData level;
+    level.concurrency = spec.rate > 0 ? 0 : spec.concurrency;
+    level.rate = spec.rate;
+    level.series = spec.series;
+    r_.levels.push_back(std::move(level));
+    return RunLevel(static_cast<uint32_t>(r_.levels.size() - 1),
+                    spec.target.url().empty() ? o_.plan.target() : spec.target);
+  }
+
+  const std::vector<LevelData>& levels() const { return r_.levels; }
+
+  RunResult Finish(absl::Status status) {
+    r_.status = std::move(status);
     const std::string reason =
         r_.status.ok() ? "session complete" : std::string(r_.status.message());
     for (const AgentState& a : agents_) {
@@ -68,22 +85,6 @@ class Orchestrator {
   int64_t NowTimeline() const { return SteadyNowNs() - epoch_; }
 
   void Warn(std::string w) { r_.session.add_warnings(std::move(w)); }
-
-  absl::Status RunAll() {
-    if (auto st = AdmitAgents(); !st.ok()) return st;
-    const v1::Load& load = o_.plan.load();
-    const bool open = load.model() == "open";
-    const int levels = open ? load.rate_size() : load.concurrency_size();
-    for (int li = 0; li < levels; ++li) {
-      if (auto st = SyncClocks(); !st.ok()) return st;
-      LevelData level;
-      level.concurrency = open ? 0 : load.concurrency(li);
-      level.rate = open ? load.rate(li) : 0;
-      r_.levels.push_back(std::move(level));
-      if (auto st = RunLevel(static_cast<uint32_t>(li)); !st.ok()) return st;
-    }
-    return absl::OkStatus();
-  }
 
   // Processes one event. Non-OK aborts the run.
   absl::Status Handle(AgentEvent& ev) {
@@ -261,7 +262,7 @@ class Orchestrator {
     return absl::OkStatus();
   }
 
-  absl::Status RunLevel(uint32_t li) {
+  absl::Status RunLevel(uint32_t li, const v1::Target& target) {
     const v1::Load& load = o_.plan.load();
     LevelData& level = r_.levels[li];
     const bool open = load.model() == "open";
@@ -296,7 +297,7 @@ class Orchestrator {
       as->set_concurrency(static_cast<int32_t>(conc[i]));
       as->set_iterations(iters[i]);
       as->set_warmup(warm[i]);
-      *as->mutable_target() = o_.plan.target();
+      *as->mutable_target() = target;
       for (const v1::Header& h : o_.secret_headers) *as->add_secret_headers() = h;
       for (const std::string& t : o_.texts) as->add_texts(t);
       as->set_seed(o_.plan.texts().seed() + li);
@@ -358,6 +359,19 @@ class Orchestrator {
         m.mutable_lease()->set_valid_until_ns(NowTimeline() + lease_ns);
         hub_.Send(a.conn, std::move(m));
       }
+      if (o_.on_progress) {
+        LevelProgress p;
+        p.level = absl::StrCat(level.series.empty() ? "" : level.series + " ", LevelName(level));
+        for (const v1::RequestRecord& r : level.records) {
+          if (r.warmup()) continue;
+          ++p.done;
+          p.errors += r.error() != v1::ERROR_NONE;
+        }
+        p.planned = load.duration_s() > 0 ? 0 : load.iterations();
+        p.planned_s = load.duration_s();
+        p.elapsed_s = static_cast<double>(NowTimeline() - at) / 1e9;
+        o_.on_progress(p);
+      }
     }
     // Start skew: the spread of the agents' first measured sends on the global timeline (the
     // scheduled instant is the same for all; this is what the clocks and timers delivered).
@@ -393,7 +407,55 @@ class Orchestrator {
   bool admission_closed_ = false;
 };
 
-}  // namespace
+Orchestrator::Orchestrator(AgentHub& hub, const RunOptions& options)
+    : impl_(std::make_unique<Impl>(hub, options)) {}
+Orchestrator::~Orchestrator() = default;
+absl::Status Orchestrator::Admit() { return impl_->Admit(); }
+absl::Status Orchestrator::RunLevel(const LevelSpec& spec) { return impl_->Level(spec); }
+const std::vector<LevelData>& Orchestrator::levels() const { return impl_->levels(); }
+RunResult Orchestrator::Finish(absl::Status status) { return impl_->Finish(std::move(status)); }
+
+std::vector<LevelSpec> PlanLevels(const v1::Plan& plan) {
+  std::vector<LevelSpec> out;
+  const v1::Load& load = plan.load();
+  const bool open = load.model() == "open";
+  for (const SeriesSpec& series : PlanSeries(plan)) {
+    const int n = open ? load.rate_size() : load.concurrency_size();
+    for (int i = 0; i < n; ++i) {
+      LevelSpec spec;
+      spec.series = series.name;
+      spec.target = series.target;
+      if (open) {
+        spec.rate = load.rate(i);
+      } else {
+        spec.concurrency = load.concurrency(i);
+      }
+      out.push_back(std::move(spec));
+    }
+  }
+  return out;
+}
+
+std::vector<SeriesSpec> PlanSeries(const v1::Plan& plan) {
+  std::vector<SeriesSpec> out;
+  const bool both = plan.mode() == "comprehensive";
+  std::vector<std::string> voices(plan.voices().begin(), plan.voices().end());
+  const bool per_voice = !voices.empty();
+  if (!per_voice) voices.push_back(plan.target().voice());
+  for (const std::string& voice : voices) {
+    for (int streamed = 1; streamed >= (both ? 0 : 1); --streamed) {
+      SeriesSpec s;
+      s.target = plan.target();
+      s.target.set_voice(voice);
+      if (both) s.target.set_streaming(streamed == 1);
+      if (per_voice) s.name = absl::StrCat("voice=", voice);
+      if (both)
+        absl::StrAppend(&s.name, s.name.empty() ? "" : " ", "streaming=", streamed ? "on" : "off");
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
 
 std::string LevelName(const LevelData& level) {
   if (level.rate > 0) return absl::StrCat("rate ", level.rate, "/s");
@@ -423,7 +485,13 @@ std::vector<int64_t> SplitByWeight(int64_t total, const std::vector<double>& wei
 }
 
 RunResult RunPlan(AgentHub& hub, const RunOptions& options) {
-  return Orchestrator(hub, options).Run();
+  Orchestrator orchestrator(hub, options);
+  absl::Status st = orchestrator.Admit();
+  for (const LevelSpec& spec : PlanLevels(options.plan)) {
+    if (!st.ok()) break;
+    st = orchestrator.RunLevel(spec);
+  }
+  return orchestrator.Finish(std::move(st));
 }
 
 }  // namespace ttsbench::coordinator

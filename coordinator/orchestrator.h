@@ -4,6 +4,8 @@
 #define TTSBENCH_COORDINATOR_ORCHESTRATOR_H_
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,16 @@
 #include "ttsbench/v1/ttsbench.pb.h"
 
 namespace ttsbench::coordinator {
+
+// What a level has done so far, for the live progress line.
+struct LevelProgress {
+  std::string level;  // "concurrency 8", "voice=a rate 20/s"
+  uint64_t done = 0;  // measured records received
+  uint64_t errors = 0;
+  int64_t planned = 0;  // measured requests planned (0: bound by time)
+  double elapsed_s = 0;
+  double planned_s = 0;  // for time-bound levels
+};
 
 struct RunOptions {
   v1::Plan plan;
@@ -25,7 +37,8 @@ struct RunOptions {
   double start_delay_s = 0.25;           // Start is sent this far ahead of the start instant
   double max_clock_uncertainty_ms = 10;  // refuse to start above this
   bool continue_on_agent_loss = false;   // failure_policy: continue
-  const std::atomic<bool>* interrupted = nullptr;  // set by SIGINT/SIGTERM
+  const std::atomic<bool>* interrupted = nullptr;         // set by SIGINT/SIGTERM
+  std::function<void(const LevelProgress&)> on_progress;  // about once a second during a level
 };
 
 // Every record of one level, with the index (into Session.agents) of the agent that made it.
@@ -50,6 +63,45 @@ struct RunResult {
   int64_t epoch_ns = 0;
 };
 
+// One level to run: closed loop (concurrency) or open loop (rate), for one series' target.
+struct LevelSpec {
+  int concurrency = 0;
+  double rate = 0;
+  std::string series;
+  v1::Target target;  // empty url: the plan's target
+};
+
+// A series of levels with one target variant: a voice, streamed or not.
+struct SeriesSpec {
+  std::string name;  // "" for a single-series session; "voice=a streaming=off" otherwise
+  v1::Target target;
+};
+
+// The series a plan asks for: one per voice (plan.voices), each streamed and not in
+// comprehensive mode.
+std::vector<SeriesSpec> PlanSeries(const v1::Plan& plan);
+// Every level of every series, in run order.
+std::vector<LevelSpec> PlanLevels(const v1::Plan& plan);
+
+// Runs levels one at a time, so a caller (capacity search) can choose the next from the last.
+class Orchestrator {
+ public:
+  Orchestrator(AgentHub& hub, const RunOptions& options);
+  ~Orchestrator();
+  // Waits for the agents and admits them. Non-OK: no run is possible.
+  absl::Status Admit();
+  // Re-measures the clocks, then runs one level. Non-OK: the run cannot go on (data kept).
+  absl::Status RunLevel(const LevelSpec& spec);
+  const std::vector<LevelData>& levels() const;
+  // Stops the agents and hands back everything measured, with `status` as the run's status.
+  RunResult Finish(absl::Status status);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Admit, every level of PlanLevels(plan), Finish.
 RunResult RunPlan(AgentHub& hub, const RunOptions& options);
 
 // "concurrency 8" or "rate 20/s", for messages.

@@ -176,7 +176,13 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   const v1::LevelStats* best_rtf = nullptr;
   const v1::LevelStats* best_rps = nullptr;
   const v1::LevelStats* best_ttfa = nullptr;
+  std::string series = session.levels_size() > 0 ? session.levels(0).series() : "";
   for (const v1::LevelStats& l : session.levels()) {
+    // Multi-series sessions (voices, comprehensive): a sub-heading whenever the series changes.
+    if (!l.series().empty() && (&l == &session.levels(0) || l.series() != series)) {
+      absl::StrAppend(&out, "[", l.series(), "]\n");
+    }
+    series = l.series();
     absl::StrAppend(&out, absl::StrFormat("%-4s %-9.3f%-9.3f%-9.1f%-9.0f%-11.1f%-8.1f%%\n",
                                           LevelLabel(session, l), l.asps(), l.rtf().mean(), l.rps(),
                                           l.cps(), l.ttfa_ms().p95(), l.success_rate_pct()));
@@ -201,6 +207,28 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
                         LevelLabel(session, *best_ttfa)));
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
+  }
+  if (session.has_capacity() && session.capacity().probed_size() > 0) {
+    const v1::CapacityResult& c = session.capacity();
+    if (c.found() > 0) {
+      absl::StrAppend(&out,
+                      absl::StrFormat("Capacity: %g (%s) meets every SLO", c.found(), c.unit()));
+      if (c.first_failing() > 0) {
+        absl::StrAppend(&out, absl::StrFormat("; %g does not", c.first_failing()));
+      }
+      absl::StrAppend(&out, "\n");
+    } else {
+      absl::StrAppend(&out, "Capacity: no probed load met every SLO\n");
+    }
+    if (c.per_replica() > 0) {
+      absl::StrAppend(&out, absl::StrFormat("  per replica: %.3g", c.per_replica()));
+      if (c.replicas_needed() > 0) {
+        absl::StrAppend(
+            &out, absl::StrFormat("; replicas needed for %d streams: %d",
+                                  session.plan().capacity().target_streams(), c.replicas_needed()));
+      }
+      absl::StrAppend(&out, "\n");
+    }
   }
   bool any_slo = false;
   for (const v1::LevelStats& l : session.levels()) {

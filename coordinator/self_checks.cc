@@ -98,9 +98,10 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
       }
     }
   }
-  for (const v1::SloResult& r : st.slo()) {
-    if (!r.pass()) {
-      warn(absl::StrFormat("SLO %s failed (%.4g)", r.slo(), r.value()));
+  // In capacity mode failing probes are the search's evidence, not a problem to warn about.
+  if (plan.mode() != "capacity") {
+    for (const v1::SloResult& r : st.slo()) {
+      if (!r.pass()) warn(absl::StrFormat("SLO %s failed (%.4g)", r.slo(), r.value()));
     }
   }
   return st;

@@ -1,5 +1,8 @@
 #include "coordinator/session_runner.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -11,12 +14,15 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/metrics.h"
 #include "common/stats.h"
+#include "common/status_macros.h"
 #include "common/texts.h"
 #include "common/url.h"
 #include "common/version.h"
 #include "coordinator/agent_hub.h"
+#include "coordinator/capacity.h"
 #include "coordinator/html_report.h"
 #include "coordinator/local_agents.h"
 #include "coordinator/orchestrator.h"
@@ -36,6 +42,27 @@ std::string WallClockLabel() {
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
+
+// The live progress line: rewritten in place on a terminal, one plain line per level otherwise.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(std::ostream& out, bool enabled) : out_(out), enabled_(enabled) {}
+  void Level(const LevelSpec& spec) {
+    if (!enabled_) return;
+    ++index_;
+    out_ << absl::StrCat("ttsbench: level ", index_, ": ",
+                         spec.series.empty() ? "" : spec.series + " ",
+                         spec.rate > 0 ? absl::StrCat("rate ", spec.rate, "/s")
+                                       : absl::StrCat("concurrency ", spec.concurrency))
+         << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::ostream& out_;
+  bool enabled_;
+  int index_ = 0;
+};
 
 std::string DefaultSessionName(const std::string& mode) {
   const std::time_t now = std::time(nullptr);
@@ -160,8 +187,65 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   options.continue_on_agent_loss = plan.agents().failure_policy() == "continue";
   if (plan.agents().lease_s() > 0) options.lease_s = plan.agents().lease_s();
   options.interrupted = request.interrupted;
+  // A live line on a terminal: level, done/planned, requests/s, errors, elapsed and ETA.
+  if (request.progress && isatty(STDERR_FILENO)) {
+    options.on_progress = [&err](const LevelProgress& p) {
+      const double rps = p.elapsed_s > 0 ? static_cast<double>(p.done) / p.elapsed_s : 0;
+      double eta = 0;
+      if (p.planned > 0 && rps > 0) eta = static_cast<double>(p.planned - p.done) / rps;
+      if (p.planned_s > 0) eta = p.planned_s - p.elapsed_s;
+      err << absl::StrFormat(
+                 "\r\x1b[2K%s: %d/%s done, %.1f req/s, %d errors, %.0fs elapsed, ETA %.0fs",
+                 p.level, p.done, p.planned > 0 ? absl::StrCat(p.planned) : "-", rps, p.errors,
+                 p.elapsed_s, std::max(0.0, eta))
+          << std::flush;
+    };
+  }
   const std::string started_at = WallClockLabel();
-  RunResult result = RunPlan(*(*server)->hub, options);
+  auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
+  const std::vector<common::Slo> slo_list = slos.ok() ? *slos : std::vector<common::Slo>{};
+  RunResult result;
+  v1::CapacityResult capacity;
+  {
+    Orchestrator orchestrator(*(*server)->hub, options);
+    absl::Status st = orchestrator.Admit();
+    ProgressPrinter progress(err, request.progress);
+    if (st.ok() && plan.mode() == "capacity") {
+      // Each probe is one level; it passes when every SLO holds there.
+      const bool open = plan.load().model() == "open";
+      auto searched =
+          SearchCapacity(plan.capacity(), !open, [&](double load) -> absl::StatusOr<bool> {
+            LevelSpec spec;
+            spec.series = "capacity";
+            if (open) {
+              spec.rate = load;
+            } else {
+              spec.concurrency = static_cast<int>(load);
+            }
+            progress.Level(spec);
+            RETURN_IF_ERROR(orchestrator.RunLevel(spec));
+            std::vector<std::string> ignored;
+            const v1::LevelStats stats = BuildLevelStats(orchestrator.levels().back(), plan,
+                                                         slo_list, CheckBounds{}, &ignored);
+            bool pass = stats.successful() > 0;
+            for (const v1::SloResult& r : stats.slo()) pass = pass && r.pass();
+            return pass;
+          });
+      if (searched.ok()) {
+        capacity = *searched;
+      } else {
+        st = searched.status();
+      }
+    } else {
+      for (const LevelSpec& spec : PlanLevels(plan)) {
+        if (!st.ok()) break;
+        progress.Level(spec);
+        st = orchestrator.RunLevel(spec);
+      }
+    }
+    result = orchestrator.Finish(std::move(st));
+  }
+  if (options.on_progress) err << "\r\x1b[2K" << std::flush;
 
   v1::Session& session = result.session;
   session.set_name(plan.session_name());
@@ -176,14 +260,17 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   session.set_timeline(
       "seconds on the coordinator's steady clock from session start; agent times converted "
       "with the measured clock offset");
-  auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
   bool slo_passed = true;
   std::vector<std::string> warnings;
   for (const LevelData& level : result.levels) {
-    v1::LevelStats stats = BuildLevelStats(
-        level, plan, slos.ok() ? *slos : std::vector<common::Slo>{}, CheckBounds{}, &warnings);
+    v1::LevelStats stats = BuildLevelStats(level, plan, slo_list, CheckBounds{}, &warnings);
     for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
     *session.add_levels() = std::move(stats);
+  }
+  if (plan.mode() == "capacity") {
+    // Probes beyond capacity fail by design: the verdict is whether any load met the SLOs.
+    slo_passed = capacity.found() > 0;
+    *session.mutable_capacity() = capacity;
   }
   for (std::string& w : warnings) session.add_warnings(std::move(w));
   session.set_slo_passed(slo_passed);

@@ -24,6 +24,7 @@ struct SessionRequest {
   std::string title = "Benchmark Results Summary";
   // Set by SIGINT/SIGTERM: the run stops, agents stop, the partial session is written.
   const std::atomic<bool>* interrupted = nullptr;
+  bool progress = false;  // a line per level on stderr
 };
 
 // The headers that carry the plan's token, read from the environment variable or file the plan
