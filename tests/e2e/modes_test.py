@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""End-to-end tests of every mode of the ttsbench CLI against the synthetic server: run (plan
+files), voices, comprehensive, capacity, sessions, compare, plus the report files.
+
+Run: modes_test.py BIN_DIR [unittest args]
+"""
+import csv
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BIN = None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ModesTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.out = self.tmp.name
+        port = free_port()
+        self.synth = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}", "--slots", "4"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertIn("listening", self.synth.stdout.readline())
+        self.url = f"http://127.0.0.1:{port}"
+
+    def tearDown(self):
+        self.synth.terminate()
+        self.synth.wait(timeout=10)
+        self.synth.stdout.close()
+        self.synth.stderr.close()
+        self.tmp.cleanup()
+
+    def ttsbench(self, *args, timeout=150):
+        return subprocess.run([os.path.join(BIN, "ttsbench"), *args], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def summary(self, name):
+        with open(os.path.join(self.out, name, "summary.csv"), newline="") as f:
+            return list(csv.DictReader(f))
+
+    def test_run_plan_file_and_print_plan(self):
+        plan = os.path.join(self.out, "plan.yaml")
+        with open(plan, "w") as f:
+            f.write(f"""# a small closed-loop sweep
+session_name: planned
+output_dir: {self.out}
+target:
+  url: {self.url}
+  streaming: true
+load:
+  concurrency: [1, 4]
+  iterations: 16
+  warmup: 2
+slo: ["ttfa_p95=500ms", "success_rate=99%"]
+""")
+        r = self.ttsbench("run", plan, "--set", "load.iterations=12", "--print-plan")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("iterations: 12", r.stdout)
+        r = self.ttsbench("run", plan)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("PASS ttfa_p95=500ms", r.stdout)
+        rows = self.summary("planned")
+        self.assertEqual([row["Concurrency"] for row in rows], ["1", "4"])
+        self.assertTrue(all(row["SLO"] == "PASS" for row in rows))
+        # A broken plan names file, line and key.
+        with open(plan, "a") as f:
+            f.write("agents:\n  spwan: 2\n")
+        r = self.ttsbench("run", plan)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("plan.yaml:13: unknown key 'spwan' in agents", r.stderr)
+
+    def test_slo_failure_exits_3(self):
+        r = self.ttsbench("server", "--url", self.url, "--concurrency", "8", "--iterations", "16",
+                          "--warmup", "0", "--slo", "ttfa_p95=1ms", "--output-dir", self.out,
+                          "--session-name", "slo")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("FAIL ttfa_p95=1ms", r.stdout)
+
+    def test_voices_one_series_per_voice(self):
+        r = self.ttsbench("voices", "--url", self.url, "--voices", "default", "fast", "premium",
+                          "--concurrency", "2", "--iterations", "12", "--warmup", "0",
+                          "--output-dir", self.out, "--session-name", "voices")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = self.summary("voices")
+        self.assertEqual([row["Series"] for row in rows],
+                         ["voice=default", "voice=fast", "voice=premium"])
+        asps = {row["Series"]: float(row["ASPS"]) for row in rows}
+        # The synthetic server's fast voice synthesises 2x faster, premium 2x slower.
+        self.assertGreater(asps["voice=fast"], asps["voice=default"] * 1.5)
+        self.assertLess(asps["voice=premium"], asps["voice=default"] / 1.5)
+        self.assertTrue(os.path.exists(os.path.join(self.out, "voices", "asps_by_series.png"))
+                        or not self.has_gnuplot())
+
+    def test_comprehensive_streamed_and_not_per_voice(self):
+        r = self.ttsbench("comprehensive", "--url", self.url, "--voices", "default", "fast",
+                          "--concurrency", "1", "2", "--iterations", "8", "--warmup", "0",
+                          "--output-dir", self.out, "--session-name", "comp")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = self.summary("comp")
+        series = sorted({row["Series"] for row in rows})
+        self.assertEqual(series, ["voice=default streaming=off", "voice=default streaming=on",
+                                  "voice=fast streaming=off", "voice=fast streaming=on"])
+        for row in rows:
+            if row["Series"].endswith("streaming=on"):
+                self.assertLess(float(row["TTFA_p50_ms"]), float(row["Latency_p50_ms"]))
+            else:
+                self.assertAlmostEqual(float(row["TTFA_p50_ms"]), float(row["Latency_p50_ms"]),
+                                       delta=2.0)
+
+    def test_capacity_finds_the_slot_limit(self):
+        # 4 slots, ~43 ms synthesis, first chunk at 25 ms: up to 8 users TTFA p95 stays near
+        # 70 ms; at 9 and more a third queueing round pushes it past 100 ms.
+        r = self.ttsbench("capacity", "--url", self.url, "--streaming", "--slo", "ttfa_p95=100ms",
+                          "--iterations", "40", "--warmup", "4", "--replicas", "2",
+                          "--target-streams", "100", "--output-dir", self.out,
+                          "--session-name", "cap")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.out, "cap", "session.json")) as f:
+            cap = json.load(f)["capacity"]
+        self.assertIn(cap["found"], (7, 8, 9))
+        self.assertEqual(cap["replicas_needed"], int(-(-100 // (cap["found"] / 2))))
+        self.assertIn("Capacity:", r.stdout)
+
+    def test_sessions_and_compare(self):
+        for name, slots in (("a", "4"), ("b", "4")):
+            r = self.ttsbench("server", "--url", self.url, "--concurrency", "4", "--iterations",
+                              "60", "--warmup", "4", "--output-dir", self.out, "--session-name",
+                              name)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.ttsbench("sessions", "list", "--output-dir", self.out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("a ", r.stdout)
+        r = self.ttsbench("compare", "a", "b", "--output-dir", self.out, "--fail-on", "asps=-50%")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = self.ttsbench("sessions", "delete", "b", "--output-dir", self.out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "b")))
+        r = self.ttsbench("sessions", "delete", "../x", "--output-dir", self.out)
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_report_files_decode_and_stay_offline(self):
+        r = self.ttsbench("server", "--url", self.url, "--concurrency", "1", "2",
+                          "--iterations", "8", "--warmup", "0", "--output-dir", self.out,
+                          "--session-name", "rep")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = os.path.join(self.out, "rep")
+        with open(os.path.join(d, "report.html")) as f:
+            html = f.read()
+        self.assertNotIn('src="http', html)
+        self.assertNotIn("<script src", html)
+        if not self.has_gnuplot():
+            return
+        for png in ("throughput.png", "latency.png", "ttfa_cdf.png", "rtf.png", "timeline.png"):
+            with open(os.path.join(d, png), "rb") as f:
+                head = f.read(24)
+            self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n", png)
+            width, height = struct.unpack(">II", head[16:24])
+            self.assertGreater(width, 0)
+            self.assertGreater(height, 0)
+            self.assertIn("data:image/png;base64,", html)
+
+    @staticmethod
+    def has_gnuplot():
+        return subprocess.run(["sh", "-c", "command -v gnuplot"], capture_output=True).returncode == 0
+
+
+if __name__ == "__main__":
+    BIN = os.path.abspath(sys.argv.pop(1))
+    unittest.main()
