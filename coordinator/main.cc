@@ -62,6 +62,8 @@ struct LoadFlags {
   std::string level_time_limit;
   std::vector<std::string> slo;
   double stall_threshold_ms = 100;
+  std::string metrics_addr;
+  bool jsonl = false;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
@@ -134,6 +136,9 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--level-time-limit", f.level_time_limit, "hard bound on each level (e.g. 5m)");
   cmd->add_option("--slo", f.slo, "threshold, e.g. ttfa_p95=300ms rtf_p95=0.5 success_rate=99%")
       ->expected(1, -1);
+  cmd->add_option("--metrics-addr", f.metrics_addr,
+                  "serve live Prometheus metrics on HOST:PORT during the run");
+  cmd->add_flag("--jsonl", f.jsonl, "also write requests.jsonl (one JSON object per request)");
   cmd->add_option("--stall-threshold", f.stall_threshold_ms,
                   "continuity: worst playback stall (ms) a request may have")
       ->check(CLI::PositiveNumber)
@@ -212,6 +217,8 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   load->set_warmup(f.warmup_duration.empty() ? f.warmup : 0);
   for (const std::string& text : f.slo) plan.add_slo(text);
   for (const std::string& v : voices) plan.add_voices(v);
+  plan.mutable_output()->set_metrics_addr(f.metrics_addr);
+  plan.mutable_output()->set_jsonl(f.jsonl);
   if (capacity != nullptr) {
     *plan.mutable_capacity() = *capacity;
     // Every probe is one level chosen by the search, not the sweep's list.

@@ -162,6 +162,28 @@ absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& sessio
       !st.ok()) {
     return st;
   }
+  if (session.plan().output().jsonl()) {
+    // One JSON object per request (protobuf's JSON mapping), with the level and agent.
+    std::string lines;
+    google::protobuf::util::JsonPrintOptions line_opts;
+    line_opts.preserve_proto_field_names = true;
+    for (const LevelData& level : levels) {
+      for (size_t i = 0; i < level.records.size(); ++i) {
+        std::string rec;
+        if (!google::protobuf::util::MessageToJsonString(level.records[i], &rec, line_opts).ok()) {
+          continue;
+        }
+        const uint32_t a = level.agent[i];
+        const std::string agent = a < static_cast<uint32_t>(session.agents_size())
+                                      ? session.agents(static_cast<int>(a)).id()
+                                      : std::to_string(a);
+        absl::StrAppend(&lines, "{\"level\":", level.rate > 0 ? level.rate : level.concurrency,
+                        ",\"series\":\"", level.series, "\",\"agent\":\"", agent,
+                        "\",\"record\":", rec, "}\n");
+      }
+    }
+    if (auto st = WriteAtomically(fs::path(dir) / "requests.jsonl", lines); !st.ok()) return st;
+  }
   return WriteAtomically(fs::path(dir) / "session.json", json + "\n");
 }
 

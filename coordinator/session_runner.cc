@@ -24,6 +24,7 @@
 #include "coordinator/agent_hub.h"
 #include "coordinator/capacity.h"
 #include "coordinator/html_report.h"
+#include "coordinator/live_metrics.h"
 #include "coordinator/local_agents.h"
 #include "coordinator/orchestrator.h"
 #include "coordinator/plots.h"
@@ -187,9 +188,22 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   options.continue_on_agent_loss = plan.agents().failure_policy() == "continue";
   if (plan.agents().lease_s() > 0) options.lease_s = plan.agents().lease_s();
   options.interrupted = request.interrupted;
-  // A live line on a terminal: level, done/planned, requests/s, errors, elapsed and ETA.
-  if (request.progress && isatty(STDERR_FILENO)) {
-    options.on_progress = [&err](const LevelProgress& p) {
+  // A live line on a terminal (level, done/planned, requests/s, errors, elapsed and ETA) and,
+  // with output.metrics_addr, the same as Prometheus gauges.
+  std::unique_ptr<LiveMetrics> metrics;
+  if (!plan.output().metrics_addr().empty()) {
+    auto started = LiveMetrics::Start(plan.output().metrics_addr(), plan.session_name());
+    if (!started.ok()) {
+      err << "ttsbench: " << started.status().message() << "\n";
+      return kExitUsage;
+    }
+    metrics = std::move(*started);
+  }
+  const bool live_line = request.progress && isatty(STDERR_FILENO);
+  if (live_line || metrics != nullptr) {
+    options.on_progress = [&err, live_line, m = metrics.get()](const LevelProgress& p) {
+      if (m != nullptr) m->Update(p);
+      if (!live_line) return;
       const double rps = p.elapsed_s > 0 ? static_cast<double>(p.done) / p.elapsed_s : 0;
       double eta = 0;
       if (p.planned > 0 && rps > 0) eta = static_cast<double>(p.planned - p.done) / rps;
@@ -245,7 +259,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     }
     result = orchestrator.Finish(std::move(st));
   }
-  if (options.on_progress) err << "\r\x1b[2K" << std::flush;
+  if (live_line) err << "\r\x1b[2K" << std::flush;
 
   v1::Session& session = result.session;
   session.set_name(plan.session_name());

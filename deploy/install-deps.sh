@@ -9,10 +9,10 @@ packages=(
   # wire API and libraries (DESIGN.md, "Libraries")
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost1.81-dev libboost-url1.81-dev libabsl-dev libssl-dev
-  libyaml-cpp-dev libcli11-dev libsndfile1-dev
+  libyaml-cpp-dev libcli11-dev libsndfile1-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers and real audio for tests and benchmarks
-  ffmpeg sox gnuplot-nox
+  ffmpeg sox gnuplot-nox strace
 )
 missing=()
 for p in "${packages[@]}"; do
