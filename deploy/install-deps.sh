@@ -12,7 +12,9 @@ packages=(
   libyaml-cpp-dev libcli11-dev libsndfile1-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers and real audio for tests and benchmarks
-  ffmpeg sox gnuplot-nox strace
+  ffmpeg sox gnuplot-nox strace openssl iproute2 util-linux
+  # deployment checks (deploy/check.sh): manifests render, the unit verifies
+  kubectl systemd
 )
 missing=()
 for p in "${packages[@]}"; do

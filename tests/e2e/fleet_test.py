@@ -261,6 +261,59 @@ agents:
         for a in agents:
             a.wait(timeout=10)
 
+    def make_pki(self):
+        """A CA, a coordinator certificate for HOST_IP and one client certificate (openssl)."""
+        d = os.path.join(self.out, "pki")
+        os.makedirs(d)
+        def run(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=ttsbench test CA")
+        for name, ext in (("coord", f"subjectAltName=IP:{HOST_IP}"),
+                          ("agent", "extendedKeyUsage=clientAuth")):
+            run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+            with open(os.path.join(d, f"{name}.ext"), "w") as f:
+                f.write(ext + "\n")
+            run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "1", "-extfile", f"{name}.ext")
+        return d
+
+    def test_mutual_tls_run_and_refusal_without_a_client_certificate(self):
+        pki = self.make_pki()
+        path, port = self.plan("mtls", tls_cert=f"{pki}/coord.pem", tls_key=f"{pki}/coord.key",
+                               tls_ca=f"{pki}/ca.pem")
+        # TLS instead of the token for this run.
+        with open(path) as f:
+            text = f.read().replace(f"  token_file: {self.fleet.token_file}\n", "")
+        with open(path, "w") as f:
+            f.write(text)
+        coord = self.coordinator(path, "--set", "load.iterations=30", "--set",
+                                 "load.concurrency=[3]")
+        tls = ["--tls-cert", f"{pki}/agent.pem", "--tls-key", f"{pki}/agent.key",
+               "--tls-ca", f"{pki}/ca.pem"]
+        ps = [self.fleet.agent(i, port, *tls, token=None) for i in range(3)]
+        self.procs.extend(ps)
+        _, err = coord.communicate(timeout=120)
+        self.assertEqual(coord.returncode, 0, err)
+        session, requests, _ = self.read("mtls")
+        self.assertEqual(len(session["agents"]), 3)
+        # The same coordinator set-up refuses an agent that has no client certificate.
+        path2, port2 = self.plan("mtls2", tls_cert=f"{pki}/coord.pem", tls_key=f"{pki}/coord.key",
+                                 tls_ca=f"{pki}/ca.pem", connect_timeout_s=4)
+        with open(path2) as f:
+            text = f.read().replace(f"  token_file: {self.fleet.token_file}\n", "")
+        with open(path2, "w") as f:
+            f.write(text)
+        coord = self.coordinator(path2)
+        agent = self.fleet.agent(0, port2)  # token only, no certificate
+        self.procs.append(agent)
+        agent.communicate(timeout=30)
+        self.assertNotEqual(agent.returncode, 0)
+        _, err = coord.communicate(timeout=60)
+        self.assertEqual(coord.returncode, 2, err)
+        self.assertIn("0 of 3 agents", err)
+
     def test_wrong_token_is_refused(self):
         plan, port = self.plan("badtoken", connect_timeout_s=3)
         coord = self.coordinator(plan)
