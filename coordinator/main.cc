@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -64,11 +65,21 @@ struct LoadFlags {
   double stall_threshold_ms = 100;
   std::string metrics_addr;
   bool jsonl = false;
+  // Transport and request details.
+  std::vector<std::string> headers;
+  std::string ca_file;
+  bool insecure = false;
+  std::string stream_format;
+  std::string auth_header;
+  std::string auth_token_file;
+  double speed = 0;
+  std::string instructions;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--api", f.api, "API dialect")
-      ->check(CLI::IsMember({"openai", "torch-inference"}))
+      ->check(CLI::IsMember(
+          {"openai", "torch-inference", "coqui", "opentts", "piper", "elevenlabs", "template"}))
       ->capture_default_str();
   cmd->add_option("--voice", f.voice, "voice name")->capture_default_str();
   cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
@@ -136,6 +147,20 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--level-time-limit", f.level_time_limit, "hard bound on each level (e.g. 5m)");
   cmd->add_option("--slo", f.slo, "threshold, e.g. ttfa_p95=300ms rtf_p95=0.5 success_rate=99%")
       ->expected(1, -1);
+  cmd->add_option("--header", f.headers, "extra request header K:V (repeatable; not secret)")
+      ->expected(1, -1);
+  cmd->add_option("--ca-file", f.ca_file, "TLS: CA bundle to verify the server with")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--insecure", f.insecure, "TLS: do not verify the server's certificate");
+  cmd->add_option("--stream-format", f.stream_format, "OpenAI streaming as raw audio or sse")
+      ->check(CLI::IsMember({"", "sse"}));
+  cmd->add_option("--auth-header", f.auth_header,
+                  "header carrying the token (default Authorization; e.g. X-API-Key, xi-api-key)");
+  cmd->add_option("--auth-token-file", f.auth_token_file, "file holding the API token")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--speed", f.speed, "speech speed field (OpenAI, ElevenLabs)")
+      ->check(CLI::Range(0.25, 4.0));
+  cmd->add_option("--instructions", f.instructions, "OpenAI instructions field");
   cmd->add_option("--metrics-addr", f.metrics_addr,
                   "serve live Prometheus metrics on HOST:PORT during the run");
   cmd->add_flag("--jsonl", f.jsonl, "also write requests.jsonl (one JSON object per request)");
@@ -177,10 +202,26 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   t->set_streaming(f.streaming);
   t->set_sample_rate(f.sample_rate);
   t->set_timeout_s(f.timeout_s);
-  if (!f.auth_token_env.empty()) {
+  if (!f.auth_token_env.empty() || !f.auth_token_file.empty()) {
     t->set_auth_token_env(f.auth_token_env);
+    t->set_auth_token_file(f.auth_token_file);
     t->set_auth_scheme(f.auth_scheme);
+    t->set_auth_header(f.auth_header);
   }
+  for (const std::string& h : f.headers) {
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--header '", h, "': expected NAME:VALUE"));
+    }
+    v1::Header* header = t->add_headers();
+    header->set_name(std::string(absl::StripAsciiWhitespace(h.substr(0, colon))));
+    header->set_value(std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
+  }
+  t->set_ca_file(f.ca_file);
+  t->set_insecure(f.insecure);
+  t->set_stream_format(f.stream_format);
+  t->set_speed(f.speed);
+  t->set_instructions(f.instructions);
   plan.mutable_texts()->set_file(f.texts_file);
   plan.mutable_texts()->set_length(f.text_length);
   plan.mutable_texts()->set_seed(f.seed);
