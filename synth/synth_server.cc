@@ -469,6 +469,16 @@ class Connection {
       if (target == "/v1/audio/voices") {
         co_return co_await WriteJson(req, http::status::ok, state_.voices_json);
       }
+      if (target == "/stats") {
+        // The server's own counters, so tests can see load arrive and stop from the outside.
+        co_return co_await WriteJson(
+            req, http::status::ok,
+            absl::StrCat("{\"connections_accepted\":", state_.connections_accepted.load(),
+                         ",\"requests\":", state_.requests.load(),
+                         ",\"requests_streamed\":", state_.requests_streamed.load(),
+                         ",\"errors_injected\":", state_.errors_injected.load(),
+                         ",\"truncations_injected\":", state_.truncations_injected.load(), "}"));
+      }
     } else if (req.method() == http::verb::post) {
       if (target == "/v1/audio/speech") co_return co_await ServeAudio(req, Api::kOpenAi);
       if (target == "/tts/synthesize") co_return co_await ServeAudio(req, Api::kTorchSynthesize);
