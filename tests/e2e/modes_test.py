@@ -170,6 +170,24 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
             self.assertGreater(height, 0)
             self.assertIn("data:image/png;base64,", html)
 
+    def test_ctrl_c_writes_the_partial_session_marked_interrupted(self):
+        p = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench"), "server", "--url", self.url, "--concurrency", "4",
+             "--iterations", "100000", "--warmup", "0", "--output-dir", self.out,
+             "--session-name", "cut"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        import time
+        time.sleep(3)
+        p.send_signal(2)  # SIGINT, as Ctrl-C
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 2, err)
+        with open(os.path.join(self.out, "cut", "session.json")) as f:
+            session = json.load(f)
+        self.assertEqual(session["status"], "interrupted")
+        with open(os.path.join(self.out, "cut", "requests.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertGreater(len(rows), 20)  # what was measured before Ctrl-C is kept
+        self.assertFalse([n for n in os.listdir(os.path.join(self.out, "cut")) if n.endswith(".tmp")])
+
     @staticmethod
     def has_gnuplot():
         return subprocess.run(["sh", "-c", "command -v gnuplot"], capture_output=True).returncode == 0
