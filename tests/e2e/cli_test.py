@@ -207,8 +207,8 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn(SECRET, r.stdout + r.stderr)
         for name in os.listdir(self.session_dir("sec")):
-            with open(os.path.join(self.session_dir("sec"), name)) as f:
-                self.assertNotIn(SECRET, f.read(), name)
+            with open(os.path.join(self.session_dir("sec"), name), "rb") as f:
+                self.assertNotIn(SECRET.encode(), f.read(), name)
         with open(os.path.join(self.session_dir("sec"), "session.json")) as f:
             self.assertEqual(json.load(f)["plan"]["target"]["auth_token_env"], "TTS_TOKEN")
 
