@@ -1,11 +1,10 @@
-#include "agent/dialect.h"
-
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/dialect.h"
 #include "common/texts.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -142,7 +141,7 @@ class OpenAiDialect final : public HttpDialect {
       absl::string_view content_type) const override {
     // OpenAI's pcm is 24 kHz s16le mono unless the server or the plan says otherwise; mu-law
     // is conventionally 8 kHz.
-    const int rate = target_.sample_rate() > 0   ? target_.sample_rate()
+    const int rate = target_.sample_rate() > 0    ? target_.sample_rate()
                      : target_.format() == "ulaw" ? 8000
                                                   : 24000;
     auto meter = common::MakeMeter(
@@ -188,12 +187,13 @@ absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
     }
   }
   if (target.api() == "openai") {
-    static constexpr absl::string_view kFormats[] = {"wav", "pcm", "mp3", "opus",
-                                                      "aac", "flac", "ulaw"};
+    static constexpr absl::string_view kFormats[] = {"wav", "pcm",  "mp3", "opus",
+                                                     "aac", "flac", "ulaw"};
     if (std::find(std::begin(kFormats), std::end(kFormats), target.format()) ==
         std::end(kFormats)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "format '", target.format(), "' is not supported (wav, pcm, mp3, opus, aac, flac, ulaw)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("format '", target.format(),
+                       "' is not supported (wav, pcm, mp3, opus, aac, flac, ulaw)"));
     }
     return std::unique_ptr<Dialect>(new OpenAiDialect(target, url, std::move(secret_headers)));
   }
