@@ -5,8 +5,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "synth/synth_server.h"
+#include "synth/tls_cert.h"
 
 namespace {
 
@@ -63,15 +67,71 @@ int Fail(int code, absl::string_view message) {
   return code;
 }
 
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+struct TlsFlags {
+  std::string cert_file;
+  std::string key_file;
+  bool self_signed = false;
+  std::string cert_out;
+};
+
+// Fills the options' PEM fields from files, or from a certificate made now for the listen host
+// (written to cert_out so clients can trust it).
+absl::Status LoadTls(const TlsFlags& f, SynthOptions& options) {
+  if (f.self_signed) {
+    if (!f.cert_file.empty() || !f.key_file.empty()) {
+      return absl::InvalidArgumentError("--tls-self-signed replaces --tls-cert and --tls-key");
+    }
+    std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
+    if (options.listen_host != "0.0.0.0" && options.listen_host != "::" &&
+        options.listen_host != "localhost" && options.listen_host != "127.0.0.1") {
+      names.insert(names.begin(), options.listen_host);
+    }
+    auto pem = ttsbench::synth::MakeSelfSignedCertificate(names);
+    if (!pem.ok()) return pem.status();
+    options.tls_cert_pem = pem->cert;
+    options.tls_key_pem = pem->key;
+    if (!f.cert_out.empty()) {
+      std::ofstream out(f.cert_out, std::ios::binary | std::ios::trunc);
+      out << pem->cert;
+      if (!out) return absl::InvalidArgumentError(absl::StrCat("cannot write ", f.cert_out));
+    }
+    return absl::OkStatus();
+  }
+  if (!f.cert_out.empty())
+    return absl::InvalidArgumentError("--tls-cert-out needs --tls-self-signed");
+  if (f.cert_file.empty() != f.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (f.cert_file.empty()) return absl::OkStatus();
+  auto cert = ReadFile(f.cert_file);
+  if (!cert.ok()) return cert.status();
+  auto key = ReadFile(f.key_file);
+  if (!key.ok()) return key.status();
+  options.tls_cert_pem = *cert;
+  options.tls_key_pem = *key;
+  return absl::OkStatus();
+}
+
 int Run(int argc, char** argv) {
   SynthOptions options;
   auto& m = options.model;
   std::string listen = "127.0.0.1:8000";
   std::vector<std::string> voices;
+  TlsFlags tls;
+  std::string api_key_env;
 
   CLI::App app{
-      "Synthetic TTS server speaking the OpenAI and torch-inference HTTP APIs with a "
-      "GPU-like latency model.",
+      "Synthetic TTS server speaking the OpenAI (incl. SSE), torch-inference (incl. WebSocket), "
+      "Coqui, OpenTTS, Piper and ElevenLabs (incl. WebSocket) APIs with a GPU-like latency "
+      "model, over HTTP and TLS.",
       kProgram};
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 = ephemeral)")
       ->capture_default_str();
@@ -101,6 +161,20 @@ int Run(int argc, char** argv) {
                  "fraction of audio responses cut off after about half the body")
       ->capture_default_str();
   app.add_option("--threads", options.threads, "io threads")->capture_default_str();
+  app.add_option("--tls-cert", tls.cert_file,
+                 "PEM certificate chain: TLS clients are served on the same port");
+  app.add_option("--tls-key", tls.key_file, "PEM private key of --tls-cert");
+  app.add_flag("--tls-self-signed", tls.self_signed,
+               "serve TLS with a certificate made at start for localhost, 127.0.0.1, ::1 and "
+               "the listen host");
+  app.add_option("--tls-cert-out", tls.cert_out,
+                 "with --tls-self-signed: write the certificate here (a client's CA file)");
+  app.add_option("--api-key-env", api_key_env,
+                 "require the key in this environment variable on audio endpoints (Bearer, "
+                 "X-API-Key or xi-api-key)");
+  app.add_option("--ws-encoding", options.ws_encoding,
+                 "torch-inference /audio/ws frames: pcm_f32le or pcm_s16le")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -115,6 +189,14 @@ int Run(int argc, char** argv) {
   options.listen_host = host_port->first;
   options.port = host_port->second;
   if (auto st = ParseVoices(voices, options); !st.ok()) return Fail(1, st.message());
+  if (auto st = LoadTls(tls, options); !st.ok()) return Fail(1, st.message());
+  if (!api_key_env.empty()) {
+    const char* key = std::getenv(api_key_env.c_str());
+    if (key == nullptr || *key == '\0') {
+      return Fail(1, absl::StrCat("--api-key-env: ", api_key_env, " is not set"));
+    }
+    options.api_key = key;
+  }
 
   // Registered before the server's threads exist, so no signal can end the process untidily.
   boost::asio::io_context signals_ioc;
@@ -128,8 +210,11 @@ int Run(int argc, char** argv) {
     return Fail(code, server.status().message());
   }
   const bool v6 = options.listen_host.find(':') != std::string::npos;
-  std::cout << kProgram << " listening on http://" << (v6 ? "[" : "") << options.listen_host
-            << (v6 ? "]" : "") << ":" << (*server)->port() << std::endl;
+  const std::string where =
+      absl::StrCat(v6 ? "[" : "", options.listen_host, v6 ? "]" : "", ":", (*server)->port());
+  std::cout << kProgram << " listening on http://" << where;
+  if (!options.tls_cert_pem.empty()) std::cout << " and https://" << where;
+  std::cout << std::endl;
 
   signals_ioc.run();
   (*server)->Stop();

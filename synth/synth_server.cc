@@ -3,7 +3,6 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
-#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -11,28 +10,36 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
-#include <numbers>
 #include <optional>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "synth/audio_source.h"
 
 namespace ttsbench::synth {
 namespace {
@@ -40,8 +47,10 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr std::string_view kServerName = "ttsbench-synth";
@@ -49,76 +58,11 @@ constexpr uint64_t kBodyLimit = 1 << 20;
 // Long enough for benchmark texts well past OpenAI's 4096, short enough that one request cannot
 // ask for gigabytes of audio.
 constexpr size_t kMaxCharacters = 100000;
-constexpr double kToneHz = 440;
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
-constexpr size_t kWavHeaderBytes = 44;
-
-// ---------------------------------------------------------------------------------------------
-// Audio
-
-// One second of a 440 Hz tone as s16le. 440 whole cycles fit in a second at any integer rate, so
-// the table loops seamlessly and every response is a list of slices of it, never a fresh copy.
-class ToneTable {
- public:
-  explicit ToneTable(int sample_rate) : sample_rate_(sample_rate), bytes_(2 * sample_rate, '\0') {
-    for (int i = 0; i < sample_rate; ++i) {
-      const double v = 0.3 * std::sin(2 * std::numbers::pi * kToneHz * i / sample_rate);
-      const auto s = static_cast<uint16_t>(static_cast<int16_t>(std::lround(v * 32767)));
-      bytes_[2 * i] = static_cast<char>(s & 0xFF);
-      bytes_[2 * i + 1] = static_cast<char>(s >> 8);
-    }
-  }
-
-  // Appends the bytes of samples [begin, end) of the endless tone to `out`.
-  void Append(int64_t begin, int64_t end, std::vector<net::const_buffer>& out) const {
-    int64_t pos = begin % sample_rate_;
-    for (int64_t left = end - begin; left > 0;) {
-      const int64_t n = std::min(left, sample_rate_ - pos);
-      out.emplace_back(bytes_.data() + 2 * pos, static_cast<size_t>(2 * n));
-      left -= n;
-      pos = 0;
-    }
-  }
-
- private:
-  int64_t sample_rate_;
-  std::string bytes_;
-};
-
-void PutLe32(unsigned char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-void PutLe16(unsigned char* p, uint16_t v) {
-  p[0] = static_cast<unsigned char>(v);
-  p[1] = static_cast<unsigned char>(v >> 8);
-}
-
-// Canonical 44-byte PCM WAV header. Without a length (streaming) the RIFF and data sizes are
-// 0xFFFFFFFF, as streaming TTS servers send them.
-std::array<unsigned char, kWavHeaderBytes> WavHeader(int sample_rate,
-                                                     std::optional<uint64_t> data_bytes) {
-  std::array<unsigned char, kWavHeaderBytes> h{};
-  // Sizes past 4 GiB cannot be stated; they get the streaming marker as well.
-  const uint64_t kUnknown = 0xFFFFFFFFu;
-  const auto data = static_cast<uint32_t>(data_bytes ? std::min(*data_bytes, kUnknown) : kUnknown);
-  const auto riff =
-      static_cast<uint32_t>(data_bytes ? std::min(36 + *data_bytes, kUnknown) : kUnknown);
-  std::memcpy(h.data(), "RIFF", 4);
-  PutLe32(h.data() + 4, riff);
-  std::memcpy(h.data() + 8, "WAVEfmt ", 8);
-  PutLe32(h.data() + 16, 16);  // fmt chunk size
-  PutLe16(h.data() + 20, 1);   // PCM
-  PutLe16(h.data() + 22, 1);   // mono
-  PutLe32(h.data() + 24, static_cast<uint32_t>(sample_rate));
-  PutLe32(h.data() + 28, static_cast<uint32_t>(sample_rate * 2));  // byte rate
-  PutLe16(h.data() + 32, 2);                                       // block align
-  PutLe16(h.data() + 34, 16);                                      // bits per sample
-  std::memcpy(h.data() + 36, "data", 4);
-  PutLe32(h.data() + 40, data);
-  return h;
-}
+constexpr uint64_t kMaxWsMessage = 1 << 20;
+constexpr std::string_view kElevenLabsPrefix = "/v1/text-to-speech/";
 
 // ---------------------------------------------------------------------------------------------
 // Slots
@@ -242,6 +186,46 @@ std::string JsonQuote(absl::string_view s) {
   return out;
 }
 
+std::string ErrorJson(absl::string_view message, absl::string_view type) {
+  return absl::StrCat(R"({"error":{"message":)", JsonQuote(message), R"(,"type":")", type,
+                      R"(","code":null}})");
+}
+
+std::string PercentDecode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+' && plus_is_space) {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
+               absl::ascii_isxdigit(s[i + 2])) {
+      int v = 0;
+      for (int k = 1; k <= 2; ++k) {
+        const char c = absl::ascii_tolower(s[i + k]);
+        v = v * 16 + (absl::ascii_isdigit(c) ? c - '0' : c - 'a' + 10);
+      }
+      out += static_cast<char>(v);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// name=value&... as a query string or an application/x-www-form-urlencoded body.
+std::map<std::string, std::string> ParseForm(std::string_view s) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view pair : absl::StrSplit(Av(s), '&', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    const absl::string_view name = pair.substr(0, eq);
+    const absl::string_view value = eq == absl::string_view::npos ? "" : pair.substr(eq + 1);
+    out[PercentDecode(std::string_view(name.data(), name.size()), true)] =
+        PercentDecode(std::string_view(value.data(), value.size()), true);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared server state
 
@@ -256,12 +240,10 @@ struct State {
   explicit State(const SynthOptions& opts)
       : options(opts),
         model(options.model),
-        tone(opts.model.sample_rate),
         pool(opts.model.slots),
         jitter_rng(opts.model.seed),
         // A separate stream, so turning faults on does not change the jitter sequence.
-        fault_rng(SeededRng(opts.model.seed ^ 0xD1B54A32D192ED03ULL).NextU64()),
-        pcm_content_type(absl::StrCat("audio/pcm;rate=", opts.model.sample_rate)) {
+        fault_rng(SeededRng(opts.model.seed ^ 0xD1B54A32D192ED03ULL).NextU64()) {
     voices_json = R"({"voices":[)";
     const char* sep = "";
     for (const auto& [name, speed] : model.voice_speed) {
@@ -282,37 +264,60 @@ struct State {
 
   const SynthOptions options;
   const LatencyModel& model;
-  const ToneTable tone;
+  AudioLibrary audio;
   SlotPool pool;
   std::mutex rng_mu;
   SeededRng jitter_rng;
   SeededRng fault_rng;
-  std::string pcm_content_type;
   std::string voices_json;
+  std::optional<net::ssl::context> tls;
 
   std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> tls_connections{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> requests_streamed{0};
   std::atomic<uint64_t> errors_injected{0};
   std::atomic<uint64_t> truncations_injected{0};
+  std::atomic<uint64_t> websocket_sessions{0};
+  std::atomic<uint64_t> websocket_requests{0};
+  std::atomic<uint64_t> unauthorized{0};
 };
 
 // ---------------------------------------------------------------------------------------------
 // Request parsing
 
-enum class Api { kOpenAi, kTorchSynthesize, kTorchStream };
-enum class Format { kWav, kPcm };
+// How the audio goes back.
+enum class Reply {
+  kRaw,         // the body is the audio (streamed: chunked)
+  kTorchJson,   // {"success":true,"audio_base64":<WAV>,...}
+  kLegacyJson,  // torch-inference /synthesize: {"success":true,"audio_data":...,...}
+  kSse,         // OpenAI stream_format "sse"
+};
 
 struct AudioRequest {
   std::string text;
   std::string voice = "default";
   double speed = 1.0;
-  Format format = Format::kWav;
+  AudioFormat format = AudioFormat::kWav;
+  int sample_rate = 0;  // 0: the model's
+  Reply reply = Reply::kRaw;
   bool stream = false;
 };
 
 using google::protobuf::Struct;
 using google::protobuf::Value;
+
+absl::StatusOr<Struct> ParseJsonObject(std::string_view body) {
+  Struct json;
+  if (auto st = google::protobuf::util::JsonStringToMessage(
+          google::protobuf::StringPiece(body.data(), body.size()), &json);
+      !st.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("body is not a JSON object: ",
+                     absl::string_view(st.message().data(), st.message().size())));
+  }
+  return json;
+}
 
 // The value of `key` if present and not null; an error if present with another kind.
 absl::StatusOr<const Value*> Field(const Struct& s, const char* key, Value::KindCase kind,
@@ -332,88 +337,227 @@ absl::StatusOr<const Value*> Field(const Struct& s, const char* key, Value::Kind
   if (!var##_or.ok()) return var##_or.status(); \
   const Value* var = *var##_or
 
-absl::StatusOr<AudioRequest> ParseAudioRequest(Api api, std::string_view body) {
-  Struct json;
-  if (auto st = google::protobuf::util::JsonStringToMessage(
-          google::protobuf::StringPiece(body.data(), body.size()), &json);
-      !st.ok()) {
+absl::Status CheckText(const std::string& text, const char* key) {
+  if (absl::StripAsciiWhitespace(text).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", key, "' is required"));
+  }
+  if (CountCharacters(text) > kMaxCharacters) {
     return absl::InvalidArgumentError(
-        absl::StrCat("body is not a JSON object: ",
-                     absl::string_view(st.message().data(), st.message().size())));
+        absl::StrCat("'", key, "' is longer than ", kMaxCharacters, " characters"));
   }
-  AudioRequest req;
-  const char* text_key = api == Api::kOpenAi ? "input" : "text";
-  SYNTH_ASSIGN_FIELD(text, Field(json, text_key, Value::kStringValue, "string"));
-  if (text == nullptr || text->string_value().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text_key, "' is required"));
-  }
-  req.text = text->string_value();
-  if (CountCharacters(req.text) > kMaxCharacters) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text_key, "' is longer than ", kMaxCharacters, " characters"));
-  }
-  SYNTH_ASSIGN_FIELD(voice, Field(json, "voice", Value::kStringValue, "string"));
+  return absl::OkStatus();
+}
+
+absl::Status TakeText(const Struct& json, const char* key, AudioRequest& req) {
+  SYNTH_ASSIGN_FIELD(text, Field(json, key, Value::kStringValue, "string"));
+  req.text = text == nullptr ? "" : text->string_value();
+  return CheckText(req.text, key);
+}
+
+absl::Status TakeVoice(const Struct& json, const char* key, AudioRequest& req) {
+  SYNTH_ASSIGN_FIELD(voice, Field(json, key, Value::kStringValue, "string"));
   if (voice != nullptr && !voice->string_value().empty()) req.voice = voice->string_value();
-  SYNTH_ASSIGN_FIELD(speed, Field(json, "speed", Value::kNumberValue, "number"));
-  if (speed != nullptr) {
-    req.speed = speed->number_value();
-    // OpenAI's documented range; also keeps the audio length finite.
-    if (!(req.speed >= 0.25 && req.speed <= 4.0)) {
-      return absl::InvalidArgumentError("'speed' must be between 0.25 and 4.0");
-    }
+  return absl::OkStatus();
+}
+
+absl::Status SetSpeed(double speed, AudioRequest& req) {
+  // OpenAI's documented range; also keeps the audio length finite.
+  if (!(speed >= 0.25 && speed <= 4.0)) {
+    return absl::InvalidArgumentError("'speed' must be between 0.25 and 4.0");
   }
-  switch (api) {
-    case Api::kOpenAi: {
-      SYNTH_ASSIGN_FIELD(format, Field(json, "response_format", Value::kStringValue, "string"));
-      // OpenAI defaults to mp3, which this server cannot encode; wav is the useful default here.
-      if (format != nullptr && format->string_value() == "pcm") {
-        req.format = Format::kPcm;
-      } else if (format != nullptr && format->string_value() != "wav") {
-        return absl::InvalidArgumentError(absl::StrCat("unsupported response_format '",
-                                                       format->string_value(),
-                                                       "': this server produces wav or pcm"));
-      }
-      SYNTH_ASSIGN_FIELD(stream, Field(json, "stream", Value::kBoolValue, "boolean"));
-      req.stream = stream != nullptr && stream->bool_value();
-      SYNTH_ASSIGN_FIELD(stream_format,
-                         Field(json, "stream_format", Value::kStringValue, "string"));
-      if (stream_format != nullptr && stream_format->string_value() != "audio") {
-        return absl::InvalidArgumentError("only stream_format 'audio' is supported");
-      }
-      break;
-    }
-    case Api::kTorchSynthesize:
-      break;
-    case Api::kTorchStream:
-      req.format = Format::kPcm;
+  req.speed = speed;
+  return absl::OkStatus();
+}
+
+absl::Status TakeSpeed(const Struct& json, const char* key, AudioRequest& req) {
+  SYNTH_ASSIGN_FIELD(speed, Field(json, key, Value::kNumberValue, "number"));
+  return speed == nullptr ? absl::OkStatus() : SetSpeed(speed->number_value(), req);
+}
+
+absl::Status TakeFormat(const Struct& json, const char* key, AudioRequest& req) {
+  SYNTH_ASSIGN_FIELD(format, Field(json, key, Value::kStringValue, "string"));
+  if (format == nullptr) return absl::OkStatus();
+  const std::optional<AudioFormat> f = ParseAudioFormat(format->string_value());
+  if (!f) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported ", key, " '", format->string_value(),
+                     "': this server produces wav, pcm, mp3, flac, opus, ulaw or vorbis"));
+  }
+  req.format = *f;
+  return absl::OkStatus();
+}
+
+// POST /v1/audio/speech
+absl::StatusOr<AudioRequest> ParseOpenAi(std::string_view body) {
+  auto json = ParseJsonObject(body);
+  if (!json.ok()) return json.status();
+  AudioRequest req;
+  if (auto st = TakeText(*json, "input", req); !st.ok()) return st;
+  if (auto st = TakeVoice(*json, "voice", req); !st.ok()) return st;
+  if (auto st = TakeSpeed(*json, "speed", req); !st.ok()) return st;
+  // OpenAI defaults to mp3; wav keeps this server's answers readable by anything.
+  if (auto st = TakeFormat(*json, "response_format", req); !st.ok()) return st;
+  SYNTH_ASSIGN_FIELD(instructions, Field(*json, "instructions", Value::kStringValue, "string"));
+  (void)instructions;  // accepted (gpt-4o-mini-tts); it does not change the tone
+  SYNTH_ASSIGN_FIELD(stream, Field(*json, "stream", Value::kBoolValue, "boolean"));
+  req.stream = stream != nullptr && stream->bool_value();
+  SYNTH_ASSIGN_FIELD(stream_format, Field(*json, "stream_format", Value::kStringValue, "string"));
+  if (stream_format != nullptr) {
+    if (stream_format->string_value() == "sse") {
+      req.reply = Reply::kSse;
       req.stream = true;
-      break;
+    } else if (stream_format->string_value() != "audio") {
+      return absl::InvalidArgumentError("stream_format must be 'audio' or 'sse'");
+    }
   }
+  return req;
+}
+
+// POST /tts/synthesize (JSON with base64 WAV) and /tts/stream (chunked raw PCM).
+absl::StatusOr<AudioRequest> ParseTorch(std::string_view body, bool stream) {
+  auto json = ParseJsonObject(body);
+  if (!json.ok()) return json.status();
+  AudioRequest req;
+  if (auto st = TakeText(*json, "text", req); !st.ok()) return st;
+  if (auto st = TakeVoice(*json, "voice", req); !st.ok()) return st;
+  if (auto st = TakeSpeed(*json, "speed", req); !st.ok()) return st;
+  if (stream) {
+    req.format = AudioFormat::kPcmS16;
+    req.stream = true;
+  } else {
+    req.reply = Reply::kTorchJson;
+  }
+  return req;
+}
+
+// POST /synthesize: torch-inference's older API when the body has "inputs", Piper's otherwise.
+absl::StatusOr<AudioRequest> ParseSynthesize(std::string_view body) {
+  auto json = ParseJsonObject(body);
+  if (!json.ok()) return json.status();
+  AudioRequest req;
+  if (json->fields().contains("inputs")) {
+    req.reply = Reply::kLegacyJson;
+    SYNTH_ASSIGN_FIELD(model, Field(*json, "model_name", Value::kStringValue, "string"));
+    if (model == nullptr || model->string_value().empty()) {
+      return absl::InvalidArgumentError("'model_name' is required");
+    }
+    if (auto st = TakeText(*json, "inputs", req); !st.ok()) return st;
+    if (auto st = TakeFormat(*json, "output_format", req); !st.ok()) return st;
+  } else {
+    if (auto st = TakeText(*json, "text", req); !st.ok()) return st;
+    SYNTH_ASSIGN_FIELD(scale, Field(*json, "length_scale", Value::kNumberValue, "number"));
+    if (scale != nullptr && scale->number_value() > 0) {
+      if (auto st = SetSpeed(1 / scale->number_value(), req); !st.ok()) return st;
+    }
+  }
+  if (auto st = TakeVoice(*json, "voice", req); !st.ok()) return st;
+  if (auto st = TakeSpeed(*json, "speed", req); !st.ok()) return st;
+  return req;
+}
+
+// ElevenLabs output_format: mp3_<rate>_<kbps>, pcm_<rate>, ulaw_8000, opus_48000_<kbps>.
+absl::Status TakeElevenLabsFormat(std::string_view output_format, AudioRequest& req) {
+  std::vector<absl::string_view> parts = absl::StrSplit(Av(output_format), '_');
+  int rate = 0;
+  if (parts.size() >= 2 && absl::SimpleAtoi(parts[1], &rate) && rate >= 8000 && rate <= 48000) {
+    const absl::string_view codec = parts[0];
+    std::optional<AudioFormat> f;
+    if (codec == "mp3" && parts.size() == 3) f = AudioFormat::kMp3;
+    if (codec == "pcm" && parts.size() == 2) f = AudioFormat::kPcmS16;
+    if (codec == "ulaw" && parts.size() == 2 && rate == 8000) f = AudioFormat::kUlaw;
+    if (codec == "opus" && parts.size() == 3 && rate == 48000) f = AudioFormat::kOpus;
+    if (f) {
+      req.format = *f;
+      req.sample_rate = rate;
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid output_format '", Av(output_format), "'"));
+}
+
+// POST /v1/text-to-speech/{voice}[/stream]?output_format=...
+absl::StatusOr<AudioRequest> ParseElevenLabs(std::string_view body, const std::string& voice,
+                                             const std::map<std::string, std::string>& query,
+                                             bool stream) {
+  auto json = ParseJsonObject(body);
+  if (!json.ok()) return json.status();
+  AudioRequest req;
+  req.voice = voice;
+  req.stream = stream;
+  if (auto st = TakeText(*json, "text", req); !st.ok()) return st;
+  SYNTH_ASSIGN_FIELD(settings, Field(*json, "voice_settings", Value::kStructValue, "object"));
+  if (settings != nullptr) {
+    if (auto st = TakeSpeed(settings->struct_value(), "speed", req); !st.ok()) return st;
+  }
+  auto of = query.find("output_format");
+  if (auto st = TakeElevenLabsFormat(of == query.end() ? "mp3_44100_128" : of->second, req);
+      !st.ok()) {
+    return st;
+  }
+  return req;
+}
+
+// GET|POST /api/tts: Coqui (text, speaker_id, language_id) and OpenTTS (voice, text).
+absl::StatusOr<AudioRequest> ParseApiTts(const std::map<std::string, std::string>& params) {
+  AudioRequest req;
+  auto get = [&](const char* k) {
+    auto it = params.find(k);
+    return it == params.end() ? std::string() : it->second;
+  };
+  req.text = get("text");
+  if (auto st = CheckText(req.text, "text"); !st.ok()) return st;
+  std::string voice = get("speaker_id");
+  if (voice.empty()) voice = get("voice");
+  if (!voice.empty()) req.voice = voice;
   return req;
 }
 
 #undef SYNTH_ASSIGN_FIELD
 
-std::string ErrorJson(absl::string_view message, absl::string_view type) {
-  return absl::StrCat(R"({"error":{"message":)", JsonQuote(message), R"(,"type":")", type,
-                      R"(","code":null}})");
+// "/v1/text-to-speech/{voice}{suffix}": the decoded voice, or nullopt.
+std::optional<std::string> ElevenLabsVoice(std::string_view path, std::string_view suffix) {
+  if (path.substr(0, kElevenLabsPrefix.size()) != kElevenLabsPrefix) return std::nullopt;
+  path.remove_prefix(kElevenLabsPrefix.size());
+  if (path.size() <= suffix.size() || path.substr(path.size() - suffix.size()) != suffix) {
+    return std::nullopt;
+  }
+  path.remove_suffix(suffix.size());
+  if (path.empty() || path.find('/') != std::string_view::npos) return std::nullopt;
+  return PercentDecode(path, false);
+}
+
+std::vector<net::const_buffer> Buffers(const std::vector<std::string_view>& parts) {
+  std::vector<net::const_buffer> out;
+  out.reserve(parts.size());
+  for (std::string_view p : parts) out.emplace_back(p.data(), p.size());
+  return out;
+}
+
+Clock::duration Ms(double ms) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Connections
 
-// One HTTP/1.1 connection: reads requests one after another (keep-alive) and answers each.
-// Lives in the frame of its coroutine, on its own strand.
+// One HTTP/1.1 connection over TCP or TLS: reads requests one after another (keep-alive) and
+// answers each; an upgrade turns it into a WebSocket session. Lives in the frame of its
+// coroutine, on its own strand.
+template <class Stream>
 class Connection {
  public:
-  Connection(State& state, tcp::socket socket)
-      : state_(state), stream_(std::move(socket)), timer_(stream_.get_executor()) {}
+  Connection(State& state, Stream stream, beast::flat_buffer buffer)
+      : state_(state),
+        stream_(std::move(stream)),
+        buffer_(std::move(buffer)),
+        timer_(stream_.get_executor()) {}
 
   net::awaitable<void> Run() {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kBodyLimit);
-      stream_.expires_after(kIdleTimeout);
+      Lowest().expires_after(kIdleTimeout);
       auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, kUseTuple);
       if (ec) {
         co_await RejectUnreadable(ec);
@@ -422,11 +566,11 @@ class Connection {
       if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
         // curl waits a second for this before sending a body over 1 KiB.
         http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
-        stream_.expires_after(kWriteTimeout);
+        Lowest().expires_after(kWriteTimeout);
         std::tie(ec, n) = co_await http::async_write(stream_, cont, kUseTuple);
         if (ec) break;
       }
-      stream_.expires_after(kReadTimeout);
+      Lowest().expires_after(kReadTimeout);
       std::tie(ec, n) = co_await http::async_read(stream_, buffer_, parser, kUseTuple);
       if (ec) {
         co_await RejectUnreadable(ec);
@@ -436,11 +580,16 @@ class Connection {
       http::request<http::string_body> req = parser.release();
       if (!co_await Serve(req)) break;
     }
+    if (upgraded_) co_return;  // the WebSocket owned (and closed) the stream
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
  private:
+  using Request = http::request<http::string_body>;
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
   // Answers a request that could not be read when the peer is still there to hear it: 413 for
   // an oversized body (seen from Content-Length, before the body is read), 400 for bad syntax.
   // EOF, timeouts and resets end the connection silently.
@@ -453,10 +602,20 @@ class Connection {
     }
   }
 
+  bool Authorized(const Request& req) const {
+    const std::string& key = state_.options.api_key;
+    if (key.empty()) return true;
+    const std::string_view auth = req[http::field::authorization];
+    if (auth == "Bearer " + key || auth == "Token " + key) return true;
+    return req["X-API-Key"] == key || req["xi-api-key"] == key;
+  }
+
   // Each returns whether the connection may serve another request.
-  net::awaitable<bool> Serve(const http::request<http::string_body>& req) {
-    std::string_view target = req.target();
-    target = target.substr(0, target.find('?'));
+  net::awaitable<bool> Serve(const Request& req) {
+    const std::string_view full = req.target();
+    const size_t q = full.find('?');
+    const std::string_view target = full.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? "" : full.substr(q + 1);
     if (req.method() == http::verb::get) {
       if (target == "/health") {
         co_return co_await WriteJson(req, http::status::ok, R"({"status":"ok"})");
@@ -474,15 +633,53 @@ class Connection {
         co_return co_await WriteJson(
             req, http::status::ok,
             absl::StrCat("{\"connections_accepted\":", state_.connections_accepted.load(),
+                         ",\"tls_connections\":", state_.tls_connections.load(),
                          ",\"requests\":", state_.requests.load(),
                          ",\"requests_streamed\":", state_.requests_streamed.load(),
                          ",\"errors_injected\":", state_.errors_injected.load(),
-                         ",\"truncations_injected\":", state_.truncations_injected.load(), "}"));
+                         ",\"truncations_injected\":", state_.truncations_injected.load(),
+                         ",\"websocket_sessions\":", state_.websocket_sessions.load(),
+                         ",\"websocket_requests\":", state_.websocket_requests.load(),
+                         ",\"unauthorized\":", state_.unauthorized.load(), "}"));
       }
-    } else if (req.method() == http::verb::post) {
-      if (target == "/v1/audio/speech") co_return co_await ServeAudio(req, Api::kOpenAi);
-      if (target == "/tts/synthesize") co_return co_await ServeAudio(req, Api::kTorchSynthesize);
-      if (target == "/tts/stream") co_return co_await ServeAudio(req, Api::kTorchStream);
+    }
+    const bool is_ws_route =
+        target == "/audio/ws" || ElevenLabsVoice(target, "/stream-input").has_value();
+    const bool is_audio_route =
+        is_ws_route || target == "/v1/audio/speech" || target == "/tts/synthesize" ||
+        target == "/tts/stream" || target == "/synthesize" || target == "/api/tts" ||
+        ElevenLabsVoice(target, "").has_value() || ElevenLabsVoice(target, "/stream").has_value();
+    if (is_audio_route && !Authorized(req)) {
+      state_.unauthorized.fetch_add(1, std::memory_order_relaxed);
+      co_return co_await WriteJson(req, http::status::unauthorized,
+                                   ErrorJson("missing or invalid API key", "authentication_error"));
+    }
+    if (req.method() == http::verb::get && is_ws_route && websocket::is_upgrade(req)) {
+      co_await ServeWebSocket(req, std::string(target), std::string(query));
+      co_return false;
+    }
+    if (req.method() == http::verb::post) {
+      if (target == "/v1/audio/speech") co_return co_await ServeAudio(req, ParseOpenAi(req.body()));
+      if (target == "/tts/synthesize") {
+        co_return co_await ServeAudio(req, ParseTorch(req.body(), false));
+      }
+      if (target == "/tts/stream") co_return co_await ServeAudio(req, ParseTorch(req.body(), true));
+      if (target == "/synthesize") co_return co_await ServeAudio(req, ParseSynthesize(req.body()));
+      for (const bool stream : {false, true}) {
+        if (auto voice = ElevenLabsVoice(target, stream ? "/stream" : ""); voice) {
+          co_return co_await ServeAudio(
+              req, ParseElevenLabs(req.body(), *voice, ParseForm(query), stream));
+        }
+      }
+    }
+    if (target == "/api/tts" &&
+        (req.method() == http::verb::get || req.method() == http::verb::post)) {
+      // Query parameters, or for POST a form body (Coqui reads either).
+      auto params = ParseForm(query);
+      if (req.method() == http::verb::post) {
+        for (auto& [k, v] : ParseForm(req.body())) params[k] = v;
+      }
+      co_return co_await ServeAudio(req, ParseApiTts(params));
     }
     co_return co_await WriteJson(
         req, http::status::not_found,
@@ -490,67 +687,80 @@ class Connection {
                   "not_found_error"));
   }
 
-  net::awaitable<bool> ServeAudio(const http::request<http::string_body>& req, Api api) {
-    absl::StatusOr<AudioRequest> parsed = ParseAudioRequest(api, req.body());
+  // The request's timing: its draw, sample count and synthesis time.
+  struct Plan {
+    Draw draw;
+    int sample_rate;
+    int64_t samples;
+    double synthesis_ms;
+  };
+
+  Plan MakePlan(const AudioRequest& audio) {
+    const LatencyModel& m = state_.model;
+    Plan p;
+    p.draw = state_.NextDraw();
+    const size_t chars = CountCharacters(audio.text);
+    p.sample_rate = audio.sample_rate > 0 ? audio.sample_rate : m.sample_rate;
+    p.samples = p.sample_rate == m.sample_rate
+                    ? AudioSamples(m, chars, audio.speed)
+                    : std::llround(AudioSeconds(m, chars, audio.speed) * p.sample_rate);
+    p.synthesis_ms = SynthesisMs(m, chars, VoiceSpeed(m, audio.voice), p.draw.jitter_u);
+    return p;
+  }
+
+  net::awaitable<bool> ServeAudio(const Request& req, absl::StatusOr<AudioRequest> parsed) {
     if (!parsed.ok()) {
       co_return co_await WriteJson(req, http::status::bad_request,
                                    ErrorJson(parsed.status().message(), "invalid_request_error"));
     }
-    const Draw draw = state_.NextDraw();
-    if (draw.error) {
+    const Plan plan = MakePlan(*parsed);
+    if (plan.draw.error) {
       state_.errors_injected.fetch_add(1, std::memory_order_relaxed);
       co_return co_await WriteJson(req, http::status::internal_server_error,
                                    ErrorJson("injected failure", "server_error"));
     }
-    const LatencyModel& m = state_.model;
-    const size_t chars = CountCharacters(parsed->text);
-    const int64_t samples = AudioSamples(m, chars, parsed->speed);
-    const double synthesis_ms = SynthesisMs(m, chars, VoiceSpeed(m, parsed->voice), draw.jitter_u);
-    if (draw.truncate) state_.truncations_injected.fetch_add(1, std::memory_order_relaxed);
-    if (parsed->stream) {
-      co_return co_await SendStream(req, *parsed, samples, synthesis_ms, draw.truncate);
+    // JSON envelopes carry a whole WAV (torch-inference) unless the request named a format.
+    const bool streamed_body = parsed->stream && parsed->reply != Reply::kSse;
+    auto body = AudioBody::Make(state_.audio, parsed->format, plan.sample_rate, plan.samples,
+                                streamed_body || parsed->reply == Reply::kSse);
+    if (!body.ok()) {
+      co_return co_await WriteJson(req, http::status::bad_request,
+                                   ErrorJson(body.status().message(), "invalid_request_error"));
     }
-    co_return co_await SendWhole(req, api, *parsed, samples, synthesis_ms, draw.truncate);
+    if (plan.draw.truncate) state_.truncations_injected.fetch_add(1, std::memory_order_relaxed);
+    if (parsed->stream) {
+      co_return co_await SendStream(req, *body, parsed->reply == Reply::kSse, plan);
+    }
+    co_return co_await SendWhole(req, *parsed, *body, plan);
   }
 
   // Non-streamed: the slot is held for the synthesis, then the whole body goes out.
-  net::awaitable<bool> SendWhole(const http::request<http::string_body>& req, Api api,
-                                 const AudioRequest& audio, int64_t samples, double synthesis_ms,
-                                 bool truncate) {
+  net::awaitable<bool> SendWhole(const Request& req, const AudioRequest& audio,
+                                 const AudioBody& body, const Plan& plan) {
     if (!co_await state_.pool.Acquire()) co_return false;
     {
       SlotLease lease(state_.pool);
-      if (!co_await SleepUntil(Clock::now() + Ms(synthesis_ms))) co_return false;
+      if (!co_await SleepUntil(Clock::now() + Ms(plan.synthesis_ms))) co_return false;
     }
-    const int rate = state_.model.sample_rate;
-    const uint64_t pcm_bytes = 2 * static_cast<uint64_t>(samples);
-    std::vector<net::const_buffer> buffers;
-    std::array<unsigned char, kWavHeaderBytes> header{};
+    std::vector<std::string_view> parts;
     std::string json;
-    std::string_view content_type;
-    if (api == Api::kTorchSynthesize) {
-      header = WavHeader(rate, pcm_bytes);
-      std::string wav(reinterpret_cast<const char*>(header.data()), header.size());
-      wav.reserve(header.size() + pcm_bytes);
-      state_.tone.Append(0, samples, buffers);
-      for (const auto& b : buffers) wav.append(static_cast<const char*>(b.data()), b.size());
-      buffers.clear();
-      json = absl::StrCat(R"({"success":true,"audio_base64":")", absl::Base64Escape(wav),
-                          R"(","sample_rate":)", rate, R"(,"duration":)",
-                          absl::StrFormat("%.9g", static_cast<double>(samples) / rate),
-                          R"(,"format":"wav"})");
-      buffers.emplace_back(json.data(), json.size());
+    std::string content_type;
+    const bool envelope = audio.reply == Reply::kTorchJson || audio.reply == Reply::kLegacyJson;
+    if (envelope) {
+      const double duration = static_cast<double>(body.samples()) / body.sample_rate();
+      json = absl::StrCat(
+          R"({"success":true,)",
+          audio.reply == Reply::kTorchJson ? R"("audio_base64":")" : R"("audio_data":")",
+          absl::Base64Escape(body.Copy(0, body.samples())), R"(","sample_rate":)",
+          body.sample_rate(), R"(,"duration":)", absl::StrFormat("%.9g", duration),
+          audio.reply == Reply::kTorchJson ? R"(,"format":"wav"})" : "}");
+      parts.emplace_back(json);
       content_type = "application/json";
     } else {
-      if (audio.format == Format::kWav) {
-        header = WavHeader(rate, pcm_bytes);
-        buffers.emplace_back(header.data(), header.size());
-        content_type = "audio/wav";
-      } else {
-        content_type = state_.pcm_content_type;
-      }
-      state_.tone.Append(0, samples, buffers);
+      body.Append(0, body.samples(), parts);
+      content_type = ContentType(body.format(), body.sample_rate());
     }
+    const std::vector<net::const_buffer> buffers = Buffers(parts);
     const size_t body_bytes = net::buffer_size(buffers);
 
     http::response<http::empty_body> res{http::status::ok, req.version()};
@@ -560,20 +770,20 @@ class Connection {
     // Truncation mimics a crash: nothing in the headers announces it.
     res.keep_alive(req.keep_alive());
     http::response_serializer<http::empty_body> sr{res};
-    stream_.expires_after(kWriteTimeout);
+    Lowest().expires_after(kWriteTimeout);
     if (auto [ec, n] = co_await http::async_write_header(stream_, sr, kUseTuple); ec) {
       co_return false;
     }
     // Truncation cuts after the container header and about half of the audio (half of the JSON
-    // for torch-inference), so the client sees a Content-Length it never receives.
-    const size_t send_bytes = !truncate ? body_bytes
-                              : api == Api::kTorchSynthesize
+    // envelope), so the client sees a Content-Length it never receives.
+    const size_t send_bytes = !plan.draw.truncate ? body_bytes
+                              : envelope
                                   ? body_bytes / 2
-                                  : body_bytes - pcm_bytes + 2 * static_cast<uint64_t>(samples / 2);
-    stream_.expires_after(kWriteTimeout);
+                                  : body.HeaderBytes() + (body_bytes - body.HeaderBytes()) / 2;
+    Lowest().expires_after(kWriteTimeout);
     auto [ec, n] =
         co_await net::async_write(stream_, beast::buffers_prefix(send_bytes, buffers), kUseTuple);
-    if (ec || truncate) {
+    if (ec || plan.draw.truncate) {
       Abort();
       co_return false;
     }
@@ -582,69 +792,319 @@ class Connection {
 
   // Streamed: headers at once (as FastAPI/Starlette servers send them), then chunks on the
   // StreamPlan schedule counted from slot acquisition; the slot is released when synthesis ends.
-  net::awaitable<bool> SendStream(const http::request<http::string_body>& req,
-                                  const AudioRequest& audio, int64_t samples, double synthesis_ms,
-                                  bool truncate) {
+  // SSE wraps each chunk in a speech.audio.delta event (base64) and ends with speech.audio.done;
+  // it opens with a comment line, as servers do to get proxies to pass the stream at once.
+  net::awaitable<bool> SendStream(const Request& req, const AudioBody& body, bool sse,
+                                  const Plan& plan) {
     state_.requests_streamed.fetch_add(1, std::memory_order_relaxed);
-    const LatencyModel& m = state_.model;
     // HTTP/1.0 has no chunked encoding: the body is delimited by closing the connection.
     const bool chunked = req.version() >= 11;
     http::response<http::empty_body> res{http::status::ok, req.version()};
     res.set(http::field::server, kServerName);
-    res.set(http::field::content_type, audio.format == Format::kWav
-                                           ? std::string_view("audio/wav")
-                                           : std::string_view(state_.pcm_content_type));
+    res.set(http::field::content_type, sse ? std::string("text/event-stream")
+                                           : ContentType(body.format(), body.sample_rate()));
+    if (sse) res.set(http::field::cache_control, "no-cache");
     res.keep_alive(chunked && req.keep_alive());
     res.chunked(chunked);
     http::response_serializer<http::empty_body> sr{res};
-    stream_.expires_after(kWriteTimeout);
+    Lowest().expires_after(kWriteTimeout);
     if (auto [ec, n] = co_await http::async_write_header(stream_, sr, kUseTuple); ec) {
+      co_return false;
+    }
+    // (Buffer lists are built before co_await: GCC 12 miscompiles braced temporaries there.)
+    std::vector<net::const_buffer> opening;
+    static constexpr std::string_view kOpening = ": ttsbench-synth\n\n";
+    opening.emplace_back(kOpening.data(), kOpening.size());
+    if (sse && !co_await WriteChunk(chunked, std::move(opening))) {
       co_return false;
     }
 
     if (!co_await state_.pool.Acquire()) co_return false;
     SlotLease lease(state_.pool);
     const Clock::time_point start = Clock::now();
-    const StreamPlan plan(m, samples, synthesis_ms);
-    const int64_t cut = truncate ? samples / 2 : samples;
-    const auto header = WavHeader(m.sample_rate, std::nullopt);
-    std::vector<net::const_buffer> buffers;
-    for (int k = 0; k < plan.chunks(); ++k) {
-      if (!co_await SleepUntil(start + Ms(plan.DueMs(k)))) co_return false;
-      if (k == plan.chunks() - 1) lease.Release();
-      buffers.clear();
-      if (k == 0 && audio.format == Format::kWav) {
-        buffers.emplace_back(header.data(), header.size());
+    const StreamPlan schedule = Schedule(body, plan.synthesis_ms);
+    const int64_t cut = plan.draw.truncate ? body.samples() / 2 : body.samples();
+    std::vector<std::string_view> parts;
+    std::string event;
+    for (int k = 0; k < schedule.chunks(); ++k) {
+      if (!co_await SleepUntil(start + Ms(schedule.DueMs(k)))) co_return false;
+      if (k == schedule.chunks() - 1) lease.Release();
+      const int64_t end = std::min(schedule.EndSample(k), cut);
+      const int64_t begin = std::min(schedule.BeginSample(k), end);
+      parts.clear();
+      if (sse) {
+        const std::string audio = body.Copy(begin, end);
+        if (!audio.empty() || k == 0) {
+          event = absl::StrCat(R"(data: {"type":"speech.audio.delta","audio":")",
+                               absl::Base64Escape(audio), "\"}\n\n");
+          parts.emplace_back(event);
+        }
+      } else {
+        body.Append(begin, end, parts);
       }
-      const int64_t end = std::min(plan.EndSample(k), cut);
-      state_.tone.Append(std::min(plan.BeginSample(k), end), end, buffers);
-      if (net::buffer_size(buffers) > 0) {  // an empty chunk would end the body
-        stream_.expires_after(kWriteTimeout);
-        auto [ec, n] =
-            chunked ? co_await net::async_write(stream_, http::make_chunk(buffers), kUseTuple)
-                    : co_await net::async_write(stream_, buffers, kUseTuple);
-        if (ec) co_return false;
-      }
-      if (truncate && end >= cut) {
+      if (!co_await WriteChunk(chunked, Buffers(parts))) co_return false;
+      if (plan.draw.truncate && end >= cut) {
         Abort();
         co_return false;
       }
     }
+    if (sse) {
+      event = R"(data: {"type":"speech.audio.done","usage":{"total_tokens":0}})"
+              "\n\n";
+      std::vector<net::const_buffer> done;
+      done.emplace_back(event.data(), event.size());
+      if (!co_await WriteChunk(chunked, std::move(done))) co_return false;
+    }
     if (!chunked) co_return false;
-    stream_.expires_after(kWriteTimeout);
+    Lowest().expires_after(kWriteTimeout);
     auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(), kUseTuple);
     co_return !ec && res.keep_alive();
   }
 
-  net::awaitable<bool> WriteJson(const http::request<http::string_body>& req, http::status status,
-                                 std::string body) {
+  // One piece of a streamed body: a chunk, or raw bytes under HTTP/1.0.
+  net::awaitable<bool> WriteChunk(bool chunked, std::vector<net::const_buffer> buffers) {
+    if (net::buffer_size(buffers) == 0) co_return true;  // an empty chunk would end the body
+    Lowest().expires_after(kWriteTimeout);
+    auto [ec, n] = chunked
+                       ? co_await net::async_write(stream_, http::make_chunk(buffers), kUseTuple)
+                       : co_await net::async_write(stream_, buffers, kUseTuple);
+    co_return !ec;
+  }
+
+  // The chunk schedule of a body: the model's, at the body's sample rate.
+  StreamPlan Schedule(const AudioBody& body, double synthesis_ms) const {
+    LatencyModel m = state_.model;
+    m.sample_rate = body.sample_rate();
+    return StreamPlan(m, body.samples(), synthesis_ms);
+  }
+
+  // ------------------------------------------------------------------------------ WebSocket
+
+  using Ws = websocket::stream<Stream>;
+
+  net::awaitable<void> ServeWebSocket(const Request& req, std::string target, std::string query) {
+    upgraded_ = true;
+    Ws ws(std::move(stream_));
+    beast::get_lowest_layer(ws).expires_never();
+    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, kServerName); }));
+    ws.read_message_max(kMaxWsMessage);
+    auto [ec] = co_await ws.async_accept(req, kUseTuple);
+    if (ec) co_return;
+    state_.websocket_sessions.fetch_add(1, std::memory_order_relaxed);
+    net::steady_timer timer(ws.get_executor());
+    if (target == "/audio/ws") {
+      co_await TorchSession(ws, timer);
+    } else {
+      AudioRequest base;
+      base.voice = *ElevenLabsVoice(target, "/stream-input");
+      const auto params = ParseForm(query);
+      auto of = params.find("output_format");
+      if (auto st = TakeElevenLabsFormat(of == params.end() ? "mp3_44100_128" : of->second, base);
+          !st.ok()) {
+        co_await WsText(ws, absl::StrCat(R"({"message":)", JsonQuote(st.message()),
+                                         R"(,"error":"invalid_output_format","code":1008})"));
+        co_await ws.async_close(websocket::close_code::policy_error, kUseTuple);
+        co_return;
+      }
+      co_await ElevenLabsSession(ws, timer, base);
+    }
+  }
+
+  static net::awaitable<bool> WsText(Ws& ws, const std::string& text) {
+    ws.text(true);
+    auto [ec, n] = co_await ws.async_write(net::buffer(text), kUseTuple);
+    co_return !ec;
+  }
+
+  static net::awaitable<bool> Sleep(net::steady_timer& timer, Clock::time_point when) {
+    timer.expires_at(when);
+    auto [ec] = co_await timer.async_wait(kUseTuple);
+    co_return !ec;
+  }
+
+  static void AbortWs(Ws& ws) {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws).socket().close(ignored);
+  }
+
+  // torch-inference GET /audio/ws: {"type":"ready"}, then per {"type":"tts",...}: a tts_meta
+  // message when a slot is taken, binary PCM frames on the chunk schedule, tts_done.
+  net::awaitable<void> TorchSession(Ws& ws, net::steady_timer& timer) {
+    const bool f32 = state_.options.ws_encoding != "pcm_s16le";
+    if (!co_await WsText(ws, R"({"type":"ready"})")) co_return;
+    beast::flat_buffer buf;
+    for (;;) {
+      buf.clear();
+      auto [ec, n] = co_await ws.async_read(buf, kUseTuple);
+      if (ec) co_return;
+      if (!ws.got_text()) continue;  // binary frames are speech-to-text input on the real server
+      auto request = ParseTorchWs(beast::buffers_to_string(buf.data()));
+      if (!request.ok()) {
+        if (!co_await WsText(ws, absl::StrCat(R"({"type":"error","msg":)",
+                                              JsonQuote(request.status().message()), "}"))) {
+          co_return;
+        }
+        continue;
+      }
+      state_.websocket_requests.fetch_add(1, std::memory_order_relaxed);
+      request->format = f32 ? AudioFormat::kPcmF32 : AudioFormat::kPcmS16;
+      const Plan plan = MakePlan(*request);
+      if (plan.draw.error) {
+        state_.errors_injected.fetch_add(1, std::memory_order_relaxed);
+        if (!co_await WsText(ws, R"({"type":"error","msg":"injected failure"})")) co_return;
+        continue;
+      }
+      auto body =
+          AudioBody::Make(state_.audio, request->format, plan.sample_rate, plan.samples, true);
+      if (!body.ok()) co_return;
+      state_.requests_streamed.fetch_add(1, std::memory_order_relaxed);
+      if (plan.draw.truncate) state_.truncations_injected.fetch_add(1, std::memory_order_relaxed);
+      if (!co_await state_.pool.Acquire()) co_return;
+      SlotLease lease(state_.pool);
+      const Clock::time_point start = Clock::now();
+      if (!co_await WsText(
+              ws, absl::StrCat(R"({"type":"tts_meta","sample_rate":)", body->sample_rate(),
+                               R"(,"encoding":")", f32 ? "pcm_f32le" : "pcm_s16le", "\"}"))) {
+        co_return;
+      }
+      const StreamPlan schedule = Schedule(*body, plan.synthesis_ms);
+      const int64_t cut = plan.draw.truncate ? body->samples() / 2 : body->samples();
+      std::vector<std::string_view> parts;
+      for (int k = 0; k < schedule.chunks(); ++k) {
+        if (!co_await Sleep(timer, start + Ms(schedule.DueMs(k)))) co_return;
+        if (k == schedule.chunks() - 1) lease.Release();
+        const int64_t end = std::min(schedule.EndSample(k), cut);
+        parts.clear();
+        body->Append(std::min(schedule.BeginSample(k), end), end, parts);
+        if (!parts.empty()) {
+          ws.binary(true);
+          auto [wec, wn] = co_await ws.async_write(Buffers(parts), kUseTuple);
+          if (wec) co_return;
+        }
+        if (plan.draw.truncate && end >= cut) {
+          AbortWs(ws);  // a crash mid-stream: no tts_done, no close frame
+          co_return;
+        }
+      }
+      const int64_t duration_ms = body->samples() * 1000 / body->sample_rate();
+      if (!co_await WsText(
+              ws, absl::StrCat(R"({"type":"tts_done","duration_ms":)", duration_ms, "}"))) {
+        co_return;
+      }
+    }
+  }
+
+  static absl::StatusOr<AudioRequest> ParseTorchWs(const std::string& message) {
+    auto json = ParseJsonObject(message);
+    if (!json.ok()) return json.status();
+    auto type = json->fields().find("type");
+    if (type == json->fields().end() || type->second.string_value() != "tts") {
+      return absl::InvalidArgumentError("unknown message type");
+    }
+    AudioRequest req;
+    if (auto st = TakeText(*json, "text", req); !st.ok()) return st;
+    if (auto st = TakeVoice(*json, "voice", req); !st.ok()) return st;
+    if (auto st = TakeSpeed(*json, "speed", req); !st.ok()) return st;
+    return req;
+  }
+
+  // ElevenLabs .../stream-input: text arrives in pieces; a flush or the end of input ({"text":
+  // ""}) synthesises what came so far as {"audio": base64, "isFinal": null} messages; the end of
+  // input is answered with {"isFinal": true} and a close.
+  net::awaitable<void> ElevenLabsSession(Ws& ws, net::steady_timer& timer, AudioRequest base) {
+    std::string pending;
+    beast::flat_buffer buf;
+    for (;;) {
+      buf.clear();
+      auto [ec, n] = co_await ws.async_read(buf, kUseTuple);
+      if (ec) co_return;
+      auto json = ParseJsonObject(beast::buffers_to_string(buf.data()));
+      const bool valid = json.ok() && json->fields().contains("text") &&
+                         json->fields().at("text").has_string_value();
+      if (!valid) {
+        co_await WsText(ws, R"({"message":"expected {\"text\": ...}","error":"invalid_message",)"
+                            R"("code":1008})");
+        co_await ws.async_close(websocket::close_code::policy_error, kUseTuple);
+        co_return;
+      }
+      if (auto s = json->fields().find("voice_settings");
+          s != json->fields().end() && s->second.has_struct_value()) {
+        if (auto sp = s->second.struct_value().fields().find("speed");
+            sp != s->second.struct_value().fields().end() && sp->second.has_number_value()) {
+          (void)SetSpeed(sp->second.number_value(), base);
+        }
+      }
+      const std::string& piece = json->fields().at("text").string_value();
+      const bool end_of_input = piece.empty();
+      auto flush = json->fields().find("flush");
+      const bool flushed = flush != json->fields().end() && flush->second.bool_value();
+      pending += piece;
+      const std::string trimmed(absl::StripAsciiWhitespace(pending));
+      if ((flushed || end_of_input) && !trimmed.empty()) {
+        pending.clear();
+        AudioRequest request = base;
+        request.text = trimmed;
+        if (!co_await ElevenLabsGenerate(ws, timer, request)) co_return;
+      }
+      if (end_of_input) {
+        if (!co_await WsText(ws, R"({"isFinal":true})")) co_return;
+        co_await ws.async_close(websocket::close_code::normal, kUseTuple);
+        co_return;
+      }
+    }
+  }
+
+  // False when the session is over (error, truncation, shutdown).
+  net::awaitable<bool> ElevenLabsGenerate(Ws& ws, net::steady_timer& timer,
+                                          const AudioRequest& request) {
+    state_.websocket_requests.fetch_add(1, std::memory_order_relaxed);
+    const Plan plan = MakePlan(request);
+    if (plan.draw.error) {
+      state_.errors_injected.fetch_add(1, std::memory_order_relaxed);
+      co_await WsText(ws, R"({"message":"injected failure","error":"server_error","code":1011})");
+      co_await ws.async_close(websocket::close_code::internal_error, kUseTuple);
+      co_return false;
+    }
+    auto body = AudioBody::Make(state_.audio, request.format, plan.sample_rate, plan.samples, true);
+    if (!body.ok()) co_return false;
+    state_.requests_streamed.fetch_add(1, std::memory_order_relaxed);
+    if (plan.draw.truncate) state_.truncations_injected.fetch_add(1, std::memory_order_relaxed);
+    if (!co_await state_.pool.Acquire()) co_return false;
+    SlotLease lease(state_.pool);
+    const Clock::time_point start = Clock::now();
+    const StreamPlan schedule = Schedule(*body, plan.synthesis_ms);
+    const int64_t cut = plan.draw.truncate ? body->samples() / 2 : body->samples();
+    for (int k = 0; k < schedule.chunks(); ++k) {
+      if (!co_await Sleep(timer, start + Ms(schedule.DueMs(k)))) co_return false;
+      if (k == schedule.chunks() - 1) lease.Release();
+      const int64_t end = std::min(schedule.EndSample(k), cut);
+      const std::string audio = body->Copy(std::min(schedule.BeginSample(k), end), end);
+      if (!audio.empty() &&
+          !co_await WsText(ws, absl::StrCat(R"({"audio":")", absl::Base64Escape(audio),
+                                            R"(","isFinal":null,"normalizedAlignment":null})"))) {
+        co_return false;
+      }
+      if (plan.draw.truncate && end >= cut) {
+        AbortWs(ws);
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  // ------------------------------------------------------------------------------ helpers
+
+  net::awaitable<bool> WriteJson(const Request& req, http::status status, std::string body) {
     http::response<http::string_body> res{status, req.version()};
     res.set(http::field::server, kServerName);
     res.set(http::field::content_type, "application/json");
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
-    stream_.expires_after(kWriteTimeout);
+    Lowest().expires_after(kWriteTimeout);
     auto [ec, n] = co_await http::async_write(stream_, res, kUseTuple);
     co_return !ec && res.keep_alive();
   }
@@ -657,40 +1117,52 @@ class Connection {
     res.keep_alive(false);
     res.body() = ErrorJson(message, "invalid_request_error");
     res.prepare_payload();
-    stream_.expires_after(kWriteTimeout);
+    Lowest().expires_after(kWriteTimeout);
     co_await http::async_write(stream_, res, kUseTuple);
   }
 
-  net::awaitable<bool> SleepUntil(Clock::time_point when) {
-    timer_.expires_at(when);
-    auto [ec] = co_await timer_.async_wait(kUseTuple);
-    co_return !ec;
-  }
+  net::awaitable<bool> SleepUntil(Clock::time_point when) { return Sleep(timer_, when); }
 
   // Closes mid-body for injected truncation; the client sees the peer close before the body ends.
   void Abort() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
-  }
-
-  static Clock::duration Ms(double ms) {
-    return std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double, std::milli>(ms));
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().socket().close(ignored);
   }
 
   State& state_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   net::steady_timer timer_;
+  bool upgraded_ = false;
 };
 
 // Handlers report errors as error_codes; only allocation failure could throw, and then the one
 // connection (or the accept loop) ends rather than the process.
 void IgnoreException(std::exception_ptr) {}
 
+// Plain HTTP, or TLS when a certificate is configured and the client opens with a ClientHello.
 net::awaitable<void> ServeConnection(State& state, tcp::socket socket) {
-  Connection connection(state, std::move(socket));
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  if (state.tls) {
+    stream.expires_after(kReadTimeout);
+    auto [ec, is_tls] = co_await beast::async_detect_ssl(stream, buffer, kUseTuple);
+    if (ec) co_return;
+    if (is_tls) {
+      state.tls_connections.fetch_add(1, std::memory_order_relaxed);
+      TlsStream tls(std::move(stream), *state.tls);
+      beast::get_lowest_layer(tls).expires_after(kReadTimeout);
+      auto [hec, used] =
+          co_await tls.async_handshake(net::ssl::stream_base::server, buffer.data(), kUseTuple);
+      if (hec) co_return;
+      buffer.consume(used);
+      Connection<TlsStream> connection(state, std::move(tls), std::move(buffer));
+      co_await connection.Run();
+      co_return;
+    }
+  }
+  Connection<beast::tcp_stream> connection(state, std::move(stream), std::move(buffer));
   co_await connection.Run();
 }
 
@@ -730,6 +1202,13 @@ absl::Status ValidateOptions(const SynthOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("truncate_rate must be in [0, 1], got ", options.truncate_rate));
   }
+  if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
+    return absl::InvalidArgumentError("a TLS certificate needs its key, and a key its certificate");
+  }
+  if (options.ws_encoding != "pcm_f32le" && options.ws_encoding != "pcm_s16le") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ws_encoding must be pcm_f32le or pcm_s16le, got ", options.ws_encoding));
+  }
   return absl::OkStatus();
 }
 
@@ -747,6 +1226,18 @@ class SynthServer::Impl {
   absl::Status Listen() {
     const SynthOptions& o = state_.options;
     beast::error_code ec;
+    if (!o.tls_cert_pem.empty()) {
+      state_.tls.emplace(net::ssl::context::tls_server);
+      state_.tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                              net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                              net::ssl::context::no_tlsv1_1);
+      state_.tls->use_certificate_chain(net::buffer(o.tls_cert_pem), ec);
+      if (!ec) state_.tls->use_private_key(net::buffer(o.tls_key_pem), net::ssl::context::pem, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("TLS certificate or key not usable: ", ec.message()));
+      }
+    }
     tcp::resolver resolver(*ioc_);
     auto results = resolver.resolve(o.listen_host, std::to_string(o.port),
                                     tcp::resolver::passive | tcp::resolver::numeric_service, ec);
@@ -800,10 +1291,14 @@ class SynthServer::Impl {
   SynthStats stats() const {
     SynthStats s;
     s.connections_accepted = state_.connections_accepted.load(std::memory_order_relaxed);
+    s.tls_connections = state_.tls_connections.load(std::memory_order_relaxed);
     s.requests = state_.requests.load(std::memory_order_relaxed);
     s.requests_streamed = state_.requests_streamed.load(std::memory_order_relaxed);
     s.errors_injected = state_.errors_injected.load(std::memory_order_relaxed);
     s.truncations_injected = state_.truncations_injected.load(std::memory_order_relaxed);
+    s.websocket_sessions = state_.websocket_sessions.load(std::memory_order_relaxed);
+    s.websocket_requests = state_.websocket_requests.load(std::memory_order_relaxed);
+    s.unauthorized = state_.unauthorized.load(std::memory_order_relaxed);
     return s;
   }
 

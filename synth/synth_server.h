@@ -1,7 +1,9 @@
-// A synthetic TTS server speaking the OpenAI and torch-inference HTTP APIs with a latency model
-// that behaves like a GPU server (parallel slots, FIFO queueing, streamed chunks). Runs its own
-// io_context thread(s); used in-process by `ttsbench demo` and tests, and as `ttsbench-synth`.
-// Beast and Asio stay behind a pimpl so that users of this header compile fast.
+// A synthetic TTS server speaking the APIs ttsbench drives (OpenAI incl. SSE, torch-inference
+// incl. its WebSocket and older /synthesize, Coqui, OpenTTS, Piper, ElevenLabs incl. its
+// WebSocket stream-input) with a latency model that behaves like a GPU server (parallel slots,
+// FIFO queueing, streamed chunks), over HTTP and, given a certificate, TLS on the same port.
+// Runs its own io_context thread(s); used in-process by `ttsbench demo` and tests, and as
+// `ttsbench-synth`. Beast and Asio stay behind a pimpl so that users of this header compile fast.
 #ifndef TTSBENCH_SYNTH_SYNTH_SERVER_H_
 #define TTSBENCH_SYNTH_SYNTH_SERVER_H_
 
@@ -20,19 +22,32 @@ struct SynthOptions {
   int threads = 1;  // io_context threads; one is plenty since the work is timers
   LatencyModel model;
   // Fault injection, deterministic under model.seed. error_rate: fraction of audio requests
-  // answered 500. truncate_rate: fraction of audio responses whose connection is closed after
-  // roughly half the body.
+  // answered 500 (an error message on WebSocket). truncate_rate: fraction of audio responses
+  // whose connection is closed after roughly half the body (half the stream).
   double error_rate = 0;
   double truncate_rate = 0;
+  // PEM certificate chain and key. When set, connections that open with a TLS ClientHello are
+  // served over TLS, others in the clear, on the same port.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  // When set, audio endpoints require it as "Authorization: Bearer|Token KEY", "X-API-Key: KEY"
+  // or "xi-api-key: KEY", and answer 401 otherwise.
+  std::string api_key;
+  // torch-inference /audio/ws audio frames: pcm_f32le (what the real server sends) or pcm_s16le.
+  std::string ws_encoding = "pcm_f32le";
 };
 
 // A snapshot of the server's counters (kept in atomics, so reading never blocks the server).
 struct SynthStats {
   uint64_t connections_accepted = 0;
+  uint64_t tls_connections = 0;       // of those, served over TLS
   uint64_t requests = 0;              // every HTTP request read, any endpoint or status
-  uint64_t requests_streamed = 0;     // chunked audio responses started
-  uint64_t errors_injected = 0;       // 500s from error_rate
-  uint64_t truncations_injected = 0;  // bodies cut short by truncate_rate
+  uint64_t requests_streamed = 0;     // chunked, SSE and WebSocket audio answers started
+  uint64_t errors_injected = 0;       // 500s (WebSocket error messages) from error_rate
+  uint64_t truncations_injected = 0;  // bodies and streams cut short by truncate_rate
+  uint64_t websocket_sessions = 0;    // upgrades accepted
+  uint64_t websocket_requests = 0;    // synthesis requests received over WebSocket
+  uint64_t unauthorized = 0;          // 401s for a missing or wrong api_key
 };
 
 class SynthServer {

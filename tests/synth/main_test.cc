@@ -128,7 +128,7 @@ TEST(SynthMainTest, BadFlagsExit1WithOneLine) {
 }
 
 TEST(SynthMainTest, PortInUseExits2) {
-  auto holder = SynthServer::Start({});
+  auto holder = SynthServer::Start(SynthOptions());
   ASSERT_TRUE(holder.ok()) << holder.status();
   Child child({"--listen", "127.0.0.1:" + std::to_string((*holder)->port())});
   EXPECT_EQ(child.Wait(kExitLimit), 2);
