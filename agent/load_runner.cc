@@ -1,7 +1,6 @@
 #include "agent/load_runner.h"
 
 #include <algorithm>
-#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,20 +9,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <chrono>
 #include <mutex>
 #include <thread>
 #include <utility>
 
 #include "agent/arrivals.h"
+#include "agent/tls.h"
+#include "agent/transport.h"
 #include "common/clock.h"
 #include "common/histogram.h"
 #include "common/texts.h"
@@ -31,73 +24,35 @@
 namespace ttsbench::agent {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = net::ip::tcp;
 using common::SteadyNowNs;
 
 namespace {
 
 constexpr auto kUse = net::as_tuple(net::use_awaitable);
-constexpr size_t kBodyBufferBytes = 16 * 1024;
-constexpr uint32_t kHeaderLimit = 64 * 1024;
-constexpr uint64_t kBodyLimit = uint64_t{1} << 32;
 constexpr auto kFlushInterval = std::chrono::milliseconds(100);
-// Beast sizes each socket read by the flat_buffer's free capacity (512 bytes when empty), so
-// an unreserved buffer turns a 200 KB body into 400 reads.
-constexpr size_t kReadBufferBytes = 16 * 1024;
 
 net::steady_timer::time_point LocalTimePoint(int64_t local_ns) {
   return net::steady_timer::time_point(std::chrono::nanoseconds(local_ns));
 }
 
-bool PeerClosed(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::eof ||
-         ec == net::error::connection_reset || ec == net::error::broken_pipe;
-}
-
-v1::ErrorKind ReadErrorKind(const beast::error_code& ec, bool stopping) {
-  if (stopping) return v1::ERROR_CANCELLED;
-  if (ec == beast::error::timeout) return v1::ERROR_TIMEOUT;
-  if (PeerClosed(ec) || ec == http::error::partial_message) return v1::ERROR_READ;
-  if (ec.category() == beast::error_code(http::error::bad_version).category()) {
-    return v1::ERROR_PROTOCOL;
-  }
-  return v1::ERROR_READ;
-}
-
-v1::ErrorKind StatusErrorKind(int status) {
-  if (status == 429) return v1::ERROR_HTTP_429;
-  if (status >= 500) return v1::ERROR_HTTP_5XX;
-  if (status >= 400) return v1::ERROR_HTTP_4XX;
-  return v1::ERROR_PROTOCOL;  // 1xx/3xx: a TTS endpoint must answer with audio
-}
-
 }  // namespace
 
 struct LoadRunner::VirtualUser {
-  explicit VirtualUser(net::io_context& ioc)
-      : stream(ioc), wait_timer(ioc), body(std::make_unique<char[]>(kBodyBufferBytes)) {
-    buffer.reserve(kReadBufferBytes);
-  }
-  void Close() {
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream.close();
-    connected = false;
-    buffer.clear();
-  }
-  beast::tcp_stream stream;
+  VirtualUser(net::io_context& ioc, const TransportSpec& transport, net::ssl::context* tls)
+      : conn(MakeConnection(ioc, transport, tls)), wait_timer(ioc) {}
+  void Close() { conn->Close(); }
+  bool connected() const { return conn->is_open(); }
+  std::unique_ptr<ClientConnection> conn;  // HTTP or WebSocket, over TCP or TLS
   net::steady_timer wait_timer;
-  beast::flat_buffer buffer{kHeaderLimit};
-  std::unique_ptr<char[]> body;
-  bool connected = false;
 };
 
 // Everything one worker thread touches; nothing here is shared with other workers.
 struct LoadRunner::Worker {
   net::io_context ioc{1};
   size_t index = 0;
+  // One TLS context per thread: OpenSSL's per-context locks are never shared between workers.
+  std::unique_ptr<net::ssl::context> tls;
   std::vector<std::unique_ptr<VirtualUser>> vus;  // closed loop: one per user; open loop: pool
   std::vector<VirtualUser*> idle;                 // open loop: connections free for the next send
   std::vector<v1::RequestRecord> local;
@@ -122,7 +77,14 @@ struct LoadRunner::Phase {
 class LoadRunner::Impl {
  public:
   Impl(ShardConfig config, const Dialect& dialect, RecordSink& sink, TimelineMap timeline)
-      : config_(std::move(config)), dialect_(dialect), sink_(sink), timeline_(timeline) {
+      : config_(std::move(config)),
+        dialect_(dialect),
+        transport_(dialect.transport()),
+        // Connections the transport cannot keep (a WebSocket the server ends with each answer)
+        // are opened per request whatever the plan says.
+        keepalive_(config_.keepalive && Reusable(transport_)),
+        sink_(sink),
+        timeline_(timeline) {
     // Closed loop: never more threads than users. Open loop: arrivals are split over threads.
     const int want = config_.open_loop
                          ? config_.threads
@@ -130,17 +92,23 @@ class LoadRunner::Impl {
     for (int i = 0; i < std::max(1, want); ++i) {
       workers_.push_back(std::make_unique<Worker>());
       workers_.back()->index = static_cast<size_t>(i);
+      if (transport_.tls.enabled) {
+        // MakeDialect has checked the options; a failure here leaves the context null and every
+        // connection fails as a tls error.
+        auto tls = MakeClientTlsContext(transport_.tls);
+        if (tls.ok()) workers_.back()->tls = std::move(*tls);
+      }
     }
     if (!config_.open_loop) {
       for (int v = 0; v < config_.concurrency; ++v) {
         Worker& w = *workers_[static_cast<size_t>(v) % workers_.size()];
-        w.vus.push_back(std::make_unique<VirtualUser>(w.ioc));
+        w.vus.push_back(NewUser(w));
       }
     }
     // Resolve once: name lookups are not part of any request's latency.
     net::io_context ioc;
     tcp::resolver resolver(ioc);
-    beast::error_code ec;
+    boost::system::error_code ec;
     endpoints_ = resolver.resolve(config_.url.host, std::to_string(config_.url.port), ec);
   }
 
@@ -154,7 +122,7 @@ class LoadRunner::Impl {
     RunPhase(ph);
     int open = 0;
     for (auto& w : workers_) {
-      for (auto& vu : w->vus) open += vu->connected ? 1 : 0;
+      for (auto& vu : w->vus) open += vu->connected() ? 1 : 0;
     }
     return open;
   }
@@ -202,6 +170,10 @@ class LoadRunner::Impl {
 
  private:
   static int64_t Ns(double seconds) { return static_cast<int64_t>(seconds * 1e9); }
+
+  std::unique_ptr<VirtualUser> NewUser(Worker& w) const {
+    return std::make_unique<VirtualUser>(w.ioc, transport_, w.tls.get());
+  }
 
   // The time after which nothing of the phase may still run: the explicit limit, or the end of
   // a time-bound phase plus one request timeout.
@@ -293,7 +265,7 @@ class LoadRunner::Impl {
 
   // Closed loop: one virtual user, back to back (plus think time), until the phase ends.
   net::awaitable<void> VuLoop(Worker& w, VirtualUser& vu, Phase ph, size_t user) {
-    if (!vu.connected && config_.keepalive && !stopping_.load()) co_await Connect(vu, nullptr);
+    if (!vu.connected() && keepalive_ && !stopping_.load()) co_await Connect(vu, nullptr);
     int64_t intended = ph.start_local_ns;
     if (!ph.warmup && config_.ramp_up_s > 0 && config_.concurrency > 0) {
       intended += Ns(config_.ramp_up_s) * static_cast<int64_t>(user) / config_.concurrency;
@@ -358,7 +330,7 @@ class LoadRunner::Impl {
       vu = w.idle.back();
       w.idle.pop_back();
     } else {
-      w.vus.push_back(std::make_unique<VirtualUser>(w.ioc));
+      w.vus.push_back(NewUser(w));
       vu = w.vus.back().get();
     }
     v1::RequestRecord rec;
@@ -377,7 +349,7 @@ class LoadRunner::Impl {
     rec.set_request_id(static_cast<uint64_t>(n + (ph.warmup ? 0 : config_.warmup)));
     rec.set_warmup(ph.warmup);
     co_await Execute(vu, Pick(ph, n), rec, ph.warmup ? nullptr : &w.gaps_us);
-    if (!config_.keepalive) vu.Close();
+    if (!keepalive_) vu.Close();
     const int64_t start = rec.start_ns();
     ToTimeline(rec);
     w.local.push_back(std::move(rec));
@@ -392,32 +364,23 @@ class LoadRunner::Impl {
     r.set_end_ns(timeline_.ToTimeline(r.end_ns()));
   }
 
-  // Opens the connection; on failure fills rec (if any) with the error.
+  // Opens the connection (TCP, TLS, WebSocket handshake); its time is the record's
+  // connect_ns. On failure fills rec (if any) with the error.
   net::awaitable<bool> Connect(VirtualUser& vu, v1::RequestRecord* rec) {
     const int64_t t0 = SteadyNowNs();
-    beast::error_code ec;
-    if (endpoints_.empty()) {
-      ec = net::error::host_not_found;
-    } else {
-      vu.stream.expires_after(Timeout());
-      auto [err, ep] = co_await vu.stream.async_connect(endpoints_, kUse);
-      ec = err;
-    }
+    const OpenResult r = co_await vu.conn->Open(endpoints_, Timeout());
     const int64_t t1 = SteadyNowNs();
     if (rec != nullptr) rec->set_connect_ns(rec->connect_ns() + (t1 - t0));
-    if (ec) {
+    if (r.error != v1::ERROR_NONE) {
       vu.Close();
       if (rec != nullptr) {
         rec->set_start_ns(t0);
         rec->set_end_ns(t1);
-        rec->set_error(stopping_.load()              ? v1::ERROR_CANCELLED
-                       : ec == beast::error::timeout ? v1::ERROR_TIMEOUT
-                                                     : v1::ERROR_CONNECT);
+        if (r.http_status != 0) rec->set_http_status(r.http_status);
+        rec->set_error(stopping_.load() ? v1::ERROR_CANCELLED : r.error);
       }
       co_return false;
     }
-    vu.stream.socket().set_option(tcp::no_delay(true), ec);
-    vu.connected = true;
     co_return true;
   }
 
@@ -425,19 +388,18 @@ class LoadRunner::Impl {
     return std::chrono::nanoseconds(static_cast<int64_t>(config_.timeout_s * 1e9));
   }
 
-  enum class Outcome { kDone, kStale };
-
   net::awaitable<void> Execute(VirtualUser& vu, const PreparedRequest& req, v1::RequestRecord& rec,
                                common::LogHistogram* gaps_us) {
     rec.set_chars(req.chars);
-    rec.set_streamed(config_.streamed);
+    rec.set_streamed(config_.streamed || transport_.streamed);
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool fresh = false;
-      if (!vu.connected) {
+      if (!vu.connected()) {
         if (!co_await Connect(vu, &rec)) co_return;
         fresh = true;
       }
-      if (co_await Exchange(vu, req, rec, fresh, gaps_us) == Outcome::kDone) co_return;
+      ExchangeContext ctx{dialect_, rec, gaps_us, fresh, stopping_, Timeout()};
+      if (co_await vu.conn->Exchange(req, ctx) == Outcome::kDone) co_return;
       // A kept-alive connection the server had already closed: one retry on a new one, the
       // way every HTTP client treats a stale pooled connection.
       const int64_t connect_ns = rec.connect_ns();
@@ -452,119 +414,10 @@ class LoadRunner::Impl {
     }
   }
 
-  net::awaitable<Outcome> Exchange(VirtualUser& vu, const PreparedRequest& req,
-                                   v1::RequestRecord& rec, bool fresh,
-                                   common::LogHistogram* gaps_us) {
-    auto fail = [&](v1::ErrorKind kind) {
-      rec.set_error(stopping_.load() ? v1::ERROR_CANCELLED : kind);
-      rec.set_end_ns(SteadyNowNs());
-      vu.Close();
-      return Outcome::kDone;
-    };
-    vu.stream.expires_after(Timeout());  // one deadline for the whole exchange
-    rec.set_start_ns(SteadyNowNs());
-    auto [wec, written] = co_await net::async_write(vu.stream, net::buffer(req.wire), kUse);
-    if (wec) {
-      if (!fresh && PeerClosed(wec)) {
-        vu.Close();
-        co_return Outcome::kStale;
-      }
-      co_return fail(wec == beast::error::timeout ? v1::ERROR_TIMEOUT : v1::ERROR_WRITE);
-    }
-    http::response_parser<http::buffer_body> parser;
-    parser.header_limit(kHeaderLimit);
-    parser.body_limit(kBodyLimit);
-    auto [hec, hn] = co_await http::async_read_header(vu.stream, vu.buffer, parser, kUse);
-    if (hec) {
-      if (!fresh && PeerClosed(hec) && vu.buffer.size() == 0) {
-        vu.Close();
-        co_return Outcome::kStale;
-      }
-      co_return fail(ReadErrorKind(hec, stopping_.load()));
-    }
-    const int status = static_cast<int>(parser.get().result_int());
-    rec.set_http_status(status);
-    const bool ok_status = status >= 200 && status < 300;
-    std::unique_ptr<ResponseDecoder> decoder;
-    if (ok_status) {
-      const auto content_type = parser.get()[http::field::content_type];
-      auto d = dialect_.NewDecoder(absl::string_view(content_type.data(), content_type.size()));
-      if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL);
-      decoder = std::move(*d);
-    }
-    int64_t bytes = 0, last_chunk = 0, playback_end = 0, underrun = 0, max_gap = 0, worst = 0;
-    int chunks = 0;
-    bool bad_audio = false;
-    while (!parser.is_done()) {
-      parser.get().body().data = vu.body.get();
-      parser.get().body().size = kBodyBufferBytes;
-      auto [rec_ec, rn] = co_await http::async_read_some(vu.stream, vu.buffer, parser, kUse);
-      beast::error_code ec = rec_ec;
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) co_return fail(ReadErrorKind(ec, stopping_.load()));
-      const size_t got = kBodyBufferBytes - parser.get().body().size;
-      if (got == 0) continue;
-      const int64_t t = SteadyNowNs();
-      if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
-      bytes += static_cast<int64_t>(got);
-      if (decoder == nullptr || bad_audio) continue;
-      auto feed = decoder->OnBody(absl::string_view(vu.body.get(), got));
-      if (!feed.ok()) {
-        bad_audio = true;  // keep reading so the connection stays usable
-        continue;
-      }
-      if (feed->audio_bytes == 0) continue;
-      // Playback model: audio plays from the first chunk; a chunk arriving after the audio
-      // already received has finished playing is a stall.
-      const int64_t d = static_cast<int64_t>(feed->audio_s * 1e9);
-      if (chunks == 0) {
-        rec.set_first_audio_ns(t);
-        playback_end = t + d;
-      } else {
-        const int64_t gap = t - last_chunk;
-        const int64_t stall = std::max<int64_t>(0, t - playback_end);
-        max_gap = std::max(max_gap, gap);
-        if (gaps_us != nullptr) gaps_us->Add(static_cast<uint64_t>(gap / 1000));
-        underrun += stall;
-        worst = std::max(worst, stall);
-        playback_end = std::max(t, playback_end) + d;
-      }
-      last_chunk = t;
-      ++chunks;
-    }
-    const int64_t end = SteadyNowNs();
-    rec.set_end_ns(end);
-    rec.set_bytes(bytes);
-    rec.set_chunks(chunks);
-    rec.set_max_gap_ms(static_cast<double>(max_gap) / 1e6);
-    rec.set_underrun_ms(static_cast<double>(underrun) / 1e6);
-    rec.set_worst_stall_ms(static_cast<double>(worst) / 1e6);
-    if (!parser.keep_alive()) vu.Close();
-    if (!ok_status) {
-      rec.set_error(StatusErrorKind(status));
-      co_return Outcome::kDone;
-    }
-    if (bad_audio) {
-      rec.set_error(v1::ERROR_INVALID_AUDIO);
-      co_return Outcome::kDone;
-    }
-    auto tail = decoder->Finish();
-    if (!tail.ok()) {
-      rec.set_error(v1::ERROR_INVALID_AUDIO);
-      co_return Outcome::kDone;
-    }
-    if (tail->audio_bytes > 0 && rec.first_audio_ns() == 0) {
-      rec.set_first_audio_ns(end);  // audio inside a JSON envelope exists once the body is whole
-      rec.set_chunks(1);
-    }
-    rec.set_audio_s(decoder->seconds());
-    rec.set_sample_rate(decoder->sample_rate());
-    if (decoder->seconds() <= 0) rec.set_error(v1::ERROR_EMPTY_AUDIO);
-    co_return Outcome::kDone;
-  }
-
   ShardConfig config_;
   const Dialect& dialect_;
+  const TransportSpec& transport_;
+  const bool keepalive_;
   RecordSink& sink_;
   TimelineMap timeline_;
   tcp::resolver::results_type endpoints_;

@@ -1,5 +1,6 @@
-// Runs one agent's shard of a level: closed-loop virtual users on Asio coroutines, one
-// keep-alive connection each, one io_context per worker thread, a record per request.
+// Runs one agent's shard of a level: closed-loop virtual users (or open-loop arrivals) on Asio
+// coroutines, one io_context per worker thread, a record per request. Each user's connection is
+// the dialect's transport (HTTP/1.1 or WebSocket, over TCP or TLS), kept alive where it can be.
 #ifndef TTSBENCH_AGENT_LOAD_RUNNER_H_
 #define TTSBENCH_AGENT_LOAD_RUNNER_H_
 

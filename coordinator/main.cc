@@ -1,7 +1,9 @@
 // ttsbench: the CLI users run. Each mode builds a plan from its flags and runs a session.
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -9,12 +11,15 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/slo.h"
 #include "common/url.h"
 #include "coordinator/compare.h"
+#include "coordinator/discover.h"
 #include "coordinator/plan_file.h"
 #include "coordinator/session_runner.h"
 #include "coordinator/sessions.h"
@@ -49,7 +54,7 @@ struct LoadFlags {
   uint64_t seed = 42;
   int sample_rate = 0;
   std::string auth_token_env;
-  std::string auth_scheme = "Bearer";
+  std::string auth_scheme;  // default: Bearer for Authorization, none (the raw token) otherwise
   // Load model (issue: load models without coordinated omission).
   std::vector<double> rate;
   std::string arrival = "poisson";
@@ -74,6 +79,9 @@ struct LoadFlags {
   std::string auth_token_file;
   double speed = 0;
   std::string instructions;
+  std::string path;
+  std::string language;
+  std::string request_template_file;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
@@ -83,8 +91,10 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
       ->capture_default_str();
   cmd->add_option("--voice", f.voice, "voice name")->capture_default_str();
   cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
-  cmd->add_option("--format", f.format, "audio format")
-      ->check(CLI::IsMember({"wav", "pcm", "mp3", "opus", "aac", "flac", "ulaw"}))
+  // Checked by ValidatePlan: the choices depend on --api (ElevenLabs has its own names).
+  cmd->add_option("--format", f.format,
+                  "audio format: wav pcm mp3 opus aac flac ulaw (elevenlabs: also its "
+                  "output_format names, e.g. pcm_16000)")
       ->capture_default_str();
   cmd->add_option("--concurrency", f.concurrency, "concurrency levels")
       ->check(CLI::Range(1, 1000000))
@@ -122,9 +132,10 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
       ->check(CLI::Range(1000, 768000));
   cmd->add_option("--auth-token-env", f.auth_token_env,
                   "environment variable holding the API token (never written out)");
-  cmd->add_option("--auth-scheme", f.auth_scheme, "Authorization scheme")
-      ->check(CLI::IsMember({"Bearer", "Token"}))
-      ->capture_default_str();
+  cmd->add_option("--auth-scheme", f.auth_scheme,
+                  "token prefix: Bearer (default with Authorization), Token, or none (default "
+                  "with any other --auth-header)")
+      ->check(CLI::IsMember({"Bearer", "Token", "none"}));
   cmd->add_option("--rate", f.rate, "open loop: request-rate levels (requests/s, all agents)")
       ->check(CLI::PositiveNumber)
       ->expected(1, -1);
@@ -152,8 +163,18 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--ca-file", f.ca_file, "TLS: CA bundle to verify the server with")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--insecure", f.insecure, "TLS: do not verify the server's certificate");
-  cmd->add_option("--stream-format", f.stream_format, "OpenAI streaming as raw audio or sse")
-      ->check(CLI::IsMember({"", "sse"}));
+  cmd->add_option("--stream-format", f.stream_format,
+                  "sse (openai) or ws (WebSocket: torch-inference /audio/ws, elevenlabs "
+                  "stream-input); default: the dialect's plain HTTP answer")
+      ->check(CLI::IsMember({"", "sse", "ws"}));
+  cmd->add_option("--path", f.path,
+                  "override the dialect's endpoint path (torch-inference: /synthesize = its "
+                  "older API)");
+  cmd->add_option("--language", f.language, "language id (coqui)");
+  cmd->add_option("--request-template", f.request_template_file,
+                  "api template: YAML file with method, path, query, headers, body, audio, "
+                  "audio_field, done, messages")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--auth-header", f.auth_header,
                   "header carrying the token (default Authorization; e.g. X-API-Key, xi-api-key)");
   cmd->add_option("--auth-token-file", f.auth_token_file, "file holding the API token")
@@ -183,6 +204,35 @@ absl::StatusOr<double> DurationSeconds(const std::string& flag, const std::strin
   return absl::ToDoubleSeconds(d);
 }
 
+// --header NAME:VALUE
+absl::Status AddHeaderFlags(const std::vector<std::string>& flags, v1::Target* t) {
+  for (const std::string& h : flags) {
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--header '", h, "': expected NAME:VALUE"));
+    }
+    v1::Header* header = t->add_headers();
+    header->set_name(std::string(absl::StripAsciiWhitespace(h.substr(0, colon))));
+    header->set_value(std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
+  }
+  return absl::OkStatus();
+}
+
+// Where the token is (never the token), with the scheme defaulted for the header.
+void SetAuth(const LoadFlags& f, v1::Target* t) {
+  if (f.auth_token_env.empty() && f.auth_token_file.empty()) return;
+  t->set_auth_token_env(f.auth_token_env);
+  t->set_auth_token_file(f.auth_token_file);
+  t->set_auth_header(f.auth_header);
+  std::string scheme = f.auth_scheme;
+  if (scheme.empty()) {
+    scheme = f.auth_header.empty() || absl::EqualsIgnoreCase(f.auth_header, "Authorization")
+                 ? "Bearer"
+                 : "none";
+  }
+  t->set_auth_scheme(scheme);
+}
+
 // Builds the plan a mode's flags describe; one-line errors for bad input. Secrets stay out:
 // the plan names where the token is, never the token.
 absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
@@ -202,26 +252,22 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   t->set_streaming(f.streaming);
   t->set_sample_rate(f.sample_rate);
   t->set_timeout_s(f.timeout_s);
-  if (!f.auth_token_env.empty() || !f.auth_token_file.empty()) {
-    t->set_auth_token_env(f.auth_token_env);
-    t->set_auth_token_file(f.auth_token_file);
-    t->set_auth_scheme(f.auth_scheme);
-    t->set_auth_header(f.auth_header);
-  }
-  for (const std::string& h : f.headers) {
-    const size_t colon = h.find(':');
-    if (colon == std::string::npos || colon == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("--header '", h, "': expected NAME:VALUE"));
-    }
-    v1::Header* header = t->add_headers();
-    header->set_name(std::string(absl::StripAsciiWhitespace(h.substr(0, colon))));
-    header->set_value(std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
-  }
+  SetAuth(f, t);
+  if (auto st = AddHeaderFlags(f.headers, t); !st.ok()) return st;
   t->set_ca_file(f.ca_file);
   t->set_insecure(f.insecure);
   t->set_stream_format(f.stream_format);
   t->set_speed(f.speed);
   t->set_instructions(f.instructions);
+  t->set_path(f.path);
+  t->set_language(f.language);
+  if (!f.request_template_file.empty()) {
+    if (auto st = ttsbench::coordinator::LoadMessageYamlFile(f.request_template_file,
+                                                             *t->mutable_request_template());
+        !st.ok()) {
+      return st;
+    }
+  }
   plan.mutable_texts()->set_file(f.texts_file);
   plan.mutable_texts()->set_length(f.text_length);
   plan.mutable_texts()->set_seed(f.seed);
@@ -286,6 +332,38 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
 int Fail(const absl::Status& st) {
   std::cerr << "ttsbench: " << st.message() << "\n";
   return absl::IsNotFound(st) || absl::IsInvalidArgument(st) ? kExitUsage : kExitRunFailed;
+}
+
+// Probes `url` with the auth, headers and TLS settings of `f`. The token goes in the probes'
+// headers only; the suggested command names where it is.
+absl::StatusOr<ttsbench::coordinator::DiscoveryResult> DiscoverWith(const std::string& url,
+                                                                    const LoadFlags& f,
+                                                                    double timeout_s,
+                                                                    double budget_s) {
+  namespace tc = ttsbench::coordinator;
+  v1::Target t;
+  SetAuth(f, &t);
+  if (auto st = AddHeaderFlags(f.headers, &t); !st.ok()) return st;
+  auto secrets = tc::ResolveSecretHeaders(t);
+  if (!secrets.ok()) return secrets.status();
+  tc::DiscoverOptions options;
+  options.url = url;
+  options.timeout_s = timeout_s;
+  options.budget_s = budget_s;
+  options.ca_file = f.ca_file;
+  options.insecure = f.insecure;
+  options.headers = std::move(*secrets);
+  options.headers.insert(options.headers.end(), t.headers().begin(), t.headers().end());
+  std::vector<std::string> words;
+  if (!t.auth_token_env().empty())
+    words.push_back("--auth-token-env " + tc::ShellQuote(t.auth_token_env()));
+  if (!t.auth_token_file().empty())
+    words.push_back("--auth-token-file " + tc::ShellQuote(t.auth_token_file()));
+  if (!t.auth_header().empty()) words.push_back("--auth-header " + tc::ShellQuote(t.auth_header()));
+  if (!f.auth_scheme.empty()) words.push_back("--auth-scheme " + f.auth_scheme);
+  for (const std::string& h : f.headers) words.push_back("--header " + tc::ShellQuote(h));
+  options.auth_flags = absl::StrJoin(words, " ");
+  return tc::Discover(options);
 }
 
 }  // namespace
@@ -357,6 +435,31 @@ int main(int argc, char** argv) {
                    "report the replicas needed for this many concurrent streams")
       ->check(CLI::Range(1, 100000000));
   capacity->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+
+  LoadFlags disc_flags;
+  std::string disc_url;
+  double disc_timeout = 5, disc_budget = 30;
+  CLI::App* discover =
+      app.add_subcommand("discover", "find a server's TTS endpoints and how to benchmark them");
+  discover->add_option("--url", disc_url, "base URL of the server")->required();
+  discover->add_option("--timeout", disc_timeout, "seconds per probe")
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  discover->add_option("--budget", disc_budget, "seconds for the whole discovery")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  discover->add_option("--output-dir", disc_flags.output_dir, "where discovery.json is written")
+      ->capture_default_str();
+  discover->add_option("--auth-token-env", disc_flags.auth_token_env,
+                       "environment variable holding the API token (never written out)");
+  discover->add_option("--auth-token-file", disc_flags.auth_token_file, "file holding the token")
+      ->check(CLI::ExistingFile);
+  discover->add_option("--auth-header", disc_flags.auth_header, "header carrying the token");
+  discover->add_option("--auth-scheme", disc_flags.auth_scheme, "Bearer, Token or none")
+      ->check(CLI::IsMember({"Bearer", "Token", "none"}));
+  discover->add_option("--header", disc_flags.headers, "extra header K:V")->expected(1, -1);
+  discover->add_option("--ca-file", disc_flags.ca_file, "TLS: CA bundle")->check(CLI::ExistingFile);
+  discover->add_flag("--insecure", disc_flags.insecure, "TLS: do not verify the certificate");
 
   std::string plan_path;
   std::vector<std::string> overrides;
@@ -450,6 +553,23 @@ int main(int argc, char** argv) {
     return tc::ComparisonFailed(*result) ? tc::kExitRegression : 0;
   }
 
+  if (*discover) {
+    auto result = DiscoverWith(disc_url, disc_flags, disc_timeout, disc_budget);
+    if (!result.ok()) return Fail(result.status());
+    std::cout << tc::DiscoveryTable(*result);
+    std::error_code ec;
+    std::filesystem::create_directories(disc_flags.output_dir, ec);
+    const std::string path =
+        (std::filesystem::path(disc_flags.output_dir) / "discovery.json").string();
+    if (auto st = tc::WriteDiscoveryJson(path, *result); !st.ok()) return Fail(st);
+    std::cout << "Wrote " << path << "\n";
+    if (result->best_dialect.empty()) {
+      std::cerr << "ttsbench: no TTS endpoint found at " << result->url << "\n";
+      return kExitRunFailed;
+    }
+    return 0;
+  }
+
   std::unique_ptr<ttsbench::synth::SynthServer> synth;
   ttsbench::coordinator::SessionRequest req;
   if (*run) {
@@ -482,6 +602,44 @@ int main(int argc, char** argv) {
     req.plan = std::move(*plan);
     req.title = "Voice Comparison Results Summary";
   } else if (*comprehensive) {
+    // Discovery first: it picks the dialect (unless --api) and the voices (unless --voices),
+    // and its discovery.json goes into the session.
+    if (!print_plan) {
+      auto found = DiscoverWith(comp_url, comp_flags, 5, 30);
+      if (!found.ok()) return Fail(found.status());
+      std::cout << tc::DiscoveryTable(*found) << "\n";
+      if (found->best_dialect.empty()) {
+        std::cerr << "ttsbench: no TTS endpoint found at " << found->url << "\n";
+        return kExitRunFailed;
+      }
+      const tc::EndpointProbe& best = found->probes[found->best_probe];
+      // Without --api: the default dialect when the server speaks it, else the best match.
+      const bool speaks_default =
+          std::any_of(found->probes.begin(), found->probes.end(), [&](const auto& p) {
+            return p.working && p.kind == "speech" && p.dialect == comp_flags.api;
+          });
+      if (comprehensive->get_option("--api")->count() == 0 && !speaks_default) {
+        std::cout << "Dialect from discovery: " << best.dialect << "\n";
+        comp_flags.api = best.dialect;
+        if (comprehensive->get_option("--format")->count() == 0 && !best.formats.empty()) {
+          comp_flags.format = best.formats.front();
+        }
+        if (comprehensive->get_option("--path")->count() == 0 && best.path == "/synthesize" &&
+            best.dialect == "torch-inference") {
+          comp_flags.path = best.path;
+        }
+      }
+      if (comp_voices.empty() && !found->voices.empty()) {
+        constexpr size_t kMaxVoices = 4;
+        comp_voices.assign(
+            found->voices.begin(),
+            found->voices.begin() + static_cast<long>(std::min(kMaxVoices, found->voices.size())));
+        std::cout << "Voices from discovery: " << absl::StrJoin(comp_voices, " ")
+                  << (found->voices.size() > kMaxVoices ? " (first 4; --voices to choose)" : "")
+                  << "\n";
+      }
+      req.extra_files.emplace_back("discovery.json", tc::DiscoveryJson(*found));
+    }
     auto plan = BuildPlan("comprehensive", comp_url, comp_flags, comp_voices);
     if (!plan.ok()) return Fail(plan.status());
     req.plan = std::move(*plan);

@@ -496,7 +496,9 @@ constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",   "
                                        "piper",  "elevenlabs",      "template"};
 constexpr absl::string_view kFormats[] = {"wav", "pcm", "mp3", "opus", "aac", "flac", "ulaw"};
 constexpr absl::string_view kAuthSchemes[] = {"Bearer", "Token", "none"};
-constexpr absl::string_view kStreamFormats[] = {"", "sse"};
+constexpr absl::string_view kStreamFormats[] = {"", "sse", "ws"};
+constexpr absl::string_view kTemplateMethods[] = {"GET", "POST", "PUT"};
+constexpr absl::string_view kTemplateAudio[] = {"body", "json", "sse", "websocket"};
 constexpr absl::string_view kLengths[] = {"short", "medium", "long", "mixed"};
 constexpr absl::string_view kLoadModels[] = {"closed", "open"};
 constexpr absl::string_view kArrivals[] = {"constant", "poisson", "gamma"};
@@ -605,8 +607,23 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
   }
   if (t.api().empty()) t.set_api("openai");
   RETURN_IF_ERROR(c.Enum("target.api", t.api(), kApis));
-  if (t.format().empty()) t.set_format("wav");
-  RETURN_IF_ERROR(c.Enum("target.format", t.format(), kFormats));
+  if (t.format().empty()) t.set_format(t.api() == "elevenlabs" ? "mp3" : "wav");
+  if (t.api() == "elevenlabs") {
+    // Their own names pass through: mp3_44100_128, pcm_16000, ulaw_8000.
+    std::vector<absl::string_view> parts = absl::StrSplit(t.format(), '_');
+    int n = 0;
+    const bool own = (parts.size() == 2 || parts.size() == 3) &&
+                     (parts[0] == "mp3" || parts[0] == "pcm" || parts[0] == "ulaw") &&
+                     absl::SimpleAtoi(parts[1], &n) && n > 0;
+    if (!own && t.format() != "mp3" && t.format() != "pcm" && t.format() != "ulaw") {
+      return c.Error("target.format",
+                     absl::StrCat("must be mp3, pcm, ulaw or an ElevenLabs output_format such as "
+                                  "mp3_44100_128 or pcm_16000, got '",
+                                  t.format(), "'"));
+    }
+  } else {
+    RETURN_IF_ERROR(c.Enum("target.format", t.format(), kFormats));
+  }
   if (t.timeout_s() == 0) t.set_timeout_s(30);
   RETURN_IF_ERROR(c.Positive("target.timeout_s", t.timeout_s()));
   if (t.sample_rate() != 0) {
@@ -616,6 +633,39 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
   RETURN_IF_ERROR(c.Enum("target.stream_format", t.stream_format(), kStreamFormats));
   if (t.stream_format() == "sse" && t.api() != "openai") {
     return c.Error("target.stream_format", "sse is only for api: openai");
+  }
+  if (t.stream_format() == "ws" && t.api() != "torch-inference" && t.api() != "elevenlabs") {
+    return c.Error("target.stream_format",
+                   "ws is only for api: torch-inference or elevenlabs (template: "
+                   "request_template.audio: websocket)");
+  }
+  if (!t.path().empty() && (t.path()[0] != '/' || absl::StrContains(t.path(), " "))) {
+    return c.Error("target.path", "must start with / and hold no spaces");
+  }
+  if (t.api() == "template") {
+    v1::RequestTemplate& r = *t.mutable_request_template();
+    if (r.path().empty() || r.path()[0] != '/') {
+      return c.Error("target.request_template.path",
+                     "required for api: template, and must start with /");
+    }
+    if (r.method().empty()) r.set_method("POST");
+    RETURN_IF_ERROR(c.Enum("target.request_template.method", r.method(), kTemplateMethods));
+    if (r.audio().empty()) r.set_audio("body");
+    RETURN_IF_ERROR(c.Enum("target.request_template.audio", r.audio(), kTemplateAudio));
+    if (r.method() == "GET" && !r.body().empty()) {
+      return c.Error("target.request_template.body", "needs method POST or PUT");
+    }
+    if (r.audio() == "websocket" && r.messages().empty()) {
+      return c.Error("target.request_template.messages", "audio: websocket needs messages to send");
+    }
+    for (int i = 0; i < r.headers_size(); ++i) {
+      if (!IsHeaderName(r.headers(i).name())) {
+        return c.Error(absl::StrCat("target.request_template.headers[", i, "].name"),
+                       "is not a valid header name");
+      }
+    }
+  } else if (t.has_request_template()) {
+    return c.Error("target.request_template", "is only for api: template");
   }
 
   if (!t.auth_token_env().empty() && !t.auth_token_file().empty()) {
@@ -951,6 +1001,25 @@ absl::StatusOr<v1::Plan> LoadPlanFile(const std::string& path,
     return absl::DataLossError(absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
   }
   return ParsePlanYaml(text.str(), path, overrides, source);
+}
+
+absl::Status LoadMessageYamlFile(const std::string& path, google::protobuf::Message& msg) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  int line = kNoLine;
+  std::string error;
+  const std::optional<YAML::Node> root = LoadSingleDocument(text.str(), &line, &error);
+  if (!root) {
+    return absl::InvalidArgumentError(line == kNoLine ? absl::StrCat(path, ": ", error)
+                                                      : absl::StrCat(path, ":", line, ": ", error));
+  }
+  if (root->IsNull()) return absl::InvalidArgumentError(absl::StrCat(path, ": is empty"));
+  YamlReader reader(path, /*is_override=*/false, nullptr);
+  return reader.ReadMessage(*root, msg, "");
 }
 
 // Defaults filled here (a zero or empty field counts as unset):

@@ -38,6 +38,10 @@ absl::StatusOr<v1::Plan> LoadPlanFile(const std::string& path,
                                       const std::vector<std::string>& overrides,
                                       PlanSource* source);
 
+// Reads a YAML file holding one message (e.g. a RequestTemplate for `--request-template`), with
+// the same strictness and file:line errors as a plan.
+absl::Status LoadMessageYamlFile(const std::string& path, google::protobuf::Message& msg);
+
 // Fills defaults (listed in plan_file.cc and examples/README.md), then checks ranges and
 // combinations. Errors name the field path and, when `source` knows it, the file and line or the
 // override. Idempotent: a validated plan validates again unchanged.

@@ -96,5 +96,118 @@ TEST(DialectTest, JsonBase64DecoderFindsTheAudio) {
   EXPECT_FALSE((*bad)->Finish().ok());
 }
 
+TEST(DialectTest, EveryApiIsKnownAndUnknownOnesNameTheChoices) {
+  for (const std::string api : {"openai", "torch-inference", "coqui", "opentts", "piper"}) {
+    v1::Target t;
+    t.set_api(api);
+    t.set_format("wav");
+    EXPECT_TRUE(MakeDialect(t, Local(), {}).ok()) << api;
+  }
+  v1::Target t;
+  t.set_api("grpc");
+  auto d = MakeDialect(t, Local(), {});
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("elevenlabs"), absl::string_view::npos);
+}
+
+TEST(DialectTest, StreamFormatsBelongToTheirDialects) {
+  v1::Target t;
+  t.set_api("coqui");
+  t.set_stream_format("sse");
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
+  t.set_stream_format("ws");
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
+  t.set_api("openai");
+  t.set_format("pcm");
+  t.set_stream_format("grpc");
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
+  t.set_stream_format("sse");
+  auto d = MakeDialect(t, Local(), {});
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE((*d)->transport().streamed);
+  EXPECT_EQ((*d)->transport().kind, TransportSpec::Kind::kHttp);
+  t.set_api("torch-inference");
+  t.set_stream_format("ws");
+  d = MakeDialect(t, *common::ParseUrl("https://tts.example:8443/api"), {});
+  ASSERT_TRUE(d.ok());
+  const TransportSpec& ws = (*d)->transport();
+  EXPECT_EQ(ws.kind, TransportSpec::Kind::kWebSocket);
+  EXPECT_TRUE(ws.ws_reuse);
+  EXPECT_EQ(ws.ws_target, "/api/audio/ws");
+  EXPECT_EQ(ws.ws_host, "tts.example:8443");
+  EXPECT_TRUE(ws.tls.enabled);
+  EXPECT_EQ(ws.tls.host, "tts.example");
+  EXPECT_TRUE((*d)->Prepare("hi")->wire.empty());
+}
+
+TEST(DialectTest, ElevenLabsNeedsAVoiceAndOneOfItsFormats) {
+  v1::Target t;
+  t.set_api("elevenlabs");
+  t.set_format("mp3");
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
+  t.set_voice("v");
+  EXPECT_TRUE(MakeDialect(t, Local(), {}).ok());
+  t.set_format("wav");
+  auto d = MakeDialect(t, Local(), {});
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("mp3_44100_128"), absl::string_view::npos);
+  t.set_format("mp3_22050_32");
+  d = MakeDialect(t, Local(), {});
+  ASSERT_TRUE(d.ok());
+  EXPECT_NE((*d)->Prepare("x")->wire.find("?output_format=mp3_22050_32 "), std::string::npos);
+}
+
+TEST(DialectTest, TemplatesAreCheckedBeforeLoad) {
+  v1::Target t;
+  t.set_api("template");
+  t.set_format("wav");
+  DialectExtras x;
+  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());  // no path
+  x.request_template.path = "/speak";
+  EXPECT_TRUE(MakeDialect(t, Local(), {}, x).ok());
+  x.request_template.body = R"({"text": {text}})";  // unquoted: not JSON once filled in
+  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());
+  x.request_template.body = R"({"text": "{text}"})";
+  EXPECT_TRUE(MakeDialect(t, Local(), {}, x).ok());
+  x.request_template.audio = "carrier-pigeon";
+  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());
+  x.request_template.audio = "websocket";
+  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());  // nothing to send
+  x.request_template.messages = {R"({"t":"{text}"})"};
+  EXPECT_TRUE(MakeDialect(t, Local(), {}, x).ok());
+  x.request_template.path = "/ws/{text}";
+  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());  // the handshake is made once
+  x.request_template = {};
+  x.request_template.path = "/speak";
+  x.request_template.method = "GET";
+  x.request_template.body = "{}";
+  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());
+  x.request_template.body.clear();
+  x.request_template.headers = {v1::Header()};
+  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());  // empty header name
+}
+
+TEST(DialectTest, ExtraHeadersAreValidatedAndSecretsNeverEchoed) {
+  v1::Target t;
+  t.set_api("openai");
+  t.set_format("wav");
+  v1::Header bad;
+  bad.set_name("Authorization");
+  bad.set_value("Bearer s3cret\r\nX: y");
+  auto d = MakeDialect(t, Local(), {bad});
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message().find("s3cret"), absl::string_view::npos);
+  v1::Header extra;
+  extra.set_name("X-Team");
+  extra.set_value("a\nb");
+  *t.add_headers() = extra;
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
+}
+
+TEST(DialectTest, UrlEncodeKeepsOnlyUnreservedCharacters) {
+  EXPECT_EQ(UrlEncode("aZ0-._~"), "aZ0-._~");
+  EXPECT_EQ(UrlEncode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+}
+
 }  // namespace
 }  // namespace ttsbench::agent

@@ -42,7 +42,7 @@ class CollectingSink final : public RecordSink {
 constexpr char kText[] = "The next train to the airport leaves from platform four.";
 
 struct Harness {
-  explicit Harness(synth::SynthOptions so = {}) {
+  explicit Harness(const synth::SynthOptions& so = synth::SynthOptions()) {
     auto s = synth::SynthServer::Start(so);
     EXPECT_TRUE(s.ok()) << s.status();
     server = std::move(*s);

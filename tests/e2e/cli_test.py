@@ -280,6 +280,165 @@ class CliTest(unittest.TestCase):
         self.assertEqual({q["agent"] for q in requests}, {"far-1"})
 
 
+# ---------------------------------------------------------------------------- dialects (issue 3)
+
+# Every dialect against the synthetic server: (api, extra target keys, streamed answers expected).
+DIALECTS = [
+    ("openai", {"format": "pcm", "streaming": True}, True),
+    ("openai", {"format": "mp3", "stream_format": "sse"}, True),
+    ("torch-inference", {}, False),
+    ("torch-inference", {"streaming": True}, True),
+    ("coqui", {}, False),
+    ("opentts", {}, False),
+    ("piper", {}, False),
+    ("elevenlabs", {"format": "mp3", "voice": "21m00Tcm4TlvDq8ikWAM", "streaming": True}, True),
+    ("torch-inference", {"format": "pcm", "stream_format": "ws"}, True),
+    ("torch-inference", {"path": "/synthesize"}, False),
+    ("elevenlabs", {"format": "pcm_16000", "voice": "v1", "stream_format": "ws"}, True),
+    ("template", {"request_template": {
+        "path": "/v1/audio/speech", "audio": "body",
+        "body": '{"model": "tts-1", "input": "{text}", "voice": "{voice}", '
+                '"response_format": "wav"}'}}, False),
+    ("template", {"request_template": {
+        "path": "/tts/synthesize", "audio": "json", "audio_field": "audio_base64",
+        "body": '{"text": "{text}", "voice": "{voice}"}'}}, False),
+]
+
+
+def yaml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v) if isinstance(v, (int, float)) else json.dumps(v)
+
+
+class DialectTest(unittest.TestCase):
+    """ttsbench against each API dialect and transport of the synthetic server."""
+
+    # CliTest's fixtures, without inheriting (and so re-running) its cases.
+    setUp = CliTest.setUp
+    tearDown = CliTest.tearDown
+    synth = CliTest.synth
+    ttsbench = CliTest.ttsbench
+    session_dir = CliTest.session_dir
+    assert_summary_matches_requests = CliTest.assert_summary_matches_requests
+
+    def write_plan(self, name, url, api, target, iterations=6):
+        keys = dict({"voice": "default"}, **target)
+        lines = [f"  url: {url}", f"  api: {api}"] + [
+            f"  {k}: {yaml_value(v)}" for k, v in keys.items()]
+        plan = os.path.join(self.out, name + ".yaml")
+        with open(plan, "w") as f:
+            f.write(f"session_name: {name}\noutput_dir: {self.out}\ntarget:\n" +
+                    "\n".join(lines) + f"""
+load:
+  concurrency: [2]
+  iterations: {iterations}
+  warmup: 1
+agents:
+  spawn: 1
+output:
+  plots: false
+""")
+        return plan
+
+    def assert_all_succeeded(self, name, streamed):
+        _, requests = self.assert_summary_matches_requests(self.session_dir(name))
+        measured = [q for q in requests if q["warmup"] == "0"]
+        self.assertTrue(measured)
+        for q in measured:
+            self.assertEqual(q["success"], "1", q)
+            self.assertGreater(float(q["audio_s"]), 0, q)
+            start, first, end = (float(q[k]) for k in ("start_s", "first_audio_s", "end_s"))
+            self.assertLessEqual(start, first, q)
+            self.assertLessEqual(first, end, q)
+            if streamed:
+                self.assertGreater(int(q["chunks"]), 1, q)
+        return measured
+
+    def test_every_dialect_through_a_plan_file(self):
+        s = self.synth()
+        for i, (api, target, streamed) in enumerate(DIALECTS):
+            with self.subTest(api=api, target=target):
+                name = f"d{i}"
+                r = self.ttsbench("run", self.write_plan(name, s.url, api, target))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assert_all_succeeded(name, streamed)
+
+    def test_server_api_flag_per_dialect(self):
+        s = self.synth()
+        for i, (api, target, streamed) in enumerate(DIALECTS):
+            with self.subTest(api=api, target=target):
+                flags = ["--api", api, "--voice", target.get("voice", "default")]
+                if "format" in target:
+                    flags += ["--format", target["format"]]
+                if target.get("stream_format"):
+                    flags += ["--stream-format", target["stream_format"]]
+                if target.get("path"):
+                    flags += ["--path", target["path"]]
+                if "request_template" in target:
+                    tpl = os.path.join(self.out, f"template{i}.yaml")
+                    with open(tpl, "w") as f:
+                        f.write("".join(f"{k}: {yaml_value(v)}\n"
+                                        for k, v in target["request_template"].items()))
+                    flags += ["--request-template", tpl]
+                if target.get("streaming"):
+                    flags.append("--streaming")
+                name = f"s{i}"
+                r = self.ttsbench("server", "--url", s.url, *flags, "--agents", "1",
+                                  "--concurrency", "2", "--iterations", "6", "--warmup", "1",
+                                  "--output-dir", self.out, "--session-name", name)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assert_all_succeeded(name, streamed)
+
+    def test_tls_target_is_verified_against_ca_file_or_refused(self):
+        cert = os.path.join(self.out, "synth-ca.pem")
+        s = self.synth("--tls-self-signed", "--tls-cert-out", cert)
+        url = s.url.replace("http://", "https://")
+        # Verified against the certificate the server made.
+        r = self.ttsbench("run", self.write_plan(
+            "tls", url, "openai", {"format": "pcm", "stream_format": "sse", "ca_file": cert}))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_all_succeeded("tls", True)
+        # Not in the system store: every request is a tls error, counted, not fatal.
+        r = self.ttsbench("run", self.write_plan("untrusted", url, "openai", {"format": "wav"}))
+        self.assertIn(r.returncode, (0, 2), r.stderr)
+        if r.returncode == 0:
+            _, summary = read_csv(os.path.join(self.session_dir("untrusted"), "summary.csv"))
+            self.assertIn("tls", summary[0]["Errors"])
+            self.assertEqual(float(summary[0]["Success_Rate_%"]), 0)
+        # Explicitly insecure.
+        r = self.ttsbench("run", self.write_plan(
+            "insecure", url, "torch-inference", {"streaming": True, "insecure": True}))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_all_succeeded("insecure", True)
+
+    def test_elevenlabs_key_header_authenticates_and_stays_secret(self):
+        env = dict(os.environ, SYNTH_KEY=SECRET, TTS_TOKEN=SECRET)
+        s = Synth.__new__(Synth)
+        s.port = free_port()
+        s.proc = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{s.port}",
+             "--api-key-env", "SYNTH_KEY"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.synths.append(s)
+        self.assertIn("listening", s.proc.stdout.readline())
+        url = f"http://127.0.0.1:{s.port}"
+        target = {"format": "pcm", "voice": "v1", "auth_token_env": "TTS_TOKEN",
+                  "auth_header": "xi-api-key", "auth_scheme": "none"}
+        r = self.ttsbench("run", self.write_plan("key", url, "elevenlabs", target), env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_all_succeeded("key", False)
+        self.assertNotIn(SECRET, r.stdout + r.stderr)
+        for name in os.listdir(self.session_dir("key")):
+            with open(os.path.join(self.session_dir("key"), name), errors="replace") as f:
+                self.assertNotIn(SECRET, f.read(), name)
+        # Without the key the server refuses: http_4xx, counted.
+        target.pop("auth_token_env"), target.pop("auth_header"), target.pop("auth_scheme")
+        r = self.ttsbench("run", self.write_plan("nokey", url, "elevenlabs", target), env=env)
+        _, summary = read_csv(os.path.join(self.session_dir("nokey"), "summary.csv"))
+        self.assertIn("http_4xx", summary[0]["Errors"])
+
+
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))
     unittest.main()

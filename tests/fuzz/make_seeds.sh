@@ -32,3 +32,12 @@ seed pcm pcm_s16le 8000 1 400
 seed pcm mp3_stream 8000 1 1500
 seed pcm aac 8000 1 1500
 seed pcm wav_s16 8000 1 300
+# The agent's stream parsers: an SSE body and JSON messages of each dialect (first byte: the
+# split seed for fuzz_sse, the dialect's spec for fuzz_ws_message).
+mkdir -p "$dir/sse" "$dir/ws_message"
+printf '\x07: open\r\n\r\ndata: {"type":"speech.audio.delta","audio":"AAAA"}\r\n\r\nevent: x\ndata: a\ndata: b\n\ndata: [DONE]\n\n' \
+  >"$dir/sse/openai"
+printf '\x00{"type":"speech.audio.delta","audio":"AAAAAAAA"}' >"$dir/ws_message/openai"
+printf '\x01{"audio":"AAAA","isFinal":null,"normalizedAlignment":null}' >"$dir/ws_message/elevenlabs"
+printf '\x02{"type":"tts_meta","sample_rate":24000,"encoding":"pcm_f32le"}' >"$dir/ws_message/torch"
+printf '\x03{"meta":{"kind":"end","last":true},"data":{"audio":"QUJD"}}' >"$dir/ws_message/template"

@@ -1,0 +1,53 @@
+// Server-sent events (text/event-stream) parsed incrementally: a body split anywhere, even inside
+// a CRLF, yields the same events as the whole body. Pure, so it can be fuzzed on its own.
+#ifndef TTSBENCH_AGENT_SSE_H_
+#define TTSBENCH_AGENT_SSE_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace ttsbench::agent {
+
+struct SseEvent {
+  std::string event;  // the `event:` field; "" when the stream names none ("message")
+  std::string data;   // the `data:` lines joined by '\n'
+};
+
+// Follows the WHATWG event-stream grammar: lines end in CRLF, LF or CR; `:` starts a comment;
+// `data` lines accumulate; a blank line dispatches; an event without data is not dispatched;
+// `id` and `retry` are ignored (a benchmark never reconnects).
+class SseParser {
+ public:
+  // An event (or a line) larger than this is an error rather than unbounded memory.
+  static constexpr size_t kDefaultMaxEventBytes = 64u << 20;
+  explicit SseParser(size_t max_event_bytes = kDefaultMaxEventBytes)
+      : max_event_bytes_(max_event_bytes) {}
+
+  // Appends the events that `piece` completes to `out`. InvalidArgument when an event exceeds
+  // the bound; the parser is unusable afterwards.
+  absl::Status Feed(absl::string_view piece, std::vector<SseEvent>& out);
+
+  // End of body. An event whose blank line never came is dispatched anyway: servers that end
+  // the body right after the last data line are common, and its audio was received.
+  absl::Status Finish(std::vector<SseEvent>& out);
+
+ private:
+  absl::Status Line(absl::string_view line, std::vector<SseEvent>& out);
+
+  size_t max_event_bytes_;
+  std::string line_;  // an unfinished line carried over from the previous piece
+  std::string event_;
+  std::string data_;
+  bool has_data_ = false;
+  bool after_cr_ = false;  // the previous piece ended in CR: a leading LF belongs to it
+  bool started_ = false;   // past a possible UTF-8 byte order mark
+  bool failed_ = false;
+};
+
+}  // namespace ttsbench::agent
+
+#endif  // TTSBENCH_AGENT_SSE_H_

@@ -1,0 +1,98 @@
+// The load engine's connections: one implementation per transport (HTTP/1.1, WebSocket), each
+// over TCP or TLS. A connection belongs to one virtual user on one worker thread; it writes a
+// prepared request, reads the answer through the dialect's decoder and fills the request record.
+#ifndef TTSBENCH_AGENT_TRANSPORT_H_
+#define TTSBENCH_AGENT_TRANSPORT_H_
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/error.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "agent/dialect.h"
+#include "common/histogram.h"
+#include "ttsbench/v1/ttsbench.pb.h"
+
+namespace ttsbench::agent {
+
+using Endpoints = boost::asio::ip::tcp::resolver::results_type;
+
+struct OpenResult {
+  v1::ErrorKind error = v1::ERROR_NONE;
+  int http_status = 0;  // a refused WebSocket handshake's status
+};
+
+enum class Outcome {
+  kDone,   // the record is complete (success or a classified error)
+  kStale,  // a kept connection the server had already closed: retry once on a new one
+};
+
+// What one exchange needs besides the request.
+struct ExchangeContext {
+  const Dialect& dialect;
+  v1::RequestRecord& rec;
+  common::LogHistogram* gaps_us;  // inter-chunk gaps of measured requests; null in warm-up
+  bool fresh = false;             // opened for this request: never stale
+  const std::atomic<bool>& stopping;
+  std::chrono::nanoseconds timeout;  // one deadline for the whole exchange
+};
+
+class ClientConnection {
+ public:
+  virtual ~ClientConnection() = default;
+  // TCP connect, TLS handshake, and the WebSocket handshake where the transport has one, under
+  // one deadline.
+  virtual boost::asio::awaitable<OpenResult> Open(const Endpoints& endpoints,
+                                                  std::chrono::nanoseconds timeout) = 0;
+  // Writes the request and reads the whole answer; start_ns is the first byte written.
+  virtual boost::asio::awaitable<Outcome> Exchange(const PreparedRequest& req,
+                                                   ExchangeContext& ctx) = 0;
+  // Closes the socket, which cancels pending operations. Only on the connection's own thread.
+  virtual void Close() = 0;
+  virtual bool is_open() const = 0;
+};
+
+// `tls` is the worker's client context, required when spec.tls.enabled (null: every open fails
+// as a tls error).
+std::unique_ptr<ClientConnection> MakeConnection(boost::asio::io_context& ioc,
+                                                 const TransportSpec& spec,
+                                                 boost::asio::ssl::context* tls);
+
+// Whether connections of this transport are kept for the next request.
+bool Reusable(const TransportSpec& spec);
+
+// Arrival times of one answer's audio: first audio, inter-chunk gaps and playback underrun.
+// Playback starts at the first audio; a chunk arriving after the audio received so far has
+// finished playing is a stall: stall_k = max(0, t_k - E_{k-1}), E_k = max(t_k, E_{k-1}) + d_k.
+class ChunkTimeline {
+ public:
+  void Audio(int64_t t_ns, double audio_s, v1::RequestRecord& rec, common::LogHistogram* gaps_us);
+  void Fill(v1::RequestRecord& rec) const;  // chunks, max gap, underrun, worst stall
+
+ private:
+  int chunks_ = 0;
+  int64_t last_ = 0;
+  int64_t playback_end_ = 0;
+  int64_t underrun_ = 0;
+  int64_t max_gap_ = 0;
+  int64_t worst_ = 0;
+};
+
+// Error kinds of failed socket operations.
+v1::ErrorKind ReadErrorKind(const boost::beast::error_code& ec);
+v1::ErrorKind WriteErrorKind(const boost::beast::error_code& ec);
+v1::ErrorKind StatusErrorKind(int status);
+// The peer closed the connection (EOF, reset, TLS truncation): on a kept connection before any
+// answer byte this means stale, not failed.
+bool PeerClosed(const boost::beast::error_code& ec);
+// A decoder's error: invalid_audio for InvalidArgument, protocol otherwise.
+v1::ErrorKind DecoderErrorKind(const absl::Status& status);
+
+}  // namespace ttsbench::agent
+
+#endif  // TTSBENCH_AGENT_TRANSPORT_H_

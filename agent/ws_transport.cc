@@ -1,0 +1,182 @@
+// WebSocket over TCP or TLS (Beast): the handshake is made when the connection opens (so its
+// time is connect time); a request is the dialect's text messages, its answer the messages that
+// follow until the decoder sees the end (or the server closes, where the dialect says so).
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <memory>
+#include <utility>
+
+#include "agent/transport_internal.h"
+#include "common/clock.h"
+
+namespace ttsbench::agent {
+namespace {
+
+using namespace internal;  // NOLINT: the transport's private vocabulary
+namespace websocket = beast::websocket;
+using common::SteadyNowNs;
+
+// Audio messages of a few MB are plausible (a whole sentence in one frame); no TTS answer needs
+// more than this in one message.
+constexpr uint64_t kMaxMessageBytes = uint64_t{64} << 20;
+constexpr size_t kReadBufferBytes = 16 * 1024;
+
+template <bool kTls>
+class WsConnection final : public ClientConnection {
+ public:
+  using Ws = websocket::stream<Layer<kTls>>;
+
+  WsConnection(net::io_context& ioc, const TransportSpec& spec, net::ssl::context* tls)
+      : ioc_(ioc), spec_(spec), tls_(tls) {}
+
+  net::awaitable<OpenResult> Open(const Endpoints& endpoints,
+                                  std::chrono::nanoseconds timeout) override {
+    Close();
+    if (kTls && tls_ == nullptr) co_return OpenResult{v1::ERROR_TLS};
+    ws_ = NewStream<Ws, kTls>(ioc_, tls_);
+    beast::get_lowest_layer(*ws_).expires_after(timeout);
+    const v1::ErrorKind kind = co_await ConnectLayer<kTls>(ws_->next_layer(), endpoints, spec_.tls);
+    if (kind != v1::ERROR_NONE) {
+      Close();
+      co_return OpenResult{kind};
+    }
+    // One deadline per operation comes from the TCP layer; the WebSocket's own idle timers
+    // would only fight it.
+    ws_->set_option(websocket::stream_base::timeout{websocket::stream_base::none(),
+                                                    websocket::stream_base::none(), false});
+    const TransportSpec& spec = spec_;
+    ws_->set_option(websocket::stream_base::decorator([&spec](websocket::request_type& req) {
+      req.set(beast::http::field::user_agent, "ttsbench/0.1");
+      for (const v1::Header& h : spec.ws_headers) req.set(h.name(), h.value());
+    }));
+    ws_->read_message_max(kMaxMessageBytes);
+    websocket::response_type res;
+    auto [ec] = co_await ws_->async_handshake(res, spec_.ws_host, spec_.ws_target, kUse);
+    if (ec) {
+      Close();
+      const int status = static_cast<int>(res.result_int());
+      if (ec == websocket::error::upgrade_declined && status >= 200) {
+        co_return OpenResult{StatusErrorKind(status), status};
+      }
+      if (ec == beast::error::timeout) co_return OpenResult{v1::ERROR_TIMEOUT};
+      if (PeerClosed(ec)) co_return OpenResult{v1::ERROR_READ};
+      co_return OpenResult{v1::ERROR_PROTOCOL, status};
+    }
+    buffer_.reserve(kReadBufferBytes);
+    open_ = true;
+    co_return OpenResult{};
+  }
+
+  void Close() override {
+    open_ = false;
+    buffer_.clear();
+    if (ws_ == nullptr) return;
+    beast::error_code ec;
+    beast::tcp_stream& s = beast::get_lowest_layer(*ws_);
+    s.socket().shutdown(tcp::socket::shutdown_both, ec);
+    s.close();
+  }
+
+  bool is_open() const override { return open_; }
+
+  net::awaitable<Outcome> Exchange(const PreparedRequest& req, ExchangeContext& ctx) override {
+    v1::RequestRecord& rec = ctx.rec;
+    auto fail = [&](v1::ErrorKind kind) {
+      rec.set_error(ctx.stopping.load() ? v1::ERROR_CANCELLED : kind);
+      rec.set_end_ns(SteadyNowNs());
+      Close();
+      return Outcome::kDone;
+    };
+    Ws& ws = *ws_;
+    beast::get_lowest_layer(ws).expires_after(ctx.timeout);
+    rec.set_start_ns(SteadyNowNs());
+    rec.set_http_status(101);  // the socket's upgrade: the answer itself has no status
+    ws.text(true);
+    for (const std::string& m : req.messages) {
+      auto [ec, n] = co_await ws.async_write(net::buffer(m), kUse);
+      if (ec) {
+        if (!ctx.fresh && (PeerClosed(ec) || ec == websocket::error::closed)) {
+          Close();
+          co_return Outcome::kStale;
+        }
+        co_return fail(WriteErrorKind(ec));
+      }
+    }
+    auto d = ctx.dialect.NewDecoder("");
+    if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL);
+    std::unique_ptr<ResponseDecoder> decoder = std::move(*d);
+    int64_t bytes = 0;
+    ChunkTimeline timeline;
+    bool any = false;
+    for (bool done = false; !done;) {
+      buffer_.clear();
+      auto [ec, n] = co_await ws.async_read(buffer_, kUse);
+      if (ec) {
+        if (ec == websocket::error::closed && spec_.ws_ends_on_close) {
+          open_ = false;
+          break;
+        }
+        if (!ctx.fresh && !any && (PeerClosed(ec) || ec == websocket::error::closed)) {
+          Close();
+          co_return Outcome::kStale;
+        }
+        co_return fail(ReadErrorKind(ec));  // closed before the end marker: a read error
+      }
+      const int64_t t = SteadyNowNs();
+      const auto data = buffer_.cdata();
+      auto r = decoder->OnMessage(
+          absl::string_view(static_cast<const char*>(data.data()), data.size()), ws.got_binary());
+      if (!r.ok()) {
+        // The session's state is unknown after a bad answer: the next request reconnects.
+        if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
+        rec.set_bytes(bytes + static_cast<int64_t>(n));
+        timeline.Fill(rec);
+        co_return fail(DecoderErrorKind(r.status()));
+      }
+      if (r->ignored) continue;
+      any = true;
+      if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
+      bytes += static_cast<int64_t>(n);
+      if (r->feed.audio_bytes > 0) timeline.Audio(t, r->feed.audio_s, rec, ctx.gaps_us);
+      done = r->done;
+    }
+    const int64_t end = SteadyNowNs();
+    rec.set_end_ns(end);
+    rec.set_bytes(bytes);
+    timeline.Fill(rec);
+    // A socket per request: the server ends it after the answer; nothing more to wait for.
+    if (!spec_.ws_reuse) Close();
+    auto tail = decoder->Finish();
+    if (!tail.ok()) {
+      rec.set_error(DecoderErrorKind(tail.status()));
+      co_return Outcome::kDone;
+    }
+    rec.set_audio_s(decoder->seconds());
+    rec.set_sample_rate(decoder->sample_rate());
+    if (decoder->seconds() <= 0) rec.set_error(v1::ERROR_EMPTY_AUDIO);
+    co_return Outcome::kDone;
+  }
+
+ private:
+  net::io_context& ioc_;
+  const TransportSpec& spec_;
+  net::ssl::context* tls_;
+  std::unique_ptr<Ws> ws_;
+  beast::flat_buffer buffer_;
+  bool open_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ClientConnection> MakeWebSocketConnection(net::io_context& ioc,
+                                                          const TransportSpec& spec,
+                                                          net::ssl::context* tls) {
+  if (spec.tls.enabled) return std::make_unique<WsConnection<true>>(ioc, spec, tls);
+  return std::make_unique<WsConnection<false>>(ioc, spec, tls);
+}
+
+}  // namespace ttsbench::agent
