@@ -135,6 +135,15 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     err << "ttsbench: " << st.message() << "\n";
     return kExitUsage;
   }
+  for (const auto& [name, content] : request.extra_files) {
+    const std::string path = (std::filesystem::path(dir) / name).string();
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << content;
+    if (!f.flush()) {
+      err << "ttsbench: " << path << ": cannot write\n";
+      return kExitRunFailed;
+    }
+  }
   const bool local = plan.agents().expect() == 0;
   if (local) {
     if (auto st = CheckReachable(*url, 3.0); !st.ok()) {

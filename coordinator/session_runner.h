@@ -5,6 +5,7 @@
 #include <atomic>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,6 +26,9 @@ struct SessionRequest {
   // Set by SIGINT/SIGTERM: the run stops, agents stop, the partial session is written.
   const std::atomic<bool>* interrupted = nullptr;
   bool progress = false;  // a line per level on stderr
+  // Files written into the session folder before the run starts (name, content), e.g. the
+  // discovery.json of `comprehensive`.
+  std::vector<std::pair<std::string, std::string>> extra_files;
 };
 
 // The headers that carry the plan's token, read from the environment variable or file the plan

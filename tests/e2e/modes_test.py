@@ -107,6 +107,10 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
                           "--concurrency", "1", "2", "--iterations", "8", "--warmup", "0",
                           "--output-dir", self.out, "--session-name", "comp")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # Discovery ran first and its findings are part of the session.
+        self.assertIn("ttsbench server --url", r.stdout)
+        with open(os.path.join(self.out, "comp", "discovery.json")) as f:
+            self.assertTrue(json.load(f)["tts_endpoint_found"])
         rows = self.summary("comp")
         series = sorted({row["Series"] for row in rows})
         self.assertEqual(series, ["voice=default streaming=off", "voice=default streaming=on",
@@ -117,6 +121,56 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
             else:
                 self.assertAlmostEqual(float(row["TTFA_p50_ms"]), float(row["Latency_p50_ms"]),
                                        delta=2.0)
+
+    def test_discover_finds_endpoints_and_its_suggestion_runs(self):
+        r = self.ttsbench("discover", "--url", self.url, "--output-dir", self.out, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.out, "discovery.json")) as f:
+            found = json.load(f)
+        self.assertTrue(found["tts_endpoint_found"])
+        working = {(p["dialect"], p["path"]) for p in found["probes"] if p["working"]}
+        for dialect, path in [("openai", "/v1/audio/speech"), ("torch-inference", "/tts/stream"),
+                              ("torch-inference", "/audio/ws"), ("coqui", "/api/tts"),
+                              ("piper", "/synthesize")]:
+            self.assertIn((dialect, path), working)
+        self.assertIn("premium", found["voices"])
+        # The suggested command line is printed and benchmarks the server as it stands.
+        line = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("ttsbench server")]
+        self.assertEqual(len(line), 1, r.stdout)
+        args = line[0].split()[1:]
+        r = self.ttsbench(*args, "--concurrency", "2", "--iterations", "6", "--warmup", "0",
+                          "--agents", "1", "--output-dir", self.out, "--session-name", "sugg")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(float(self.summary("sugg")[0]["Success_Rate_%"]), 100.0)
+
+    def test_discover_without_tts_endpoints_exits_2(self):
+        # A web server that answers 404 to everything.
+        import http.server
+        import threading
+
+        class NotFound(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_error(404)
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            r = self.ttsbench("discover", "--url", f"http://127.0.0.1:{server.server_port}",
+                              "--output-dir", self.out, timeout=60)
+        finally:
+            server.shutdown()
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("no TTS endpoint found", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        # Nothing listening at all: refused, exit 2, one line.
+        r = self.ttsbench("discover", "--url", f"http://127.0.0.1:{free_port()}",
+                          "--output-dir", self.out, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
     def test_capacity_finds_the_slot_limit(self):
         # 4 slots, ~43 ms synthesis, first chunk at 25 ms: up to 8 users TTFA p95 stays near
