@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Benchmark 1: requests/s of one ttsbench agent thread against wrk (and Locust) on the same target.
+
+nginx (one worker) serves a 1-second 24 kHz 16-bit mono WAV (48,044 bytes) on loopback. Each
+tool gets 64 keep-alive connections and one load-generating thread, for the same duration, in
+the same run:
+  - wrk -t1 -c64
+  - ttsbench: one agent process with --threads 1 dialling into the coordinator over gRPC,
+    measuring every request's audio (the WAV is parsed: 1.000 s each) and streaming every
+    request record to the coordinator, which writes requests.csv;
+  - Locust (FastHttpUser, one process, 64 users), when python3-locust is installed.
+Target: ttsbench >= 0.9 x wrk's requests/s.
+
+Usage: bench/throughput_vs_wrk.py [--bin build/bin] [--duration 10] [--smoke]
+"""
+import argparse
+import math
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+CONNECTIONS = 64
+
+
+def write_wav(path, seconds=1.0, rate=24000):
+    n = int(seconds * rate)
+    pcm = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+                   for i in range(n))
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVE")
+        f.write(b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16))
+        f.write(b"data" + struct.pack("<I", len(pcm)) + pcm)
+    return 44 + len(pcm)
+
+
+def start_nginx(b, root):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.access(nginx, os.X_OK):
+        sys.exit("nginx not found: apt-get install -y nginx-light")
+    port = benchlib.free_port()
+    conf = b.path("nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {b.path('nginx.pid')};
+error_log {b.path('nginx-error.log')} warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 600s;
+  client_body_temp_path {b.tmp};
+  proxy_temp_path {b.tmp};
+  fastcgi_temp_path {b.tmp};
+  uwsgi_temp_path {b.tmp};
+  scgi_temp_path {b.tmp};
+  types {{ audio/wav wav; }}
+  server {{
+    listen 127.0.0.1:{port};
+    root {root};
+    open_file_cache max=16;
+  }}
+}}
+""")
+    b.start([nginx, "-c", conf, "-p", b.tmp])
+    benchlib.wait_port(port)
+    return f"http://127.0.0.1:{port}"
+
+
+def run_wrk(url, duration):
+    out = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, int(errors.group(1)) if errors else 0
+
+
+def run_ttsbench(b, url, duration):
+    tpl = b.path("get-wav.yaml")
+    with open(tpl, "w") as f:
+        f.write("method: GET\npath: /audio.wav\naudio: body\n")
+    session, _, agent = b.ttsbench(
+        ["server", "--url", url, "--api", "template", "--request-template", tpl,
+         "--concurrency", str(CONNECTIONS), "--duration", f"{duration}s", "--warmup-duration",
+         "1s", "--timeout", "10"], agent_threads=1)
+    row = benchlib.read_csv(os.path.join(session, "summary.csv"))[0]
+    with open(os.path.join(session, "requests.csv")) as f:
+        recorded = sum(1 for _ in f) - 1
+    return {
+        "rps": float(row["RPS"]),
+        "success": float(row["Success_Rate_%"]),
+        "audio_s_each": float(row["Audio_s"]) / max(1, int(row["Successful"])),
+        "recorded": recorded,
+        "agent_cpu_s": agent.cpu_s,
+        "agent_rss_mb": agent.peak_rss_kb / 1024,
+    }
+
+
+def run_locust(b, url, duration):
+    locust = shutil.which("locust")
+    if locust is None:
+        return None
+    lf = b.path("locustfile.py")
+    with open(lf, "w") as f:
+        f.write("from locust import constant\nfrom locust.contrib.fasthttp import FastHttpUser\n"
+                "from locust import task\n\n"
+                "class Wav(FastHttpUser):\n    wait_time = constant(0)\n\n"
+                "    @task\n    def wav(self):\n        self.client.get('/audio.wav')\n")
+    prefix = b.path("locust")
+    subprocess.run([locust, "-f", lf, "--headless", "-u", str(CONNECTIONS), "-r",
+                    str(CONNECTIONS), "-t", f"{duration}s", "--host", url, "--csv", prefix,
+                    "--only-summary"], capture_output=True, text=True, timeout=duration + 60)
+    for row in benchlib.read_csv(prefix + "_stats.csv"):
+        if row["Name"] == "Aggregated":
+            return float(row["Requests/s"])
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", default="build/bin")
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--smoke", action="store_true", help="2-second runs; no target asserted")
+    args = ap.parse_args()
+    if args.smoke:
+        args.duration = 2
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install -y wrk")
+    with benchlib.Bench(args.bin) as b:
+        root = b.path("www")
+        os.makedirs(root)
+        size = write_wav(os.path.join(root, "audio.wav"))
+        url = start_nginx(b, root)
+        wrk_rps, wrk_errors = run_wrk(url + "/audio.wav", args.duration)
+        tb = run_ttsbench(b, url, args.duration)
+        locust_rps = run_locust(b, url, args.duration)
+        ratio = tb["rps"] / wrk_rps
+        rows = [["wrk -t1 -c64", f"{wrk_rps:,.0f}", "1.00", f"non-2xx {wrk_errors}"],
+                ["ttsbench agent --threads 1", f"{tb['rps']:,.0f}", f"{ratio:.2f}",
+                 f"success {tb['success']:.1f}%, {tb['audio_s_each']:.3f} s audio each, "
+                 f"{tb['recorded']:,} records streamed, agent CPU {tb['agent_cpu_s']:.1f} s, "
+                 f"RSS {tb['agent_rss_mb']:.0f} MB"]]
+        if locust_rps is not None:
+            rows.append(["locust FastHttpUser -u64", f"{locust_rps:,.0f}",
+                         f"{locust_rps / wrk_rps:.2f}", "one process"])
+        else:
+            rows.append(["locust", "-", "-", "not installed (apt-get install -y python3-locust)"])
+        print(f"nginx 1 worker, {size:,}-byte WAV, {CONNECTIONS} keep-alive connections, "
+              f"{args.duration} s each, one load thread per tool\n")
+        print(benchlib.table(rows, ["tool", "req/s", "x wrk", "notes"]))
+        ok = ratio >= 0.9 and tb["success"] == 100.0 and abs(tb["audio_s_each"] - 1.0) < 1e-6
+        print(f"\ntarget ttsbench >= 0.9 x wrk: {benchlib.verdict(ok)} ({ratio:.2f})")
+        return 0 if ok or args.smoke else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
