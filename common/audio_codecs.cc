@@ -332,6 +332,7 @@ class MpegMeter final : public AudioMeter {
  private:
   enum class State { kSync, kFrame, kTag, kTail };
   static constexpr uint64_t kMaxLeadingZeros = 64 << 10;
+  static constexpr int64_t kLameDelaySamples = 576 + 529;
   static constexpr size_t kMaxTail = 1 << 20;
 
   // One encoder run: its tag frame's delay, padding and frame count apply to the frames after
@@ -437,6 +438,12 @@ class MpegMeter final : public AudioMeter {
       // ADTS has no priming signal; AAC-LC encoders prime with at least one frame (ffmpeg's
       // aac and fdk-aac exactly 1024 samples), so the first 1024 samples are not content.
       if (adts_) segment_.delay = 1024;
+      // Layer III without a Xing/Info frame (an encoder writing to a pipe, a server streaming)
+      // says nothing of its delay; LAME, which nearly every server's MP3 comes from (ffmpeg's
+      // libmp3lame, lameenc, pydub), primes with 576 samples and the decoder adds 529. Counting
+      // them as audio overstated every such answer by 1105 samples (46 ms at 24 kHz); trimmed,
+      // the error left is the end padding, under one frame.
+      if (!adts_ && h.layer3 && frame_is_audio_) segment_.delay = kLameDelaySamples;
     }
     samples_per_frame_ = h.samples;
     skip_left_ = static_cast<uint64_t>(h.frame_bytes);
