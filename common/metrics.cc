@@ -1,12 +1,13 @@
 #include "common/metrics.h"
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "common/records.h"
-#include "common/stats.h"
 
 namespace ttsbench::common {
 namespace {
@@ -14,19 +15,83 @@ namespace {
 constexpr double kNsPerS = 1e9;
 constexpr double kNsPerMs = 1e6;
 
+// Order statistics by selection (O(n) each) instead of a full sort: the same values as
+// PercentileSorted on the sorted data (numpy's linear method), in any order of `v`.
+class Ranks {
+ public:
+  explicit Ranks(std::vector<double>& v) : v_(v) {}
+
+  // The k-th smallest; calls come with non-decreasing k.
+  double Kth(size_t k) {
+    if (k != last_) {
+      std::nth_element(v_.begin() + static_cast<std::ptrdiff_t>(from_),
+                       v_.begin() + static_cast<std::ptrdiff_t>(k), v_.end());
+      last_ = k;
+      from_ = k + 1;  // everything before is now <= everything after
+    }
+    return v_[k];
+  }
+
+  double Percentile(double p, double max) {
+    const size_t n = v_.size();
+    if (n == 1) return v_[0];
+    const double h = static_cast<double>(n - 1) * std::clamp(p, 0.0, 1.0);
+    const size_t lo = static_cast<size_t>(std::floor(h));
+    if (lo + 1 >= n) return max;
+    const double a = Kth(lo);
+    // The next rank is the smallest of what nth_element left above `lo`.
+    const double b = *std::min_element(v_.begin() + static_cast<std::ptrdiff_t>(lo) + 1, v_.end());
+    return a + (h - static_cast<double>(lo)) * (b - a);
+  }
+
+ private:
+  std::vector<double>& v_;
+  size_t from_ = 0;
+  size_t last_ = std::numeric_limits<size_t>::max();
+};
+
+// Reorders `values`.
 void Fill(std::vector<double>& values, v1::Distribution* out) {
-  const Summary s = Summarize(values);
-  out->set_mean(s.mean);
-  out->set_p50(s.p50);
-  out->set_p95(s.p95);
-  out->set_p99(s.p99);
-  out->set_max(s.max);
-  out->set_count(static_cast<uint32_t>(s.count));
+  if (values.empty()) {
+    out->set_count(0);
+    return;
+  }
+  double sum = 0, max = values[0];
+  for (double v : values) {
+    sum += v;
+    max = std::max(max, v);
+  }
+  Ranks ranks(values);
+  out->set_mean(sum / static_cast<double>(values.size()));
+  out->set_p50(ranks.Percentile(0.50, max));
+  out->set_p95(ranks.Percentile(0.95, max));
+  out->set_p99(ranks.Percentile(0.99, max));
+  out->set_max(max);
+  out->set_count(static_cast<uint32_t>(values.size()));
+}
+
+using Chunk = RecordStore::Chunk;
+
+// Refills `out` with value(c, i) of every record for which keep(c, i) holds.
+template <typename Keep, typename Value>
+void Gather(const RecordStore& records, std::vector<double>& out, Keep keep, Value value) {
+  out.clear();
+  records.ForEach([&](const Chunk& c, size_t i) {
+    if (keep(c, i)) out.push_back(value(c, i));
+  });
 }
 
 }  // namespace
 
 v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRecord> records,
+                                 const LevelOptions& options) {
+  RecordStore store;
+  store.Reserve(records.size());
+  for (const v1::RequestRecord& r : records) store.Append(r, 0);
+  return ComputeLevelStats(concurrency, store, options);
+}
+
+v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
                                  const LevelOptions& options) {
   v1::LevelStats st;
   st.set_concurrency(concurrency);
@@ -37,46 +102,40 @@ v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRec
   uint64_t chars = 0;
   double audio_s = 0;
   uint32_t goodput = 0, streamed_ok = 0, continuity_ok = 0;
-  std::vector<double> latency_ms, ttfa_ms, rtf, connect_ms, lag_ms, from_intended_ms, underrun_ms;
-  latency_ms.reserve(records.size());
-  ttfa_ms.reserve(records.size());
-  rtf.reserve(records.size());
-  for (const v1::RequestRecord& r : records) {
-    if (r.warmup()) {
+  std::array<uint32_t, 256> errors{};
+  const RequestSloBounds bounds = RequestBoundsOf(options.slos);
+  // One pass for the counts and sums; then one gather per distribution into a single buffer,
+  // so memory beyond the records is one double per record, whatever the number of metrics.
+  records.ForEach([&](const Chunk& c, size_t i) {
+    if (c.warmup(i)) {
       ++warmup;
-      continue;
+      return;
     }
     ++attempted;
-    min_start = std::min(min_start, r.start_ns());
-    max_start = std::max(max_start, r.start_ns());
-    max_end = std::max(max_end, r.end_ns());
-    if (r.intended_ns() > 0 && r.start_ns() > 0) {
-      lag_ms.push_back(static_cast<double>(r.start_ns() - r.intended_ns()) / kNsPerMs);
-    }
-    if (r.connect_ns() > 0) {
-      ++new_connections;
-      connect_ms.push_back(static_cast<double>(r.connect_ns()) / kNsPerMs);
-    }
-    if (!Succeeded(r)) {
-      (*st.mutable_errors())[std::string(ErrorKindName(r.error()))]++;
-      continue;
+    const int64_t start = c.start_ns[i], end = c.end_ns[i];
+    min_start = std::min(min_start, start);
+    max_start = std::max(max_start, start);
+    max_end = std::max(max_end, end);
+    new_connections += c.connect_ns[i] > 0;
+    if (!c.succeeded(i)) {
+      ++errors[c.error[i]];
+      return;
     }
     ++successful;
-    chars += static_cast<uint64_t>(r.chars());
-    audio_s += r.audio_s();
-    const double latency_ns = static_cast<double>(r.end_ns() - r.start_ns());
-    latency_ms.push_back(latency_ns / kNsPerMs);
-    ttfa_ms.push_back(static_cast<double>(r.first_audio_ns() - r.start_ns()) / kNsPerMs);
-    if (r.audio_s() > 0) rtf.push_back(latency_ns / kNsPerS / r.audio_s());
-    if (r.intended_ns() > 0) {
-      from_intended_ms.push_back(static_cast<double>(r.end_ns() - r.intended_ns()) / kNsPerMs);
-    }
-    if (RequestMeetsSlos(options.slos, r)) ++goodput;
-    if (r.streamed() && r.chunks() > 0) {
+    chars += static_cast<uint64_t>(c.chars[i]);
+    audio_s += c.audio_s[i];
+    const double latency_ms = static_cast<double>(end - start) / kNsPerMs;
+    const double ttfa_ms = static_cast<double>(c.first_audio_ns[i] - start) / kNsPerMs;
+    goodput += RequestMeetsSloBounds(bounds, latency_ms, ttfa_ms, c.audio_s[i]);
+    if (c.streamed(i) && c.chunks[i] > 0) {
       ++streamed_ok;
-      underrun_ms.push_back(r.underrun_ms());
-      if (r.worst_stall_ms() <= options.stall_threshold_ms) ++continuity_ok;
+      continuity_ok += c.worst_stall_ms[i] <= options.stall_threshold_ms;
     }
+  });
+  for (size_t kind = 0; kind < errors.size(); ++kind) {
+    if (errors[kind] == 0) continue;
+    (*st.mutable_errors())[std::string(ErrorKindName(static_cast<v1::ErrorKind>(kind)))] +=
+        errors[kind];
   }
   st.set_attempted(attempted);
   st.set_successful(successful);
@@ -103,14 +162,48 @@ v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRec
   st.set_success_rate_pct(attempted > 0 ? 100.0 * static_cast<double>(successful) /
                                               static_cast<double>(attempted)
                                         : 0.0);
-  Fill(latency_ms, st.mutable_latency_ms());
-  Fill(ttfa_ms, st.mutable_ttfa_ms());
-  Fill(rtf, st.mutable_rtf());
+
+  std::vector<double> v;
+  v.reserve(attempted);
+  auto ok = [](const Chunk& c, size_t i) { return !c.warmup(i) && c.succeeded(i); };
+  auto latency_ns = [](const Chunk& c, size_t i) {
+    return static_cast<double>(c.end_ns[i] - c.start_ns[i]);
+  };
+  Gather(records, v, ok, [&](const Chunk& c, size_t i) { return latency_ns(c, i) / kNsPerMs; });
+  Fill(v, st.mutable_latency_ms());
+  Gather(records, v, ok, [](const Chunk& c, size_t i) {
+    return static_cast<double>(c.first_audio_ns[i] - c.start_ns[i]) / kNsPerMs;
+  });
+  Fill(v, st.mutable_ttfa_ms());
+  Gather(
+      records, v, [&](const Chunk& c, size_t i) { return ok(c, i) && c.audio_s[i] > 0; },
+      [&](const Chunk& c, size_t i) { return latency_ns(c, i) / kNsPerS / c.audio_s[i]; });
+  Fill(v, st.mutable_rtf());
   st.set_rtf_median(st.rtf().p50());
-  Fill(connect_ms, st.mutable_connect_ms());
-  Fill(lag_ms, st.mutable_sched_lag_ms());
-  Fill(from_intended_ms, st.mutable_latency_from_intended_ms());
-  Fill(underrun_ms, st.mutable_underrun_ms());
+  Gather(
+      records, v, [](const Chunk& c, size_t i) { return !c.warmup(i) && c.connect_ns[i] > 0; },
+      [](const Chunk& c, size_t i) { return static_cast<double>(c.connect_ns[i]) / kNsPerMs; });
+  Fill(v, st.mutable_connect_ms());
+  Gather(
+      records, v,
+      [](const Chunk& c, size_t i) {
+        return !c.warmup(i) && c.intended_ns[i] > 0 && c.start_ns[i] > 0;
+      },
+      [](const Chunk& c, size_t i) {
+        return static_cast<double>(c.start_ns[i] - c.intended_ns[i]) / kNsPerMs;
+      });
+  Fill(v, st.mutable_sched_lag_ms());
+  Gather(
+      records, v, [&](const Chunk& c, size_t i) { return ok(c, i) && c.intended_ns[i] > 0; },
+      [](const Chunk& c, size_t i) {
+        return static_cast<double>(c.end_ns[i] - c.intended_ns[i]) / kNsPerMs;
+      });
+  Fill(v, st.mutable_latency_from_intended_ms());
+  Gather(
+      records, v,
+      [&](const Chunk& c, size_t i) { return ok(c, i) && c.streamed(i) && c.chunks[i] > 0; },
+      [](const Chunk& c, size_t i) { return c.underrun_ms[i]; });
+  Fill(v, st.mutable_underrun_ms());
   if (options.gaps_us != nullptr && options.gaps_us->count() > 0) {
     const LogHistogram& g = *options.gaps_us;
     v1::Distribution* d = st.mutable_gap_ms();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/histogram.h"
+#include "common/record_store.h"
 #include "common/slo.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
@@ -20,6 +21,10 @@ struct LevelOptions {
   const LogHistogram* gaps_us = nullptr;  // inter-chunk gaps merged from the agents
 };
 
+// Memory beyond the records: one double per record. Time: O(n) (percentiles by selection).
+v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
+                                 const LevelOptions& options = {});
+// For callers holding protos (tests, tools): copies them into a store first.
 v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRecord> records,
                                  const LevelOptions& options = {});
 

@@ -1,5 +1,7 @@
 #include "common/slo.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -120,18 +122,23 @@ v1::SloResult EvaluateSlo(const Slo& slo, const v1::LevelStats& level) {
   return r;
 }
 
+RequestSloBounds RequestBoundsOf(const std::vector<Slo>& slos) {
+  RequestSloBounds b;
+  for (const Slo& s : slos) {
+    if (absl::StartsWith(s.metric, "ttfa_")) b.ttfa_ms = std::min(b.ttfa_ms, s.threshold);
+    if (absl::StartsWith(s.metric, "latency_")) b.latency_ms = std::min(b.latency_ms, s.threshold);
+    if (absl::StartsWith(s.metric, "rtf_")) {
+      b.rtf = std::min(b.rtf, s.threshold);
+      b.has_rtf = true;
+    }
+  }
+  return b;
+}
+
 bool RequestMeetsSlos(const std::vector<Slo>& slos, const v1::RequestRecord& r) {
   const double latency_ms = static_cast<double>(r.end_ns() - r.start_ns()) / 1e6;
   const double ttfa_ms = static_cast<double>(r.first_audio_ns() - r.start_ns()) / 1e6;
-  for (const Slo& s : slos) {
-    if (absl::StartsWith(s.metric, "ttfa_") && ttfa_ms > s.threshold) return false;
-    if (absl::StartsWith(s.metric, "latency_") && latency_ms > s.threshold) return false;
-    if (absl::StartsWith(s.metric, "rtf_") &&
-        (r.audio_s() <= 0 || latency_ms / 1000 / r.audio_s() > s.threshold)) {
-      return false;
-    }
-  }
-  return true;
+  return RequestMeetsSloBounds(RequestBoundsOf(slos), latency_ms, ttfa_ms, r.audio_s());
 }
 
 }  // namespace ttsbench::common

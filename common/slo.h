@@ -4,6 +4,7 @@
 #ifndef TTSBENCH_COMMON_SLO_H_
 #define TTSBENCH_COMMON_SLO_H_
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,21 @@ v1::SloResult EvaluateSlo(const Slo& slo, const v1::LevelStats& level);
 // Whether one successful request meets every latency-type SLO (ttfa_*, latency_*, rtf_*);
 // level-only metrics (success_rate, asps, ...) do not apply to single requests.
 bool RequestMeetsSlos(const std::vector<Slo>& slos, const v1::RequestRecord& r);
+
+// The same test for millions of requests: the tightest bound of each latency-type metric, found
+// once, then a few comparisons per request.
+struct RequestSloBounds {
+  double ttfa_ms = std::numeric_limits<double>::infinity();
+  double latency_ms = std::numeric_limits<double>::infinity();
+  double rtf = std::numeric_limits<double>::infinity();
+  bool has_rtf = false;  // any rtf_* objective: requests without audio fail it
+};
+RequestSloBounds RequestBoundsOf(const std::vector<Slo>& slos);
+inline bool RequestMeetsSloBounds(const RequestSloBounds& b, double latency_ms, double ttfa_ms,
+                                  double audio_s) {
+  if (ttfa_ms > b.ttfa_ms || latency_ms > b.latency_ms) return false;
+  return !b.has_rtf || !(audio_s <= 0 || latency_ms / 1000 / audio_s > b.rtf);
+}
 
 }  // namespace ttsbench::common
 

@@ -1,7 +1,9 @@
 #include "common/metrics.h"
 
+#include <random>
 #include <vector>
 
+#include "common/stats.h"
 #include "gtest/gtest.h"
 
 namespace ttsbench::common {
@@ -83,7 +85,7 @@ TEST(ComputeLevelStatsTest, AllFailedLevelHasZeroThroughputAndNoNans) {
 }
 
 TEST(ComputeLevelStatsTest, EmptyLevel) {
-  const v1::LevelStats st = ComputeLevelStats(8, {});
+  const v1::LevelStats st = ComputeLevelStats(8, std::span<const v1::RequestRecord>());
   EXPECT_EQ(st.attempted(), 0u);
   EXPECT_DOUBLE_EQ(st.t_wall_s(), 0);
 }
@@ -94,6 +96,52 @@ TEST(ComputeLevelStatsTest, CountsNewConnections) {
   const v1::LevelStats st = ComputeLevelStats(1, rs);
   EXPECT_EQ(st.new_connections(), 1u);
   EXPECT_DOUBLE_EQ(st.connect_ms().p50(), 2.0);
+}
+
+// Percentiles come from selection, not a sort: they must equal the sorted definition exactly,
+// for every size (interpolation at both ends, n = 1, 2, ...) and with ties.
+TEST(ComputeLevelStatsTest, SelectedPercentilesEqualSortedOnes) {
+  std::mt19937_64 rng(7);
+  std::lognormal_distribution<double> lat(0, 1);
+  for (size_t n : {1u, 2u, 3u, 4u, 7u, 20u, 101u, 1000u, 40000u}) {
+    std::vector<v1::RequestRecord> rs;
+    std::vector<double> latency_ms, ttfa_ms;
+    for (size_t i = 0; i < n; ++i) {
+      // Every third latency repeats the previous one: ties around the ranks.
+      const double l = i % 3 == 2
+                           ? static_cast<double>(rs.back().end_ns() - rs.back().start_ns()) / kS
+                           : lat(rng);
+      v1::RequestRecord r = Ok(1.0, 1.0 + l / 4, 1.0 + l, 1.0, 10);
+      latency_ms.push_back(static_cast<double>(r.end_ns() - r.start_ns()) / 1e6);
+      ttfa_ms.push_back(static_cast<double>(r.first_audio_ns() - r.start_ns()) / 1e6);
+      rs.push_back(r);
+    }
+    const v1::LevelStats st = ComputeLevelStats(1, rs);
+    const Summary want = Summarize(latency_ms);
+    EXPECT_EQ(st.latency_ms().p50(), want.p50) << n;
+    EXPECT_EQ(st.latency_ms().p95(), want.p95) << n;
+    EXPECT_EQ(st.latency_ms().p99(), want.p99) << n;
+    EXPECT_EQ(st.latency_ms().max(), want.max) << n;
+    EXPECT_NEAR(st.latency_ms().mean(), want.mean, 1e-9 * want.mean) << n;
+    EXPECT_EQ(st.latency_ms().count(), n);
+    const Summary want_ttfa = Summarize(ttfa_ms);
+    EXPECT_EQ(st.ttfa_ms().p50(), want_ttfa.p50) << n;
+    EXPECT_EQ(st.ttfa_ms().p99(), want_ttfa.p99) << n;
+  }
+}
+
+TEST(ComputeLevelStatsTest, StoreAndProtoInputsAgree) {
+  std::vector<v1::RequestRecord> rs = {Ok(0, 0.1, 1, 1, 10), Ok(1, 1.1, 2.5, 2, 10),
+                                       Failed(0.5, 3, v1::ERROR_TIMEOUT)};
+  RecordStore store;
+  for (const v1::RequestRecord& r : rs) store.Append(r, 0);
+  LevelOptions o;
+  o.slos = {*ParseSlo("latency_p95=1200ms")};
+  const v1::LevelStats a = ComputeLevelStats(2, rs, o);
+  const v1::LevelStats b = ComputeLevelStats(2, store, o);
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  EXPECT_DOUBLE_EQ(b.goodput_rps(), 1.0 / 3.0);
+  EXPECT_EQ(b.errors().at("timeout"), 1u);
 }
 
 }  // namespace
