@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -10,6 +11,26 @@
 #include "common/wire.h"
 
 namespace ttsbench::coordinator {
+namespace {
+
+// Where a stream's messages are parsed: room for a batch of the agent's 1000 records (~170 kB
+// parsed), so that parsing allocates nothing; the arena is reset after each message. Larger
+// batches spill into blocks of up to kArenaMaxBlockBytes, freed at the reset.
+constexpr size_t kArenaBlockBytes = size_t{256} << 10;
+constexpr size_t kArenaMaxBlockBytes = size_t{1} << 20;
+// Recycled record buffers kept by the hub at most (the rest are freed).
+constexpr size_t kMaxSpareBuffers = 64;
+
+google::protobuf::ArenaOptions ArenaOptionsFor(char* block) {
+  google::protobuf::ArenaOptions o;
+  o.initial_block = block;
+  o.initial_block_size = kArenaBlockBytes;
+  o.start_block_size = kArenaBlockBytes;
+  o.max_block_size = kArenaMaxBlockBytes;
+  return o;
+}
+
+}  // namespace
 
 // One agent stream. Never blocks: reads are re-armed from OnReadDone, writes are queued and
 // issued one at a time, and `delete this` happens only in OnDone.
@@ -29,10 +50,16 @@ class SessionReactor final
       Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or wrong agent token"));
       return;
     }
+    // Only admitted streams get a parsing arena.
+    block_ = std::make_unique_for_overwrite<char[]>(kArenaBlockBytes);
+    arena_.emplace(ArenaOptionsFor(block_.get()));
+    in_ = google::protobuf::Arena::CreateMessage<v1::AgentMessage>(&*arena_);
     conn_ = hub_->Register(this);
-    StartRead(&in_);
+    StartRead(in_);
   }
 
+  // The records path: the batch is parsed into the arena, converted to plain records in a
+  // recycled buffer, and the arena reset; nothing is allocated, logged or locked per record.
   void OnReadDone(bool ok) override {
     if (!ok) {
       PushDisconnect();
@@ -42,11 +69,23 @@ class SessionReactor final
     AgentEvent ev;
     ev.recv_ns = common::SteadyNowNs();
     ev.conn = conn_;
-    ev.peer = peer_;
-    ev.msg = std::move(in_);
-    hub_->Push(std::move(ev));
-    in_.Clear();
-    StartRead(&in_);
+    if (in_->has_records()) {
+      const v1::RecordBatch& batch = in_->records();
+      ev.kind = AgentEvent::Kind::kRecords;
+      ev.batch_seq = batch.seq();
+      ev.batch_level = batch.level();
+      ev.records = std::move(spare_);
+      ev.records.clear();
+      ev.records.reserve(static_cast<size_t>(batch.records_size()));
+      for (const v1::RequestRecord& r : batch.records()) ev.records.push_back(common::FromProto(r));
+    } else {
+      if (in_->has_hello()) ev.peer = peer_;
+      ev.msg = *in_;  // off the arena: the orchestrator keeps some (Hello, ShardDone)
+    }
+    hub_->Push(std::move(ev), &spare_);
+    arena_->Reset();
+    in_ = google::protobuf::Arena::CreateMessage<v1::AgentMessage>(&*arena_);
+    StartRead(in_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -110,7 +149,10 @@ class SessionReactor final
   std::string peer_;
   int conn_ = 0;
   bool rejected_ = false;
-  v1::AgentMessage in_;
+  std::unique_ptr<char[]> block_;
+  std::optional<google::protobuf::Arena> arena_;  // uses block_
+  v1::AgentMessage* in_ = nullptr;                // on arena_
+  std::vector<common::Record> spare_;
   std::atomic<bool> disconnect_pushed_{false};
 
   std::mutex mu_;
@@ -149,11 +191,19 @@ void AgentHub::FinishAll(const grpc::Status& status) {
 }
 
 std::optional<AgentEvent> AgentHub::Next(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(ev_mu_);
-  if (!ev_cv_.wait_for(lock, timeout, [this] { return !events_.empty(); })) return std::nullopt;
-  AgentEvent ev = std::move(events_.front());
-  events_.pop_front();
-  return ev;
+  if (next_taken_ == taken_.size()) {
+    taken_.clear();
+    next_taken_ = 0;
+    std::unique_lock lock(ev_mu_);
+    if (!ev_cv_.wait_for(lock, timeout, [this] { return !events_.empty(); })) return std::nullopt;
+    taken_.swap(events_);
+  }
+  return std::move(taken_[next_taken_++]);
+}
+
+void AgentHub::Recycle(std::vector<common::Record> records) {
+  std::lock_guard lock(ev_mu_);
+  if (spares_.size() < kMaxSpareBuffers) spares_.push_back(std::move(records));
 }
 
 int AgentHub::Register(SessionReactor* reactor) {
@@ -168,9 +218,13 @@ void AgentHub::Unregister(int conn) {
   conns_.erase(conn);
 }
 
-void AgentHub::Push(AgentEvent event) {
+void AgentHub::Push(AgentEvent event, std::vector<common::Record>* spare) {
   std::lock_guard lock(ev_mu_);
   events_.push_back(std::move(event));
+  if (spare != nullptr && spare->capacity() == 0 && !spares_.empty()) {
+    *spare = std::move(spares_.back());
+    spares_.pop_back();
+  }
   ev_cv_.notify_one();
 }
 

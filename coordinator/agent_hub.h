@@ -11,20 +11,28 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/record_store.h"
 #include "ttsbench/v1/ttsbench.grpc.pb.h"
 
 namespace ttsbench::coordinator {
 
+// What a reactor hands the orchestrator. Record batches arrive already converted to plain
+// records (kRecords), so that the orchestrator only appends them.
 struct AgentEvent {
-  enum class Kind { kMessage, kDisconnected };
+  enum class Kind { kMessage, kRecords, kDisconnected };
   Kind kind = Kind::kMessage;
-  int conn = 0;         // connection id, unique per stream
-  int64_t recv_ns = 0;  // coordinator steady clock when the message was read
-  std::string peer;
-  v1::AgentMessage msg;
+  int conn = 0;          // connection id, unique per stream
+  int64_t recv_ns = 0;   // coordinator steady clock when the message was read
+  std::string peer;      // for a Hello and a disconnection only
+  v1::AgentMessage msg;  // kMessage
+  // kRecords: RecordBatch.seq, .level and .records (Record::agent left 0).
+  uint64_t batch_seq = 0;
+  uint32_t batch_level = 0;
+  std::vector<common::Record> records;
 };
 
 class SessionReactor;
@@ -40,13 +48,16 @@ class AgentHub {
   // Ends a connection's stream once its queued messages are written.
   void Finish(int conn, const grpc::Status& status);
   void FinishAll(const grpc::Status& status);
-  // Next event, or nullopt after `timeout`.
+  // Next event, or nullopt after `timeout`. One consumer thread only.
   std::optional<AgentEvent> Next(std::chrono::milliseconds timeout);
+  // Gives back a kRecords event's buffer once its records are stored, for a reactor to reuse:
+  // batches then cost no allocation once a few buffers circulate.
+  void Recycle(std::vector<common::Record> records);
 
-  // For reactors.
+  // For reactors. Push hands back a recycled records buffer in `spare`, when there is one.
   int Register(SessionReactor* reactor);
   void Unregister(int conn);
-  void Push(AgentEvent event);
+  void Push(AgentEvent event, std::vector<common::Record>* spare = nullptr);
 
  private:
   const std::string token_;
@@ -54,9 +65,14 @@ class AgentHub {
   std::map<int, SessionReactor*> conns_;
   int next_conn_ = 1;
 
+  // Reactors append to events_; Next swaps it with the consumer's taken_ and hands those out
+  // one by one, so neither side allocates once both vectors have grown.
   std::mutex ev_mu_;
   std::condition_variable ev_cv_;
-  std::deque<AgentEvent> events_;
+  std::vector<AgentEvent> events_;
+  std::vector<std::vector<common::Record>> spares_;
+  std::vector<AgentEvent> taken_;  // consumer thread only
+  size_t next_taken_ = 0;
 };
 
 class CoordinatorService final : public v1::Coordinator::CallbackService {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "boost/math/distributions/normal.hpp"
+#include "common/record_store.h"
 #include "common/records.h"
 #include "common/stats.h"
 #include "google/protobuf/struct.pb.h"
@@ -83,16 +84,16 @@ struct Samples {
 // slices is the run's own throughput noise (bursts, stalls, GC pauses) that a bootstrap over
 // single requests would not see. Slices are at least one mean latency wide, so most requests fall
 // in one or two slices, and K <= 50 keeps each slice's count meaningful.
-void ThroughputWindows(const std::vector<v1::RequestRecord>& records, Samples* out) {
+void ThroughputWindows(const common::RecordStore& records, Samples* out) {
   int64_t t0 = std::numeric_limits<int64_t>::max(), t1 = std::numeric_limits<int64_t>::min();
   double latency_sum = 0;
   size_t ok = 0;
-  for (const v1::RequestRecord& r : records) {
-    if (r.warmup() || r.start_ns() <= 0 || r.end_ns() < r.start_ns()) continue;
-    t0 = std::min(t0, r.start_ns());
-    t1 = std::max(t1, r.end_ns());
+  for (const common::Record& r : records) {
+    if (r.warmup || r.start_ns <= 0 || r.end_ns < r.start_ns) continue;
+    t0 = std::min(t0, r.start_ns);
+    t1 = std::max(t1, r.end_ns);
     if (common::Succeeded(r)) {
-      latency_sum += static_cast<double>(r.end_ns() - r.start_ns());
+      latency_sum += static_cast<double>(r.end_ns - r.start_ns);
       ++ok;
     }
   }
@@ -104,16 +105,16 @@ void ThroughputWindows(const std::vector<v1::RequestRecord>& records, Samples* o
   if (k < 2) return;
   const double width = span / static_cast<double>(k);
   std::vector<double> audio(k, 0), count(k, 0);
-  for (const v1::RequestRecord& r : records) {
-    if (r.warmup() || r.start_ns() <= 0 || r.end_ns() < r.start_ns() || !common::Succeeded(r)) {
+  for (const common::Record& r : records) {
+    if (r.warmup || r.start_ns <= 0 || r.end_ns < r.start_ns || !common::Succeeded(r)) {
       continue;
     }
-    const double s = static_cast<double>(r.start_ns() - t0);
-    const double e = static_cast<double>(r.end_ns() - t0);
+    const double s = static_cast<double>(r.start_ns - t0);
+    const double e = static_cast<double>(r.end_ns - t0);
     const size_t bs = std::min(k - 1, static_cast<size_t>(s / width));
     const size_t be = std::min(k - 1, static_cast<size_t>(e / width));
     if (bs == be || e <= s) {
-      audio[bs] += r.audio_s();
+      audio[bs] += r.audio_s;
       count[bs] += 1;
       continue;
     }
@@ -121,7 +122,7 @@ void ThroughputWindows(const std::vector<v1::RequestRecord>& records, Samples* o
       const double lo = std::max(s, static_cast<double>(b) * width);
       const double hi = std::min(e, static_cast<double>(b + 1) * width);
       const double share = std::max(0.0, hi - lo) / (e - s);
-      audio[b] += r.audio_s() * share;
+      audio[b] += r.audio_s * share;
       count[b] += share;
     }
   }
@@ -135,16 +136,16 @@ void ThroughputWindows(const std::vector<v1::RequestRecord>& records, Samples* o
 Samples Collect(const LevelData* data) {
   Samples s;
   if (data == nullptr) return s;
-  for (const v1::RequestRecord& r : data->records) {
-    if (r.warmup()) continue;
+  for (const common::Record& r : data->records) {
+    if (r.warmup) continue;
     ++s.measured;
-    if (!common::Succeeded(r) || r.end_ns() < r.start_ns()) continue;
-    const double latency_ns = static_cast<double>(r.end_ns() - r.start_ns());
+    if (!common::Succeeded(r) || r.end_ns < r.start_ns) continue;
+    const double latency_ns = static_cast<double>(r.end_ns - r.start_ns);
     s.latency_ms.push_back(latency_ns / 1e6);
-    if (r.first_audio_ns() > 0) {
-      s.ttfa_ms.push_back(static_cast<double>(r.first_audio_ns() - r.start_ns()) / 1e6);
+    if (r.first_audio_ns > 0) {
+      s.ttfa_ms.push_back(static_cast<double>(r.first_audio_ns - r.start_ns) / 1e6);
     }
-    if (r.audio_s() > 0) s.rtf.push_back(latency_ns / 1e9 / r.audio_s());
+    if (r.audio_s > 0) s.rtf.push_back(latency_ns / 1e9 / r.audio_s);
   }
   ThroughputWindows(data->records, &s);
   return s;

@@ -34,6 +34,12 @@ struct AgentState {
   bool lost = false;
 };
 
+// Kept as records arrive, so that the progress line never scans the store.
+struct LevelCounts {
+  uint64_t measured = 0;
+  uint64_t errors = 0;
+};
+
 }  // namespace
 
 class Orchestrator::Impl {
@@ -52,6 +58,7 @@ class Orchestrator::Impl {
     level.rate = spec.rate;
     level.series = spec.series;
     r_.levels.push_back(std::move(level));
+    counts_.emplace_back();
     return RunLevel(static_cast<uint32_t>(r_.levels.size() - 1),
                     spec.target.url().empty() ? o_.plan.target() : spec.target);
   }
@@ -106,10 +113,14 @@ class Orchestrator::Impl {
                         "; continuing on ", alive, " agent(s)"));
       return absl::OkStatus();
     }
+    if (ev.kind == AgentEvent::Kind::kRecords) {
+      if (it != by_conn_.end()) StoreRecords(agents_[it->second], it->second, ev);
+      hub_.Recycle(std::move(ev.records));
+      return absl::OkStatus();
+    }
     if (ev.msg.has_hello()) return Admit(ev);
     if (it == by_conn_.end()) return absl::OkStatus();
     AgentState& a = agents_[it->second];
-    const uint32_t index = static_cast<uint32_t>(it->second);
     switch (ev.msg.msg_case()) {
       case v1::AgentMessage::kClockReply: {
         const v1::ClockReply& c = ev.msg.clock_reply();
@@ -119,21 +130,6 @@ class Orchestrator::Impl {
       case v1::AgentMessage::kReady:
         a.ready = true;
         break;
-      case v1::AgentMessage::kRecords: {
-        const v1::RecordBatch& b = ev.msg.records();
-        if (b.seq() != a.last_seq + 1) {
-          Warn(absl::StrCat("agent ", a.hello.agent_id(), ": record batches ", a.last_seq + 1, "..",
-                            b.seq() - 1, " missing"));
-        }
-        a.last_seq = std::max(a.last_seq, b.seq());
-        if (b.level() >= r_.levels.size()) break;
-        LevelData& level = r_.levels[b.level()];
-        for (const v1::RequestRecord& rec : b.records()) {
-          level.records.push_back(rec);
-          level.agent.push_back(index);
-        }
-        break;
-      }
       case v1::AgentMessage::kHeartbeat:
         a.max_cpu = std::max(a.max_cpu, ev.msg.heartbeat().cpu_percent());
         break;
@@ -152,6 +148,22 @@ class Orchestrator::Impl {
         break;
     }
     return absl::OkStatus();
+  }
+
+  // The ingest hot path: a converted batch is appended to its level's store.
+  void StoreRecords(AgentState& a, int index, const AgentEvent& ev) {
+    if (ev.batch_seq != a.last_seq + 1) {
+      Warn(absl::StrCat("agent ", a.hello.agent_id(), ": record batches ", a.last_seq + 1, "..",
+                        ev.batch_seq - 1, " missing"));
+    }
+    a.last_seq = std::max(a.last_seq, ev.batch_seq);
+    if (ev.batch_level >= r_.levels.size()) return;
+    r_.levels[ev.batch_level].records.Append(ev.records, static_cast<uint32_t>(index));
+    LevelCounts& counts = counts_[ev.batch_level];
+    for (const common::Record& r : ev.records) {
+      counts.measured += !r.warmup;
+      counts.errors += !r.warmup && r.error != v1::ERROR_NONE;
+    }
   }
 
   absl::Status Admit(const AgentEvent& ev) {
@@ -362,11 +374,8 @@ class Orchestrator::Impl {
       if (o_.on_progress) {
         LevelProgress p;
         p.level = absl::StrCat(level.series.empty() ? "" : level.series + " ", LevelName(level));
-        for (const v1::RequestRecord& r : level.records) {
-          if (r.warmup()) continue;
-          ++p.done;
-          p.errors += r.error() != v1::ERROR_NONE;
-        }
+        p.done = counts_[li].measured;
+        p.errors = counts_[li].errors;
         p.planned = load.duration_s() > 0 ? 0 : load.iterations();
         p.planned_s = load.duration_s();
         p.elapsed_s = static_cast<double>(NowTimeline() - at) / 1e9;
@@ -376,11 +385,10 @@ class Orchestrator::Impl {
     // Start skew: the spread of the agents' first measured sends on the global timeline (the
     // scheduled instant is the same for all; this is what the clocks and timers delivered).
     std::vector<int64_t> first_send(agents_.size(), INT64_MAX);
-    for (size_t k = 0; k < level.records.size(); ++k) {
-      const v1::RequestRecord& r = level.records[k];
-      if (r.warmup() || r.start_ns() == 0) continue;
-      first_send[level.agent[k]] = std::min(first_send[level.agent[k]], r.start_ns());
-    }
+    level.records.ForEach([&](const common::RecordStore::Chunk& c, size_t k) {
+      if (c.warmup(k) || c.start_ns[k] == 0 || c.agent[k] >= first_send.size()) return;
+      first_send[c.agent[k]] = std::min(first_send[c.agent[k]], c.start_ns[k]);
+    });
     int64_t first = INT64_MAX, last = INT64_MIN;
     for (size_t i = 0; i < agents_.size(); ++i) {
       const v1::ShardDone& done = agents_[i].shard_done;
@@ -403,6 +411,7 @@ class Orchestrator::Impl {
   RunResult r_;
   int64_t epoch_ = 0;
   std::vector<AgentState> agents_;
+  std::vector<LevelCounts> counts_;  // per level, for the progress line
   std::map<int, int> by_conn_;
   bool admission_closed_ = false;
 };

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "common/histogram.h"
+#include "common/record_store.h"
 #include "coordinator/agent_hub.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
@@ -41,13 +42,12 @@ struct RunOptions {
   std::function<void(const LevelProgress&)> on_progress;  // about once a second during a level
 };
 
-// Every record of one level, with the index (into Session.agents) of the agent that made it.
+// Every record of one level, each with the index (into Session.agents) of the agent that made it.
 struct LevelData {
   int concurrency = 0;  // closed loop
   double rate = 0;      // open loop
   std::string series;   // which series of a multi-series session
-  std::vector<v1::RequestRecord> records;
-  std::vector<uint32_t> agent;
+  common::RecordStore records;
   double start_skew_ms = 0;  // spread of the agents' actual start instants
   double max_agent_cpu_pct = 0;
   uint64_t dropped = 0;  // open loop, all agents

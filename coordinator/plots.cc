@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/record_store.h"
 #include "common/records.h"
 #include "common/stats.h"
 #include "common/status_macros.h"
@@ -68,14 +69,14 @@ struct PlotLevel {
 std::vector<double> Collect(const LevelData* data, bool ttfa) {
   std::vector<double> out;
   if (data == nullptr) return out;
-  for (const v1::RequestRecord& r : data->records) {
-    if (r.warmup() || !common::Succeeded(r) || r.end_ns() < r.start_ns()) continue;
+  for (const common::Record& r : data->records) {
+    if (r.warmup || !common::Succeeded(r) || r.end_ns < r.start_ns) continue;
     if (ttfa) {
-      if (r.first_audio_ns() >= r.start_ns() && r.first_audio_ns() > 0) {
-        out.push_back(static_cast<double>(r.first_audio_ns() - r.start_ns()) / 1e6);
+      if (r.first_audio_ns >= r.start_ns && r.first_audio_ns > 0) {
+        out.push_back(static_cast<double>(r.first_audio_ns - r.start_ns) / 1e6);
       }
-    } else if (r.audio_s() > 0) {
-      out.push_back(static_cast<double>(r.end_ns() - r.start_ns()) / 1e9 / r.audio_s());
+    } else if (r.audio_s > 0) {
+      out.push_back(static_cast<double>(r.end_ns - r.start_ns) / 1e9 / r.audio_s);
     }
   }
   std::sort(out.begin(), out.end());
@@ -311,10 +312,10 @@ class PlotBuilder {
     for (const PlotLevel& p : levels_) {
       if (p.data == nullptr) continue;
       int64_t first = INT64_MAX;
-      for (const v1::RequestRecord& r : p.data->records) {
-        if (r.start_ns() <= 0 || r.end_ns() < r.start_ns()) continue;
-        first = std::min(first, r.start_ns());
-        t1 = std::max(t1, r.end_ns());
+      for (const common::Record& r : p.data->records) {
+        if (r.start_ns <= 0 || r.end_ns < r.start_ns) continue;
+        first = std::min(first, r.start_ns);
+        t1 = std::max(t1, r.end_ns);
       }
       if (first == INT64_MAX) continue;
       t0 = std::min(t0, first);
@@ -333,11 +334,11 @@ class PlotBuilder {
     bool any_failure = false;
     for (const PlotLevel& p : levels_) {
       if (p.data == nullptr) continue;
-      for (const v1::RequestRecord& r : p.data->records) {
-        if (r.start_ns() <= 0 || r.end_ns() < r.start_ns()) continue;
-        const size_t bs = bin_of(r.start_ns()), be = bin_of(r.end_ns());
-        const double s = static_cast<double>(r.start_ns() - t0);
-        const double e = static_cast<double>(r.end_ns() - t0);
+      for (const common::Record& r : p.data->records) {
+        if (r.start_ns <= 0 || r.end_ns < r.start_ns) continue;
+        const size_t bs = bin_of(r.start_ns), be = bin_of(r.end_ns);
+        const double s = static_cast<double>(r.start_ns - t0);
+        const double e = static_cast<double>(r.end_ns - t0);
         // Time-weighted in-flight count: partial bins at the ends, whole bins in between
         // through a difference array, so a long request costs O(1).
         if (bs == be) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/record_store.h"
 #include "common/records.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -14,6 +15,15 @@ namespace ttsbench::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
+
+absl::Status Commit(const fs::path& tmp, const fs::path& path) {
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
 
 absl::Status WriteAtomically(const fs::path& path, const std::string& content) {
   const fs::path tmp = path.string() + ".tmp";
@@ -24,12 +34,35 @@ absl::Status WriteAtomically(const fs::path& path, const std::string& content) {
     out.flush();
     if (!out) return absl::DataLossError(absl::StrCat("short write to ", tmp.string()));
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec)
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", path.string(), ": ", ec.message()));
-  return absl::OkStatus();
+  return Commit(tmp, path);
+}
+
+// Like WriteAtomically, for one line per record: `row(level, record, &buffer)` appends a line,
+// and the buffer goes to the file every ~1 MB, so ten million rows never sit in memory at once.
+template <typename Row>
+absl::Status WriteRowsAtomically(const fs::path& path, const std::string& header,
+                                 const std::vector<LevelData>& levels, Row row) {
+  constexpr size_t kFlushBytes = size_t{1} << 20;
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp.string()));
+    std::string buffer = header;
+    buffer.reserve(kFlushBytes + 4096);
+    for (const LevelData& level : levels) {
+      for (const common::Record& r : level.records) {
+        row(level, r, &buffer);
+        if (buffer.size() >= kFlushBytes) {
+          out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+          buffer.clear();
+        }
+      }
+    }
+    out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    out.flush();
+    if (!out) return absl::DataLossError(absl::StrCat("short write to ", tmp.string()));
+  }
+  return Commit(tmp, path);
 }
 
 // Full precision, no trailing noise: enough digits that recomputation agrees to 1e-9.
@@ -117,28 +150,41 @@ std::string SummaryCsv(const v1::Session& session) {
   return out;
 }
 
+namespace {
+
+constexpr char kRequestsCsvHeader[] =
+    "level,agent,request_id,warmup,intended_s,start_s,first_byte_s,first_audio_s,end_s,chars,"
+    "bytes,audio_s,sample_rate,chunks,max_gap_ms,underrun_ms,http_status,success,error,"
+    "connect_ms,worst_stall_ms,series\n";
+
+const std::string& AgentName(const v1::Session& session, uint32_t agent, std::string* scratch) {
+  if (agent < static_cast<uint32_t>(session.agents_size())) {
+    return session.agents(static_cast<int>(agent)).id();
+  }
+  *scratch = std::to_string(agent);
+  return *scratch;
+}
+
+void AppendRequestRow(const v1::Session& session, const LevelData& level, const common::Record& r,
+                      std::string* out) {
+  std::string scratch;
+  absl::StrAppend(out, level.rate > 0 ? Num(level.rate) : absl::StrCat(level.concurrency), ",",
+                  AgentName(session, r.agent, &scratch), ",", r.request_id, ",", r.warmup ? 1 : 0,
+                  ",", Seconds(r.intended_ns), ",", Seconds(r.start_ns), ",",
+                  Seconds(r.first_byte_ns), ",", Seconds(r.first_audio_ns), ",", Seconds(r.end_ns),
+                  ",", r.chars, ",", r.bytes, ",", Num(r.audio_s), ",", r.sample_rate, ",",
+                  r.chunks, ",", Num(r.max_gap_ms), ",", Num(r.underrun_ms), ",", r.http_status,
+                  ",", common::Succeeded(r) ? 1 : 0, ",", common::ErrorKindName(r.error), ",",
+                  Num(static_cast<double>(r.connect_ns) / 1e6), ",", Num(r.worst_stall_ms), ",",
+                  level.series, "\n");
+}
+
+}  // namespace
+
 std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>& levels) {
-  std::string out =
-      "level,agent,request_id,warmup,intended_s,start_s,first_byte_s,first_audio_s,end_s,chars,"
-      "bytes,audio_s,sample_rate,chunks,max_gap_ms,underrun_ms,http_status,success,error,"
-      "connect_ms,worst_stall_ms,series\n";
+  std::string out = kRequestsCsvHeader;
   for (const LevelData& level : levels) {
-    for (size_t i = 0; i < level.records.size(); ++i) {
-      const v1::RequestRecord& r = level.records[i];
-      const uint32_t a = level.agent[i];
-      const std::string& agent = a < static_cast<uint32_t>(session.agents_size())
-                                     ? session.agents(static_cast<int>(a)).id()
-                                     : std::to_string(a);
-      absl::StrAppend(
-          &out, level.rate > 0 ? Num(level.rate) : absl::StrCat(level.concurrency), ",", agent, ",",
-          r.request_id(), ",", r.warmup() ? 1 : 0, ",", Seconds(r.intended_ns()), ",",
-          Seconds(r.start_ns()), ",", Seconds(r.first_byte_ns()), ",", Seconds(r.first_audio_ns()),
-          ",", Seconds(r.end_ns()), ",", r.chars(), ",", r.bytes(), ",", Num(r.audio_s()), ",",
-          r.sample_rate(), ",", r.chunks(), ",", Num(r.max_gap_ms()), ",", Num(r.underrun_ms()),
-          ",", r.http_status(), ",", common::Succeeded(r) ? 1 : 0, ",",
-          common::ErrorKindName(r.error()), ",", Num(static_cast<double>(r.connect_ns()) / 1e6),
-          ",", Num(r.worst_stall_ms()), ",", level.series, "\n");
-    }
+    for (const common::Record& r : level.records) AppendRequestRow(session, level, r, &out);
   }
   return out;
 }
@@ -158,31 +204,31 @@ absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& sessio
   if (auto st = WriteAtomically(fs::path(dir) / "summary.csv", SummaryCsv(session)); !st.ok()) {
     return st;
   }
-  if (auto st = WriteAtomically(fs::path(dir) / "requests.csv", RequestsCsv(session, levels));
+  if (auto st =
+          WriteRowsAtomically(fs::path(dir) / "requests.csv", kRequestsCsvHeader, levels,
+                              [&](const LevelData& level, const common::Record& r,
+                                  std::string* out) { AppendRequestRow(session, level, r, out); });
       !st.ok()) {
     return st;
   }
   if (session.plan().output().jsonl()) {
     // One JSON object per request (protobuf's JSON mapping), with the level and agent.
-    std::string lines;
     google::protobuf::util::JsonPrintOptions line_opts;
     line_opts.preserve_proto_field_names = true;
-    for (const LevelData& level : levels) {
-      for (size_t i = 0; i < level.records.size(); ++i) {
-        std::string rec;
-        if (!google::protobuf::util::MessageToJsonString(level.records[i], &rec, line_opts).ok()) {
-          continue;
-        }
-        const uint32_t a = level.agent[i];
-        const std::string agent = a < static_cast<uint32_t>(session.agents_size())
-                                      ? session.agents(static_cast<int>(a)).id()
-                                      : std::to_string(a);
-        absl::StrAppend(&lines, "{\"level\":", level.rate > 0 ? level.rate : level.concurrency,
-                        ",\"series\":\"", level.series, "\",\"agent\":\"", agent,
-                        "\",\"record\":", rec, "}\n");
+    std::string rec, scratch;
+    auto row = [&](const LevelData& level, const common::Record& r, std::string* out) {
+      rec.clear();
+      if (!google::protobuf::util::MessageToJsonString(common::ToProto(r), &rec, line_opts).ok()) {
+        return;
       }
+      absl::StrAppend(out, "{\"level\":", level.rate > 0 ? level.rate : level.concurrency,
+                      ",\"series\":\"", level.series, "\",\"agent\":\"",
+                      AgentName(session, r.agent, &scratch), "\",\"record\":", rec, "}\n");
+    };
+    if (auto st = WriteRowsAtomically(fs::path(dir) / "requests.jsonl", "", levels, row);
+        !st.ok()) {
+      return st;
     }
-    if (auto st = WriteAtomically(fs::path(dir) / "requests.jsonl", lines); !st.ok()) return st;
   }
   return WriteAtomically(fs::path(dir) / "session.json", json + "\n");
 }

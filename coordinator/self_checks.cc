@@ -75,19 +75,20 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
       // Little's law: users in flight = throughput x time in system. Measured over the window
       // in which every user is busy (first start to last start, before the count runs out),
       // each closed-loop user is always in a request, so the average must match concurrency.
+      using Chunk = common::RecordStore::Chunk;
       int64_t wa = INT64_MAX, wb = INT64_MIN;
-      for (const v1::RequestRecord& r : level.records) {
-        if (r.warmup()) continue;
-        wa = std::min(wa, r.start_ns());
-        wb = std::max(wb, r.start_ns());
-      }
+      level.records.ForEach([&](const Chunk& c, size_t i) {
+        if (c.warmup(i)) return;
+        wa = std::min(wa, c.start_ns[i]);
+        wb = std::max(wb, c.start_ns[i]);
+      });
       double busy = 0;
-      for (const v1::RequestRecord& r : level.records) {
-        if (r.warmup()) continue;
-        const int64_t from = std::max(wa, r.intended_ns() > 0 ? r.intended_ns() : r.start_ns());
-        const int64_t to = std::min(wb, r.end_ns());
+      level.records.ForEach([&](const Chunk& c, size_t i) {
+        if (c.warmup(i)) return;
+        const int64_t from = std::max(wa, c.intended_ns[i] > 0 ? c.intended_ns[i] : c.start_ns[i]);
+        const int64_t to = std::min(wb, c.end_ns[i]);
         if (to > from) busy += static_cast<double>(to - from);
-      }
+      });
       const double in_flight = wb > wa ? busy / static_cast<double>(wb - wa) : 0;
       if (wb - wa > 0 && std::abs(in_flight - level.concurrency) >
                              bounds.littles_law_tolerance * level.concurrency) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "common/record_store.h"
 #include "common/records.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -75,9 +76,8 @@ v1::ErrorKind ErrorKindFromName(absl::string_view name) {
 
 // One requests.csv row, before it is assigned to a level.
 struct Row {
-  std::string level;  // the `level` cell as written (concurrency today)
-  v1::RequestRecord record;
-  uint32_t agent = 0;
+  std::string level;      // the `level` cell as written (concurrency today)
+  common::Record record;  // with its agent index
 };
 
 absl::StatusOr<std::vector<Row>> ParseRequestsCsv(const std::string& csv,
@@ -117,36 +117,36 @@ absl::StatusOr<std::vector<Row>> ParseRequestsCsv(const std::string& csv,
     }
     Row row;
     row.level = std::string(cell("level"));
-    v1::RequestRecord& r = row.record;
-    r.set_request_id(static_cast<uint64_t>(ToInt(cell("request_id"))));
-    r.set_warmup(cell("warmup") == "1");
-    r.set_intended_ns(SecondsToNs(cell("intended_s")));
-    r.set_start_ns(SecondsToNs(cell("start_s")));
-    r.set_first_byte_ns(SecondsToNs(cell("first_byte_s")));
-    r.set_first_audio_ns(SecondsToNs(cell("first_audio_s")));
-    r.set_end_ns(SecondsToNs(cell("end_s")));
-    r.set_chars(static_cast<int32_t>(ToInt(cell("chars"))));
-    r.set_bytes(ToInt(cell("bytes")));
-    r.set_audio_s(ToDouble(cell("audio_s")));
-    r.set_sample_rate(static_cast<int32_t>(ToInt(cell("sample_rate"))));
-    r.set_chunks(static_cast<int32_t>(ToInt(cell("chunks"))));
-    r.set_max_gap_ms(ToDouble(cell("max_gap_ms")));
-    r.set_underrun_ms(ToDouble(cell("underrun_ms")));
-    r.set_http_status(static_cast<int32_t>(ToInt(cell("http_status"))));
-    r.set_connect_ns(std::llround(ToDouble(cell("connect_ms")) * 1e6));
-    r.set_worst_stall_ms(ToDouble(cell("worst_stall_ms")));
+    common::Record& r = row.record;
+    r.request_id = static_cast<uint64_t>(ToInt(cell("request_id")));
+    r.warmup = cell("warmup") == "1";
+    r.intended_ns = SecondsToNs(cell("intended_s"));
+    r.start_ns = SecondsToNs(cell("start_s"));
+    r.first_byte_ns = SecondsToNs(cell("first_byte_s"));
+    r.first_audio_ns = SecondsToNs(cell("first_audio_s"));
+    r.end_ns = SecondsToNs(cell("end_s"));
+    r.chars = static_cast<int32_t>(ToInt(cell("chars")));
+    r.bytes = ToInt(cell("bytes"));
+    r.audio_s = ToDouble(cell("audio_s"));
+    r.sample_rate = static_cast<int32_t>(ToInt(cell("sample_rate")));
+    r.chunks = static_cast<int32_t>(ToInt(cell("chunks")));
+    r.max_gap_ms = ToDouble(cell("max_gap_ms"));
+    r.underrun_ms = ToDouble(cell("underrun_ms"));
+    r.http_status = static_cast<int32_t>(ToInt(cell("http_status")));
+    r.connect_ns = std::llround(ToDouble(cell("connect_ms")) * 1e6);
+    r.worst_stall_ms = ToDouble(cell("worst_stall_ms"));
     const absl::string_view error = cell("error");
     if (!error.empty()) {
-      r.set_error(ErrorKindFromName(error));
+      r.error = ErrorKindFromName(error);
     } else if (col.contains("success") && cell("success") == "0") {
-      r.set_error(v1::ERROR_PROTOCOL);
+      r.error = v1::ERROR_PROTOCOL;
     }
     const std::string agent(cell("agent"));
     if (auto it = agent_index.find(agent); it != agent_index.end()) {
-      row.agent = it->second;
+      r.agent = it->second;
     } else {
       int64_t index = 0;
-      row.agent = absl::SimpleAtoi(agent, &index) && index >= 0 ? static_cast<uint32_t>(index) : 0;
+      r.agent = absl::SimpleAtoi(agent, &index) && index >= 0 ? static_cast<uint32_t>(index) : 0;
     }
     rows.push_back(std::move(row));
   }
@@ -163,10 +163,7 @@ std::string LevelKeyCell(const v1::LevelStats& l) {
 void AssignRows(std::vector<Row>& rows, LoadedSession& loaded) {
   const v1::Session& s = loaded.session;
   const size_t n = static_cast<size_t>(s.levels_size());
-  auto put = [&](size_t level, Row& row) {
-    loaded.levels[level].records.push_back(std::move(row.record));
-    loaded.levels[level].agent.push_back(row.agent);
-  };
+  auto put = [&](size_t level, Row& row) { loaded.levels[level].records.Append(row.record); };
   // 1. Slices by expected count, each slice carrying a single `level` value.
   size_t expected_total = 0;
   for (const auto& l : s.levels()) expected_total += l.attempted() + l.warmup_excluded();

@@ -85,8 +85,7 @@ LevelData Simulate(const LevelSpec& spec, uint64_t seed, int64_t start_ns, int64
       r.set_audio_s(0);
     }
     if (i == 0) r.set_connect_ns(1'234'000);
-    level.records.push_back(r);
-    level.agent.push_back(static_cast<uint32_t>(w % 2));
+    level.records.Append(r, static_cast<uint32_t>(w % 2));
     free.push({r.end_ns() + 50'000, w});
     last = std::max(last, r.end_ns());
   }
@@ -520,18 +519,18 @@ TEST_F(ReportOutputsTest, LoadSessionRestoresRecordsPerLevelEvenWithSharedConcur
     const LevelData& want = s.levels[i];
     const LevelData& got = loaded->levels[i];
     ASSERT_EQ(got.records.size(), want.records.size()) << i;
-    EXPECT_EQ(got.agent, want.agent);
     for (size_t k = 0; k < want.records.size(); ++k) {
-      const v1::RequestRecord& w = want.records[k];
-      const v1::RequestRecord& g = got.records[k];
-      EXPECT_EQ(g.request_id(), w.request_id());
-      EXPECT_EQ(g.warmup(), w.warmup());
-      EXPECT_EQ(g.start_ns(), w.start_ns());
-      EXPECT_EQ(g.first_audio_ns(), w.first_audio_ns());
-      EXPECT_EQ(g.end_ns(), w.end_ns());
-      EXPECT_EQ(g.error(), w.error());
-      EXPECT_NEAR(g.audio_s(), w.audio_s(), 1e-9);
-      EXPECT_EQ(g.connect_ns(), w.connect_ns());
+      const common::Record w = want.records[k];
+      const common::Record g = got.records[k];
+      EXPECT_EQ(g.agent, w.agent);
+      EXPECT_EQ(g.request_id, w.request_id);
+      EXPECT_EQ(g.warmup, w.warmup);
+      EXPECT_EQ(g.start_ns, w.start_ns);
+      EXPECT_EQ(g.first_audio_ns, w.first_audio_ns);
+      EXPECT_EQ(g.end_ns, w.end_ns);
+      EXPECT_EQ(g.error, w.error);
+      EXPECT_NEAR(g.audio_s, w.audio_s, 1e-9);
+      EXPECT_EQ(g.connect_ns, w.connect_ns);
     }
     // Statistics recomputed from the loaded records match what was written.
     const v1::LevelStats again = common::ComputeLevelStats(got.concurrency, got.records);

@@ -34,8 +34,7 @@ TEST(ReportTest, RequestsCsvHasOneRowPerRecordOnTheTimeline) {
   r.set_start_ns(1'500'000'000);
   r.set_end_ns(2'000'000'001);
   r.set_error(v1::ERROR_HTTP_429);
-  level.records.push_back(r);
-  level.agent.push_back(0);
+  level.records.Append(r, 0);
   const std::string csv = RequestsCsv(s, {level});
   const std::vector<std::string> lines = absl::StrSplit(csv, '\n');
   EXPECT_EQ(lines[0].rfind(
