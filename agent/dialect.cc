@@ -21,25 +21,14 @@
 namespace ttsbench::agent {
 namespace {
 
+using common::JsonEscape;
+using common::JsonQuote;
+
 // Bodies of a few MB of base64 audio are normal; refuse what no TTS answer needs.
 constexpr size_t kMaxJsonBody = 256u << 20;
 // Request lines beyond this are refused by common servers and proxies (nginx: 8 KiB buffers);
 // coqui then gets its parameters as a form body instead of a query.
 constexpr size_t kMaxQueryBytes = 4096;
-
-std::string JsonQuote(absl::string_view s) {
-  google::protobuf::Value v;
-  v.set_string_value(std::string(s));
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(v, &out);
-  return out;
-}
-
-// The inside of a JSON string literal (for templates that write "…{text}…").
-std::string JsonEscape(absl::string_view s) {
-  std::string q = JsonQuote(s);
-  return q.size() >= 2 ? q.substr(1, q.size() - 2) : q;
-}
 
 std::string Number(double v) { return absl::StrFormat("%.6g", v); }
 
@@ -779,23 +768,6 @@ constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",   "
 
 absl::StatusOr<MessageResult> ResponseDecoder::OnMessage(absl::string_view, bool) {
   return absl::UnimplementedError("this answer is not read as WebSocket messages");
-}
-
-std::string UrlEncode(absl::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
-    }
-  }
-  return out;
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/audio.h"
+#include "common/escape.h"
 #include "common/url.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
@@ -128,7 +129,7 @@ absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
 
 // Percent-encodes everything but RFC 3986 unreserved characters (a query value, a path
 // segment).
-std::string UrlEncode(absl::string_view s);
+using common::UrlEncode;
 
 }  // namespace ttsbench::agent
 

@@ -39,6 +39,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/audio.h"
+#include "common/escape.h"
 #include "common/status_macros.h"
 #include "common/url.h"
 #include "common/version.h"
@@ -51,6 +52,8 @@ namespace ssl = net::ssl;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
+using common::JsonQuote;
+using common::UrlEncode;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using google::protobuf::Value;
@@ -77,44 +80,6 @@ absl::string_view Av(const S& s) {
 std::string_view Sv(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// JSON string literal (request bodies).
-std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string UrlEncode(absl::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
-        c == '~') {
-      out += c;
-    } else {
-      absl::StrAppend(&out, absl::StrFormat("%%%02X", static_cast<unsigned char>(c)));
-    }
-  }
-  return out;
-}
 
 // A word for a shell command line: as is when plainly safe, else single-quoted.
 std::string ShellWord(absl::string_view s) {

@@ -39,6 +39,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/escape.h"
 #include "synth/audio_source.h"
 
 namespace ttsbench::synth {
@@ -51,6 +52,7 @@ namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using common::JsonQuote;
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr std::string_view kServerName = "ttsbench-synth";
@@ -156,38 +158,6 @@ class SlotLease {
 
 // Abseil here is built with its own string_view, distinct from std::string_view (Beast's).
 absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// JSON string literal with the escapes JSON requires (CEscape's \x.. and octal are not JSON).
-std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
 
 std::string ErrorJson(absl::string_view message, absl::string_view type) {
   return absl::StrCat(R"({"error":{"message":)", JsonQuote(message), R"(,"type":")", type,
