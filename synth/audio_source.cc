@@ -1,10 +1,16 @@
 #include "synth/audio_source.h"
 
 #include <sndfile.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <numbers>
 
 #include "absl/strings/str_cat.h"
@@ -130,7 +136,53 @@ int SndfileFormat(AudioFormat f) {
   }
 }
 
+// AAC in ADTS, as the OpenAI API sends it. libsndfile has no AAC encoder, so ffmpeg (its native
+// `aac` encoder, 1024 samples of priming) encodes the tone from a temporary file.
+absl::StatusOr<std::string> EncodeAac(int rate, int64_t samples) {
+  char in_path[] = "/tmp/ttsbench-synth-aac-XXXXXX";
+  const int fd = mkstemp(in_path);
+  if (fd < 0) return absl::InternalError("aac: cannot create a temporary file");
+  ::close(fd);
+  const std::string out_path = std::string(in_path) + ".aac";
+  struct Cleanup {
+    const char* in;
+    const std::string& out;
+    ~Cleanup() {
+      std::remove(in);
+      std::remove(out.c_str());
+    }
+  } cleanup{in_path, out_path};
+  {
+    std::ofstream pcm(in_path, std::ios::binary);
+    for (int64_t i = 0; i < samples; ++i) {
+      char b[2];
+      PutLe16(b, static_cast<uint16_t>(ToS16(ToneSample(i, rate))));
+      pcm.write(b, 2);
+    }
+    if (!pcm.flush()) return absl::InternalError("aac: cannot write the temporary file");
+  }
+  const std::string rate_text = std::to_string(rate);
+  const char* argv[] = {
+      "ffmpeg", "-nostdin", "-loglevel", "error", "-y",   "-f",  "s16le", "-ar",  rate_text.c_str(),
+      "-ac",    "1",        "-i",        in_path, "-c:a", "aac", "-f",    "adts", out_path.c_str(),
+      nullptr};
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, "ffmpeg", nullptr, nullptr, const_cast<char* const*>(argv), environ) !=
+      0) {
+    return absl::InvalidArgumentError("this server encodes aac with ffmpeg, which is not on PATH");
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("ffmpeg could not encode aac at ", rate, " Hz"));
+  }
+  std::ifstream in(out_path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) return absl::InternalError("aac: ffmpeg wrote nothing");
+  return bytes;
+}
+
 absl::StatusOr<std::string> Encode(AudioFormat format, int rate, int64_t samples) {
+  if (format == AudioFormat::kAac) return EncodeAac(rate, samples);
   MemoryFile file;
   SF_VIRTUAL_IO io{MemLength, MemSeek, MemRead, MemWrite, MemTell};
   SF_INFO info{};
@@ -173,6 +225,7 @@ std::optional<AudioFormat> ParseAudioFormat(std::string_view name) {
   if (name == "flac") return AudioFormat::kFlac;
   if (name == "opus") return AudioFormat::kOpus;
   if (name == "vorbis" || name == "ogg") return AudioFormat::kVorbis;
+  if (name == "aac") return AudioFormat::kAac;
   return std::nullopt;
 }
 
@@ -194,11 +247,15 @@ std::string ContentType(AudioFormat format, int sample_rate) {
       return "audio/ogg;codecs=opus";
     case AudioFormat::kVorbis:
       return "audio/ogg";
+    case AudioFormat::kAac:
+      return "audio/aac";
   }
   return "application/octet-stream";
 }
 
-bool IsEncoded(AudioFormat format) { return SndfileFormat(format) != 0; }
+bool IsEncoded(AudioFormat format) {
+  return format == AudioFormat::kAac || SndfileFormat(format) != 0;
+}
 
 const std::string& AudioLibrary::Tone(AudioFormat format, int sample_rate) {
   if (format == AudioFormat::kWav) format = AudioFormat::kPcmS16;

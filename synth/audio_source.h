@@ -1,6 +1,7 @@
 // The audio the synthetic server sends: a 440 Hz tone at any sample rate, in every format it
 // serves (WAV, raw PCM s16le/f32le, mu-law, and MP3, FLAC, Ogg Opus, Ogg Vorbis encoded by
-// libsndfile), whole or sliced by sample range for streamed chunks.
+// libsndfile, AAC in ADTS encoded by ffmpeg when it is installed), whole or sliced by sample range
+// for streamed chunks.
 #ifndef TTSBENCH_SYNTH_AUDIO_SOURCE_H_
 #define TTSBENCH_SYNTH_AUDIO_SOURCE_H_
 
@@ -19,13 +20,15 @@
 
 namespace ttsbench::synth {
 
-enum class AudioFormat { kWav, kPcmS16, kPcmF32, kUlaw, kMp3, kFlac, kOpus, kVorbis };
+enum class AudioFormat { kWav, kPcmS16, kPcmF32, kUlaw, kMp3, kFlac, kOpus, kVorbis, kAac };
 
-// wav | pcm (s16le) | pcm_f32le | ulaw | mp3 | flac | opus | vorbis (or ogg); nullopt otherwise.
+// wav | pcm (s16le) | pcm_f32le | ulaw | mp3 | flac | opus | vorbis (or ogg) | aac; nullopt
+// otherwise.
 std::optional<AudioFormat> ParseAudioFormat(std::string_view name);
 // The Content-Type of a body in `format`; raw PCM carries its rate.
 std::string ContentType(AudioFormat format, int sample_rate);
-// Whether libsndfile encodes it (and so whether slices are byte ranges of a whole file).
+// Whether it is encoded (libsndfile; ffmpeg for AAC), and so whether slices are byte ranges of
+// a whole file.
 bool IsEncoded(AudioFormat format);
 // The WAV header size the server writes.
 inline constexpr size_t kWavHeaderBytes = 44;
@@ -38,7 +41,7 @@ class AudioLibrary {
   // 440 whole cycles fit in a second at any integer rate, so slices of it loop seamlessly.
   const std::string& Tone(AudioFormat format, int sample_rate);
   // The whole file of `samples` tone samples; InvalidArgument when the encoder refuses (e.g. Opus
-  // at a rate other than 8, 12, 16, 24 or 48 kHz).
+  // at a rate other than 8, 12, 16, 24 or 48 kHz, or AAC without ffmpeg on PATH).
   absl::StatusOr<std::shared_ptr<const std::string>> Encoded(AudioFormat format, int sample_rate,
                                                              int64_t samples);
 

@@ -354,7 +354,7 @@ absl::Status TakeFormat(const Struct& json, const char* key, AudioRequest& req) 
   if (!f) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported ", key, " '", format->string_value(),
-                     "': this server produces wav, pcm, mp3, flac, opus, ulaw or vorbis"));
+                     "': this server produces wav, pcm, mp3, flac, opus, aac, ulaw or vorbis"));
   }
   req.format = *f;
   return absl::OkStatus();

@@ -77,9 +77,11 @@ void ExpectAllOk(const std::vector<v1::RequestRecord>& records, size_t n, double
 
 TEST(DialectE2eTest, OpenAiEveryFormatStreamedAndNot) {
   Server s;
-  // Within one codec frame: MP3 1152 samples, Opus 20 ms, FLAC and Vorbis a block; PCM exact.
+  // Within one codec frame: MP3 1152 samples, AAC 1024, Opus 20 ms, FLAC and Vorbis a block;
+  // PCM exact.
   const std::vector<std::pair<std::string, double>> formats = {
-      {"wav", 1e-9}, {"pcm", 1e-9}, {"ulaw", 1e-9}, {"mp3", 0.048}, {"flac", 0.02}, {"opus", 0.02}};
+      {"wav", 1e-9},  {"pcm", 1e-9},  {"ulaw", 1e-9},         {"mp3", 0.048},
+      {"flac", 0.02}, {"opus", 0.02}, {"aac", 1024.0 / 24000}};
   for (const auto& [format, tolerance] : formats) {
     for (bool streaming : {false, true}) {
       RunSpec spec = Spec(s, "openai", format);

@@ -100,8 +100,16 @@ TEST(SynthProtocolsTest, EncodedFormatsDecodeToTheRequestedLength) {
                     R"({"input":"The quick brown fox.","response_format":"ulaw"})");
   EXPECT_EQ(ulaw.header(http::field::content_type), "audio/basic;rate=24000");
   EXPECT_EQ(ulaw.body().size(), 24000u);
+  // AAC in ADTS, encoded by ffmpeg (installed with the test dependencies).
+  Reply aac = Post(server->port(), "/v1/audio/speech",
+                   R"({"input":"The quick brown fox.","response_format":"aac"})");
+  ASSERT_EQ(aac.status(), 200u) << aac.body();
+  EXPECT_EQ(aac.header(http::field::content_type), "audio/aac");
+  ASSERT_GE(aac.body().size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(aac.body()[0]), 0xFF);  // ADTS sync word
+  EXPECT_EQ(static_cast<unsigned char>(aac.body()[1]) & 0xF0, 0xF0);
   EXPECT_EQ(
-      Post(server->port(), "/v1/audio/speech", R"({"input":"x","response_format":"aac"})").status(),
+      Post(server->port(), "/v1/audio/speech", R"({"input":"x","response_format":"wma"})").status(),
       400u);
 }
 
