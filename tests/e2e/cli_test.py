@@ -390,6 +390,26 @@ output:
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assert_all_succeeded(name, streamed)
 
+    def test_server_format_flag_every_format(self):
+        # Every OpenAI response_format, whole and streamed, measured within one codec frame of
+        # the synthetic server's audio (AAC: 1024 samples; MP3 1152; Opus 20 ms at 48 kHz).
+        s = self.synth()
+        frame = {"mp3": 1152 / 24000, "aac": 1024 / 24000, "opus": 0.02, "flac": 0.02}
+        for fmt in ("wav", "pcm", "mp3", "opus", "aac", "flac", "ulaw"):
+            for streaming in (False, True):
+                with self.subTest(format=fmt, streaming=streaming):
+                    name = f"f-{fmt}-{int(streaming)}"
+                    r = self.ttsbench("server", "--url", s.url, "--api", "openai", "--format", fmt,
+                                      "--streaming" if streaming else "--no-streaming",
+                                      "--agents", "1", "--concurrency", "2", "--iterations", "4",
+                                      "--warmup", "0",
+                                      "--output-dir", self.out, "--session-name", name)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    for q in self.assert_all_succeeded(name, streaming):
+                        want = int(q["chars"]) * 0.06  # the synthetic server's 60 ms a character
+                        self.assertAlmostEqual(float(q["audio_s"]), want,
+                                               delta=frame.get(fmt, 1e-6), msg=q)
+
     def test_tls_target_is_verified_against_ca_file_or_refused(self):
         cert = os.path.join(self.out, "synth-ca.pem")
         s = self.synth("--tls-self-signed", "--tls-cert-out", cert)
