@@ -171,6 +171,18 @@ class Bench:
         return os.path.join(out, name), stdout, agent
 
 
+def wrk_speech_script(path, text, stream=False):
+    """A wrk Lua script that POSTs an OpenAI speech request for `text` (WAV) and returns its
+    path."""
+    body = {"model": "tts-1", "input": text, "voice": "default", "response_format": "wav"}
+    if stream:
+        body["stream"] = True
+    with open(path, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = {json.dumps(json.dumps(body))}\n")
+    return path
+
+
 def session_json(session_dir):
     with open(os.path.join(session_dir, "session.json")) as f:
         return json.load(f)

@@ -13,7 +13,6 @@ Target: every request completes; agent peak RSS <= 400 MB.
 Usage: bench/concurrency_scale.py [--bin build/bin] [--users 10000] [--smoke]
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -41,12 +40,7 @@ def max_in_flight(rows):
 def wrk_memory(b, url, users, seconds):
     if shutil.which("wrk") is None:
         return None
-    body = json.dumps({"model": "tts-1", "input": TEXT, "voice": "default",
-                       "response_format": "wav", "stream": True})
-    lua = b.path("stream.lua")
-    with open(lua, "w") as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = {json.dumps(body)}\n")
+    lua = benchlib.wrk_speech_script(b.path("stream.lua"), TEXT, stream=True)
     p = benchlib.Proc(["wrk", "-t2", f"-c{users}", f"-d{seconds}s", "--timeout", "30s", "-s", lua,
                        url + "/v1/audio/speech"], stdout=subprocess.PIPE, text=True)
     out, _ = p.p.communicate(timeout=seconds + 60)

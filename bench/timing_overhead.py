@@ -15,7 +15,6 @@ Targets: latency p50 <= 50.5 ms and p99 <= 52 ms; TTFA p50 <= 20.5 ms.
 Usage: bench/timing_overhead.py [--bin build/bin] [--duration 10] [--smoke]
 """
 import argparse
-import json
 import os
 import re
 import shutil
@@ -32,12 +31,7 @@ TEXT = "The quick brown fox jumps over the lazy dog."
 
 
 def wrk_latency(url, duration, script_dir):
-    body = json.dumps({"model": "tts-1", "input": TEXT, "voice": "default",
-                       "response_format": "wav"})
-    lua = os.path.join(script_dir, "post.lua")
-    with open(lua, "w") as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = {json.dumps(body)}\n")
+    lua = benchlib.wrk_speech_script(os.path.join(script_dir, "post.lua"), TEXT)
     out = subprocess.run(["wrk", "-t2", f"-c{USERS}", f"-d{duration}s", "--latency", "-s", lua,
                           url + "/v1/audio/speech"], capture_output=True, text=True,
                          check=True).stdout
