@@ -117,23 +117,14 @@ class HttpConnection final : public ClientConnection {
   void Close() override {
     open_ = false;
     buffer_.clear();
-    if (stream_ == nullptr) return;
-    beast::error_code ec;
-    beast::tcp_stream& s = beast::get_lowest_layer(*stream_);
-    s.socket().shutdown(tcp::socket::shutdown_both, ec);
-    s.close();
+    if (stream_ != nullptr) ShutdownAndClose(*stream_);
   }
 
   bool is_open() const override { return open_; }
 
   net::awaitable<Outcome> Exchange(const PreparedRequest& req, ExchangeContext& ctx) override {
     v1::RequestRecord& rec = ctx.rec;
-    auto fail = [&](v1::ErrorKind kind) {
-      rec.set_error(ctx.stopping.load() ? v1::ERROR_CANCELLED : kind);
-      rec.set_end_ns(SteadyNowNs());
-      Close();
-      return Outcome::kDone;
-    };
+    auto fail = [&](v1::ErrorKind kind) { return FailExchange(ctx, kind, *this); };
     Layer<kTls>& stream = *stream_;
     beast::get_lowest_layer(stream).expires_after(ctx.timeout);
     rec.set_start_ns(SteadyNowNs());

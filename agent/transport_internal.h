@@ -17,6 +17,7 @@
 
 #include "agent/tls.h"
 #include "agent/transport.h"
+#include "common/clock.h"
 
 namespace ttsbench::agent::internal {
 
@@ -55,6 +56,24 @@ net::awaitable<v1::ErrorKind> ConnectLayer(Layer<kTls>& layer, const Endpoints& 
     if (hec) co_return hec == beast::error::timeout ? v1::ERROR_TIMEOUT : v1::ERROR_TLS;
   }
   co_return v1::ERROR_NONE;
+}
+
+// Shuts down and closes the socket under `stream` (any layering), which cancels its operations.
+template <class Stream>
+void ShutdownAndClose(Stream& stream) {
+  beast::error_code ignored;
+  beast::tcp_stream& s = beast::get_lowest_layer(stream);
+  s.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  s.close();
+}
+
+// Ends an exchange with a classified error (cancelled when the runner is stopping), stamps its
+// end and closes the connection, whose state is unknown after a failure.
+inline Outcome FailExchange(ExchangeContext& ctx, v1::ErrorKind kind, ClientConnection& conn) {
+  ctx.rec.set_error(ctx.stopping.load() ? v1::ERROR_CANCELLED : kind);
+  ctx.rec.set_end_ns(common::SteadyNowNs());
+  conn.Close();
+  return Outcome::kDone;
 }
 
 }  // namespace ttsbench::agent::internal

@@ -74,23 +74,14 @@ class WsConnection final : public ClientConnection {
   void Close() override {
     open_ = false;
     buffer_.clear();
-    if (ws_ == nullptr) return;
-    beast::error_code ec;
-    beast::tcp_stream& s = beast::get_lowest_layer(*ws_);
-    s.socket().shutdown(tcp::socket::shutdown_both, ec);
-    s.close();
+    if (ws_ != nullptr) ShutdownAndClose(*ws_);
   }
 
   bool is_open() const override { return open_; }
 
   net::awaitable<Outcome> Exchange(const PreparedRequest& req, ExchangeContext& ctx) override {
     v1::RequestRecord& rec = ctx.rec;
-    auto fail = [&](v1::ErrorKind kind) {
-      rec.set_error(ctx.stopping.load() ? v1::ERROR_CANCELLED : kind);
-      rec.set_end_ns(SteadyNowNs());
-      Close();
-      return Outcome::kDone;
-    };
+    auto fail = [&](v1::ErrorKind kind) { return FailExchange(ctx, kind, *this); };
     Ws& ws = *ws_;
     beast::get_lowest_layer(ws).expires_after(ctx.timeout);
     rec.set_start_ns(SteadyNowNs());
