@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline checks of deploy/ (container image, Kubernetes manifests, systemd unit). CI runs it
-# after the build; it needs kubectl (with its built-in kustomize), systemd-analyze, apt-cache,
+# after the build; it uses kubectl (with its built-in kustomize) where installed, systemd-analyze, apt-cache,
 # dpkg, python3 and the built binaries, and no network, cluster, Docker engine or booted systemd.
 #
 #   bash deploy/check.sh [BIN_DIR]      BIN_DIR: the built binaries (default: build/bin)
@@ -325,7 +325,7 @@ PY
 k8s_overlay() {  # $1: overlay folder
   local dir=$1 o="$WORK/k8s.${1//\//_}"
   mkdir -p "$o"
-  command -v kubectl >/dev/null || { echo "kubectl not found"; return 1; }
+  command -v kubectl >/dev/null || { echo "kubectl is not installed (no Debian 12 package has it): manifests not rendered"; return 77; }
   [[ -x $BIN_DIR/ttsbench && -x $BIN_DIR/ttsbench-agent ]] || { echo "no built binaries in $BIN_DIR"; return 1; }
   timeout 60 kubectl kustomize "$dir" >"$o/rendered.yaml" || { echo "kubectl kustomize $dir failed"; return 1; }
   # kubectl decodes the objects offline; a List of typed JSON objects comes back.
@@ -349,6 +349,7 @@ k8s_overlay() {  # $1: overlay folder
 export -f k8s_overlay
 
 k8s_render_only() {  # $1: folder; renders and decodes
+  command -v kubectl >/dev/null || { echo "kubectl is not installed (no Debian 12 package has it): not rendered"; return 77; }
   timeout 60 kubectl kustomize "$1" >"$WORK/tool.yaml" || return 1
   timeout 60 kubectl annotate --local -f "$WORK/tool.yaml" -o json deploy-check=1 >/dev/null || return 1
   echo "renders: $(grep -c '^kind:' "$WORK/tool.yaml") object(s)"

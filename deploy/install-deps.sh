@@ -8,7 +8,7 @@ packages=(
   clang libclang-rt-14-dev
   # wire API and libraries (DESIGN.md, "Libraries")
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libboost1.81-dev libboost-url1.81-dev libabsl-dev libssl-dev
+  libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev libabsl-dev libssl-dev
   libyaml-cpp-dev libcli11-dev libsndfile1-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers and real audio for tests and benchmarks
@@ -16,7 +16,7 @@ packages=(
   # reference tools the benchmarks under bench/ run side by side with ttsbench
   wrk nginx-light python3-locust
   # deployment checks (deploy/check.sh): manifests render, the unit verifies
-  kubectl systemd
+  systemd
 )
 missing=()
 for p in "${packages[@]}"; do
