@@ -3,6 +3,7 @@
 #include <boost/url/parse.hpp>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -15,6 +16,10 @@ absl::string_view Abs(boost::core::string_view s) { return absl::string_view(s.d
 }  // namespace
 
 absl::StatusOr<Url> ParseUrl(absl::string_view text) {
+  if (!absl::StrContains(text, "://")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid URL '", text, "': no scheme; write http://", text, " (or https://", text, ")"));
+  }
   auto parsed = boost::urls::parse_absolute_uri(boost::core::string_view(text.data(), text.size()));
   if (!parsed) {
     return absl::InvalidArgumentError(

@@ -18,6 +18,8 @@
 #include "absl/time/time.h"
 #include "common/slo.h"
 #include "common/url.h"
+#include "common/version.h"
+#include "coordinator/cli_guide.h"
 #include "coordinator/compare.h"
 #include "coordinator/discover.h"
 #include "coordinator/plan_file.h"
@@ -36,17 +38,17 @@ struct LoadFlags {
   std::string api = "openai";
   std::string voice = "default";
   std::string model;
-  std::string format = "wav";
+  std::string format;  // empty: the dialect's default (DefaultFormat)
   bool streaming = false;
   std::vector<int> concurrency = {1, 2, 4, 8, 16};
   int iterations = 40;
   bool iterations_given = false;
   int warmup = 4;
-  double timeout_s = 30;
+  std::string timeout = "30s";
   int agents = 2;
   int expect_agents = 0;
   std::string listen;
-  double agent_timeout_s = 30;
+  std::string agent_timeout = "30s";
   std::string output_dir = "ttsbench-results";
   std::string session_name;
   std::string texts_file;
@@ -67,7 +69,7 @@ struct LoadFlags {
   std::string connections = "keepalive";
   std::string level_time_limit;
   std::vector<std::string> slo;
-  double stall_threshold_ms = 100;
+  std::string stall_threshold = "100ms";
   std::string metrics_addr;
   bool jsonl = false;
   // Transport and request details.
@@ -93,9 +95,10 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
   // Checked by ValidatePlan: the choices depend on --api (ElevenLabs has its own names).
   cmd->add_option("--format", f.format,
-                  "audio format: wav pcm mp3 opus aac flac ulaw (elevenlabs: also its "
-                  "output_format names, e.g. pcm_16000)")
-      ->capture_default_str();
+                  absl::StrCat("audio format: wav pcm mp3 opus aac flac ulaw (elevenlabs: mp3 pcm "
+                               "ulaw or its output_format names, e.g. pcm_16000); default: ",
+                               ttsbench::coordinator::DefaultFormat("openai"), ", elevenlabs ",
+                               ttsbench::coordinator::DefaultFormat("elevenlabs")));
   cmd->add_option("--concurrency", f.concurrency, "concurrency levels")
       ->check(CLI::Range(1, 1000000))
       ->expected(1, -1)
@@ -107,8 +110,8 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--warmup", f.warmup, "warm-up requests per level, excluded from statistics")
       ->check(CLI::Range(0, 100000000))
       ->capture_default_str();
-  cmd->add_option("--timeout", f.timeout_s, "per-request timeout in seconds")
-      ->check(CLI::Range(0.001, 86400.0))
+  cmd->add_option("--timeout", f.timeout,
+                  "per request: connect, send and the whole answer (e.g. 30s, 500ms)")
       ->capture_default_str();
   cmd->add_option("--agents", f.agents, "local agent processes to start")
       ->check(CLI::Range(1, 256))
@@ -117,8 +120,7 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
                   "wait for this many remote agents instead of starting local ones")
       ->check(CLI::Range(0, 10000));
   cmd->add_option("--listen", f.listen, "coordinator listen address HOST:PORT for agents");
-  cmd->add_option("--agent-timeout", f.agent_timeout_s, "seconds to wait for agents")
-      ->check(CLI::Range(0.1, 86400.0))
+  cmd->add_option("--agent-timeout", f.agent_timeout, "how long to wait for agents (e.g. 30s)")
       ->capture_default_str();
   cmd->add_option("--output-dir", f.output_dir, "where sessions are written")
       ->capture_default_str();
@@ -185,23 +187,36 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--metrics-addr", f.metrics_addr,
                   "serve live Prometheus metrics on HOST:PORT during the run");
   cmd->add_flag("--jsonl", f.jsonl, "also write requests.jsonl (one JSON object per request)");
-  cmd->add_option("--stall-threshold", f.stall_threshold_ms,
-                  "continuity: worst playback stall (ms) a request may have")
-      ->check(CLI::PositiveNumber)
+  cmd->add_option("--stall-threshold", f.stall_threshold,
+                  "continuity: worst playback stall a request may have (e.g. 100ms)")
       ->capture_default_str();
 }
 
-// "30s", "250ms", "2m", or a plain number of seconds.
-absl::StatusOr<double> DurationSeconds(const std::string& flag, const std::string& text) {
+// A duration flag in seconds, within [min_s, max_s]; `zero_ok` lets 0 mean "not set".
+absl::StatusOr<double> DurationFlag(const std::string& flag, const std::string& text, double min_s,
+                                    double max_s, bool zero_ok) {
   if (text.empty()) return 0.0;
-  double plain = 0;
-  if (absl::SimpleAtod(text, &plain) && plain >= 0) return plain;
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+  auto seconds = ttsbench::coordinator::ParseDurationFlag(flag, text);
+  if (!seconds.ok()) return seconds.status();
+  if (*seconds == 0 && zero_ok) return 0.0;
+  if (*seconds == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": '", text, "' is not a duration (e.g. 30s, 250ms, 2m)"));
+        absl::StrCat(flag, " ", text, ": must be more than 0",
+                     flag == "--duration" ? " (omit it to bound levels by request count)" : ""));
   }
-  return absl::ToDoubleSeconds(d);
+  if (*seconds < min_s || *seconds > max_s) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", text, ": must be within ", min_s, " s and ", max_s, " s"));
+  }
+  return *seconds;
+}
+
+// A URL typed without a scheme gets http://, said on stderr; ParseUrl checks the rest.
+std::string WithScheme(const std::string& url) {
+  if (url.empty() || absl::StrContains(url, "://")) return url;
+  std::cerr << "ttsbench: note: '" << url << "' has no scheme; using http://" << url
+            << " (write https:// for TLS)\n";
+  return "http://" + url;
 }
 
 // --header NAME:VALUE
@@ -251,7 +266,9 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   t->set_format(f.format);
   t->set_streaming(f.streaming);
   t->set_sample_rate(f.sample_rate);
-  t->set_timeout_s(f.timeout_s);
+  auto timeout = DurationFlag("--timeout", f.timeout, 0.001, 86400, false);
+  if (!timeout.ok()) return timeout.status();
+  t->set_timeout_s(*timeout);
   SetAuth(f, t);
   if (auto st = AddHeaderFlags(f.headers, t); !st.ok()) return st;
   t->set_ca_file(f.ca_file);
@@ -283,19 +300,30 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
     for (int c : f.concurrency) load->add_concurrency(c);
   }
   load->set_connections(f.connections);
-  load->set_stall_threshold_ms(f.stall_threshold_ms);
+  auto stall = DurationFlag("--stall-threshold", f.stall_threshold, 0.0001, 3600, false);
+  if (!stall.ok()) return stall.status();
+  if (double bare = 0; absl::SimpleAtod(f.stall_threshold, &bare) && bare >= 10) {
+    // It used to take milliseconds: "100" meant 100 ms; say so rather than wait 100 s.
+    return absl::InvalidArgumentError(absl::StrCat("--stall-threshold ", f.stall_threshold,
+                                                   ": a bare number is seconds; write ",
+                                                   f.stall_threshold, "ms for milliseconds"));
+  }
+  load->set_stall_threshold_ms(*stall * 1000);
   struct TimeFlag {
     const char* name;
     const std::string& text;
+    bool zero_ok;  // 0 is a meaningful value (no ramp-up) rather than a mistake
     void (v1::Load::*set)(double);
   };
+  constexpr double kWeek = 7 * 86400;
   for (const TimeFlag& tf :
-       {TimeFlag{"--duration", f.duration, &v1::Load::set_duration_s},
-        TimeFlag{"--warmup-duration", f.warmup_duration, &v1::Load::set_warmup_s},
-        TimeFlag{"--ramp-up", f.ramp_up, &v1::Load::set_ramp_up_s},
-        TimeFlag{"--think-time", f.think_time, &v1::Load::set_think_time_s},
-        TimeFlag{"--level-time-limit", f.level_time_limit, &v1::Load::set_level_time_limit_s}}) {
-    auto seconds = DurationSeconds(tf.name, tf.text);
+       {TimeFlag{"--duration", f.duration, false, &v1::Load::set_duration_s},
+        TimeFlag{"--warmup-duration", f.warmup_duration, true, &v1::Load::set_warmup_s},
+        TimeFlag{"--ramp-up", f.ramp_up, true, &v1::Load::set_ramp_up_s},
+        TimeFlag{"--think-time", f.think_time, true, &v1::Load::set_think_time_s},
+        TimeFlag{"--level-time-limit", f.level_time_limit, false,
+                 &v1::Load::set_level_time_limit_s}}) {
+    auto seconds = DurationFlag(tf.name, tf.text, 0.001, kWeek, tf.zero_ok);
     if (!seconds.ok()) return seconds.status();
     (load->*tf.set)(*seconds);
   }
@@ -318,7 +346,9 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
     }
   }
   v1::AgentsPlan* agents = plan.mutable_agents();
-  agents->set_connect_timeout_s(f.agent_timeout_s);
+  auto agent_timeout = DurationFlag("--agent-timeout", f.agent_timeout, 0.1, 86400, false);
+  if (!agent_timeout.ok()) return agent_timeout.status();
+  agents->set_connect_timeout_s(*agent_timeout);
   if (f.expect_agents > 0) {
     agents->set_expect(f.expect_agents);
   } else {
@@ -370,6 +400,7 @@ absl::StatusOr<ttsbench::coordinator::DiscoveryResult> DiscoverWith(const std::s
 
 int main(int argc, char** argv) {
   CLI::App app{"ttsbench: measure how fast text-to-speech servers really are"};
+  app.set_version_flag("--version,-V", ttsbench::common::kVersion);
   app.require_subcommand(1);
   bool print_plan = false;
 
@@ -438,15 +469,12 @@ int main(int argc, char** argv) {
 
   LoadFlags disc_flags;
   std::string disc_url;
-  double disc_timeout = 5, disc_budget = 30;
+  std::string disc_timeout = "5s", disc_budget = "30s";
   CLI::App* discover =
       app.add_subcommand("discover", "find a server's TTS endpoints and how to benchmark them");
   discover->add_option("--url", disc_url, "base URL of the server")->required();
-  discover->add_option("--timeout", disc_timeout, "seconds per probe")
-      ->check(CLI::Range(0.1, 600.0))
-      ->capture_default_str();
-  discover->add_option("--budget", disc_budget, "seconds for the whole discovery")
-      ->check(CLI::Range(0.1, 3600.0))
+  discover->add_option("--timeout", disc_timeout, "per probe (e.g. 5s)")->capture_default_str();
+  discover->add_option("--budget", disc_budget, "for the whole discovery (e.g. 30s)")
       ->capture_default_str();
   discover->add_option("--output-dir", disc_flags.output_dir, "where discovery.json is written")
       ->capture_default_str();
@@ -500,18 +528,36 @@ int main(int argc, char** argv) {
       ->expected(1, -1);
   compare->add_option("--write", compare_out, "folder to write compare.csv and compare.json to");
 
+  for (CLI::App* cmd : {demo, server, voices, comprehensive, capacity, discover}) {
+    ttsbench::coordinator::GroupLoadOptions(*cmd);
+  }
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && (args[0] == "--version" || args[0] == "-V" || args[0] == "version")) {
+    std::cout << "ttsbench " << ttsbench::common::kVersion << "\n";
+    return 0;
+  }
+  if (auto st = ttsbench::coordinator::CheckCommandLine(app, args); !st.ok()) {
+    std::cerr << "ttsbench: " << st.message() << "\n\n" << ttsbench::coordinator::ModeList(app);
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    std::cerr << "ttsbench: unexpected argument(s): "
+              << absl::StrJoin(ttsbench::coordinator::InTypedOrder(app.remaining(true), args), " ")
+              << "\n";
+    return kExitUsage;
   } catch (const CLI::ParseError& e) {
     std::cerr << "ttsbench: " << e.what() << "\n";
     return kExitUsage;
   }
 
   namespace tc = ttsbench::coordinator;
+  for (std::string* u : {&url, &voices_url, &comp_url, &cap_url, &disc_url}) *u = WithScheme(*u);
   if (*sessions) {
     if (*sessions_list) {
       auto list = tc::ListSessions(sessions_dir);
@@ -554,7 +600,11 @@ int main(int argc, char** argv) {
   }
 
   if (*discover) {
-    auto result = DiscoverWith(disc_url, disc_flags, disc_timeout, disc_budget);
+    auto probe_s = DurationFlag("--timeout", disc_timeout, 0.1, 600, false);
+    if (!probe_s.ok()) return Fail(probe_s.status());
+    auto budget_s = DurationFlag("--budget", disc_budget, 0.1, 3600, false);
+    if (!budget_s.ok()) return Fail(budget_s.status());
+    auto result = DiscoverWith(disc_url, disc_flags, *probe_s, *budget_s);
     if (!result.ok()) return Fail(result.status());
     std::cout << tc::DiscoveryTable(*result);
     std::error_code ec;

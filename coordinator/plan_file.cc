@@ -27,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
+#include "common/suggest.h"
 #include "common/url.h"
 
 namespace ttsbench::coordinator {
@@ -68,23 +69,6 @@ std::string ChildPath(const std::string& parent, absl::string_view key) {
   return parent.empty() ? std::string(key) : absl::StrCat(parent, ".", key);
 }
 
-// Levenshtein distance with adjacent transpositions counted as one edit ("vaule" -> "value").
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const bool same = absl::ascii_tolower(a[i - 1]) == absl::ascii_tolower(b[j - 1]);
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
 // Every field path of the schema under `d` whose last name is `name` ("load.concurrency").
 void FindFieldPaths(const Descriptor* d, absl::string_view name, const std::string& prefix,
                     int depth, std::vector<std::string>& out) {
@@ -102,18 +86,10 @@ void FindFieldPaths(const Descriptor* d, absl::string_view name, const std::stri
 // "did you mean" text for an unknown key: a near spelling among its siblings, else the same
 // name elsewhere in the plan (a key written at the wrong level).
 std::string Suggestion(absl::string_view key, const Descriptor* d, const std::string& path) {
-  const FieldDescriptor* best = nullptr;
-  size_t best_distance = std::numeric_limits<size_t>::max();
-  for (int i = 0; i < d->field_count(); ++i) {
-    const size_t distance = EditDistance(key, d->field(i)->name());
-    if (distance < best_distance) {
-      best_distance = distance;
-      best = d->field(i);
-    }
-  }
-  const size_t limit = std::clamp<size_t>(key.size() / 3, 1, 2);
-  if (best != nullptr && best_distance <= limit) {
-    return absl::StrCat(" (did you mean '", best->name(), "'?)");
+  std::vector<std::string> siblings;
+  for (int i = 0; i < d->field_count(); ++i) siblings.push_back(d->field(i)->name());
+  if (std::string near = common::NearestName(key, siblings); !near.empty()) {
+    return absl::StrCat(" (did you mean '", near, "'?)");
   }
   std::vector<std::string> elsewhere;
   FindFieldPaths(v1::Plan::descriptor(), key, "", 0, elsewhere);
@@ -600,6 +576,15 @@ class Checker {
   const PlanSource* source_;
 };
 
+}  // namespace
+
+absl::string_view DefaultFormat(absl::string_view api) {
+  // ElevenLabs has no "wav"; its own default output_format is MP3 at 44.1 kHz, 128 kb/s.
+  return api == "elevenlabs" ? "mp3_44100_128" : "wav";
+}
+
+namespace {
+
 absl::Status CheckTarget(v1::Target& t, const Checker& c) {
   if (t.url().empty()) return c.Error("target.url", "required (http(s)://host[:port][/base])");
   if (auto url = common::ParseUrl(t.url()); !url.ok()) {
@@ -607,7 +592,7 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
   }
   if (t.api().empty()) t.set_api("openai");
   RETURN_IF_ERROR(c.Enum("target.api", t.api(), kApis));
-  if (t.format().empty()) t.set_format(t.api() == "elevenlabs" ? "mp3" : "wav");
+  if (t.format().empty()) t.set_format(std::string(DefaultFormat(t.api())));
   if (t.api() == "elevenlabs") {
     // Their own names pass through: mp3_44100_128, pcm_16000, ulaw_8000.
     std::vector<absl::string_view> parts = absl::StrSplit(t.format(), '_');

@@ -47,6 +47,10 @@ absl::Status LoadMessageYamlFile(const std::string& path, google::protobuf::Mess
 // override. Idempotent: a validated plan validates again unchanged.
 absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source);
 
+// The audio format a dialect is asked for when the plan names none: wav, or for elevenlabs its
+// own default output_format, mp3_44100_128.
+absl::string_view DefaultFormat(absl::string_view api);
+
 // YAML for `--print-plan`: every set field, in proto order; ParsePlanYaml reads it back equal.
 std::string PlanToYaml(const v1::Plan& plan);
 

@@ -32,6 +32,14 @@ TEST(ParseUrlTest, RejectsBadUrlsWithTheReason) {
   }
 }
 
+TEST(ParseUrlTest, AUrlWithoutSchemeNamesTheFix) {
+  auto u = ParseUrl("127.0.0.1:8000");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.status().message(),
+            "invalid URL '127.0.0.1:8000': no scheme; write http://127.0.0.1:8000 (or "
+            "https://127.0.0.1:8000)");
+}
+
 TEST(ValidateHostPortTest, NeedsNumericPort) {
   EXPECT_TRUE(ValidateHostPort("127.0.0.1:0").ok());
   EXPECT_FALSE(ValidateHostPort("127.0.0.1").ok());

@@ -224,7 +224,7 @@ class CliTest(unittest.TestCase):
         base = ["--output-dir", self.out, "--agents", "1"]
         r = self.ttsbench("server", "--url", f"http://127.0.0.1:{port}", *base, timeout=30)
         self.assert_one_line_error(r, 2, "cannot reach", str(port))
-        r = self.ttsbench("server", "--url", "localhost:8000", *base)
+        r = self.ttsbench("server", "--url", "http://", *base)
         self.assert_one_line_error(r, 1, "invalid URL")
         r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--api", "grpc", *base)
         self.assert_one_line_error(r, 1, "--api")
@@ -242,6 +242,53 @@ class CliTest(unittest.TestCase):
         self.assert_one_line_error(r, 1, "NO_SUCH_VAR_XYZ")
         r = self.ttsbench("server", "--url", s.url, "--texts", "/nonexistent/texts.txt", *base)
         self.assert_one_line_error(r, 1, "/nonexistent/texts.txt")
+
+    def test_cli_guides_mistakes(self):
+        r = self.ttsbench()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("a mode is required", r.stderr)
+        for mode in ("demo", "server", "voices", "comprehensive", "capacity", "discover", "run",
+                     "sessions", "compare"):
+            self.assertIn(f"\n  {mode} ", r.stderr)
+        r = self.ttsbench("--version")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "ttsbench 0.1.0"), r.stderr)
+        r = self.ttsbench("sever", "--url", "http://127.0.0.1:1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown mode 'sever' (did you mean 'server'?)", r.stderr.splitlines()[0])
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--concurency", "1", "2")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("server: unknown flag '--concurency' (did you mean '--concurrency'?)",
+                      r.stderr.splitlines()[0])
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--no-streaming", "one", "two",
+                          "three")
+        self.assert_one_line_error(r, 1, "unexpected argument(s): one two three")
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--duration", "0")
+        self.assert_one_line_error(r, 1, "--duration 0: must be more than 0")
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--timeout", "soon")
+        self.assert_one_line_error(r, 1, "--timeout: 'soon' is not a duration")
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--stall-threshold", "100")
+        self.assert_one_line_error(r, 1, "write 100ms")
+        r = self.ttsbench("server", "--help")
+        self.assertEqual(r.returncode, 0)
+        groups = ["Target:", "Load:", "Streaming:", "Auth and TLS:", "Output and SLOs:", "Fleet:"]
+        for g in groups:
+            self.assertIn(g, r.stdout)
+        # Every duration flag takes the same forms.
+        r = self.ttsbench("server", "--url", "http://127.0.0.1:1", "--timeout", "250ms",
+                          "--agent-timeout", "1m", "--stall-threshold", "0.2", "--duration", "90",
+                          "--print-plan")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for line in ("timeout_s: 0.25", "connect_timeout_s: 60", "stall_threshold_ms: 200",
+                     "duration_s: 90"):
+            self.assertIn(line, r.stdout)
+        # A URL without a scheme gets http://, with a note, and runs.
+        s = self.synth()
+        bare = s.url[len("http://"):]
+        r = self.ttsbench("server", "--url", bare, "--agents", "1", "--concurrency", "1",
+                          "--iterations", "2", "--warmup", "0", "--output-dir", self.out,
+                          "--session-name", "bare")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"note: '{bare}' has no scheme; using http://{bare}", r.stderr)
 
     def test_no_agent_within_timeout_exits_2(self):
         s = self.synth()
@@ -292,6 +339,8 @@ DIALECTS = [
     ("opentts", {}, False),
     ("piper", {}, False),
     ("elevenlabs", {"format": "mp3", "voice": "21m00Tcm4TlvDq8ikWAM", "streaming": True}, True),
+    # No format: the dialect's own default (mp3_44100_128), not the OpenAI one (wav).
+    ("elevenlabs", {"voice": "21m00Tcm4TlvDq8ikWAM", "streaming": True}, True),
     ("torch-inference", {"format": "pcm", "stream_format": "ws"}, True),
     ("torch-inference", {"path": "/synthesize"}, False),
     ("elevenlabs", {"format": "pcm_16000", "voice": "v1", "stream_format": "ws"}, True),
