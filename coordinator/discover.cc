@@ -64,9 +64,6 @@ constexpr absl::string_view kText = "Hello from ttsbench discovery.";
 // A few words of audio, or a voice list, are far below this.
 constexpr uint64_t kMaxBody = 32u << 20;
 constexpr size_t kReadChunk = 16u << 10;
-// First-audio times closer than this (absolute, or share of the faster) are a tie for the best.
-constexpr double kTieMs = 2;
-constexpr double kTieShare = 0.1;
 // Server messages quoted in `why` are cut to this.
 constexpr size_t kMaxWhy = 100;
 // OpenAI formats tried after wav answered, to list what the endpoint serves.
@@ -243,6 +240,7 @@ struct ProbeSpec {
   bool keyed_objects = false;         // list: an object keyed by name is a list
   std::string server_flags;
   bool extra_openai_formats = false;  // after success, try kExtraOpenAiFormats too
+  bool rate_in_request = false;       // the request names the raw PCM rate (pcm_24000)
 };
 
 struct Piece {
@@ -321,6 +319,11 @@ void FinishAudio(const Exchange& ex, common::AudioMeter& meter,
   }
   out.audio_s = meter.seconds();
   out.sample_rate = meter.sample_rate();
+  if (meter.format() != "pcm") {
+    out.rate_source = "audio header";
+  } else if (common::RateFromContentType(ex.content_type) > 0) {
+    out.rate_source = "Content-Type";
+  }  // else: what the caller found (metadata, the request), or nothing
   if (!meter.format().empty()) out.formats.push_back(std::string(meter.format()));
   if (out.audio_s <= 0) {
     out.why = "empty audio";
@@ -390,6 +393,7 @@ void ClassifyJsonBase64(const ProbeSpec& spec, const Exchange& ex, EndpointProbe
   int rate = 0;
   if (const Value* r = Field(*json, "sample_rate"); r != nullptr && r->has_number_value()) {
     rate = static_cast<int>(r->number_value());
+    if (rate > 0) out.rate_source = "JSON sample_rate";
   }
   auto meter = NewMeter(spec, "", rate);
   if (!meter.ok()) {
@@ -543,6 +547,7 @@ void ClassifyWebSocket(const ProbeSpec& spec, const Exchange& ex, EndpointProbe&
       if (std::optional<Value> json = ParseJson(p.bytes); json) {
         if (const Value* r = Field(*json, "sample_rate"); r != nullptr && r->has_number_value()) {
           rate = static_cast<int>(r->number_value());
+          if (rate > 0) out.rate_source = "meta message";
         }
         if (std::string enc = StringField(*json, "encoding"); !enc.empty()) {
           format = enc == "pcm_s16le" ? "pcm" : enc;
@@ -1058,6 +1063,7 @@ std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
   s->target = absl::StrCat(s->path, "?output_format=pcm_24000");
   s->voice = el_voice;
   s->meter_format = "pcm";
+  s->rate_in_request = true;
   s->server_flags = flags(*s, "elevenlabs", "", "pcm", true);
   return specs;
 }
@@ -1071,6 +1077,7 @@ EndpointProbe NewProbe(const ProbeSpec& spec) {
   p.path = spec.path;
   p.voice = spec.voice;
   p.server_flags = spec.server_flags;
+  if (spec.rate_in_request) p.rate_source = "request";
   return p;
 }
 
@@ -1110,31 +1117,67 @@ const EndpointProbe* FindProbe(const std::vector<EndpointProbe>& probes, absl::s
   return nullptr;
 }
 
-// Streaming first, then the lowest first-audio time; times within kTieMs or kTieShare of each
-// other are a tie, won by the earlier probe (table order), so that a rerun suggests the same
-// thing. GET /api/tts answers both Coqui's and OpenTTS's request; a server listing voices at
-// /api/voices is OpenTTS.
+// Protocol preference among streamed answers: plain HTTP bodies carry the audio as it is, a
+// WebSocket frames it, SSE adds base64 and JSON; whole answers come last.
+int ProtocolRank(const EndpointProbe& p) {
+  if (!p.streaming) return 3;
+  if (p.variant == "websocket") return 1;
+  if (p.variant == "sse") return 2;
+  return 0;
+}
+
+// The best match by a fixed rule (DiscoveryResult::best_probe): first-audio times are not
+// compared at all, so a rerun suggests the same thing. GET /api/tts answers both Coqui's and
+// OpenTTS's request; a server listing voices at /api/voices is OpenTTS.
 int PickBest(const std::vector<EndpointProbe>& probes) {
   const EndpointProbe* opentts_voices = FindProbe(probes, "opentts", "/api/voices");
   const EndpointProbe* opentts_tts = FindProbe(probes, "opentts", "/api/tts");
   const bool is_opentts = opentts_voices != nullptr && opentts_voices->working &&
                           opentts_tts != nullptr && opentts_tts->working;
+  auto key = [](const EndpointProbe& p) {
+    return std::make_tuple(p.rate_source.empty(), !p.streaming, ProtocolRank(p));
+  };
   int best = -1;
   for (int i = 0; i < static_cast<int>(probes.size()); ++i) {
     const EndpointProbe& p = probes[i];
     if (!p.working || p.kind != "speech" || p.server_flags.empty()) continue;
     if (p.dialect == "coqui" && is_opentts) continue;
-    if (best < 0) {
-      best = i;
-      continue;
-    }
-    const EndpointProbe& b = probes[best];
-    const double tie = std::max(kTieMs, kTieShare * b.first_audio_ms);
-    if ((p.streaming != b.streaming) ? p.streaming : (p.first_audio_ms < b.first_audio_ms - tie)) {
-      best = i;
-    }
+    if (best < 0 || key(p) < key(probes[best])) best = i;
   }
   return best;
+}
+
+// Raw PCM that stated no rate was measured at the assumed 24000 Hz. The WAV answer of the same
+// endpoint says the server's rate: durations are rescaled to it and the suggested flags name it.
+// Without one the probe keeps its assumed rate and a note says which flag to set.
+void ResolveAssumedRates(DiscoveryResult& result) {
+  for (EndpointProbe& p : result.probes) {
+    if (!p.working || p.kind != "speech" || !p.rate_source.empty()) continue;
+    const EndpointProbe* wav = nullptr;
+    for (const EndpointProbe& q : result.probes) {
+      if (q.working && q.dialect == p.dialect && q.path == p.path && q.sample_rate > 0 &&
+          q.rate_source == "audio header") {
+        wav = &q;
+        break;
+      }
+    }
+    if (wav == nullptr) {
+      result.notes.push_back(
+          absl::StrCat(p.dialect, " ", p.method, " ", p.path, " (", p.variant,
+                       "): raw PCM with no stated "
+                       "sample rate; measured as ",
+                       p.sample_rate,
+                       " Hz. If the server's rate differs, every "
+                       "duration is off: benchmark it with --sample-rate RATE."));
+      continue;
+    }
+    if (p.sample_rate > 0 && wav->sample_rate != p.sample_rate) {
+      p.audio_s *= static_cast<double>(p.sample_rate) / wav->sample_rate;
+    }
+    p.sample_rate = wav->sample_rate;
+    p.rate_source = "WAV answer of the same endpoint";
+    absl::StrAppend(&p.server_flags, " --sample-rate ", p.sample_rate);
+  }
 }
 
 std::string CanonicalUrl(const common::Url& url) {
@@ -1218,6 +1261,7 @@ absl::StatusOr<DiscoveryResult> Discover(const DiscoverOptions& options) {
   });
   for (auto& [spec, probe] : done) result.probes.push_back(std::move(probe));
 
+  ResolveAssumedRates(result);
   result.best_probe = PickBest(result.probes);
   if (result.best_probe >= 0) {
     const EndpointProbe& best = result.probes[result.best_probe];
@@ -1249,7 +1293,13 @@ std::string Cell(const EndpointProbe& p, absl::string_view column) {
   const bool audio = p.working && p.kind == "speech";
   if (column == "format") return audio ? absl::StrJoin(p.formats, ",") : "";
   if (column == "stream") return audio ? (p.streaming ? "yes" : "no") : "";
-  if (column == "rate") return audio && p.sample_rate > 0 ? std::to_string(p.sample_rate) : "";
+  if (column == "rate") {
+    if (!audio || p.sample_rate <= 0) return "";
+    // "22050*": taken from the WAV answer of the same endpoint; "24000?": assumed.
+    return absl::StrCat(p.sample_rate, p.rate_source.empty()                           ? "?"
+                                       : absl::StartsWith(p.rate_source, "WAV answer") ? "*"
+                                                                                       : "");
+  }
   if (column == "first audio") {
     return audio       ? absl::StrFormat("%.0f ms", p.first_audio_ms)
            : p.working ? absl::StrFormat("%.0f ms", p.total_ms)
@@ -1297,6 +1347,15 @@ std::string DiscoveryTable(const DiscoveryResult& result) {
   out += "\n";
   if (!result.voices.empty()) absl::StrAppend(&out, "voices: ", NameList(result.voices), "\n");
   if (!result.models.empty()) absl::StrAppend(&out, "models: ", NameList(result.models), "\n");
+  const bool rate_from_wav = std::any_of(
+      result.probes.begin(), result.probes.end(),
+      [](const EndpointProbe& p) { return absl::StartsWith(p.rate_source, "WAV answer"); });
+  if (rate_from_wav) {
+    absl::StrAppend(&out,
+                    "rate*: raw PCM that named no rate, at the rate of the same endpoint's "
+                    "WAV answer\n");
+  }
+  for (const std::string& note : result.notes) absl::StrAppend(&out, "note: ", note, "\n");
   if (result.best_probe < 0) {
     absl::StrAppend(&out, "no TTS endpoint found at ", result.url, " (", result.probes.size(),
                     " endpoint shapes probed)\n");

@@ -47,6 +47,11 @@ struct EndpointProbe {
   // frames. Says the server can stream, not that this short text needed several chunks.
   bool streaming = false;
   int sample_rate = 0;
+  // Where sample_rate came from: "audio header" (WAV, MP3, ...), "Content-Type", "JSON
+  // sample_rate", "meta message", "request" (an ElevenLabs pcm_24000), or "WAV answer of the same
+  // endpoint". Empty when raw PCM said nothing and the rate is the assumed 24000 Hz: the
+  // durations of such a probe are not trusted, and it is never the best match.
+  std::string rate_source;
   double first_audio_ms = 0;  // request written -> first audio byte (after container headers)
   double total_ms = 0;        // request written -> end of the answer
   double audio_s = 0;         // measured duration of the audio answered
@@ -60,9 +65,12 @@ struct DiscoveryResult {
   std::vector<EndpointProbe> probes;
   std::vector<std::string> voices;  // every voice any list offered, first-seen order, no repeats
   std::vector<std::string> models;
-  // The best working speech endpoint `ttsbench server` can select: streaming ones first, then
-  // the lowest first-audio time (within 10% or 2 ms is a tie, won by the earlier probe). Empty when
-  // no TTS endpoint answered audio ("no TTS endpoint found"): the CLI exits 2.
+  // Warnings for the reader, one line each (a raw PCM rate that had to be assumed).
+  std::vector<std::string> notes;
+  // The best working speech endpoint `ttsbench server` can select, by a fixed rule that timing
+  // noise cannot flip: a known sample rate first, then streaming, then the protocol (plain HTTP
+  // stream, WebSocket, SSE, whole answers), then table order. Empty when no TTS endpoint answered
+  // audio ("no TTS endpoint found"): the CLI exits 2.
   std::string best_dialect;
   int best_probe = -1;            // index into probes, -1 with best_dialect empty
   std::string suggested_command;  // `ttsbench server ...` for the best match, "" when none

@@ -26,6 +26,7 @@
 #include <thread>
 #include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "synth/synth_server.h"
@@ -207,7 +208,8 @@ TEST_F(SynthDiscoveryTest, FindsEveryDialectTheSyntheticServerSpeaks) {
   }
   const EndpointProbe* sse = Find(*result_, "openai", "/v1/audio/speech", "sse");
   EXPECT_TRUE(sse->streaming);
-  EXPECT_TRUE(absl::EndsWith(sse->server_flags, "--format pcm --stream-format sse"))
+  EXPECT_TRUE(
+      absl::EndsWith(sse->server_flags, "--format pcm --stream-format sse --sample-rate 24000"))
       << sse->server_flags;
   const EndpointProbe* ws = Find(*result_, "torch-inference", "/audio/ws");
   EXPECT_TRUE(ws->streaming);
@@ -391,6 +393,73 @@ TEST(DiscoverTest, NamesTheOnlyDialectAServerSpeaks) {
   EXPECT_FALSE(legacy->working);
   EXPECT_EQ(result->suggested_command, absl::StrCat("ttsbench server --url http://127.0.0.1:",
                                                     piper.port(), " --api piper --format wav"));
+}
+
+// A server at 22,050 Hz: SSE PCM names no rate, so the WAV answer of the same endpoint gives it;
+// every measured duration is the true one and the suggestion names the rate.
+TEST(DiscoverTest, RawPcmTakesItsRateFromTheServerNeverAGuess) {
+  synth::SynthOptions so;
+  so.model.sample_rate = 22050;
+  auto server = synth::SynthServer::Start(so);
+  ASSERT_TRUE(server.ok()) << server.status();
+  DiscoverOptions options;
+  options.url = absl::StrCat("http://127.0.0.1:", (*server)->port());
+  std::vector<int> best;
+  for (int run = 0; run < 3; ++run) {
+    auto result = Discover(options);
+    ASSERT_TRUE(result.ok()) << result.status();
+    const EndpointProbe* wav = Find(*result, "openai", "/v1/audio/speech", "wav");
+    const EndpointProbe* sse = Find(*result, "openai", "/v1/audio/speech", "sse");
+    ASSERT_TRUE(wav != nullptr && sse != nullptr && wav->working && sse->working);
+    EXPECT_EQ(sse->sample_rate, 22050);
+    EXPECT_EQ(sse->rate_source, "WAV answer of the same endpoint");
+    EXPECT_NEAR(sse->audio_s, wav->audio_s, 1e-3);
+    EXPECT_TRUE(absl::EndsWith(sse->server_flags, "--sample-rate 22050")) << sse->server_flags;
+    for (const EndpointProbe& p : result->probes) {
+      if (!p.working || p.kind != "speech") continue;
+      SCOPED_TRACE(absl::StrCat(p.dialect, " ", p.path, " ", p.variant));
+      EXPECT_FALSE(p.rate_source.empty());
+      // ElevenLabs was asked for pcm_24000 and gets it; everything else is 22,050 Hz.
+      EXPECT_EQ(p.sample_rate, p.dialect == "elevenlabs" ? 24000 : 22050);
+      EXPECT_NEAR(p.audio_s, wav->audio_s, 1e-3);
+    }
+    EXPECT_TRUE(result->notes.empty());
+    best.push_back(result->best_probe);
+  }
+  // A fixed rule: the same best match every time, whatever the timing noise.
+  EXPECT_EQ(best, std::vector<int>(3, best[0]));
+  (*server)->Stop();
+}
+
+// Only SSE PCM and nothing that names its rate: the probe works, is never the suggested match
+// over one with a known rate, and a note says which flag to set.
+TEST(DiscoverTest, AssumedPcmRateIsFlaggedAndNamesTheFlag) {
+  FakeServer sse_only([](const Request& req) {
+    if (req.method() != http::verb::post || req.target() != "/v1/audio/speech" ||
+        !absl::StrContains(req.body(), "\"sse\"")) {
+      return NotFound(req);
+    }
+    Response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/event-stream");
+    const std::string pcm(4800, '\0');  // 0.1 s at 24 kHz, 0.109 s at 22,050 Hz
+    res.body() =
+        absl::StrCat("data: {\"type\":\"speech.audio.delta\",\"audio\":\"", absl::Base64Escape(pcm),
+                     "\"}\n\ndata: {\"type\":\"speech.audio.done\"}\n\n");
+    return res;
+  });
+  DiscoverOptions options;
+  options.url = absl::StrCat("http://127.0.0.1:", sse_only.port());
+  auto result = Discover(options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const EndpointProbe* sse = Find(*result, "openai", "/v1/audio/speech", "sse");
+  ASSERT_NE(sse, nullptr);
+  EXPECT_TRUE(sse->working) << sse->why;
+  EXPECT_TRUE(sse->rate_source.empty());
+  ASSERT_EQ(result->notes.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(result->notes[0], "--sample-rate")) << result->notes[0];
+  const std::string table = DiscoveryTable(*result);
+  EXPECT_TRUE(absl::StrContains(table, "24000?")) << table;
+  EXPECT_TRUE(absl::StrContains(table, "note: openai POST /v1/audio/speech (sse)")) << table;
 }
 
 TEST(DiscoverTest, ServerWithoutTtsEndpointsGivesNoTtsEndpointFound) {

@@ -290,6 +290,33 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f"note: '{bare}' has no scheme; using http://{bare}", r.stderr)
 
+    def test_discover_commands_reproduce_true_durations_at_22050_hz(self):
+        # Raw PCM names no rate on SSE: discover must take it from the server, and every command
+        # it suggests must measure the server's true durations (0.06 s of audio per character).
+        s = self.synth("--sample-rate", "22050")
+        r = self.ttsbench("discover", "--url", s.url, "--output-dir", self.out, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("note:", r.stdout)
+        with open(os.path.join(self.out, "discovery.json")) as f:
+            found = json.load(f)
+        commands = [p["server_flags"] for p in found["probes"]
+                    if p["working"] and p["kind"] == "speech" and p["server_flags"]]
+        self.assertTrue(any("--stream-format sse --sample-rate 22050" in c for c in commands),
+                        commands)
+        for i, flags in enumerate(commands):
+            with self.subTest(flags=flags):
+                name = f"d{i}"
+                r = self.ttsbench("server", "--url", s.url, *flags.split(), "--agents", "1",
+                                  "--concurrency", "1", "--iterations", "3", "--warmup", "0",
+                                  "--output-dir", self.out, "--session-name", name)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                _, rows = read_csv(os.path.join(self.session_dir(name), "requests.csv"))
+                for row in rows:
+                    self.assertEqual(row["success"], "1", row)
+                    frame = 1152 / 22050 if "mp3" in flags else 1e-3
+                    self.assertAlmostEqual(float(row["audio_s"]), int(row["chars"]) * 0.06,
+                                           delta=frame)
+
     def test_no_agent_within_timeout_exits_2(self):
         s = self.synth()
         start = time.monotonic()
