@@ -176,6 +176,14 @@ class FilesTest(unittest.TestCase):
         self.assertEqual([lv["series"] for lv in c["candidates"][0]["levels"]], series)
         self.assertTrue(os.path.isdir(db))
 
+    def test_name_that_is_not_utf8_is_refused_before_the_run(self):
+        r = subprocess.run([os.path.join(BIN, "ttsbench"), "voices", "--url", self.url,
+                            "--voices", b"bad\xffname", "default", "--output-dir", self.out,
+                            "--session-name", "bad"], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"voices[0]: not valid UTF-8 (byte 4)", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "bad")))
+
     def test_unreachable_target_leaves_a_session_marked_failed(self):
         dead = f"http://127.0.0.1:{free_port()}"
         r = self.ttsbench("server", "--url", dead, "--concurrency", "1", "--iterations", "2",
