@@ -1,15 +1,31 @@
 #include "common/csv.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 
 namespace ttsbench::common {
+namespace {
+
+// Plain loops: absl::string_view::find_first_of builds a 256-entry table on every call, which
+// was a sixth of the time spent writing ten million requests.csv rows.
+bool NeedsQuotes(absl::string_view text) {
+  for (char c : text) {
+    if (c == ',' || c == '"' || c == '\n' || c == '\r') return true;
+  }
+  return false;
+}
+
+// The end of the unquoted field starting at `pos`: the next comma or LF, or the end.
+size_t UnquotedEnd(absl::string_view text, size_t pos) {
+  while (pos < text.size() && text[pos] != ',' && text[pos] != '\n') ++pos;
+  return pos;
+}
+
+}  // namespace
 
 CsvWriter& CsvWriter::Field(absl::string_view text) {
   if (row_started_) out_->push_back(',');
   row_started_ = true;
-  if (text.find_first_of(",\"\r\n") == absl::string_view::npos) {
+  if (!NeedsQuotes(text)) {
     out_->append(text.data(), text.size());
     return *this;
   }
@@ -90,7 +106,7 @@ absl::StatusOr<bool> CsvReader::Next(std::vector<std::string>* fields) {
             absl::StrCat("line ", line_, ": unexpected character after a closing quote"));
       }
     } else {
-      const size_t end = std::min(text_.find_first_of(",\n", pos_), text_.size());
+      const size_t end = UnquotedEnd(text_, pos_);
       absl::string_view raw = text_.substr(pos_, end - pos_);
       if (end < text_.size() && text_[end] == '\n' && !raw.empty() && raw.back() == '\r') {
         raw.remove_suffix(1);
