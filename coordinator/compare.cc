@@ -1,6 +1,7 @@
 #include "coordinator/compare.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,11 +16,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "boost/math/distributions/normal.hpp"
+#include "common/csv.h"
+#include "common/json.h"
 #include "common/record_store.h"
 #include "common/records.h"
 #include "common/stats.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace ttsbench::coordinator {
 namespace {
@@ -382,42 +383,10 @@ double BadAmount(const MetricDef& def, const FailRule& rule, const MetricCompari
 
 std::string NumOrEmpty(double v) { return std::isnan(v) ? "" : absl::StrFormat("%.10g", v); }
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string PValueText(double p) {
   if (std::isnan(p)) return "-";
   if (p < 0.0001) return "<0.0001";
   return absl::StrFormat("%.4f", p);
-}
-
-google::protobuf::Value NumberValue(double v) {
-  google::protobuf::Value out;
-  if (std::isnan(v) || std::isinf(v)) {
-    out.set_null_value(google::protobuf::NULL_VALUE);
-  } else {
-    out.set_number_value(v);
-  }
-  return out;
-}
-
-google::protobuf::Value StringValue(const std::string& s) {
-  google::protobuf::Value out;
-  out.set_string_value(s);
-  return out;
-}
-
-google::protobuf::Value BoolValue(bool b) {
-  google::protobuf::Value out;
-  out.set_bool_value(b);
-  return out;
 }
 
 }  // namespace
@@ -617,20 +586,33 @@ std::string CompareTable(const ComparisonResult& result) {
 }
 
 std::string CompareCsv(const ComparisonResult& result) {
-  std::string out =
-      "baseline,candidate,level,series,concurrency,rate,metric,baseline_value,candidate_value,"
-      "delta,delta_pct,p_value,ci_low,ci_high,significant,verdict,baseline_requests,"
-      "candidate_requests\n";
+  std::string out;
+  common::CsvWriter csv(&out);
+  csv.Row({"baseline", "candidate", "level", "series", "concurrency", "rate", "metric",
+           "baseline_value", "candidate_value", "delta", "delta_pct", "p_value", "ci_low",
+           "ci_high", "significant", "verdict", "baseline_requests", "candidate_requests"});
   for (const CandidateComparison& cc : result.candidates) {
     for (const LevelComparison& l : cc.levels) {
       for (const MetricComparison& m : l.metrics) {
-        absl::StrAppend(
-            &out, CsvField(cc.baseline), ",", CsvField(cc.candidate), ",", CsvField(l.label), ",",
-            CsvField(l.series), ",", l.concurrency, ",", NumOrEmpty(l.rate), ",", m.metric, ",",
-            NumOrEmpty(m.baseline), ",", NumOrEmpty(m.candidate), ",", NumOrEmpty(m.delta), ",",
-            NumOrEmpty(m.delta_pct), ",", NumOrEmpty(m.p_value), ",", NumOrEmpty(m.ci_low), ",",
-            NumOrEmpty(m.ci_high), ",", m.significant ? 1 : 0, ",", VerdictName(m.verdict), ",",
-            l.baseline_samples, ",", l.candidate_samples, "\n");
+        csv.Field(cc.baseline)
+            .Field(cc.candidate)
+            .Field(l.label)
+            .Field(l.series)
+            .Field(l.concurrency)
+            .Field(NumOrEmpty(l.rate))
+            .Field(m.metric)
+            .Field(NumOrEmpty(m.baseline))
+            .Field(NumOrEmpty(m.candidate))
+            .Field(NumOrEmpty(m.delta))
+            .Field(NumOrEmpty(m.delta_pct))
+            .Field(NumOrEmpty(m.p_value))
+            .Field(NumOrEmpty(m.ci_low))
+            .Field(NumOrEmpty(m.ci_high))
+            .Field(m.significant ? 1 : 0)
+            .Field(VerdictName(m.verdict))
+            .Field(l.baseline_samples)
+            .Field(l.candidate_samples)
+            .EndRow();
       }
     }
   }
@@ -638,61 +620,65 @@ std::string CompareCsv(const ComparisonResult& result) {
 }
 
 absl::StatusOr<std::string> CompareJson(const ComparisonResult& result) {
-  google::protobuf::Struct root;
-  auto& fields = *root.mutable_fields();
-  fields["regression"] = BoolValue(ComparisonFailed(result));
-  fields["any_rule_crossed"] = BoolValue(result.any_rule_crossed);
-  fields["any_regression"] = BoolValue(result.any_regression);
-  google::protobuf::ListValue* cands = fields["candidates"].mutable_list_value();
+  using common::JsonNumber;
+  using common::JsonText;
+  boost::json::object root;
+  root["regression"] = ComparisonFailed(result);
+  root["any_rule_crossed"] = result.any_rule_crossed;
+  root["any_regression"] = result.any_regression;
+  boost::json::array cands;
   for (const CandidateComparison& cc : result.candidates) {
-    auto& c = *cands->add_values()->mutable_struct_value()->mutable_fields();
-    c["baseline"] = StringValue(cc.baseline);
-    c["candidate"] = StringValue(cc.candidate);
-    google::protobuf::ListValue* levels = c["levels"].mutable_list_value();
+    boost::json::object c;
+    c["baseline"] = JsonText(cc.baseline);
+    c["candidate"] = JsonText(cc.candidate);
+    boost::json::array levels;
     for (const LevelComparison& l : cc.levels) {
-      auto& lv = *levels->add_values()->mutable_struct_value()->mutable_fields();
-      lv["level"] = StringValue(l.label);
-      lv["series"] = StringValue(l.series);
-      lv["concurrency"] = NumberValue(l.concurrency);
-      lv["rate"] = NumberValue(l.rate);
-      lv["baseline_requests"] = NumberValue(static_cast<double>(l.baseline_samples));
-      lv["candidate_requests"] = NumberValue(static_cast<double>(l.candidate_samples));
-      auto& metrics = *lv["metrics"].mutable_struct_value()->mutable_fields();
+      boost::json::object lv;
+      lv["level"] = JsonText(l.label);
+      lv["series"] = JsonText(l.series);
+      lv["concurrency"] = l.concurrency;
+      lv["rate"] = JsonNumber(l.rate);
+      lv["baseline_requests"] = l.baseline_samples;
+      lv["candidate_requests"] = l.candidate_samples;
+      boost::json::object metrics;
       for (const MetricComparison& m : l.metrics) {
-        auto& mv = *metrics[m.metric].mutable_struct_value()->mutable_fields();
-        mv["baseline"] = NumberValue(m.baseline);
-        mv["candidate"] = NumberValue(m.candidate);
-        mv["delta"] = NumberValue(m.delta);
-        mv["delta_pct"] = NumberValue(m.delta_pct);
-        mv["p_value"] = NumberValue(m.p_value);
-        mv["ci_low"] = NumberValue(m.ci_low);
-        mv["ci_high"] = NumberValue(m.ci_high);
-        mv["significant"] = BoolValue(m.significant);
-        mv["verdict"] = StringValue(std::string(VerdictName(m.verdict)));
+        boost::json::object mv;
+        mv["baseline"] = JsonNumber(m.baseline);
+        mv["candidate"] = JsonNumber(m.candidate);
+        mv["delta"] = JsonNumber(m.delta);
+        mv["delta_pct"] = JsonNumber(m.delta_pct);
+        mv["p_value"] = JsonNumber(m.p_value);
+        mv["ci_low"] = JsonNumber(m.ci_low);
+        mv["ci_high"] = JsonNumber(m.ci_high);
+        mv["significant"] = m.significant;
+        mv["verdict"] = JsonText(VerdictName(m.verdict));
+        metrics[m.metric] = std::move(mv);
       }
+      lv["metrics"] = std::move(metrics);
+      levels.push_back(std::move(lv));
     }
-    google::protobuf::ListValue* unmatched = c["unmatched"].mutable_list_value();
-    for (const std::string& u : cc.unmatched) *unmatched->add_values() = StringValue(u);
-    google::protobuf::ListValue* notes = c["notes"].mutable_list_value();
-    for (const std::string& n : cc.notes) *notes->add_values() = StringValue(n);
+    c["levels"] = std::move(levels);
+    boost::json::array unmatched, notes;
+    for (const std::string& u : cc.unmatched) unmatched.push_back(JsonText(u));
+    for (const std::string& n : cc.notes) notes.push_back(JsonText(n));
+    c["unmatched"] = std::move(unmatched);
+    c["notes"] = std::move(notes);
+    cands.push_back(std::move(c));
   }
-  google::protobuf::ListValue* rules = fields["rules"].mutable_list_value();
+  root["candidates"] = std::move(cands);
+  boost::json::array rules;
   for (const RuleResult& r : result.rules) {
-    auto& rv = *rules->add_values()->mutable_struct_value()->mutable_fields();
-    rv["rule"] = StringValue(r.rule.text);
-    rv["metric"] = StringValue(r.rule.metric);
-    rv["crossed"] = BoolValue(r.crossed);
-    google::protobuf::ListValue* where = rv["where"].mutable_list_value();
-    for (const std::string& w : r.where) *where->add_values() = StringValue(w);
+    boost::json::object rv;
+    rv["rule"] = JsonText(r.rule.text);
+    rv["metric"] = JsonText(r.rule.metric);
+    rv["crossed"] = r.crossed;
+    boost::json::array where;
+    for (const std::string& w : r.where) where.push_back(JsonText(w));
+    rv["where"] = std::move(where);
+    rules.push_back(std::move(rv));
   }
-  std::string json;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = true;
-  opts.preserve_proto_field_names = true;
-  if (auto st = google::protobuf::util::MessageToJsonString(root, &json, opts); !st.ok()) {
-    return absl::InternalError(absl::StrCat("compare.json: ", st.message().as_string()));
-  }
-  return json;
+  root["rules"] = std::move(rules);
+  return common::PrettyJson(root);
 }
 
 absl::Status WriteComparison(const std::string& dir, const ComparisonResult& result) {

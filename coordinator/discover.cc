@@ -1,7 +1,5 @@
 #include "coordinator/discover.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -19,6 +17,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -40,6 +39,7 @@
 #include "absl/strings/string_view.h"
 #include "common/audio.h"
 #include "common/escape.h"
+#include "common/json.h"
 #include "common/status_macros.h"
 #include "common/url.h"
 #include "common/version.h"
@@ -52,11 +52,12 @@ namespace ssl = net::ssl;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
-using common::JsonQuote;
+namespace json = boost::json;
+using common::JsonText;
 using common::UrlEncode;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using google::protobuf::Value;
+using Value = json::value;
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 // A few words: enough for every server to answer audio, cheap for a GPU server.
@@ -97,28 +98,33 @@ std::string ShellWord(absl::string_view s) {
 }
 
 std::optional<Value> ParseJson(absl::string_view text) {
-  Value v;
-  if (!google::protobuf::util::JsonStringToMessage(
-           google::protobuf::StringPiece(text.data(), text.size()), &v)
-           .ok()) {
-    return std::nullopt;
-  }
+  boost::system::error_code ec;
+  Value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec) return std::nullopt;
   return v;
 }
 
+// A member of an object, null counting as absent.
 const Value* Field(const Value& v, const char* key) {
-  if (v.kind_case() != Value::kStructValue) return nullptr;
-  auto it = v.struct_value().fields().find(key);
-  if (it == v.struct_value().fields().end() || it->second.kind_case() == Value::kNullValue) {
-    return nullptr;
-  }
-  return &it->second;
+  const json::object* o = v.if_object();
+  if (o == nullptr) return nullptr;
+  const Value* f = o->if_contains(key);
+  return f == nullptr || f->is_null() ? nullptr : f;
 }
 
 std::string StringField(const Value& v, const char* key) {
   const Value* f = Field(v, key);
-  return f != nullptr && f->kind_case() == Value::kStringValue ? f->string_value() : "";
+  return f != nullptr && f->is_string() ? std::string(f->get_string()) : "";
 }
+
+// A numeric member as an int (sample rates), 0 when absent or not a number.
+int IntField(const Value& v, const char* key) {
+  const Value* f = Field(v, key);
+  return f != nullptr && f->is_number() ? static_cast<int>(f->to_number<double>()) : 0;
+}
+
+// A request body: `fields` as one JSON object.
+std::string JsonBody(json::object fields) { return json::serialize(fields); }
 
 // A server's error message in a JSON body: OpenAI {"error":{"message"}}, FastAPI {"detail"},
 // ElevenLabs {"detail":{"message"}}, or {"error":"..."} / {"message":"..."}.
@@ -128,11 +134,11 @@ std::string ErrorMessage(absl::string_view body) {
   for (const char* key : {"error", "detail", "message"}) {
     const Value* f = Field(*json, key);
     if (f == nullptr) continue;
-    if (f->kind_case() == Value::kStringValue) return f->string_value();
+    if (f->is_string()) return std::string(f->get_string());
     if (std::string m = StringField(*f, "message"); !m.empty()) return m;
-    if (f->kind_case() == Value::kListValue && f->list_value().values_size() > 0) {
+    if (f->is_array() && !f->get_array().empty()) {
       // FastAPI validation errors: [{"loc": [...], "msg": "..."}]
-      if (std::string m = StringField(f->list_value().values(0), "msg"); !m.empty()) return m;
+      if (std::string m = StringField(f->get_array()[0], "msg"); !m.empty()) return m;
     }
   }
   return "";
@@ -155,10 +161,10 @@ std::string Shorten(std::string s) {
 // wrapping such a list (voices, data, models, engines); or, for `keyed_objects`, an object whose
 // values are all objects keyed by name (OpenTTS /api/voices).
 void CollectNames(const Value& v, bool keyed_objects, std::vector<std::string>& out) {
-  if (v.kind_case() == Value::kListValue) {
-    for (const Value& item : v.list_value().values()) {
-      if (item.kind_case() == Value::kStringValue && !item.string_value().empty()) {
-        out.push_back(item.string_value());
+  if (v.is_array()) {
+    for (const Value& item : v.get_array()) {
+      if (item.is_string() && !item.get_string().empty()) {
+        out.emplace_back(item.get_string());
         continue;
       }
       for (const char* key : {"voice_id", "id", "name", "short_name", "model_id"}) {
@@ -170,20 +176,20 @@ void CollectNames(const Value& v, bool keyed_objects, std::vector<std::string>& 
     }
     return;
   }
-  if (v.kind_case() != Value::kStructValue) return;
+  if (!v.is_object()) return;
   for (const char* key : {"voices", "data", "models", "engines", "speakers"}) {
     if (const Value* f = Field(v, key); f != nullptr) {
       CollectNames(*f, false, out);
       return;
     }
   }
-  if (!keyed_objects || v.struct_value().fields().empty()) return;
+  if (!keyed_objects || v.get_object().empty()) return;
   std::vector<std::string> keys;
-  for (const auto& [key, value] : v.struct_value().fields()) {
-    if (value.kind_case() != Value::kStructValue) return;
-    keys.push_back(key);
+  for (const json::key_value_pair& kv : v.get_object()) {
+    if (!kv.value().is_object()) return;
+    keys.emplace_back(kv.key());
   }
-  std::sort(keys.begin(), keys.end());  // protobuf maps have no order
+  std::sort(keys.begin(), keys.end());  // the same list whatever order the server wrote
   out.insert(out.end(), keys.begin(), keys.end());
 }
 
@@ -371,7 +377,7 @@ void ClassifyJsonBase64(const ProbeSpec& spec, const Exchange& ex, EndpointProbe
     return;
   }
   std::optional<Value> json = ParseJson(ex.Body());
-  if (!json || json->kind_case() != Value::kStructValue) {
+  if (!json || !json->is_object()) {
     out.why =
         absl::StrCat("not JSON (", ex.content_type.empty() ? "no type" : ex.content_type, ")");
     return;
@@ -390,11 +396,8 @@ void ClassifyJsonBase64(const ProbeSpec& spec, const Exchange& ex, EndpointProbe
     out.why = "audio is not base64";
     return;
   }
-  int rate = 0;
-  if (const Value* r = Field(*json, "sample_rate"); r != nullptr && r->has_number_value()) {
-    rate = static_cast<int>(r->number_value());
-    if (rate > 0) out.rate_source = "JSON sample_rate";
-  }
+  const int rate = IntField(*json, "sample_rate");
+  if (rate > 0) out.rate_source = "JSON sample_rate";
   auto meter = NewMeter(spec, "", rate);
   if (!meter.ok()) {
     out.why = Shorten(std::string(meter.status().message()));
@@ -413,7 +416,7 @@ void ClassifyJsonBase64(const ProbeSpec& spec, const Exchange& ex, EndpointProbe
 bool ReadAudioEvent(absl::string_view data, std::string& audio, std::string& error) {
   if (absl::StripAsciiWhitespace(data) == "[DONE]") return true;
   std::optional<Value> json = ParseJson(data);
-  if (!json || json->kind_case() != Value::kStructValue) {
+  if (!json || !json->is_object()) {
     error = "event is not JSON";
     return true;
   }
@@ -433,7 +436,7 @@ bool ReadAudioEvent(absl::string_view data, std::string& audio, std::string& err
   }
   const Value* final_flag = Field(*json, "isFinal");
   return type == "speech.audio.done" || type == "tts_done" || type == "done" ||
-         (final_flag != nullptr && final_flag->bool_value());
+         (final_flag != nullptr && final_flag->is_bool() && final_flag->get_bool());
 }
 
 // text/event-stream: the events' `data` lines, split as the WHATWG grammar says (enough of it
@@ -545,9 +548,9 @@ void ClassifyWebSocket(const ProbeSpec& spec, const Exchange& ex, EndpointProbe&
     absl::string_view audio = p.bytes;
     if (!p.binary) {
       if (std::optional<Value> json = ParseJson(p.bytes); json) {
-        if (const Value* r = Field(*json, "sample_rate"); r != nullptr && r->has_number_value()) {
-          rate = static_cast<int>(r->number_value());
-          if (rate > 0) out.rate_source = "meta message";
+        if (const int r = IntField(*json, "sample_rate"); r > 0) {
+          rate = r;
+          out.rate_source = "meta message";
         }
         if (std::string enc = StringField(*json, "encoding"); !enc.empty()) {
           format = enc == "pcm_s16le" ? "pcm" : enc;
@@ -974,22 +977,25 @@ std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
   const std::string model = First(lists.openai_models, "");
   const std::string openai_voice =
       First(lists.openai_voices, lists.all_voices.empty() ? "alloy" : lists.all_voices.front());
-  auto openai_body = [&](absl::string_view format, absl::string_view extra) {
-    return absl::StrCat("{\"model\":", JsonQuote(model.empty() ? "tts-1" : model),
-                        ",\"input\":", JsonQuote(text), ",\"voice\":", JsonQuote(openai_voice),
-                        ",\"response_format\":\"", format, "\"", extra, "}");
+  auto openai_body = [&](absl::string_view format, json::object extra) {
+    json::object body{{"model", JsonText(model.empty() ? "tts-1" : model)},
+                      {"input", JsonText(text)},
+                      {"voice", JsonText(openai_voice)},
+                      {"response_format", JsonText(format)}};
+    for (json::key_value_pair& kv : extra) body[kv.key()] = std::move(kv.value());
+    return JsonBody(std::move(body));
   };
-  ProbeSpec* s = post("openai", "wav", "/v1/audio/speech", openai_body("wav", ",\"stream\":false"));
+  ProbeSpec* s = post("openai", "wav", "/v1/audio/speech", openai_body("wav", {{"stream", false}}));
   s->voice = openai_voice;
   s->meter_format = "wav";
   s->server_flags = flags(*s, "openai", model, "wav", false);
   s->extra_openai_formats = true;
-  s = post("openai", "stream", "/v1/audio/speech", openai_body("wav", ",\"stream\":true"));
+  s = post("openai", "stream", "/v1/audio/speech", openai_body("wav", {{"stream", true}}));
   s->voice = openai_voice;
   s->meter_format = "wav";
   s->server_flags = flags(*s, "openai", model, "wav", true);
   s = post("openai", "sse", "/v1/audio/speech",
-           openai_body("pcm", ",\"stream\":true,\"stream_format\":\"sse\""));
+           openai_body("pcm", {{"stream", true}, {"stream_format", "sse"}}));
   s->voice = openai_voice;
   s->shape = Shape::kSse;
   s->accept = "text/event-stream";
@@ -999,7 +1005,7 @@ std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
   // torch-inference.
   const std::string torch_voice = First(lists.all_voices, "default");
   const std::string torch_body =
-      absl::StrCat("{\"text\":", JsonQuote(text), ",\"voice\":", JsonQuote(torch_voice), "}");
+      JsonBody({{"text", JsonText(text)}, {"voice", JsonText(torch_voice)}});
   s = post("torch-inference", "base64", "/tts/synthesize", torch_body);
   s->voice = torch_voice;
   s->shape = Shape::kJsonBase64;
@@ -1010,8 +1016,7 @@ std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
   s->meter_format = "pcm";
   s->server_flags = flags(*s, "torch-inference", "", "pcm", true);
   s = post("torch-inference", "websocket", "/audio/ws",
-           absl::StrCat("{\"type\":\"tts\",\"text\":", JsonQuote(text),
-                        ",\"voice\":", JsonQuote(torch_voice), "}"));
+           JsonBody({{"type", "tts"}, {"text", JsonText(text)}, {"voice", JsonText(torch_voice)}}));
   s->method = "GET";
   s->voice = torch_voice;
   s->shape = Shape::kWebSocket;
@@ -1019,9 +1024,10 @@ std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
   s->server_flags =
       absl::StrCat(flags(*s, "torch-inference", "", "pcm", true), " --stream-format ws");
   s = post("torch-inference", "base64", "/synthesize",
-           absl::StrCat("{\"model_name\":", JsonQuote(First(lists.torch_engines, "default")),
-                        ",\"inputs\":", JsonQuote(text), ",\"voice\":", JsonQuote(torch_voice),
-                        ",\"output_format\":\"wav\"}"));
+           JsonBody({{"model_name", JsonText(First(lists.torch_engines, "default"))},
+                     {"inputs", JsonText(text)},
+                     {"voice", JsonText(torch_voice)},
+                     {"output_format", "wav"}}));
   s->voice = torch_voice;
   s->shape = Shape::kJsonBase64;
   s->accept = "application/json";
@@ -1050,7 +1056,7 @@ std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
   s->server_flags = flags(*s, "opentts", "", "wav", false);
 
   // Piper: WAV whatever the Content-Type says; its default voice.
-  s = post("piper", "wav", "/synthesize", absl::StrCat("{\"text\":", JsonQuote(text), "}"));
+  s = post("piper", "wav", "/synthesize", JsonBody({{"text", JsonText(text)}}));
   s->accept = "audio/wav";
   s->meter_format = "wav";
   s->server_flags = flags(*s, "piper", "", "wav", false);
@@ -1059,7 +1065,7 @@ std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
   const std::string el_voice = First(lists.elevenlabs_voices, First(lists.all_voices, "default"));
   s = post("elevenlabs", "stream",
            absl::StrCat("/v1/text-to-speech/", UrlEncode(el_voice), "/stream"),
-           absl::StrCat("{\"text\":", JsonQuote(text), "}"));
+           JsonBody({{"text", JsonText(text)}}));
   s->target = absl::StrCat(s->path, "?output_format=pcm_24000");
   s->voice = el_voice;
   s->meter_format = "pcm";
@@ -1370,39 +1376,44 @@ std::string DiscoveryTable(const DiscoveryResult& result) {
 }
 
 std::string DiscoveryJson(const DiscoveryResult& result) {
-  // Written by hand so that keys keep a stable, readable order (a protobuf Struct's do not).
+  // Keys in a stable, readable order: a json::object keeps the order of insertion.
   auto strings = [](const std::vector<std::string>& v) {
-    std::vector<std::string> quoted;
-    for (const std::string& s : v) quoted.push_back(JsonQuote(s));
-    return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
+    json::array out;
+    for (const std::string& s : v) out.push_back(JsonText(s));
+    return out;
   };
-  auto number = [](double v) { return absl::StrFormat("%.10g", std::round(v * 1e6) / 1e6); };
-  auto boolean = [](bool b) { return b ? "true" : "false"; };
-  std::string out =
-      absl::StrCat("{\n  \"ttsbench_version\": ", JsonQuote(common::kVersion),
-                   ",\n  \"url\": ", JsonQuote(result.url),
-                   ",\n  \"tts_endpoint_found\": ", boolean(result.best_probe >= 0),
-                   ",\n  \"best_dialect\": ", JsonQuote(result.best_dialect),
-                   ",\n  \"best_probe\": ", result.best_probe,
-                   ",\n  \"suggested_command\": ", JsonQuote(result.suggested_command),
-                   ",\n  \"voices\": ", strings(result.voices),
-                   ",\n  \"models\": ", strings(result.models), ",\n  \"probes\": [");
-  const char* sep = "\n";
+  auto number = [](double v) { return common::JsonNumber(std::round(v * 1e6) / 1e6); };
+  json::array probes;
   for (const EndpointProbe& p : result.probes) {
-    absl::StrAppend(
-        &out, sep, "    {\"dialect\": ", JsonQuote(p.dialect), ", \"kind\": ", JsonQuote(p.kind),
-        ", \"variant\": ", JsonQuote(p.variant), ", \"method\": ", JsonQuote(p.method),
-        ", \"path\": ", JsonQuote(p.path), ", \"working\": ", boolean(p.working),
-        ", \"why\": ", JsonQuote(p.why), ", \"http_status\": ", p.http_status,
-        ", \"content_type\": ", JsonQuote(p.content_type), ", \"voice\": ", JsonQuote(p.voice),
-        ", \"formats\": ", strings(p.formats), ", \"streaming\": ", boolean(p.streaming),
-        ", \"sample_rate\": ", p.sample_rate, ", \"first_audio_ms\": ", number(p.first_audio_ms),
-        ", \"total_ms\": ", number(p.total_ms), ", \"audio_s\": ", number(p.audio_s),
-        ", \"server_flags\": ", JsonQuote(p.server_flags), "}");
-    sep = ",\n";
+    probes.push_back(json::object{{"dialect", JsonText(p.dialect)},
+                                  {"kind", JsonText(p.kind)},
+                                  {"variant", JsonText(p.variant)},
+                                  {"method", JsonText(p.method)},
+                                  {"path", JsonText(p.path)},
+                                  {"working", p.working},
+                                  {"why", JsonText(p.why)},
+                                  {"http_status", p.http_status},
+                                  {"content_type", JsonText(p.content_type)},
+                                  {"voice", JsonText(p.voice)},
+                                  {"formats", strings(p.formats)},
+                                  {"streaming", p.streaming},
+                                  {"sample_rate", p.sample_rate},
+                                  {"rate_source", JsonText(p.rate_source)},
+                                  {"first_audio_ms", number(p.first_audio_ms)},
+                                  {"total_ms", number(p.total_ms)},
+                                  {"audio_s", number(p.audio_s)},
+                                  {"server_flags", JsonText(p.server_flags)}});
   }
-  absl::StrAppend(&out, result.probes.empty() ? "]" : "\n  ]", "\n}\n");
-  return out;
+  return common::PrettyJson(json::object{{"ttsbench_version", JsonText(common::kVersion)},
+                                         {"url", JsonText(result.url)},
+                                         {"tts_endpoint_found", result.best_probe >= 0},
+                                         {"best_dialect", JsonText(result.best_dialect)},
+                                         {"best_probe", result.best_probe},
+                                         {"suggested_command", JsonText(result.suggested_command)},
+                                         {"voices", strings(result.voices)},
+                                         {"models", strings(result.models)},
+                                         {"notes", strings(result.notes)},
+                                         {"probes", std::move(probes)}});
 }
 
 absl::Status WriteDiscoveryJson(const std::string& path, const DiscoveryResult& result) {

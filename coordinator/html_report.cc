@@ -13,17 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "coordinator/plan_file.h"
 #include "coordinator/sessions.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/message.h"
 
 namespace ttsbench::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
-using google::protobuf::FieldDescriptor;
-using google::protobuf::Message;
-using google::protobuf::Reflection;
 
 // Kept short and legible in any browser; no fonts or images fetched.
 constexpr char kCss[] = R"css(
@@ -54,72 +50,6 @@ bool LooksSecret(const std::string& header_name) {
   return false;
 }
 
-std::string ScalarText(const Message& m, const Reflection& r, const FieldDescriptor& f, int index) {
-  const bool rep = f.is_repeated();
-  switch (f.cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32:
-      return absl::StrCat(rep ? r.GetRepeatedInt32(m, &f, index) : r.GetInt32(m, &f));
-    case FieldDescriptor::CPPTYPE_INT64:
-      return absl::StrCat(rep ? r.GetRepeatedInt64(m, &f, index) : r.GetInt64(m, &f));
-    case FieldDescriptor::CPPTYPE_UINT32:
-      return absl::StrCat(rep ? r.GetRepeatedUInt32(m, &f, index) : r.GetUInt32(m, &f));
-    case FieldDescriptor::CPPTYPE_UINT64:
-      return absl::StrCat(rep ? r.GetRepeatedUInt64(m, &f, index) : r.GetUInt64(m, &f));
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      return absl::StrFormat("%g", rep ? r.GetRepeatedDouble(m, &f, index) : r.GetDouble(m, &f));
-    case FieldDescriptor::CPPTYPE_FLOAT:
-      return absl::StrFormat("%g", rep ? r.GetRepeatedFloat(m, &f, index) : r.GetFloat(m, &f));
-    case FieldDescriptor::CPPTYPE_BOOL:
-      return (rep ? r.GetRepeatedBool(m, &f, index) : r.GetBool(m, &f)) ? "true" : "false";
-    case FieldDescriptor::CPPTYPE_ENUM:
-      return (rep ? r.GetRepeatedEnum(m, &f, index) : r.GetEnum(m, &f))->name();
-    case FieldDescriptor::CPPTYPE_STRING: {
-      const std::string s = rep ? r.GetRepeatedString(m, &f, index) : r.GetString(m, &f);
-      // Quoted when plain YAML would misread it.
-      const bool plain = !s.empty() &&
-                         s.find_first_of(":#'\"{}[],&*!|>%@`\n") == std::string::npos &&
-                         s.front() != ' ' && s.back() != ' ' && s.front() != '-';
-      return plain ? s : absl::StrCat("\"", absl::CEscape(s), "\"");
-    }
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      break;
-  }
-  return "";
-}
-
-// Set fields only (proto3: non-default), in field-number order, as YAML-ish text.
-void RenderYaml(const Message& m, int indent, std::string* out) {
-  const Reflection& r = *m.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  r.ListFields(m, &fields);
-  const std::string pad(static_cast<size_t>(indent), ' ');
-  for (const FieldDescriptor* f : fields) {
-    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      if (f->is_repeated()) {
-        absl::StrAppend(out, pad, f->name(), ":\n");
-        for (int i = 0; i < r.FieldSize(m, f); ++i) {
-          std::string item;
-          RenderYaml(r.GetRepeatedMessage(m, f, i), indent + 4, &item);
-          // "- " takes the place of the first line's indent.
-          if (item.size() >= static_cast<size_t>(indent + 4)) {
-            item.replace(static_cast<size_t>(indent), 4, "  - ");
-          }
-          absl::StrAppend(out, item);
-        }
-      } else {
-        absl::StrAppend(out, pad, f->name(), ":\n");
-        RenderYaml(r.GetMessage(m, f), indent + 2, out);
-      }
-    } else if (f->is_repeated()) {
-      std::vector<std::string> items;
-      for (int i = 0; i < r.FieldSize(m, f); ++i) items.push_back(ScalarText(m, r, *f, i));
-      absl::StrAppend(out, pad, f->name(), ": [", absl::StrJoin(items, ", "), "]\n");
-    } else {
-      absl::StrAppend(out, pad, f->name(), ": ", ScalarText(m, r, *f, -1), "\n");
-    }
-  }
-}
-
 std::string PlanYaml(const v1::Plan& plan) {
   // The plan names secrets (env var names, files) and never holds them; headers and URLs are
   // redacted all the same in case a user put a credential where a name was expected.
@@ -128,9 +58,8 @@ std::string PlanYaml(const v1::Plan& plan) {
   for (v1::Header& h : *copy.mutable_target()->mutable_headers()) {
     if (LooksSecret(h.name())) h.set_value("<redacted>");
   }
-  std::string out;
-  RenderYaml(copy, 0, &out);
-  return out.empty() ? "(empty plan)\n" : out;
+  // The emitter of `--print-plan`, so the plan shown can be saved and run again as it is.
+  return PlanToYaml(copy);
 }
 
 std::string Cell(const std::string& text, bool left = false) {

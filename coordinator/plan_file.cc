@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/escape.h"
 #include "common/status_macros.h"
 #include "common/suggest.h"
 #include "common/url.h"
@@ -1007,6 +1008,41 @@ absl::Status LoadMessageYamlFile(const std::string& path, google::protobuf::Mess
   return reader.ReadMessage(*root, msg, "");
 }
 
+namespace {
+
+// Every string of the plan must be UTF-8: protobuf drops other bytes from JSON and an agent
+// refuses the whole plan, so a voice typed in another encoding would fail the run mid-way.
+absl::Status CheckUtf8(const Message& m, const std::string& prefix, const Checker& c) {
+  const Reflection& r = *m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r.ListFields(m, &fields);
+  auto check = [&](const std::string& value, const std::string& path) -> absl::Status {
+    for (size_t i = 0; i < value.size();) {
+      const size_t n = common::Utf8SequenceLength(value, i);
+      if (n == 0) return c.Error(path, absl::StrCat("not valid UTF-8 (byte ", i + 1, ")"));
+      i += n;
+    }
+    return absl::OkStatus();
+  };
+  for (const FieldDescriptor* f : fields) {
+    const std::string path = prefix.empty() ? f->name() : absl::StrCat(prefix, ".", f->name());
+    const int n = f->is_repeated() ? r.FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      const std::string at = f->is_repeated() ? absl::StrCat(path, "[", i, "]") : path;
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        RETURN_IF_ERROR(CheckUtf8(
+            f->is_repeated() ? r.GetRepeatedMessage(m, f, i) : r.GetMessage(m, f), at, c));
+      } else if (f->type() == FieldDescriptor::TYPE_STRING) {
+        RETURN_IF_ERROR(
+            check(f->is_repeated() ? r.GetRepeatedString(m, f, i) : r.GetString(m, f), at));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 // Defaults filled here (a zero or empty field counts as unset):
 //   mode "run"; output_dir "ttsbench-results"; session_name stays empty (the runner names it);
 //   target.api openai, format wav, timeout_s 30; with a token: auth_scheme Bearer,
@@ -1016,6 +1052,7 @@ absl::Status LoadMessageYamlFile(const std::string& path, google::protobuf::Mess
 //   failure_policy abort, max_clock_uncertainty_ms 10, lease_s 5.
 absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
   const Checker c(source);
+  RETURN_IF_ERROR(CheckUtf8(plan, "", c));
   if (plan.mode().empty()) plan.set_mode("run");
   if (plan.output_dir().empty()) plan.set_output_dir("ttsbench-results");
   const std::string& name = plan.session_name();

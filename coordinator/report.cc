@@ -1,5 +1,6 @@
 #include "coordinator/report.h"
 
+#include <boost/json.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/csv.h"
+#include "common/json.h"
 #include "common/record_store.h"
 #include "common/records.h"
 #include "google/protobuf/util/json_util.h"
@@ -118,44 +121,119 @@ std::string SloCell(const v1::LevelStats& l) {
 }  // namespace
 
 std::string SummaryCsv(const v1::Session& session) {
+  std::string out;
+  common::CsvWriter csv(&out);
   // DESIGN.md's columns first, in order; new columns are only ever appended.
-  std::string out = absl::StrCat(
-      OpenLoop(session) ? "Rate" : "Concurrency",
-      ",ASPS,RTF_Mean,RTF_Median,RTF_p95,RPS,CPS,TTFA_p50_ms,TTFA_p95_ms,TTFA_p99_ms,"
-      "Latency_p50_ms,Latency_p95_ms,Latency_p99_ms,Success_Rate_%,Errors,Attempted,Successful,"
-      "T_wall_s,Audio_s,Characters,TTFA_Mean_ms,RTF_p99,Latency_Mean_ms,Attempted_RPS,"
-      "New_Connections,Start_Skew_ms,Goodput_RPS,Gap_p50_ms,Gap_p95_ms,Gap_p99_ms,Gap_Max_ms,"
-      "Underrun_p95_ms,Underrun_Max_ms,Continuity_OK_%,Sched_Lag_p50_ms,Sched_Lag_p99_ms,"
-      "Latency_From_Intended_p50_ms,Latency_From_Intended_p99_ms,Dropped,Late,Achieved_Rate,"
-      "Agent_CPU_Max_%,Series,SLO\n");
+  csv.Row({OpenLoop(session) ? "Rate" : "Concurrency",
+           "ASPS",
+           "RTF_Mean",
+           "RTF_Median",
+           "RTF_p95",
+           "RPS",
+           "CPS",
+           "TTFA_p50_ms",
+           "TTFA_p95_ms",
+           "TTFA_p99_ms",
+           "Latency_p50_ms",
+           "Latency_p95_ms",
+           "Latency_p99_ms",
+           "Success_Rate_%",
+           "Errors",
+           "Attempted",
+           "Successful",
+           "T_wall_s",
+           "Audio_s",
+           "Characters",
+           "TTFA_Mean_ms",
+           "RTF_p99",
+           "Latency_Mean_ms",
+           "Attempted_RPS",
+           "New_Connections",
+           "Start_Skew_ms",
+           "Goodput_RPS",
+           "Gap_p50_ms",
+           "Gap_p95_ms",
+           "Gap_p99_ms",
+           "Gap_Max_ms",
+           "Underrun_p95_ms",
+           "Underrun_Max_ms",
+           "Continuity_OK_%",
+           "Sched_Lag_p50_ms",
+           "Sched_Lag_p99_ms",
+           "Latency_From_Intended_p50_ms",
+           "Latency_From_Intended_p99_ms",
+           "Dropped",
+           "Late",
+           "Achieved_Rate",
+           "Agent_CPU_Max_%",
+           "Series",
+           "SLO"});
   for (const v1::LevelStats& l : session.levels()) {
-    absl::StrAppend(
-        &out, LevelLabel(session, l), ",", Num(l.asps()), ",", Num(l.rtf().mean()), ",",
-        Num(l.rtf_median()), ",", Num(l.rtf().p95()), ",", Num(l.rps()), ",", Num(l.cps()), ",",
-        Num(l.ttfa_ms().p50()), ",", Num(l.ttfa_ms().p95()), ",", Num(l.ttfa_ms().p99()), ",",
-        Num(l.latency_ms().p50()), ",", Num(l.latency_ms().p95()), ",", Num(l.latency_ms().p99()),
-        ",", Num(l.success_rate_pct()), ",", ErrorsCell(l), ",", l.attempted(), ",", l.successful(),
-        ",", Num(l.t_wall_s()), ",", Num(l.audio_seconds()), ",", l.characters(), ",",
-        Num(l.ttfa_ms().mean()), ",", Num(l.rtf().p99()), ",", Num(l.latency_ms().mean()), ",",
-        Num(l.attempted_rps()), ",", l.new_connections(), ",", Num(l.start_skew_ms()), ",");
-    absl::StrAppend(&out, Num(l.goodput_rps()), ",", Num(l.gap_ms().p50()), ",",
-                    Num(l.gap_ms().p95()), ",", Num(l.gap_ms().p99()), ",", Num(l.gap_ms().max()),
-                    ",", Num(l.underrun_ms().p95()), ",", Num(l.underrun_ms().max()), ",",
-                    Num(l.continuity_ok_pct()), ",", Num(l.sched_lag_ms().p50()), ",",
-                    Num(l.sched_lag_ms().p99()), ",", Num(l.latency_from_intended_ms().p50()), ",",
-                    Num(l.latency_from_intended_ms().p99()), ",", l.dropped(), ",", l.late(), ",",
-                    Num(l.achieved_rate()), ",", Num(l.max_agent_cpu_pct()), ",", l.series(), ",",
-                    SloCell(l), "\n");
+    csv.Field(LevelLabel(session, l))
+        .Field(Num(l.asps()))
+        .Field(Num(l.rtf().mean()))
+        .Field(Num(l.rtf_median()))
+        .Field(Num(l.rtf().p95()))
+        .Field(Num(l.rps()))
+        .Field(Num(l.cps()))
+        .Field(Num(l.ttfa_ms().p50()))
+        .Field(Num(l.ttfa_ms().p95()))
+        .Field(Num(l.ttfa_ms().p99()))
+        .Field(Num(l.latency_ms().p50()))
+        .Field(Num(l.latency_ms().p95()))
+        .Field(Num(l.latency_ms().p99()))
+        .Field(Num(l.success_rate_pct()))
+        .Field(ErrorsCell(l))
+        .Field(l.attempted())
+        .Field(l.successful())
+        .Field(Num(l.t_wall_s()))
+        .Field(Num(l.audio_seconds()))
+        .Field(l.characters())
+        .Field(Num(l.ttfa_ms().mean()))
+        .Field(Num(l.rtf().p99()))
+        .Field(Num(l.latency_ms().mean()))
+        .Field(Num(l.attempted_rps()))
+        .Field(l.new_connections())
+        .Field(Num(l.start_skew_ms()))
+        .Field(Num(l.goodput_rps()))
+        .Field(Num(l.gap_ms().p50()))
+        .Field(Num(l.gap_ms().p95()))
+        .Field(Num(l.gap_ms().p99()))
+        .Field(Num(l.gap_ms().max()))
+        .Field(Num(l.underrun_ms().p95()))
+        .Field(Num(l.underrun_ms().max()))
+        .Field(Num(l.continuity_ok_pct()))
+        .Field(Num(l.sched_lag_ms().p50()))
+        .Field(Num(l.sched_lag_ms().p99()))
+        .Field(Num(l.latency_from_intended_ms().p50()))
+        .Field(Num(l.latency_from_intended_ms().p99()))
+        .Field(l.dropped())
+        .Field(l.late())
+        .Field(Num(l.achieved_rate()))
+        .Field(Num(l.max_agent_cpu_pct()))
+        .Field(l.series())
+        .Field(SloCell(l))
+        .EndRow();
   }
   return out;
 }
 
 namespace {
 
-constexpr char kRequestsCsvHeader[] =
-    "level,agent,request_id,warmup,intended_s,start_s,first_byte_s,first_audio_s,end_s,chars,"
-    "bytes,audio_s,sample_rate,chunks,max_gap_ms,underrun_ms,http_status,success,error,"
-    "connect_ms,worst_stall_ms,series\n";
+const std::vector<std::string>& RequestsCsvColumns() {
+  static const std::vector<std::string>* columns = new std::vector<std::string>{
+      "level",        "agent",         "request_id",     "warmup",      "intended_s",  "start_s",
+      "first_byte_s", "first_audio_s", "end_s",          "chars",       "bytes",       "audio_s",
+      "sample_rate",  "chunks",        "max_gap_ms",     "underrun_ms", "http_status", "success",
+      "error",        "connect_ms",    "worst_stall_ms", "series"};
+  return *columns;
+}
+
+std::string RequestsCsvHeader() {
+  std::string out;
+  common::CsvWriter(&out).Row(RequestsCsvColumns());
+  return out;
+}
 
 const std::string& AgentName(const v1::Session& session, uint32_t agent, std::string* scratch) {
   if (agent < static_cast<uint32_t>(session.agents_size())) {
@@ -165,24 +243,67 @@ const std::string& AgentName(const v1::Session& session, uint32_t agent, std::st
   return *scratch;
 }
 
+std::string LevelCell(const LevelData& level) {
+  return level.rate > 0 ? Num(level.rate) : absl::StrCat(level.concurrency);
+}
+
 void AppendRequestRow(const v1::Session& session, const LevelData& level, const common::Record& r,
                       std::string* out) {
   std::string scratch;
-  absl::StrAppend(out, level.rate > 0 ? Num(level.rate) : absl::StrCat(level.concurrency), ",",
-                  AgentName(session, r.agent, &scratch), ",", r.request_id, ",", r.warmup ? 1 : 0,
-                  ",", Seconds(r.intended_ns), ",", Seconds(r.start_ns), ",",
-                  Seconds(r.first_byte_ns), ",", Seconds(r.first_audio_ns), ",", Seconds(r.end_ns),
-                  ",", r.chars, ",", r.bytes, ",", Num(r.audio_s), ",", r.sample_rate, ",",
-                  r.chunks, ",", Num(r.max_gap_ms), ",", Num(r.underrun_ms), ",", r.http_status,
-                  ",", common::Succeeded(r) ? 1 : 0, ",", common::ErrorKindName(r.error), ",",
-                  Num(static_cast<double>(r.connect_ns) / 1e6), ",", Num(r.worst_stall_ms), ",",
-                  level.series, "\n");
+  common::CsvWriter(out)
+      .Field(LevelCell(level))
+      .Field(AgentName(session, r.agent, &scratch))
+      .Field(r.request_id)
+      .Field(r.warmup ? 1 : 0)
+      .Field(Seconds(r.intended_ns))
+      .Field(Seconds(r.start_ns))
+      .Field(Seconds(r.first_byte_ns))
+      .Field(Seconds(r.first_audio_ns))
+      .Field(Seconds(r.end_ns))
+      .Field(r.chars)
+      .Field(r.bytes)
+      .Field(Num(r.audio_s))
+      .Field(r.sample_rate)
+      .Field(r.chunks)
+      .Field(Num(r.max_gap_ms))
+      .Field(Num(r.underrun_ms))
+      .Field(r.http_status)
+      .Field(common::Succeeded(r) ? 1 : 0)
+      .Field(common::ErrorKindName(r.error))
+      .Field(Num(static_cast<double>(r.connect_ns) / 1e6))
+      .Field(Num(r.worst_stall_ms))
+      .Field(level.series)
+      .EndRow();
+}
+
+// One requests.jsonl line: the level, series and agent around the record in protobuf's JSON
+// mapping (the record is a typed message; the line around it is not).
+void AppendJsonLine(const v1::Session& session, const LevelData& level, const common::Record& r,
+                    std::string* out) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  std::string rec, scratch;
+  if (!google::protobuf::util::MessageToJsonString(common::ToProto(r), &rec, opts).ok()) return;
+  boost::system::error_code ec;
+  boost::json::value record = boost::json::parse(rec, ec);
+  if (ec) return;
+  boost::json::object line;
+  if (level.rate > 0) {
+    line["level"] = level.rate;
+  } else {
+    line["level"] = level.concurrency;
+  }
+  line["series"] = common::JsonText(level.series);
+  line["agent"] = common::JsonText(AgentName(session, r.agent, &scratch));
+  line["record"] = std::move(record);
+  out->append(boost::json::serialize(line));
+  out->push_back('\n');
 }
 
 }  // namespace
 
 std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>& levels) {
-  std::string out = kRequestsCsvHeader;
+  std::string out = RequestsCsvHeader();
   for (const LevelData& level : levels) {
     for (const common::Record& r : level.records) AppendRequestRow(session, level, r, &out);
   }
@@ -205,25 +326,15 @@ absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& sessio
     return st;
   }
   if (auto st =
-          WriteRowsAtomically(fs::path(dir) / "requests.csv", kRequestsCsvHeader, levels,
+          WriteRowsAtomically(fs::path(dir) / "requests.csv", RequestsCsvHeader(), levels,
                               [&](const LevelData& level, const common::Record& r,
                                   std::string* out) { AppendRequestRow(session, level, r, out); });
       !st.ok()) {
     return st;
   }
   if (session.plan().output().jsonl()) {
-    // One JSON object per request (protobuf's JSON mapping), with the level and agent.
-    google::protobuf::util::JsonPrintOptions line_opts;
-    line_opts.preserve_proto_field_names = true;
-    std::string rec, scratch;
     auto row = [&](const LevelData& level, const common::Record& r, std::string* out) {
-      rec.clear();
-      if (!google::protobuf::util::MessageToJsonString(common::ToProto(r), &rec, line_opts).ok()) {
-        return;
-      }
-      absl::StrAppend(out, "{\"level\":", level.rate > 0 ? level.rate : level.concurrency,
-                      ",\"series\":\"", level.series, "\",\"agent\":\"",
-                      AgentName(session, r.agent, &scratch), "\",\"record\":", rec, "}\n");
+      AppendJsonLine(session, level, r, out);
     };
     if (auto st = WriteRowsAtomically(fs::path(dir) / "requests.jsonl", "", levels, row);
         !st.ok()) {

@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "common/metrics.h"
 #include "common/stats.h"
 #include "common/status_macros.h"
@@ -72,6 +73,27 @@ std::string DefaultSessionName(const std::string& mode) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", &tm);
   return absl::StrCat(mode, "_", buf);
+}
+
+// A run that stops before its first level (target unreachable, agents not started): the session
+// folder still says what happened, as session.json marked failed with the reason, so it is never
+// left empty. Returns `exit_code`.
+int FailBeforeRun(const std::string& dir, const v1::Plan& plan, absl::string_view reason,
+                  int exit_code, std::ostream& err) {
+  err << "ttsbench: " << reason << "\n";
+  v1::Session session;
+  session.set_name(plan.session_name());
+  session.set_version(common::kVersion);
+  session.set_status("failed");
+  *session.mutable_plan() = plan;
+  session.set_mode(plan.mode());
+  session.set_started_at(WallClockLabel());
+  session.set_ended_at(session.started_at());
+  session.add_warnings(absl::StrCat("run failed: ", reason));
+  if (auto st = WriteSessionFiles(dir, session, {}); !st.ok()) {
+    err << "ttsbench: " << st.message() << "\n";
+  }
+  return exit_code;
 }
 
 }  // namespace
@@ -140,15 +162,13 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f << content;
     if (!f.flush()) {
-      err << "ttsbench: " << path << ": cannot write\n";
-      return kExitRunFailed;
+      return FailBeforeRun(dir, plan, absl::StrCat(path, ": cannot write"), kExitRunFailed, err);
     }
   }
   const bool local = plan.agents().expect() == 0;
   if (local) {
     if (auto st = CheckReachable(*url, 3.0); !st.ok()) {
-      err << "ttsbench: " << st.message() << "\n";
-      return kExitRunFailed;
+      return FailBeforeRun(dir, plan, st.message(), kExitRunFailed, err);
     }
   }
   const std::string listen =
@@ -164,24 +184,23 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     std::stringstream content;
     content << in.rdbuf();
     if (!in || content.str().empty()) {
-      err << "ttsbench: " << what << ": cannot read " << path << "\n";
-      return kExitUsage;
+      return FailBeforeRun(dir, plan, absl::StrCat(what, ": cannot read ", path), kExitUsage, err);
     }
     *pem = content.str();
   }
   security.token = std::string(absl::StripAsciiWhitespace(security.token));
   auto server = StartCoordinatorServer(listen, security);
   if (!server.ok()) {
-    err << "ttsbench: " << server.status().message() << "\n";
-    return absl::IsPermissionDenied(server.status()) ? kExitUsage : kExitRunFailed;
+    return FailBeforeRun(dir, plan, server.status().message(),
+                         absl::IsPermissionDenied(server.status()) ? kExitUsage : kExitRunFailed,
+                         err);
   }
   std::optional<LocalAgents> agents;
   if (local) {
     auto spawned =
         LocalAgents::Spawn(plan.agents().spawn(), absl::StrCat("127.0.0.1:", (*server)->port));
     if (!spawned.ok()) {
-      err << "ttsbench: " << spawned.status().message() << "\n";
-      return kExitRunFailed;
+      return FailBeforeRun(dir, plan, spawned.status().message(), kExitRunFailed, err);
     }
     agents.emplace(std::move(*spawned));
   }
@@ -203,8 +222,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   if (!plan.output().metrics_addr().empty()) {
     auto started = LiveMetrics::Start(plan.output().metrics_addr(), plan.session_name());
     if (!started.ok()) {
-      err << "ttsbench: " << started.status().message() << "\n";
-      return kExitUsage;
+      return FailBeforeRun(dir, plan, started.status().message(), kExitUsage, err);
     }
     metrics = std::move(*started);
   }

@@ -11,9 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
+#include "common/csv.h"
 #include "common/record_store.h"
 #include "common/records.h"
 #include "google/protobuf/util/json_util.h"
@@ -82,13 +81,14 @@ struct Row {
 
 absl::StatusOr<std::vector<Row>> ParseRequestsCsv(const std::string& csv,
                                                   const v1::Session& session) {
-  std::vector<absl::string_view> lines = absl::StrSplit(csv, '\n', absl::SkipEmpty());
-  if (lines.empty()) return std::vector<Row>{};
+  common::CsvReader reader(csv);
+  std::vector<std::string> cells;
+  absl::StatusOr<bool> more = reader.Next(&cells);
+  if (!more.ok())
+    return absl::DataLossError(absl::StrCat("requests.csv ", more.status().message()));
+  if (!*more) return std::vector<Row>{};
   std::map<std::string, int> col;
-  {
-    std::vector<absl::string_view> header = absl::StrSplit(absl::StripSuffix(lines[0], "\r"), ',');
-    for (size_t i = 0; i < header.size(); ++i) col[std::string(header[i])] = static_cast<int>(i);
-  }
+  for (size_t i = 0; i < cells.size(); ++i) col[cells[i]] = static_cast<int>(i);
   for (const char* required : {"level", "start_s", "end_s"}) {
     if (!col.contains(required)) {
       return absl::DataLossError(absl::StrCat("requests.csv: no column ", required));
@@ -99,9 +99,12 @@ absl::StatusOr<std::vector<Row>> ParseRequestsCsv(const std::string& csv,
     agent_index.emplace(session.agents(i).id(), static_cast<uint32_t>(i));
   }
   std::vector<Row> rows;
-  rows.reserve(lines.size() - 1);
-  for (size_t n = 1; n < lines.size(); ++n) {
-    std::vector<absl::string_view> cells = absl::StrSplit(absl::StripSuffix(lines[n], "\r"), ',');
+  while (true) {
+    more = reader.Next(&cells);
+    if (!more.ok()) {
+      return absl::DataLossError(absl::StrCat("requests.csv ", more.status().message()));
+    }
+    if (!*more) break;
     auto cell = [&](const char* name) -> absl::string_view {
       auto it = col.find(name);
       if (it == col.end() || it->second >= static_cast<int>(cells.size())) return {};
@@ -111,8 +114,8 @@ absl::StatusOr<std::vector<Row>> ParseRequestsCsv(const std::string& csv,
     // without its level and times is damage, not an older format.
     for (const char* required : {"level", "start_s", "end_s"}) {
       if (col[required] >= static_cast<int>(cells.size())) {
-        return absl::DataLossError(
-            absl::StrCat("requests.csv line ", n + 1, ": ", cells.size(), " cells, no ", required));
+        return absl::DataLossError(absl::StrCat("requests.csv line ", reader.line(), ": ",
+                                                cells.size(), " cells, no ", required));
       }
     }
     Row row;

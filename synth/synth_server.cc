@@ -1,8 +1,5 @@
 #include "synth/synth_server.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
-
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -22,6 +19,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -52,7 +50,7 @@ namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-using common::JsonQuote;
+namespace json = boost::json;
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr std::string_view kServerName = "ttsbench-synth";
@@ -159,9 +157,64 @@ class SlotLease {
 // Abseil here is built with its own string_view, distinct from std::string_view (Beast's).
 absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
+// A JSON string from any bytes: JSON text must be UTF-8, and messages quote what clients sent.
+json::value JsonText(absl::string_view s) {
+  const std::string valid = common::ValidUtf8(s);
+  return json::value(json::string_view(valid.data(), valid.size()));
+}
+
+std::string ToJson(const json::object& o) { return json::serialize(o); }
+
+// The JSON messages below are built in plain functions, never inside a coroutine: GCC 12 cannot
+// keep a braced initializer list in a coroutine frame ("array used as initializer").
+
+// torch-inference's base64 envelope (`torch`) or its older /synthesize answer.
+std::string EnvelopeJson(bool torch, absl::string_view wav, int sample_rate, double duration_s) {
+  json::object answer{{"success", true},
+                      {torch ? "audio_base64" : "audio_data", absl::Base64Escape(wav)},
+                      {"sample_rate", sample_rate},
+                      {"duration", duration_s}};
+  if (torch) answer["format"] = "wav";
+  return ToJson(answer);
+}
+
+// One OpenAI SSE audio event, "data: " line and blank line included.
+std::string SseAudioDelta(absl::string_view audio) {
+  return absl::StrCat(
+      "data: ", ToJson({{"type", "speech.audio.delta"}, {"audio", absl::Base64Escape(audio)}}),
+      "\n\n");
+}
+
+// ElevenLabs WebSocket messages: an error, and a piece of audio.
+std::string ElevenLabsWsError(absl::string_view message, absl::string_view error, int code) {
+  return ToJson({{"message", JsonText(message)}, {"error", JsonText(error)}, {"code", code}});
+}
+
+std::string ElevenLabsWsAudio(absl::string_view audio) {
+  return ToJson({{"audio", absl::Base64Escape(audio)},
+                 {"isFinal", nullptr},
+                 {"normalizedAlignment", nullptr}});
+}
+
+// torch-inference WebSocket messages.
+std::string TorchWsError(absl::string_view message) {
+  return ToJson({{"type", "error"}, {"msg", JsonText(message)}});
+}
+
+std::string TorchWsMeta(int sample_rate, bool f32) {
+  return ToJson({{"type", "tts_meta"},
+                 {"sample_rate", sample_rate},
+                 {"encoding", f32 ? "pcm_f32le" : "pcm_s16le"}});
+}
+
+std::string TorchWsDone(int64_t duration_ms) {
+  return ToJson({{"type", "tts_done"}, {"duration_ms", duration_ms}});
+}
+
 std::string ErrorJson(absl::string_view message, absl::string_view type) {
-  return absl::StrCat(R"({"error":{"message":)", JsonQuote(message), R"(,"type":")", type,
-                      R"(","code":null}})");
+  return ToJson({{"error", json::object{{"message", JsonText(message)},
+                                        {"type", JsonText(type)},
+                                        {"code", nullptr}}}});
 }
 
 std::string PercentDecode(std::string_view s, bool plus_is_space) {
@@ -217,13 +270,22 @@ struct State {
         jitter_rng(opts.model.seed),
         // A separate stream, so turning faults on does not change the jitter sequence.
         fault_rng(SeededRng(opts.model.seed ^ 0xD1B54A32D192ED03ULL).NextU64()) {
-    voices_json = R"({"voices":[)";
-    const char* sep = "";
-    for (const auto& [name, speed] : model.voice_speed) {
-      absl::StrAppend(&voices_json, sep, JsonQuote(name));
-      sep = ",";
-    }
-    voices_json += "]}";
+    json::array voices;
+    for (const auto& [name, speed] : model.voice_speed) voices.push_back(JsonText(name));
+    voices_json = ToJson({{"voices", std::move(voices)}});
+  }
+
+  // GET /stats: the server's own counters.
+  std::string StatsJson() const {
+    return ToJson({{"connections_accepted", connections_accepted.load()},
+                   {"tls_connections", tls_connections.load()},
+                   {"requests", requests.load()},
+                   {"requests_streamed", requests_streamed.load()},
+                   {"errors_injected", errors_injected.load()},
+                   {"truncations_injected", truncations_injected.load()},
+                   {"websocket_sessions", websocket_sessions.load()},
+                   {"websocket_requests", websocket_requests.load()},
+                   {"unauthorized", unauthorized.load()}});
   }
 
   Draw NextDraw() {
@@ -277,33 +339,46 @@ struct AudioRequest {
   bool stream = false;
 };
 
-using google::protobuf::Struct;
-using google::protobuf::Value;
+using Struct = json::object;
+using Value = json::value;
 
 absl::StatusOr<Struct> ParseJsonObject(std::string_view body) {
-  Struct json;
-  if (auto st = google::protobuf::util::JsonStringToMessage(
-          google::protobuf::StringPiece(body.data(), body.size()), &json);
-      !st.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("body is not a JSON object: ",
-                     absl::string_view(st.message().data(), st.message().size())));
+  boost::system::error_code ec;
+  Value v = json::parse(json::string_view(body.data(), body.size()), ec);
+  if (ec)
+    return absl::InvalidArgumentError(absl::StrCat("body is not a JSON object: ", ec.message()));
+  if (!v.is_object()) return absl::InvalidArgumentError("body is not a JSON object");
+  return std::move(v.get_object());
+}
+
+enum class Kind { kString, kNumber, kBool, kObject };
+
+bool IsKind(const Value& v, Kind kind) {
+  switch (kind) {
+    case Kind::kString:
+      return v.is_string();
+    case Kind::kNumber:
+      return v.is_number();
+    case Kind::kBool:
+      return v.is_bool();
+    case Kind::kObject:
+      return v.is_object();
   }
-  return json;
+  return false;
 }
 
 // The value of `key` if present and not null; an error if present with another kind.
-absl::StatusOr<const Value*> Field(const Struct& s, const char* key, Value::KindCase kind,
+absl::StatusOr<const Value*> Field(const Struct& s, const char* key, Kind kind,
                                    const char* kind_name) {
-  auto it = s.fields().find(key);
-  if (it == s.fields().end() || it->second.kind_case() == Value::kNullValue) {
-    return static_cast<const Value*>(nullptr);
-  }
-  if (it->second.kind_case() != kind) {
+  const Value* v = s.if_contains(key);
+  if (v == nullptr || v->is_null()) return static_cast<const Value*>(nullptr);
+  if (!IsKind(*v, kind)) {
     return absl::InvalidArgumentError(absl::StrCat("'", key, "' must be a ", kind_name));
   }
-  return &it->second;
+  return v;
 }
+
+std::string StringOf(const Value& v) { return std::string(v.get_string()); }
 
 #define SYNTH_ASSIGN_FIELD(var, expr)           \
   auto var##_or = (expr);                       \
@@ -322,14 +397,14 @@ absl::Status CheckText(const std::string& text, const char* key) {
 }
 
 absl::Status TakeText(const Struct& json, const char* key, AudioRequest& req) {
-  SYNTH_ASSIGN_FIELD(text, Field(json, key, Value::kStringValue, "string"));
-  req.text = text == nullptr ? "" : text->string_value();
+  SYNTH_ASSIGN_FIELD(text, Field(json, key, Kind::kString, "string"));
+  req.text = text == nullptr ? "" : StringOf(*text);
   return CheckText(req.text, key);
 }
 
 absl::Status TakeVoice(const Struct& json, const char* key, AudioRequest& req) {
-  SYNTH_ASSIGN_FIELD(voice, Field(json, key, Value::kStringValue, "string"));
-  if (voice != nullptr && !voice->string_value().empty()) req.voice = voice->string_value();
+  SYNTH_ASSIGN_FIELD(voice, Field(json, key, Kind::kString, "string"));
+  if (voice != nullptr && !voice->get_string().empty()) req.voice = StringOf(*voice);
   return absl::OkStatus();
 }
 
@@ -343,17 +418,17 @@ absl::Status SetSpeed(double speed, AudioRequest& req) {
 }
 
 absl::Status TakeSpeed(const Struct& json, const char* key, AudioRequest& req) {
-  SYNTH_ASSIGN_FIELD(speed, Field(json, key, Value::kNumberValue, "number"));
-  return speed == nullptr ? absl::OkStatus() : SetSpeed(speed->number_value(), req);
+  SYNTH_ASSIGN_FIELD(speed, Field(json, key, Kind::kNumber, "number"));
+  return speed == nullptr ? absl::OkStatus() : SetSpeed(speed->to_number<double>(), req);
 }
 
 absl::Status TakeFormat(const Struct& json, const char* key, AudioRequest& req) {
-  SYNTH_ASSIGN_FIELD(format, Field(json, key, Value::kStringValue, "string"));
+  SYNTH_ASSIGN_FIELD(format, Field(json, key, Kind::kString, "string"));
   if (format == nullptr) return absl::OkStatus();
-  const std::optional<AudioFormat> f = ParseAudioFormat(format->string_value());
+  const std::optional<AudioFormat> f = ParseAudioFormat(StringOf(*format));
   if (!f) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unsupported ", key, " '", format->string_value(),
+        absl::StrCat("unsupported ", key, " '", StringOf(*format),
                      "': this server produces wav, pcm, mp3, flac, opus, aac, ulaw or vorbis"));
   }
   req.format = *f;
@@ -370,16 +445,16 @@ absl::StatusOr<AudioRequest> ParseOpenAi(std::string_view body) {
   if (auto st = TakeSpeed(*json, "speed", req); !st.ok()) return st;
   // OpenAI defaults to mp3; wav keeps this server's answers readable by anything.
   if (auto st = TakeFormat(*json, "response_format", req); !st.ok()) return st;
-  SYNTH_ASSIGN_FIELD(instructions, Field(*json, "instructions", Value::kStringValue, "string"));
+  SYNTH_ASSIGN_FIELD(instructions, Field(*json, "instructions", Kind::kString, "string"));
   (void)instructions;  // accepted (gpt-4o-mini-tts); it does not change the tone
-  SYNTH_ASSIGN_FIELD(stream, Field(*json, "stream", Value::kBoolValue, "boolean"));
-  req.stream = stream != nullptr && stream->bool_value();
-  SYNTH_ASSIGN_FIELD(stream_format, Field(*json, "stream_format", Value::kStringValue, "string"));
+  SYNTH_ASSIGN_FIELD(stream, Field(*json, "stream", Kind::kBool, "boolean"));
+  req.stream = stream != nullptr && stream->get_bool();
+  SYNTH_ASSIGN_FIELD(stream_format, Field(*json, "stream_format", Kind::kString, "string"));
   if (stream_format != nullptr) {
-    if (stream_format->string_value() == "sse") {
+    if (stream_format->get_string() == "sse") {
       req.reply = Reply::kSse;
       req.stream = true;
-    } else if (stream_format->string_value() != "audio") {
+    } else if (stream_format->get_string() != "audio") {
       return absl::InvalidArgumentError("stream_format must be 'audio' or 'sse'");
     }
   }
@@ -408,19 +483,19 @@ absl::StatusOr<AudioRequest> ParseSynthesize(std::string_view body) {
   auto json = ParseJsonObject(body);
   if (!json.ok()) return json.status();
   AudioRequest req;
-  if (json->fields().contains("inputs")) {
+  if (json->contains("inputs")) {
     req.reply = Reply::kLegacyJson;
-    SYNTH_ASSIGN_FIELD(model, Field(*json, "model_name", Value::kStringValue, "string"));
-    if (model == nullptr || model->string_value().empty()) {
+    SYNTH_ASSIGN_FIELD(model, Field(*json, "model_name", Kind::kString, "string"));
+    if (model == nullptr || model->get_string().empty()) {
       return absl::InvalidArgumentError("'model_name' is required");
     }
     if (auto st = TakeText(*json, "inputs", req); !st.ok()) return st;
     if (auto st = TakeFormat(*json, "output_format", req); !st.ok()) return st;
   } else {
     if (auto st = TakeText(*json, "text", req); !st.ok()) return st;
-    SYNTH_ASSIGN_FIELD(scale, Field(*json, "length_scale", Value::kNumberValue, "number"));
-    if (scale != nullptr && scale->number_value() > 0) {
-      if (auto st = SetSpeed(1 / scale->number_value(), req); !st.ok()) return st;
+    SYNTH_ASSIGN_FIELD(scale, Field(*json, "length_scale", Kind::kNumber, "number"));
+    if (scale != nullptr && scale->to_number<double>() > 0) {
+      if (auto st = SetSpeed(1 / scale->to_number<double>(), req); !st.ok()) return st;
     }
   }
   if (auto st = TakeVoice(*json, "voice", req); !st.ok()) return st;
@@ -459,9 +534,9 @@ absl::StatusOr<AudioRequest> ParseElevenLabs(std::string_view body, const std::s
   req.voice = voice;
   req.stream = stream;
   if (auto st = TakeText(*json, "text", req); !st.ok()) return st;
-  SYNTH_ASSIGN_FIELD(settings, Field(*json, "voice_settings", Value::kStructValue, "object"));
+  SYNTH_ASSIGN_FIELD(settings, Field(*json, "voice_settings", Kind::kObject, "object"));
   if (settings != nullptr) {
-    if (auto st = TakeSpeed(settings->struct_value(), "speed", req); !st.ok()) return st;
+    if (auto st = TakeSpeed(settings->get_object(), "speed", req); !st.ok()) return st;
   }
   auto of = query.find("output_format");
   if (auto st = TakeElevenLabsFormat(of == query.end() ? "mp3_44100_128" : of->second, req);
@@ -604,17 +679,7 @@ class Connection {
       }
       if (target == "/stats") {
         // The server's own counters, so tests can see load arrive and stop from the outside.
-        co_return co_await WriteJson(
-            req, http::status::ok,
-            absl::StrCat("{\"connections_accepted\":", state_.connections_accepted.load(),
-                         ",\"tls_connections\":", state_.tls_connections.load(),
-                         ",\"requests\":", state_.requests.load(),
-                         ",\"requests_streamed\":", state_.requests_streamed.load(),
-                         ",\"errors_injected\":", state_.errors_injected.load(),
-                         ",\"truncations_injected\":", state_.truncations_injected.load(),
-                         ",\"websocket_sessions\":", state_.websocket_sessions.load(),
-                         ",\"websocket_requests\":", state_.websocket_requests.load(),
-                         ",\"unauthorized\":", state_.unauthorized.load(), "}"));
+        co_return co_await WriteJson(req, http::status::ok, state_.StatsJson());
       }
     }
     const bool is_ws_route =
@@ -718,18 +783,14 @@ class Connection {
       if (!co_await SleepUntil(SynthesisStart(waited) + Ms(plan.synthesis_ms))) co_return false;
     }
     std::vector<std::string_view> parts;
-    std::string json;
+    std::string envelope_json;
     std::string content_type;
     const bool envelope = audio.reply == Reply::kTorchJson || audio.reply == Reply::kLegacyJson;
     if (envelope) {
       const double duration = static_cast<double>(body.samples()) / body.sample_rate();
-      json = absl::StrCat(
-          R"({"success":true,)",
-          audio.reply == Reply::kTorchJson ? R"("audio_base64":")" : R"("audio_data":")",
-          absl::Base64Escape(body.Copy(0, body.samples())), R"(","sample_rate":)",
-          body.sample_rate(), R"(,"duration":)", absl::StrFormat("%.9g", duration),
-          audio.reply == Reply::kTorchJson ? R"(,"format":"wav"})" : "}");
-      parts.emplace_back(json);
+      envelope_json = EnvelopeJson(audio.reply == Reply::kTorchJson, body.Copy(0, body.samples()),
+                                   body.sample_rate(), duration);
+      parts.emplace_back(envelope_json);
       content_type = "application/json";
     } else {
       body.Append(0, body.samples(), parts);
@@ -811,8 +872,7 @@ class Connection {
       if (sse) {
         const std::string audio = body.Copy(begin, end);
         if (!audio.empty() || k == 0) {
-          event = absl::StrCat(R"(data: {"type":"speech.audio.delta","audio":")",
-                               absl::Base64Escape(audio), "\"}\n\n");
+          event = SseAudioDelta(audio);
           parts.emplace_back(event);
         }
       } else {
@@ -879,8 +939,7 @@ class Connection {
       auto of = params.find("output_format");
       if (auto st = TakeElevenLabsFormat(of == params.end() ? "mp3_44100_128" : of->second, base);
           !st.ok()) {
-        co_await WsText(ws, absl::StrCat(R"({"message":)", JsonQuote(st.message()),
-                                         R"(,"error":"invalid_output_format","code":1008})"));
+        co_await WsText(ws, ElevenLabsWsError(st.message(), "invalid_output_format", 1008));
         co_await ws.async_close(websocket::close_code::policy_error, kUseTuple);
         co_return;
       }
@@ -919,8 +978,7 @@ class Connection {
       if (!ws.got_text()) continue;  // binary frames are speech-to-text input on the real server
       auto request = ParseTorchWs(beast::buffers_to_string(buf.data()));
       if (!request.ok()) {
-        if (!co_await WsText(ws, absl::StrCat(R"({"type":"error","msg":)",
-                                              JsonQuote(request.status().message()), "}"))) {
+        if (!co_await WsText(ws, TorchWsError(request.status().message()))) {
           co_return;
         }
         continue;
@@ -941,9 +999,7 @@ class Connection {
       if (!co_await state_.pool.Acquire()) co_return;
       SlotLease lease(state_.pool);
       const Clock::time_point start = Clock::now();
-      if (!co_await WsText(
-              ws, absl::StrCat(R"({"type":"tts_meta","sample_rate":)", body->sample_rate(),
-                               R"(,"encoding":")", f32 ? "pcm_f32le" : "pcm_s16le", "\"}"))) {
+      if (!co_await WsText(ws, TorchWsMeta(body->sample_rate(), f32))) {
         co_return;
       }
       const StreamPlan schedule = Schedule(*body, plan.synthesis_ms);
@@ -966,8 +1022,7 @@ class Connection {
         }
       }
       const int64_t duration_ms = body->samples() * 1000 / body->sample_rate();
-      if (!co_await WsText(
-              ws, absl::StrCat(R"({"type":"tts_done","duration_ms":)", duration_ms, "}"))) {
+      if (!co_await WsText(ws, TorchWsDone(duration_ms))) {
         co_return;
       }
     }
@@ -976,8 +1031,8 @@ class Connection {
   static absl::StatusOr<AudioRequest> ParseTorchWs(const std::string& message) {
     auto json = ParseJsonObject(message);
     if (!json.ok()) return json.status();
-    auto type = json->fields().find("type");
-    if (type == json->fields().end() || type->second.string_value() != "tts") {
+    const Value* type = json->if_contains("type");
+    if (type == nullptr || !type->is_string() || type->get_string() != "tts") {
       return absl::InvalidArgumentError("unknown message type");
     }
     AudioRequest req;
@@ -998,25 +1053,23 @@ class Connection {
       auto [ec, n] = co_await ws.async_read(buf, kUseTuple);
       if (ec) co_return;
       auto json = ParseJsonObject(beast::buffers_to_string(buf.data()));
-      const bool valid = json.ok() && json->fields().contains("text") &&
-                         json->fields().at("text").has_string_value();
+      const bool valid = json.ok() && json->contains("text") && json->at("text").is_string();
       if (!valid) {
         co_await WsText(ws, R"({"message":"expected {\"text\": ...}","error":"invalid_message",)"
                             R"("code":1008})");
         co_await ws.async_close(websocket::close_code::policy_error, kUseTuple);
         co_return;
       }
-      if (auto s = json->fields().find("voice_settings");
-          s != json->fields().end() && s->second.has_struct_value()) {
-        if (auto sp = s->second.struct_value().fields().find("speed");
-            sp != s->second.struct_value().fields().end() && sp->second.has_number_value()) {
-          (void)SetSpeed(sp->second.number_value(), base);
+      if (const Value* s = json->if_contains("voice_settings"); s != nullptr && s->is_object()) {
+        if (const Value* sp = s->get_object().if_contains("speed");
+            sp != nullptr && sp->is_number()) {
+          (void)SetSpeed(sp->to_number<double>(), base);
         }
       }
-      const std::string& piece = json->fields().at("text").string_value();
+      const std::string piece = StringOf(json->at("text"));
       const bool end_of_input = piece.empty();
-      auto flush = json->fields().find("flush");
-      const bool flushed = flush != json->fields().end() && flush->second.bool_value();
+      const Value* flush = json->if_contains("flush");
+      const bool flushed = flush != nullptr && flush->is_bool() && flush->get_bool();
       pending += piece;
       const std::string trimmed(absl::StripAsciiWhitespace(pending));
       if ((flushed || end_of_input) && !trimmed.empty()) {
@@ -1058,9 +1111,7 @@ class Connection {
       if (k == schedule.chunks() - 1) lease.Release();
       const int64_t end = std::min(schedule.EndSample(k), cut);
       const std::string audio = body->Copy(std::min(schedule.BeginSample(k), end), end);
-      if (!audio.empty() &&
-          !co_await WsText(ws, absl::StrCat(R"({"audio":")", absl::Base64Escape(audio),
-                                            R"(","isFinal":null,"normalizedAlignment":null})"))) {
+      if (!audio.empty() && !co_await WsText(ws, ElevenLabsWsAudio(audio))) {
         co_return false;
       }
       if (plan.draw.truncate && end >= cut) {

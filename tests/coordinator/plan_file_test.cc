@@ -508,6 +508,18 @@ TEST(ValidatePlanTest, FlagBuiltPlanErrorsNameOnlyThePath) {
             "load.concurrency[0]: must be between 1 and 1000000");
 }
 
+TEST(ValidatePlanTest, StringsThatAreNotUtf8AreRefusedByPath) {
+  v1::Plan plan;
+  plan.mutable_target()->set_url("http://h:1");
+  plan.add_voices("Grüße, \"x\"\n");
+  plan.add_voices("bad\xff");
+  EXPECT_EQ(ValidatePlan(plan, nullptr).message(), "voices[1]: not valid UTF-8 (byte 4)");
+  plan.set_voices(1, "ok");
+  plan.mutable_target()->add_headers()->set_value("\xc3");
+  EXPECT_EQ(ValidatePlan(plan, nullptr).message(),
+            "target.headers[0].value: not valid UTF-8 (byte 1)");
+}
+
 TEST(ValidatePlanTest, IsIdempotent) {
   v1::Plan plan = MustLoad(
       "target:\n  url: http://h:1\n  auth_token_env: KEY\nload:\n  model: open\n  rate: [1, 2]\n"

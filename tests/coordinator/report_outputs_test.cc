@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -14,9 +15,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/csv.h"
 #include "common/metrics.h"
 #include "coordinator/compare.h"
 #include "coordinator/html_report.h"
+#include "coordinator/plan_file.h"
 #include "coordinator/plots.h"
 #include "coordinator/report.h"
 #include "coordinator/sessions.h"
@@ -497,6 +500,134 @@ TEST_F(ReportOutputsTest, CompareMatchesLevelsBySeriesAndLoadAndWritesCsvAndJson
   EXPECT_THAT(json, HasSubstr("\"regression\": false"));
   EXPECT_THAT(json, HasSubstr("\"latency_p95\""));
   EXPECT_TRUE(absl::IsInvalidArgument(CompareSessions({la}, CompareOptions{}).status()));
+}
+
+// ---------------------------------------------------------------- hostile names
+
+// Names as users type them (issue 10): every file must still parse, and read back the same.
+const std::vector<std::string>& HostileNames() {
+  static const std::vector<std::string>* names = new std::vector<std::string>{
+      "voice=al,\"loy\\x", "voice=two\nlines\r\nthree", "voice=Grüße, 世界",
+      absl::StrCat("voice=", std::string(10 * 1024, 'n'), ",\"")};
+  return *names;
+}
+
+std::string UnescapeHtml(std::string s) {
+  return absl::StrReplaceAll(
+      s, {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}});
+}
+
+TEST_F(ReportOutputsTest, HostileSeriesAndAgentNamesRoundTripThroughEveryFile) {
+  std::vector<LevelSpec> specs;
+  for (const std::string& name : HostileNames()) {
+    LevelSpec spec;
+    spec.concurrency = 2;
+    spec.requests = 20;
+    spec.warmup = 2;
+    spec.series = name;
+    specs.push_back(spec);
+  }
+  Synthetic s = MakeSession("hostile", specs, 7);
+  s.session.mutable_agents(0)->set_id("agent,\"0\"\n");
+  for (size_t i = 0; i < s.levels.size(); ++i) s.levels[i].series = HostileNames()[i];
+  for (const std::string& name : HostileNames()) s.session.mutable_plan()->add_voices(name);
+  s.session.mutable_plan()->set_output_dir("out,\"dir\"\\");
+  s.session.mutable_plan()->mutable_output()->set_jsonl(true);
+  const std::string dir = WriteSession("hostile", s);
+
+  // summary.csv: one row per level, every row as wide as the header, the series intact.
+  auto summary = common::ParseCsv(ReadAll((fs::path(dir) / "summary.csv").string()));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_EQ(summary->size(), HostileNames().size() + 1);
+  const std::vector<std::string>& header = (*summary)[0];
+  const size_t series_col =
+      static_cast<size_t>(std::find(header.begin(), header.end(), "Series") - header.begin());
+  for (size_t i = 0; i < HostileNames().size(); ++i) {
+    ASSERT_EQ((*summary)[i + 1].size(), header.size());
+    EXPECT_EQ((*summary)[i + 1][series_col], HostileNames()[i]);
+  }
+
+  // requests.csv, through the loader `sessions` and `compare` use.
+  auto loaded = LoadSession(dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->has_requests);
+  EXPECT_TRUE(loaded->notes.empty());
+  ASSERT_EQ(loaded->levels.size(), HostileNames().size());
+  for (size_t i = 0; i < HostileNames().size(); ++i) {
+    EXPECT_EQ(loaded->session.levels(static_cast<int>(i)).series(), HostileNames()[i]);
+    ASSERT_EQ(loaded->levels[i].records.size(), s.levels[i].records.size());
+    for (size_t k = 0; k < s.levels[i].records.size(); ++k) {
+      EXPECT_EQ(loaded->levels[i].records[k].agent, s.levels[i].records[k].agent);
+      EXPECT_EQ(loaded->levels[i].records[k].end_ns, s.levels[i].records[k].end_ns);
+    }
+  }
+
+  // requests.jsonl: every line one JSON object naming its series and agent.
+  std::istringstream jsonl(ReadAll((fs::path(dir) / "requests.jsonl").string()));
+  std::string line;
+  size_t lines = 0;
+  while (std::getline(jsonl, line)) {
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(line, ec);
+    ASSERT_FALSE(ec) << "line " << lines + 1 << ": " << ec.message();
+    const std::string series(v.at("series").as_string());
+    EXPECT_NE(std::find(HostileNames().begin(), HostileNames().end(), series),
+              HostileNames().end());
+    EXPECT_TRUE(v.at("record").is_object());
+    ++lines;
+  }
+  EXPECT_EQ(lines, HostileNames().size() * 22);
+
+  // report.html's plan is the YAML of --print-plan, and reads back as the same plan.
+  auto html = RenderHtmlReport(dir, s.session, {});
+  ASSERT_TRUE(html.ok());
+  const size_t begin = html->find("<h2>Plan as run</h2>\n<pre>");
+  ASSERT_NE(begin, std::string::npos);
+  const size_t from = begin + std::string("<h2>Plan as run</h2>\n<pre>").size();
+  const std::string yaml = UnescapeHtml(html->substr(from, html->find("</pre>", from) - from));
+  v1::Plan shown = s.session.plan();
+  shown.mutable_target()->set_url(RedactUrl(shown.target().url()));
+  for (v1::Header& h : *shown.mutable_target()->mutable_headers()) {
+    if (h.name() == "X-Api-Key") h.set_value("<redacted>");
+  }
+  EXPECT_EQ(yaml, PlanToYaml(shown));
+  auto parsed = ParsePlanYaml(yaml, "report.html", {}, nullptr);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->SerializeAsString(), shown.SerializeAsString());
+
+  // compare.csv and compare.json with hostile session names.
+  LoadedSession la{"", s.session, s.levels, true, {}};
+  LoadedSession lb = la;
+  la.session.set_name("base,\"1\"\n");
+  lb.session.set_name("cand \\ ü");
+  auto result = CompareSessions({la, lb}, CompareOptions{});
+  ASSERT_TRUE(result.ok());
+  ASSERT_TRUE(WriteComparison(root_.string(), *result).ok());
+  auto rows = common::ParseCsv(ReadAll((root_ / "compare.csv").string()));
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 1 + HostileNames().size() * CompareMetricNames().size());
+  for (size_t r = 1; r < rows->size(); ++r) {
+    ASSERT_EQ((*rows)[r].size(), (*rows)[0].size());
+    EXPECT_EQ((*rows)[r][0], "base,\"1\"\n");
+    EXPECT_EQ((*rows)[r][1], "cand \\ ü");
+    EXPECT_EQ((*rows)[r][3], HostileNames()[(r - 1) / CompareMetricNames().size()]);
+  }
+  boost::system::error_code ec;
+  const boost::json::value json =
+      boost::json::parse(ReadAll((root_ / "compare.json").string()), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const boost::json::value& cand = json.at("candidates").at(0);
+  EXPECT_EQ(cand.at("baseline").as_string(), "base,\"1\"\n");
+  EXPECT_EQ(cand.at("levels").at(3).at("series").as_string(), HostileNames()[3]);
+}
+
+TEST_F(ReportOutputsTest, RequestsCsvThatIsDamagedIsAnErrorNamingTheLine) {
+  const Synthetic s = MakeSession("damaged", TwoLevels(), 5);
+  const std::string dir = WriteSession("damaged", s);
+  std::ofstream(fs::path(dir) / "requests.csv", std::ios::app) << "2,\"agent-0,1\n";
+  auto loaded = LoadSession(dir);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("requests.csv line"));
 }
 
 // ---------------------------------------------------------------- sessions

@@ -1,6 +1,10 @@
 #include "coordinator/report.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_split.h"
+#include "common/csv.h"
 #include "gtest/gtest.h"
 
 namespace ttsbench::coordinator {
@@ -45,6 +49,36 @@ TEST(ReportTest, RequestsCsvHasOneRowPerRecordOnTheTimeline) {
             0u);
   EXPECT_EQ(lines[1].rfind("2,a1,7,0,,1.500000000,,,2.000000001,", 0), 0u) << lines[1];
   EXPECT_NE(lines[1].find(",0,http_429,"), std::string::npos);
+}
+
+TEST(ReportTest, NamesWithCommasQuotesAndLineBreaksStayOneCell) {
+  const std::string series = "voice=al,\"loy\\x\nnext";
+  v1::Session s;
+  s.add_agents()->set_id("agent,\"1\"");
+  v1::LevelStats* l = s.add_levels();
+  l->set_concurrency(2);
+  l->set_series(series);
+  LevelData level;
+  level.concurrency = 2;
+  level.series = series;
+  v1::RequestRecord r;
+  r.set_start_ns(1);
+  r.set_end_ns(2);
+  level.records.Append(r, 0);
+  for (const auto& [csv, column] :
+       {std::pair{SummaryCsv(s), "Series"}, std::pair{RequestsCsv(s, {level}), "series"}}) {
+    auto rows = common::ParseCsv(csv);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    ASSERT_EQ(rows->size(), 2u) << csv;
+    const std::vector<std::string>& header = (*rows)[0];
+    ASSERT_EQ((*rows)[1].size(), header.size()) << csv;
+    const auto at = std::find(header.begin(), header.end(), column);
+    ASSERT_NE(at, header.end());
+    EXPECT_EQ((*rows)[1][static_cast<size_t>(at - header.begin())], series);
+  }
+  auto rows = common::ParseCsv(RequestsCsv(s, {level}));
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[1][1], "agent,\"1\"");
 }
 
 TEST(ReportTest, ConsoleTableHasThePythonShape) {
