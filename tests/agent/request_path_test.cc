@@ -238,6 +238,24 @@ TEST(KeptConnectionTest, SocketClosedWhileIdleIsReopenedAndTimedFromTheFirstAtte
   }
 }
 
+TEST(KeptConnectionTest, HttpConnectionClosedWhileIdleIsReopenedNotFailed) {
+  // Each answer is followed by the server closing the connection without saying so
+  // (no Connection: close): 200 ms later the next request finds it closed and reopens.
+  FakeServer server({.http = [](const Recorded&) {
+    return HttpAnswer(HttpOk("audio/wav", WavBytes(8000, 800)), /*c=*/true);
+  }});
+  const Result result =
+      RunShard(server, {.target = OpenAi("wav"), .iterations = 3, .think_time_s = 0.2});
+  ASSERT_EQ(result.records.size(), 3u);
+  for (size_t i = 1; i < result.records.size(); ++i) {
+    const v1::RequestRecord& r = result.records[i];
+    EXPECT_EQ(r.error(), v1::ERROR_NONE) << r.DebugString();
+    EXPECT_GT(r.connect_ns(), 0);
+    EXPECT_GE(r.end_ns() - r.start_ns(), r.connect_ns());
+  }
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
 TEST(GapAccountingTest, OnlyStreamedSuccessesAddInterChunkGaps) {
   // Three events 50 ms apart: two gaps per streamed success.
   const std::string head =
