@@ -161,7 +161,8 @@ void Add(common::AudioFeed& total, const common::AudioFeed& part) {
 class SseAudioDecoder final : public ResponseDecoder {
  public:
   SseAudioDecoder(AudioEventSpec spec, common::MeterOptions meter_options)
-      : audio_(std::move(spec), std::move(meter_options)) {}
+      : marked_(!spec.done_types.empty() || !spec.final_field.empty()),
+        audio_(std::move(spec), std::move(meter_options)) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
     if (!error_.ok()) return error_;
     if (absl::Status st = parser_.Feed(piece, events_); !st.ok()) return st;
@@ -172,6 +173,9 @@ class SseAudioDecoder final : public ResponseDecoder {
     if (absl::Status st = parser_.Finish(events_); !st.ok()) return st;
     auto feed = Drain();
     if (!feed.ok()) return feed.status();
+    // A stream that names its end event but ended without it was cut short (a crashed worker,
+    // a proxy's timeout): whatever audio came is kept, but the answer is not whole.
+    if (marked_ && !done_) return absl::DataLossError("event stream ended before its end event");
     if (absl::Status st = audio_.Finish(); !st.ok()) return st;
     return feed;
   }
@@ -199,6 +203,7 @@ class SseAudioDecoder final : public ResponseDecoder {
     return total;
   }
 
+  bool marked_;  // the dialect names an end event: a stream without one is truncated
   SseParser parser_;
   EventAudio audio_;
   std::vector<SseEvent> events_;

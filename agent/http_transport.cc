@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "agent/transport_internal.h"
 #include "common/clock.h"
@@ -100,7 +101,9 @@ class HttpConnection final : public ClientConnection {
 
   net::awaitable<OpenResult> Open(const Endpoints& endpoints,
                                   std::chrono::nanoseconds timeout) override {
+    open_began_ns_ = SteadyNowNs();
     Close();
+    endpoints_ = endpoints;
     if (kTls && tls_ == nullptr) co_return OpenResult{v1::ERROR_TLS};
     // A TLS stream cannot be reconnected: every connection gets a fresh one.
     stream_ = NewStream<Layer<kTls>, kTls>(ioc_, tls_);
@@ -125,30 +128,35 @@ class HttpConnection final : public ClientConnection {
   net::awaitable<Outcome> Exchange(const PreparedRequest& req, ExchangeContext& ctx) override {
     v1::RequestRecord& rec = ctx.rec;
     auto fail = [&](v1::ErrorKind kind) { return FailExchange(ctx, kind, *this); };
-    Layer<kTls>& stream = *stream_;
-    beast::get_lowest_layer(stream).expires_after(ctx.timeout);
-    rec.set_start_ns(SteadyNowNs());
-    auto [wec, written] = co_await net::async_write(stream, net::buffer(req.wire), kUse);
-    if (wec) {
-      if (!ctx.fresh && PeerClosed(wec)) {
-        Close();
-        co_return Outcome::kStale;
-      }
-      co_return fail(WriteErrorKind(wec));
+    const int64_t began = SteadyNowNs();
+    const Deadline deadline(ctx.fresh ? open_began_ns_ : began, ctx.timeout);
+    rec.set_start_ns(began);
+    // A kept connection is replaced, and the request sent again, only when nothing of it can
+    // have reached the server: closed while idle, or not one byte written. A server that drops
+    // a request it accepted is an error, never hidden by a retry.
+    bool reused = !ctx.fresh;
+    if (reused && PeerHungUp(beast::get_lowest_layer(*stream_).socket())) {
+      reused = false;
+      if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
+    for (;;) {
+      deadline.Arm(*stream_);
+      auto [wec, written] = co_await net::async_write(*stream_, net::buffer(req.wire), kUse);
+      if (!wec) break;
+      if (!reused || written != 0 || !PeerClosed(wec)) co_return fail(WriteErrorKind(wec));
+      reused = false;
+      if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
+    }
+    Layer<kTls>& stream = *stream_;
     ResponseReader parser(content_type_);
     parser.header_limit(kHeaderLimit);
     parser.body_limit(kBodyLimit);
     auto [hec, hn] = co_await http::async_read_header(stream, buffer_, parser, kUse);
-    if (hec) {
-      if (!ctx.fresh && PeerClosed(hec) && buffer_.size() == 0) {
-        Close();
-        co_return Outcome::kStale;
-      }
-      co_return fail(ReadErrorKind(hec));
-    }
+    // Known as soon as the status line is, even if the rest of the head breaks a limit.
+    if (parser.status() != 0) rec.set_http_status(parser.status());
+    if (hec) co_return fail(ReadErrorKind(hec));
+    if (deadline.Passed(SteadyNowNs())) co_return fail(v1::ERROR_TIMEOUT);
     const int status = parser.status();
-    rec.set_http_status(status);
     const bool ok_status = status >= 200 && status < 300;
     std::unique_ptr<ResponseDecoder> decoder;
     if (ok_status) {
@@ -159,46 +167,33 @@ class HttpConnection final : public ClientConnection {
     BodySink sink;
     sink.decoder = decoder.get();
     parser.set_sink(&sink);
-    ChunkTimeline timeline;
+    ChunkTimeline timeline(gaps_ns_);
+    const bool streamed = rec.streamed();
     while (!parser.is_done()) {
       const int64_t before = sink.bytes;
       auto [ec, rn] = co_await http::async_read_some(stream, buffer_, parser, kUse);
-      if (ec) co_return fail(ReadErrorKind(ec));
-      if (sink.bytes == before) continue;
       // One timestamp per read: the bytes of one read arrived together.
       const int64_t t = SteadyNowNs();
-      if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
-      if (sink.audio_bytes > 0) timeline.Audio(t, sink.audio_s, rec, ctx.gaps_us);
-      sink.audio_bytes = 0;
-      sink.audio_s = 0;
+      if (sink.bytes != before) {
+        if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
+        if (streamed && sink.audio_bytes > 0) timeline.Audio(t, sink.audio_s, rec);
+        sink.audio_bytes = 0;
+        sink.audio_s = 0;
+      }
+      if (ec || deadline.Passed(t)) {
+        KeepReceived(rec, sink.bytes, timeline, decoder.get());
+        co_return fail(ec ? ReadErrorKind(ec) : v1::ERROR_TIMEOUT);
+      }
     }
-    const int64_t end = SteadyNowNs();
-    rec.set_end_ns(end);
+    rec.set_end_ns(SteadyNowNs());
     rec.set_bytes(sink.bytes);
-    const v1::ErrorKind bad = sink.bad;
-    timeline.Fill(rec);
     if (!parser.keep_alive()) Close();
     if (!ok_status) {
+      timeline.Fill(rec);
       rec.set_error(StatusErrorKind(status));
       co_return Outcome::kDone;
     }
-    if (bad != v1::ERROR_NONE) {
-      rec.set_error(bad);
-      co_return Outcome::kDone;
-    }
-    auto tail = decoder->Finish();
-    if (!tail.ok()) {
-      rec.set_error(DecoderErrorKind(tail.status()));
-      co_return Outcome::kDone;
-    }
-    if (tail->audio_bytes > 0 && rec.first_audio_ns() == 0) {
-      rec.set_first_audio_ns(end);  // audio inside a JSON envelope exists once the body is whole
-      rec.set_chunks(1);
-    }
-    rec.set_audio_s(decoder->seconds());
-    rec.set_sample_rate(decoder->sample_rate());
-    if (decoder->seconds() <= 0) rec.set_error(v1::ERROR_EMPTY_AUDIO);
-    co_return Outcome::kDone;
+    co_return CompleteAnswer(ctx, *decoder, timeline, sink.bad);
   }
 
  private:
@@ -206,8 +201,11 @@ class HttpConnection final : public ClientConnection {
   const TransportSpec& spec_;
   net::ssl::context* tls_;
   std::unique_ptr<Layer<kTls>> stream_;
+  Endpoints endpoints_;  // of the last Open: where a stale kept connection is reopened
+  int64_t open_began_ns_ = 0;
   beast::flat_buffer buffer_{kHeaderLimit};
   std::string content_type_;
+  std::vector<int64_t> gaps_ns_;  // the answer's inter-chunk gaps, capacity kept
   bool open_ = false;
 };
 

@@ -1,10 +1,14 @@
 #include "agent/transport.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/websocket/error.hpp>
+
+#include "agent/transport_internal.h"
 
 namespace ttsbench::agent {
 
@@ -12,8 +16,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-void ChunkTimeline::Audio(int64_t t, double audio_s, v1::RequestRecord& rec,
-                          common::LogHistogram* gaps_us) {
+void ChunkTimeline::Audio(int64_t t, double audio_s, v1::RequestRecord& rec) {
   const int64_t d = static_cast<int64_t>(audio_s * 1e9);
   if (chunks_ == 0) {
     rec.set_first_audio_ns(t);
@@ -22,7 +25,7 @@ void ChunkTimeline::Audio(int64_t t, double audio_s, v1::RequestRecord& rec,
     const int64_t gap = t - last_;
     const int64_t stall = std::max<int64_t>(0, t - playback_end_);
     max_gap_ = std::max(max_gap_, gap);
-    if (gaps_us != nullptr) gaps_us->Add(static_cast<uint64_t>(gap / 1000));
+    gaps_.push_back(gap);
     underrun_ += stall;
     worst_ = std::max(worst_, stall);
     playback_end_ = std::max(t, playback_end_) + d;
@@ -36,6 +39,11 @@ void ChunkTimeline::Fill(v1::RequestRecord& rec) const {
   rec.set_max_gap_ms(static_cast<double>(max_gap_) / 1e6);
   rec.set_underrun_ms(static_cast<double>(underrun_) / 1e6);
   rec.set_worst_stall_ms(static_cast<double>(worst_) / 1e6);
+}
+
+void ChunkTimeline::Commit(common::LogHistogram* gaps_us) const {
+  if (gaps_us == nullptr) return;
+  for (const int64_t gap : gaps_) gaps_us->Add(static_cast<uint64_t>(gap / 1000));
 }
 
 bool PeerClosed(const beast::error_code& ec) {
@@ -84,6 +92,55 @@ v1::ErrorKind StatusErrorKind(int status) {
 v1::ErrorKind DecoderErrorKind(const absl::Status& status) {
   return absl::IsInvalidArgument(status) ? v1::ERROR_INVALID_AUDIO : v1::ERROR_PROTOCOL;
 }
+
+namespace internal {
+
+bool PeerHungUp(tcp::socket& socket) {
+  pollfd p{};
+  p.fd = socket.native_handle();
+  p.events = POLLIN | POLLRDHUP;
+  if (::poll(&p, 1, 0) != 1) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+void KeepReceived(v1::RequestRecord& rec, int64_t bytes, const ChunkTimeline& timeline,
+                  const ResponseDecoder* decoder) {
+  rec.set_bytes(bytes);
+  timeline.Fill(rec);
+  if (decoder == nullptr) return;
+  rec.set_audio_s(decoder->seconds());
+  rec.set_sample_rate(decoder->sample_rate());
+}
+
+Outcome CompleteAnswer(ExchangeContext& ctx, ResponseDecoder& decoder, ChunkTimeline& timeline,
+                       v1::ErrorKind error) {
+  v1::RequestRecord& rec = ctx.rec;
+  const bool streamed = rec.streamed();
+  if (error == v1::ERROR_NONE) {
+    auto tail = decoder.Finish();
+    if (!tail.ok()) {
+      error = DecoderErrorKind(tail.status());
+    } else if (streamed && tail->audio_bytes > 0) {
+      timeline.Audio(rec.end_ns(), tail->audio_s, rec);  // e.g. a last SSE event never ended
+    }
+  }
+  timeline.Fill(rec);
+  rec.set_audio_s(decoder.seconds());
+  rec.set_sample_rate(decoder.sample_rate());
+  if (error == v1::ERROR_NONE && decoder.seconds() <= 0) error = v1::ERROR_EMPTY_AUDIO;
+  rec.set_error(error);
+  if (error != v1::ERROR_NONE) return Outcome::kDone;
+  if (streamed) {
+    timeline.Commit(ctx.gaps_us);
+  } else {
+    // The audio is one piece, in hand once the body is whole.
+    rec.set_first_audio_ns(rec.end_ns());
+    rec.set_chunks(1);
+  }
+  return Outcome::kDone;
+}
+
+}  // namespace internal
 
 bool Reusable(const TransportSpec& spec) {
   return spec.kind == TransportSpec::Kind::kHttp || spec.ws_reuse;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "agent/dialect.h"
 #include "common/histogram.h"
@@ -27,19 +28,22 @@ struct OpenResult {
   int http_status = 0;  // a refused WebSocket handshake's status
 };
 
-enum class Outcome {
-  kDone,   // the record is complete (success or a classified error)
-  kStale,  // a kept connection the server had already closed: retry once on a new one
-};
+// How an exchange ended. The record is always complete (success or a classified error): a kept
+// connection the server had closed while idle is replaced by the transport itself, inside the
+// request's deadline, so the caller never retries.
+enum class Outcome { kDone };
 
 // What one exchange needs besides the request.
 struct ExchangeContext {
   const Dialect& dialect;
-  v1::RequestRecord& rec;
-  common::LogHistogram* gaps_us;  // inter-chunk gaps of measured requests; null in warm-up
-  bool fresh = false;             // opened for this request: never stale
+  v1::RequestRecord& rec;  // streamed() set by the caller
+  // Inter-chunk gaps of measured streamed requests that succeed; null in warm-up.
+  common::LogHistogram* gaps_us;
+  bool fresh = false;  // opened for this request (by Open just before): never stale
   const std::atomic<bool>& stopping;
-  std::chrono::nanoseconds timeout;  // one deadline for the whole exchange
+  // The request's deadline, measured from the start of Open for a fresh connection, else from
+  // the exchange's start: connect, TLS, send and the whole answer fit inside it.
+  std::chrono::nanoseconds timeout;
 };
 
 class ClientConnection {
@@ -49,7 +53,8 @@ class ClientConnection {
   // one deadline.
   virtual boost::asio::awaitable<OpenResult> Open(const Endpoints& endpoints,
                                                   std::chrono::nanoseconds timeout) = 0;
-  // Writes the request and reads the whole answer; start_ns is the first byte written.
+  // Writes the request and reads the whole answer; start_ns is when the exchange began (the
+  // first byte written, unless a stale kept connection had to be replaced first).
   virtual boost::asio::awaitable<Outcome> Exchange(const PreparedRequest& req,
                                                    ExchangeContext& ctx) = 0;
   // Closes the socket, which cancels pending operations. Only on the connection's own thread.
@@ -71,10 +76,17 @@ bool Reusable(const TransportSpec& spec);
 // finished playing is a stall: stall_k = max(0, t_k - E_{k-1}), E_k = max(t_k, E_{k-1}) + d_k.
 class ChunkTimeline {
  public:
-  void Audio(int64_t t_ns, double audio_s, v1::RequestRecord& rec, common::LogHistogram* gaps_us);
+  // `gaps_ns` keeps this answer's inter-chunk gaps until Commit; it belongs to the connection,
+  // so its capacity is reused from answer to answer.
+  explicit ChunkTimeline(std::vector<int64_t>& gaps_ns) : gaps_(gaps_ns) { gaps_.clear(); }
+  void Audio(int64_t t_ns, double audio_s, v1::RequestRecord& rec);
   void Fill(v1::RequestRecord& rec) const;  // chunks, max gap, underrun, worst stall
+  // Adds the gaps to the level's histogram (null: none). Only for a streamed answer that
+  // succeeded: a failed or non-streamed answer's gaps say nothing about streaming continuity.
+  void Commit(common::LogHistogram* gaps_us) const;
 
  private:
+  std::vector<int64_t>& gaps_;
   int chunks_ = 0;
   int64_t last_ = 0;
   int64_t playback_end_ = 0;
@@ -87,8 +99,7 @@ class ChunkTimeline {
 v1::ErrorKind ReadErrorKind(const boost::beast::error_code& ec);
 v1::ErrorKind WriteErrorKind(const boost::beast::error_code& ec);
 v1::ErrorKind StatusErrorKind(int status);
-// The peer closed the connection (EOF, reset, TLS truncation): on a kept connection before any
-// answer byte this means stale, not failed.
+// The peer closed the connection (EOF, reset, TLS truncation).
 bool PeerClosed(const boost::beast::error_code& ec);
 // A decoder's error: invalid_audio for InvalidArgument, protocol otherwise.
 v1::ErrorKind DecoderErrorKind(const absl::Status& status);

@@ -9,6 +9,7 @@
 #include <boost/beast/websocket/stream.hpp>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "agent/transport_internal.h"
 #include "common/clock.h"
@@ -35,7 +36,9 @@ class WsConnection final : public ClientConnection {
 
   net::awaitable<OpenResult> Open(const Endpoints& endpoints,
                                   std::chrono::nanoseconds timeout) override {
+    open_began_ns_ = SteadyNowNs();
     Close();
+    endpoints_ = endpoints;
     if (kTls && tls_ == nullptr) co_return OpenResult{v1::ERROR_TLS};
     ws_ = NewStream<Ws, kTls>(ioc_, tls_);
     beast::get_lowest_layer(*ws_).expires_after(timeout);
@@ -82,40 +85,59 @@ class WsConnection final : public ClientConnection {
   net::awaitable<Outcome> Exchange(const PreparedRequest& req, ExchangeContext& ctx) override {
     v1::RequestRecord& rec = ctx.rec;
     auto fail = [&](v1::ErrorKind kind) { return FailExchange(ctx, kind, *this); };
-    Ws& ws = *ws_;
-    beast::get_lowest_layer(ws).expires_after(ctx.timeout);
-    rec.set_start_ns(SteadyNowNs());
+    const int64_t began = SteadyNowNs();
+    const Deadline deadline(ctx.fresh ? open_began_ns_ : began, ctx.timeout);
+    rec.set_start_ns(began);
     rec.set_http_status(101);  // the socket's upgrade: the answer itself has no status
-    ws.text(true);
-    for (const std::string& m : req.messages) {
-      auto [ec, n] = co_await ws.async_write(net::buffer(m), kUse);
-      if (ec) {
-        if (!ctx.fresh && (PeerClosed(ec) || ec == websocket::error::closed)) {
-          Close();
-          co_return Outcome::kStale;
-        }
-        co_return fail(WriteErrorKind(ec));
-      }
+    // As over HTTP: a kept socket is replaced only when nothing of the request can have reached
+    // the server.
+    bool reused = !ctx.fresh;
+    if (reused && PeerHungUp(beast::get_lowest_layer(*ws_).socket())) {
+      reused = false;
+      if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
+    for (size_t i = 0; i < req.messages.size();) {
+      deadline.Arm(*ws_);
+      ws_->text(true);
+      auto [ec, n] = co_await ws_->async_write(net::buffer(req.messages[i]), kUse);
+      if (!ec) {
+        ++i;
+        continue;
+      }
+      const bool stale = PeerClosed(ec) || ec == websocket::error::closed;
+      if (!reused || i != 0 || n != 0 || !stale) co_return fail(WriteErrorKind(ec));
+      reused = false;
+      if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
+    }
+    Ws& ws = *ws_;
     auto d = ctx.dialect.NewDecoder("");
     if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL);
     std::unique_ptr<ResponseDecoder> decoder = std::move(*d);
     int64_t bytes = 0;
-    ChunkTimeline timeline;
-    bool any = false;
+    ChunkTimeline timeline(gaps_ns_);
+    const bool streamed = rec.streamed();
+    auto fail_keeping = [&](v1::ErrorKind kind) {
+      KeepReceived(rec, bytes, timeline, decoder.get());
+      return fail(kind);
+    };
     for (bool done = false; !done;) {
       buffer_.clear();
-      auto [ec, n] = co_await ws.async_read(buffer_, kUse);
+      // A message piece by piece, so the deadline is checked however fast frames arrive.
+      beast::error_code ec;
+      size_t n = 0;
+      do {
+        auto [pec, pn] = co_await ws.async_read_some(buffer_, kReadBufferBytes, kUse);
+        ec = pec;
+        n += pn;
+        if (!ec && deadline.Passed(SteadyNowNs())) co_return fail_keeping(v1::ERROR_TIMEOUT);
+      } while (!ec && !ws.is_message_done());
       if (ec) {
         if (ec == websocket::error::closed && spec_.ws_ends_on_close) {
           open_ = false;
           break;
         }
-        if (!ctx.fresh && !any && (PeerClosed(ec) || ec == websocket::error::closed)) {
-          Close();
-          co_return Outcome::kStale;
-        }
-        co_return fail(ReadErrorKind(ec));  // closed before the end marker: a read error
+        bytes += static_cast<int64_t>(n);
+        co_return fail_keeping(ReadErrorKind(ec));  // closed before the end marker: a read error
       }
       const int64_t t = SteadyNowNs();
       const auto data = buffer_.cdata();
@@ -124,32 +146,20 @@ class WsConnection final : public ClientConnection {
       if (!r.ok()) {
         // The session's state is unknown after a bad answer: the next request reconnects.
         if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
-        rec.set_bytes(bytes + static_cast<int64_t>(n));
-        timeline.Fill(rec);
-        co_return fail(DecoderErrorKind(r.status()));
+        bytes += static_cast<int64_t>(n);
+        co_return fail_keeping(DecoderErrorKind(r.status()));
       }
       if (r->ignored) continue;
-      any = true;
       if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
       bytes += static_cast<int64_t>(n);
-      if (r->feed.audio_bytes > 0) timeline.Audio(t, r->feed.audio_s, rec, ctx.gaps_us);
+      if (streamed && r->feed.audio_bytes > 0) timeline.Audio(t, r->feed.audio_s, rec);
       done = r->done;
     }
-    const int64_t end = SteadyNowNs();
-    rec.set_end_ns(end);
+    rec.set_end_ns(SteadyNowNs());
     rec.set_bytes(bytes);
-    timeline.Fill(rec);
     // A socket per request: the server ends it after the answer; nothing more to wait for.
     if (!spec_.ws_reuse) Close();
-    auto tail = decoder->Finish();
-    if (!tail.ok()) {
-      rec.set_error(DecoderErrorKind(tail.status()));
-      co_return Outcome::kDone;
-    }
-    rec.set_audio_s(decoder->seconds());
-    rec.set_sample_rate(decoder->sample_rate());
-    if (decoder->seconds() <= 0) rec.set_error(v1::ERROR_EMPTY_AUDIO);
-    co_return Outcome::kDone;
+    co_return CompleteAnswer(ctx, *decoder, timeline, v1::ERROR_NONE);
   }
 
  private:
@@ -157,7 +167,10 @@ class WsConnection final : public ClientConnection {
   const TransportSpec& spec_;
   net::ssl::context* tls_;
   std::unique_ptr<Ws> ws_;
+  Endpoints endpoints_;  // of the last Open: where a stale kept socket is reopened
+  int64_t open_began_ns_ = 0;
   beast::flat_buffer buffer_;
+  std::vector<int64_t> gaps_ns_;  // the answer's inter-chunk gaps, capacity kept
   bool open_ = false;
 };
 

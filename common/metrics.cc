@@ -72,6 +72,18 @@ void Fill(std::vector<double>& values, v1::Distribution* out) {
 
 using Chunk = RecordStore::Chunk;
 
+// Cancelled by the tool itself (level end, lease stop): not a measurement of the server.
+bool Cancelled(const Chunk& c, size_t i) { return c.error[i] == v1::ERROR_CANCELLED; }
+
+// TTFA of a success: first audio - start, or the latency when no audio was stamped before the
+// end (the audio was in hand at the end at the latest, as for a non-streamed answer). Never
+// negative, never past the latency.
+double TtfaNs(const Chunk& c, size_t i) {
+  const int64_t start = c.start_ns[i], end = c.end_ns[i], first = c.first_audio_ns[i];
+  const bool stamped = first != 0 && first >= start && first <= end;
+  return static_cast<double>((stamped ? first : end) - start);
+}
+
 // Refills `out` with value(c, i) of every record for which keep(c, i) holds.
 template <typename Keep, typename Value>
 void Gather(const RecordStore& records, std::vector<double>& out, Keep keep, Value value) {
@@ -98,7 +110,7 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
   int64_t min_start = std::numeric_limits<int64_t>::max();
   int64_t max_end = std::numeric_limits<int64_t>::min();
   int64_t max_start = std::numeric_limits<int64_t>::min();
-  uint32_t attempted = 0, successful = 0, warmup = 0, new_connections = 0;
+  uint32_t attempted = 0, successful = 0, warmup = 0, cancelled = 0, new_connections = 0;
   uint64_t chars = 0;
   double audio_s = 0;
   uint32_t goodput = 0, streamed_ok = 0, continuity_ok = 0;
@@ -109,6 +121,10 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
   records.ForEach([&](const Chunk& c, size_t i) {
     if (c.warmup(i)) {
       ++warmup;
+      return;
+    }
+    if (Cancelled(c, i)) {
+      ++cancelled;
       return;
     }
     ++attempted;
@@ -125,7 +141,7 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
     chars += static_cast<uint64_t>(c.chars[i]);
     audio_s += c.audio_s[i];
     const double latency_ms = static_cast<double>(end - start) / kNsPerMs;
-    const double ttfa_ms = static_cast<double>(c.first_audio_ns[i] - start) / kNsPerMs;
+    const double ttfa_ms = TtfaNs(c, i) / kNsPerMs;
     goodput += RequestMeetsSloBounds(bounds, latency_ms, ttfa_ms, c.audio_s[i]);
     if (c.streamed(i) && c.chunks[i] > 0) {
       ++streamed_ok;
@@ -141,6 +157,7 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
   st.set_successful(successful);
   st.set_failed(attempted - successful);
   st.set_warmup_excluded(warmup);
+  st.set_cancelled(cancelled);
   st.set_characters(chars);
   st.set_audio_seconds(audio_s);
   st.set_new_connections(new_connections);
@@ -171,9 +188,7 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
   };
   Gather(records, v, ok, [&](const Chunk& c, size_t i) { return latency_ns(c, i) / kNsPerMs; });
   Fill(v, st.mutable_latency_ms());
-  Gather(records, v, ok, [](const Chunk& c, size_t i) {
-    return static_cast<double>(c.first_audio_ns[i] - c.start_ns[i]) / kNsPerMs;
-  });
+  Gather(records, v, ok, [](const Chunk& c, size_t i) { return TtfaNs(c, i) / kNsPerMs; });
   Fill(v, st.mutable_ttfa_ms());
   Gather(
       records, v, [&](const Chunk& c, size_t i) { return ok(c, i) && c.audio_s[i] > 0; },
@@ -181,13 +196,16 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
   Fill(v, st.mutable_rtf());
   st.set_rtf_median(st.rtf().p50());
   Gather(
-      records, v, [](const Chunk& c, size_t i) { return !c.warmup(i) && c.connect_ns[i] > 0; },
+      records, v,
+      [](const Chunk& c, size_t i) {
+        return !c.warmup(i) && !Cancelled(c, i) && c.connect_ns[i] > 0;
+      },
       [](const Chunk& c, size_t i) { return static_cast<double>(c.connect_ns[i]) / kNsPerMs; });
   Fill(v, st.mutable_connect_ms());
   Gather(
       records, v,
       [](const Chunk& c, size_t i) {
-        return !c.warmup(i) && c.intended_ns[i] > 0 && c.start_ns[i] > 0;
+        return !c.warmup(i) && !Cancelled(c, i) && c.intended_ns[i] > 0 && c.start_ns[i] > 0;
       },
       [](const Chunk& c, size_t i) {
         return static_cast<double>(c.start_ns[i] - c.intended_ns[i]) / kNsPerMs;

@@ -12,9 +12,10 @@
 
 namespace ttsbench::common {
 
-// Warm-up records are counted in warmup_excluded and otherwise ignored. T_wall spans every
-// measured request, failed ones too (a failure late in the level widens the window). Latency,
-// RTF and TTFA distributions are over successful requests only.
+// Warm-up records are counted in warmup_excluded and otherwise ignored; so are requests the tool
+// cancelled itself, counted in cancelled. T_wall spans every measured request, failed ones too (a
+// failure late in the level widens the window). Latency, RTF and TTFA distributions are over
+// successful requests only.
 struct LevelOptions {
   std::vector<Slo> slos;                  // for goodput (per-request objectives)
   double stall_threshold_ms = 100;        // continuity-OK bound

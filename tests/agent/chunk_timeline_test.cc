@@ -18,9 +18,11 @@ constexpr int64_t kMs = 1'000'000;
 v1::RequestRecord Play(const std::vector<std::pair<int64_t, double>>& chunks,
                        common::LogHistogram* gaps = nullptr) {
   v1::RequestRecord rec;
-  ChunkTimeline timeline;
-  for (const auto& [t_ms, audio_s] : chunks) timeline.Audio(t_ms * kMs, audio_s, rec, gaps);
+  std::vector<int64_t> held;
+  ChunkTimeline timeline(held);
+  for (const auto& [t_ms, audio_s] : chunks) timeline.Audio(t_ms * kMs, audio_s, rec);
   timeline.Fill(rec);
+  timeline.Commit(gaps);
   return rec;
 }
 

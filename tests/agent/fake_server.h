@@ -10,11 +10,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -39,6 +41,7 @@ struct Recorded {
   std::string body;
   bool websocket = false;
   std::vector<std::string> messages;  // WebSocket messages received, in order
+  int on_connection = 0;              // HTTP: 0 for a connection's first request, 1 next, ...
 
   // Case-insensitive; "" when absent.
   std::string Header(const std::string& name) const {
@@ -57,8 +60,15 @@ struct Recorded {
 
 // Raw bytes written after an HTTP request was read; `close` ends the connection after them.
 struct HttpAnswer {
+  HttpAnswer() = default;
+  HttpAnswer(std::string b, bool c = false) : bytes(std::move(b)), close(c) {}  // NOLINT: implicit
+
   std::string bytes;
   bool close = false;
+  std::vector<std::string> more;  // written after `bytes`, `every` apart
+  std::string forever;            // then written again and again until the client goes away
+  std::chrono::milliseconds every{0};
+  bool reset = false;  // instead of answering: a TCP reset (SO_LINGER 0), nothing written
 };
 
 struct WsFrame {
@@ -71,6 +81,7 @@ struct WsAnswer {
   std::vector<WsFrame> frames;
   bool close_abruptly = false;  // TCP close, no close frame
   bool close_normally = false;  // a close frame
+  bool forever = false;         // the frames again and again until the client goes away
 };
 
 inline std::string HttpOk(const std::string& content_type, const std::string& body) {
@@ -106,8 +117,9 @@ class FakeServer {
     std::function<HttpAnswer(const Recorded&)> http = {};
     // Set: upgrade requests become WebSocket sessions answered by this.
     std::function<WsAnswer(const Recorded&, const std::string&)> ws = {};
-    std::vector<WsFrame> ws_greeting = {};  // sent as soon as the socket is accepted
-    int ws_refuse_status = 0;               // answer upgrades with this status instead
+    std::vector<WsFrame> ws_greeting = {};         // sent as soon as the socket is accepted
+    int ws_refuse_status = 0;                      // answer upgrades with this status instead
+    std::chrono::milliseconds ws_accept_delay{0};  // before the upgrade is answered
   };
 
   explicit FakeServer(Options options)
@@ -154,7 +166,7 @@ class FakeServer {
 
   net::awaitable<void> Serve(beast::tcp_stream stream) {
     beast::flat_buffer buffer;
-    for (;;) {
+    for (int on_connection = 0;; ++on_connection) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(16 << 20);
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUse);
@@ -165,6 +177,7 @@ class FakeServer {
       r.target = std::string(req.target());
       for (const auto& f : req) r.headers.emplace_back(f.name_string(), f.value());
       r.body = req.body();
+      r.on_connection = on_connection;
       if (websocket::is_upgrade(req) && (options_.ws || options_.ws_refuse_status != 0)) {
         r.websocket = true;
         if (options_.ws_refuse_status != 0) {
@@ -180,7 +193,14 @@ class FakeServer {
       Record(r);
       const HttpAnswer answer =
           options_.http ? options_.http(r) : HttpAnswer{HttpOk("audio/wav", WavBytes(8000, 800))};
+      if (answer.reset) {
+        beast::error_code ignored;
+        stream.socket().set_option(net::socket_base::linger(true, 0), ignored);
+        stream.close();
+        co_return;
+      }
       auto [wec, wn] = co_await net::async_write(stream, net::buffer(answer.bytes), kUse);
+      if (!wec) wec = co_await WriteMore(stream, answer);
       if (wec || answer.close) {
         beast::error_code ignored;
         stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -190,8 +210,33 @@ class FakeServer {
     }
   }
 
+  // The answer's later pieces, paced by `every`; the first error ends it.
+  net::awaitable<beast::error_code> WriteMore(beast::tcp_stream& stream, const HttpAnswer& answer) {
+    net::steady_timer timer(ioc_);
+    auto pause = [&]() -> net::awaitable<void> {
+      if (answer.every.count() == 0) co_return;
+      timer.expires_after(answer.every);
+      co_await timer.async_wait(kUse);
+    };
+    for (const std::string& piece : answer.more) {
+      co_await pause();
+      auto [ec, n] = co_await net::async_write(stream, net::buffer(piece), kUse);
+      if (ec) co_return ec;
+    }
+    while (!answer.forever.empty()) {
+      co_await pause();
+      auto [ec, n] = co_await net::async_write(stream, net::buffer(answer.forever), kUse);
+      if (ec) co_return ec;
+    }
+    co_return beast::error_code{};
+  }
+
   net::awaitable<void> ServeWebSocket(beast::tcp_stream stream,
                                       http::request<http::string_body> req, size_t index) {
+    if (options_.ws_accept_delay.count() > 0) {
+      net::steady_timer timer(ioc_, options_.ws_accept_delay);
+      co_await timer.async_wait(kUse);
+    }
     websocket::stream<beast::tcp_stream> ws(std::move(stream));
     auto [aec] = co_await ws.async_accept(req, kUse);
     if (aec) co_return;
@@ -212,11 +257,13 @@ class FakeServer {
         snapshot = requests_[index];
       }
       const WsAnswer answer = options_.ws(snapshot, msg);
-      for (const WsFrame& f : answer.frames) {
-        ws.binary(f.binary);
-        auto [wec, wn] = co_await ws.async_write(net::buffer(f.payload), kUse);
-        if (wec) co_return;
-      }
+      do {
+        for (const WsFrame& f : answer.frames) {
+          ws.binary(f.binary);
+          auto [wec, wn] = co_await ws.async_write(net::buffer(f.payload), kUse);
+          if (wec) co_return;
+        }
+      } while (answer.forever);
       if (answer.close_abruptly) {
         beast::error_code ignored;
         beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);

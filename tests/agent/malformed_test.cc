@@ -114,8 +114,68 @@ TEST(MalformedTest, SseWithBrokenBase64IsInvalidAudio) {
                             "data: {\"type\":\"error\",\"error\":{\"message\":\"x\"}}\n\n")},
                     OpenAi("pcm", "sse")),
             v1::ERROR_PROTOCOL, "error event");
-  ExpectAll(Against({HttpOk("text/event-stream", ": only a comment\n\n")}, OpenAi("pcm", "sse")),
+  ExpectAll(Against({HttpOk("text/event-stream",
+                            ": only a comment\n\ndata: {\"type\":\"speech.audio.done\"}\n\n")},
+                    OpenAi("pcm", "sse")),
             v1::ERROR_EMPTY_AUDIO, "no audio events");
+}
+
+TEST(MalformedTest, SseEndingWithoutItsDoneEventIsProtocolWithTheAudioKept) {
+  const std::string delta = "data: {\"type\":\"speech.audio.delta\",\"audio\":\"" +
+                            absl::Base64Escape(std::string(4800, '\0')) + "\"}\n\n";
+  const std::string body = delta + delta;  // 2 x 0.1 s of 24 kHz PCM, then the body ends
+  const auto records = Against({HttpOk("text/event-stream", body)}, OpenAi("pcm", "sse"));
+  ExpectAll(records, v1::ERROR_PROTOCOL, "no done event");
+  for (const auto& r : records) {
+    EXPECT_NEAR(r.audio_s(), 0.2, 1e-9);
+    EXPECT_EQ(r.bytes(), static_cast<int64_t>(body.size()));
+    EXPECT_GT(r.first_audio_ns(), 0);
+    EXPECT_EQ(r.http_status(), 200);
+  }
+  // With its done event the same stream is a success.
+  const std::string done = "data: {\"type\":\"speech.audio.done\"}\n\n";
+  ExpectAll(Against({HttpOk("text/event-stream", body + done)}, OpenAi("pcm", "sse")),
+            v1::ERROR_NONE, "done event");
+}
+
+TEST(MalformedTest, FailedAnswersKeepTheirBytesAndStatus) {
+  const std::string wav = WavBytes(8000, 8000);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: " +
+                           std::to_string(wav.size()) + "\r\n\r\n";
+  const auto cut = Against({head + wav.substr(0, 1000), true}, OpenAi("wav"));
+  ExpectAll(cut, v1::ERROR_READ, "cut body");
+  for (const auto& r : cut) {
+    EXPECT_EQ(r.bytes(), 1000);
+    EXPECT_EQ(r.http_status(), 200);
+    EXPECT_GT(r.first_byte_ns(), 0);
+  }
+  // A head larger than the agent reads (64 KB) after a 200 status line.
+  const std::string huge_head =
+      "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nX-Padding: " + std::string(70000, 'x') +
+      "\r\nContent-Length: 0\r\n\r\n";
+  const auto limited = Against({huge_head, true}, OpenAi("wav"));
+  ExpectAll(limited, v1::ERROR_PROTOCOL, "head over the limit");
+  for (const auto& r : limited) EXPECT_EQ(r.http_status(), 200);
+}
+
+TEST(MalformedTest, NonStreamedTtfaIsTheLatency) {
+  // The head and the WAV header at once, the samples 300 ms later: the audio is one piece, in
+  // hand at the end (DESIGN.md: for a non-streamed response TTFA equals the latency).
+  const std::string wav = WavBytes(8000, 8000);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: " +
+                           std::to_string(wav.size()) + "\r\n\r\n";
+  HttpAnswer answer{head + wav.substr(0, 2000)};
+  answer.more = {wav.substr(2000)};
+  answer.every = std::chrono::milliseconds(300);
+  const auto records = Against(answer, OpenAi("wav"), 1);
+  ExpectAll(records, v1::ERROR_NONE, "two pieces");
+  for (const auto& r : records) {
+    EXPECT_FALSE(r.streamed());
+    EXPECT_EQ(r.first_audio_ns(), r.end_ns());
+    EXPECT_LT(r.first_byte_ns(), r.end_ns() - 200'000'000);
+    EXPECT_EQ(r.chunks(), 1);
+    EXPECT_DOUBLE_EQ(r.max_gap_ms(), 0);
+  }
 }
 
 TEST(MalformedTest, TorchJsonWithoutAudioIsInvalidAudio) {
@@ -163,7 +223,11 @@ TEST(MalformedTest, WebSocketClosedBeforeTheEndIsARead) {
              }},
         TorchWs());
     ExpectAll(records, v1::ERROR_READ, abrupt ? "abrupt" : "close frame");
-    for (const auto& r : records) EXPECT_GT(r.first_audio_ns(), 0);
+    for (const auto& r : records) {
+      EXPECT_GT(r.first_audio_ns(), 0);
+      EXPECT_GT(r.bytes(), 4800);  // what arrived before the close is kept
+      EXPECT_NEAR(r.audio_s(), 0.1, 1e-9);
+    }
   }
 }
 

@@ -84,6 +84,35 @@ TEST(ComputeLevelStatsTest, AllFailedLevelHasZeroThroughputAndNoNans) {
   EXPECT_EQ(st.errors().at("http_5xx"), 1u);
 }
 
+TEST(ComputeLevelStatsTest, CancelledRequestsAreCountedApartFromEveryRate) {
+  // Two successes, one timeout, and two requests the tool cancelled at the level's end (one of
+  // them ending late): the server answered 2 of the 3 requests it was given time for.
+  std::vector<v1::RequestRecord> rs = {
+      Ok(1.0, 1.1, 1.5, 2.0, 30), Ok(1.2, 1.25, 2.0, 3.0, 40), Failed(1.3, 3.0, v1::ERROR_TIMEOUT),
+      Failed(0.5, 4.0, v1::ERROR_CANCELLED), Failed(2.5, 2.6, v1::ERROR_CANCELLED)};
+  const v1::LevelStats st = ComputeLevelStats(4, rs);
+  EXPECT_EQ(st.cancelled(), 2u);
+  EXPECT_EQ(st.attempted(), 3u);
+  EXPECT_EQ(st.failed(), 1u);
+  EXPECT_NEAR(st.success_rate_pct(), 200.0 / 3, 1e-9);
+  EXPECT_DOUBLE_EQ(st.t_wall_s(), 2.0);  // 1.0 .. 3.0: the cancelled requests do not stretch it
+  ASSERT_EQ(st.errors().size(), 1u);
+  EXPECT_EQ(st.errors().at("timeout"), 1u);
+}
+
+TEST(ComputeLevelStatsTest, SuccessWithoutStampedAudioHasTheLatencyAsTtfa) {
+  // No first-audio stamp (0 on the timeline) and one stamped before its start: neither may
+  // yield a negative TTFA; the audio was in hand at the end at the latest.
+  v1::RequestRecord unstamped = Ok(5.0, 0, 5.4, 1.0, 10);
+  unstamped.set_first_audio_ns(0);
+  v1::RequestRecord early = Ok(6.0, 5.0, 6.2, 1.0, 10);
+  const v1::LevelStats st = ComputeLevelStats(1, std::vector<v1::RequestRecord>{unstamped, early});
+  EXPECT_EQ(st.ttfa_ms().count(), 2u);
+  EXPECT_NEAR(st.ttfa_ms().p50(), 300, 1e-6);  // mean of 400 and 200
+  EXPECT_NEAR(st.ttfa_ms().max(), 400, 1e-6);
+  EXPECT_GE(st.ttfa_ms().mean(), 0);
+}
+
 TEST(ComputeLevelStatsTest, EmptyLevel) {
   const v1::LevelStats st = ComputeLevelStats(8, std::span<const v1::RequestRecord>());
   EXPECT_EQ(st.attempted(), 0u);
