@@ -261,6 +261,14 @@ class Session {
     cfg.max_inflight = assign.max_inflight();
     cfg.iterations = assign.iterations();
     cfg.warmup = assign.warmup();
+    if (cfg.open_loop && assign.level_rate() > 0) {
+      // The level's one schedule: counts are the level's, this agent sends its slice.
+      cfg.level_rate = assign.level_rate();
+      cfg.share_begin = assign.arrival_share_begin();
+      cfg.share_end = assign.arrival_share_end();
+      cfg.iterations = load.iterations();
+      cfg.warmup = load.warmup();
+    }
     cfg.duration_s = load.duration_s();
     cfg.warmup_s = load.warmup_s();
     cfg.ramp_up_s = load.ramp_up_s();
@@ -318,6 +326,7 @@ class Session {
     done.mutable_done()->set_started_ns(timeline.ToTimeline(started_local));
     done.mutable_done()->set_dropped(counters.dropped);
     done.mutable_done()->set_late(counters.late);
+    done.mutable_done()->set_lease_lapsed(runner->lease_lapsed());
     *done.mutable_done()->mutable_gaps_us() = std::move(counters.gaps_us);
     outbox_.Send(std::move(done));
   }
