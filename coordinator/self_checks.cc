@@ -26,7 +26,7 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
   st.set_dropped(static_cast<uint32_t>(level.dropped));
   st.set_late(static_cast<uint32_t>(level.late));
   st.set_max_agent_cpu_pct(level.max_agent_cpu_pct);
-  st.set_degraded(!level.lost_agents.empty());
+  st.set_degraded(level.degraded());
   for (const common::Slo& slo : slos) *st.add_slo() = common::EvaluateSlo(slo, st);
 
   const std::string name =
@@ -35,6 +35,10 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
   if (!level.lost_agents.empty()) {
     warn(absl::StrCat("degraded: agent(s) ", absl::StrJoin(level.lost_agents, ", "),
                       " lost; the level finished on the others"));
+  }
+  if (!level.lapsed_agents.empty()) {
+    warn(absl::StrCat("degraded: agent(s) ", absl::StrJoin(level.lapsed_agents, ", "),
+                      " stopped early when their lease lapsed; their share is incomplete"));
   }
   if (st.attempted() == 0) {
     warn("no measured requests");
@@ -50,8 +54,10 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
         st.sched_lag_ms().p99()));
   }
   if (level.max_agent_cpu_pct > bounds.agent_cpu_pct) {
-    warn(absl::StrFormat("agent CPU reached %.0f%%: the generator may have limited the result",
-                         level.max_agent_cpu_pct));
+    warn(absl::StrFormat(
+        "agent CPU reached %.0f%% of a load host's cores (its agents together): the generator "
+        "may have limited the result",
+        level.max_agent_cpu_pct));
   }
   if (level.rate > 0) {
     if (level.dropped > 0) {
