@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/version.h"
+#include "coordinator/self_checks.h"
 #include "gtest/gtest.h"
 
 namespace ttsbench::coordinator {
@@ -384,6 +385,41 @@ TEST_F(OrchestratorTest, AgentsOnOneHostAddUpTheirCpu) {
   ASSERT_TRUE(result.status.ok()) << result.status;
   ASSERT_EQ(result.levels.size(), 1u);
   EXPECT_NEAR(result.levels[0].max_agent_cpu_pct, 96, 1e-9);
+}
+
+// An open-loop level of 200 requests at 100/s, each taking `connect_ms` to connect and sent
+// `lag_ms` after it was due.
+LevelData OpenLevel(double connect_ms, double lag_ms) {
+  LevelData level;
+  level.rate = 100;
+  for (int i = 0; i < 200; ++i) {
+    common::Record r;
+    r.request_id = static_cast<uint64_t>(i);
+    r.intended_ns = 1'000'000'000 + int64_t{i} * 10'000'000;
+    r.connect_ns = static_cast<int64_t>(connect_ms * 1e6);
+    r.start_ns = r.intended_ns + static_cast<int64_t>((lag_ms + connect_ms) * 1e6);
+    r.first_byte_ns = r.first_audio_ns = r.start_ns + 5'000'000;
+    r.end_ns = r.start_ns + 20'000'000;
+    r.audio_s = 1;
+    level.records.Append(r);
+  }
+  return level;
+}
+
+bool WarnsOfSchedulingLag(const LevelData& level) {
+  v1::Plan plan;
+  plan.mutable_load()->set_model("open");
+  std::vector<std::string> warnings;
+  BuildLevelStats(level, plan, {}, CheckBounds{}, &warnings);
+  return absl::StrJoin(warnings, "\n").find("scheduling lag") != std::string::npos;
+}
+
+TEST(SelfChecksTest, SchedulingLagExcludesConnectionSetUp) {
+  // A 40 ms TLS handshake per request is connect time, not the generator falling behind.
+  EXPECT_FALSE(WarnsOfSchedulingLag(OpenLevel(/*connect_ms=*/40, /*lag_ms=*/0.2)));
+  // Sends that really left 25 ms late are.
+  EXPECT_TRUE(WarnsOfSchedulingLag(OpenLevel(/*connect_ms=*/0, /*lag_ms=*/25)));
+  EXPECT_TRUE(WarnsOfSchedulingLag(OpenLevel(/*connect_ms=*/40, /*lag_ms=*/25)));
 }
 
 }  // namespace
