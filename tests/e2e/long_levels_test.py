@@ -79,7 +79,9 @@ class LongLevelsTest(unittest.TestCase):
         self.assertTrue(all(r["success"] == "1" for r in measured))
 
     def test_open_loop_75s_level_completes_at_its_rate(self):
-        session, measured = self.run_level("open75", "--rate", "8", "--arrival", "constant")
+        # A short request timeout: the old bound was 2 x timeout + 60 s, 70 s here.
+        session, measured = self.run_level("open75", "--rate", "8", "--arrival", "constant",
+                                           "--timeout", "5")
         # 8/s for 75 s, constant arrivals: 600 sends, every one on its schedule.
         self.assertAlmostEqual(len(measured), 8 * DURATION_S, delta=2)
         self.assertEqual(session["levels"][0].get("dropped", 0), 0)
