@@ -198,8 +198,8 @@ class Orchestrator::Impl {
     return absl::OkStatus();
   }
 
-  // Run on every turn of the event loop during a level. An agent sends something at least every
-  // second (heartbeats), so one unheard for a whole lease has stopped its load or is gone. The
+  // Run on every turn of the event loop during a level. An agent sends a heartbeat four times a
+  // second, so one unheard for a whole lease (1 s at least) has stopped its load or is gone. The
   // coordinator itself may have been the one stopped (SIGSTOP, a paused VM): then it has sent
   // no renewals, every agent's lease has lapsed, and no agent is to blame.
   absl::Status CheckLeases() {
