@@ -33,7 +33,10 @@ using common::SteadyNowNs;
 using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::CoordinatorMessage>;
 
 constexpr size_t kMaxBatchRecords = 1000;
-constexpr auto kHeartbeatEvery = std::chrono::seconds(1);
+// Heartbeats say "alive" to the coordinator, which loses an agent unheard for a whole lease (1 s
+// at least): four a second leave room for scheduling jitter. CPU use is measured over a second.
+constexpr auto kHeartbeatEvery = std::chrono::milliseconds(250);
+constexpr int64_t kCpuWindowNs = 1'000'000'000;
 
 // Serialises every write to the stream on one thread; clock replies jump the queue and get
 // their send timestamp (t2) just before they are written.
@@ -261,6 +264,14 @@ class Session {
     cfg.max_inflight = assign.max_inflight();
     cfg.iterations = assign.iterations();
     cfg.warmup = assign.warmup();
+    if (cfg.open_loop && assign.level_rate() > 0) {
+      // The level's one schedule: counts are the level's, this agent sends its slice.
+      cfg.level_rate = assign.level_rate();
+      cfg.share_begin = assign.arrival_share_begin();
+      cfg.share_end = assign.arrival_share_end();
+      cfg.iterations = load.iterations();
+      cfg.warmup = load.warmup();
+    }
     cfg.duration_s = load.duration_s();
     cfg.warmup_s = load.warmup_s();
     cfg.ramp_up_s = load.ramp_up_s();
@@ -318,6 +329,7 @@ class Session {
     done.mutable_done()->set_started_ns(timeline.ToTimeline(started_local));
     done.mutable_done()->set_dropped(counters.dropped);
     done.mutable_done()->set_late(counters.late);
+    done.mutable_done()->set_lease_lapsed(runner->lease_lapsed());
     *done.mutable_done()->mutable_gaps_us() = std::move(counters.gaps_us);
     outbox_.Send(std::move(done));
   }
@@ -337,16 +349,20 @@ class Session {
     double last_cpu = ProcessCpuSeconds();
     int64_t last_ns = SteadyNowNs();
     std::unique_lock lock(mu_);
+    double cpu_percent = 0;
     while (!cv_.wait_for(lock, kHeartbeatEvery, [this] { return done_; })) {
-      const double cpu = ProcessCpuSeconds();
       const int64_t now = SteadyNowNs();
+      if (now - last_ns >= kCpuWindowNs) {
+        // Share of the machine's cores this process used over the last second or so; the
+        // coordinator adds up the agents of one host.
+        const double cpu = ProcessCpuSeconds();
+        const double cores = std::max(1u, std::thread::hardware_concurrency());
+        cpu_percent = 100.0 * (cpu - last_cpu) / (static_cast<double>(now - last_ns) / 1e9) / cores;
+        last_cpu = cpu;
+        last_ns = now;
+      }
       v1::AgentMessage hb;
-      // Share of the machine's cores this process used since the last beat.
-      const double cores = std::max(1u, std::thread::hardware_concurrency());
-      hb.mutable_heartbeat()->set_cpu_percent(100.0 * (cpu - last_cpu) /
-                                              (static_cast<double>(now - last_ns) / 1e9) / cores);
-      last_cpu = cpu;
-      last_ns = now;
+      hb.mutable_heartbeat()->set_cpu_percent(cpu_percent);
       outbox_.Send(std::move(hb), /*urgent=*/true);
     }
   }

@@ -32,6 +32,35 @@ class ArrivalProcess {
   std::gamma_distribution<double> gamma_;
 };
 
+// One sender's slice of a level's arrival schedule. Every sender (each worker thread of each
+// agent) draws the same seeded schedule and keeps the arrivals whose share point falls in its
+// [begin, end) of [0, 1), so that all senders together send exactly the planned process:
+// constant arrivals stay evenly spaced and gamma keeps its burstiness, where independent
+// thinner processes superposed would pair up or drift toward Poisson. Share points are a Weyl
+// sequence (frac(i * golden ratio), exact in 64-bit fixed point): every slice gets its share of
+// any run of arrivals, give or take a few.
+class ScheduleSlice {
+ public:
+  struct Arrival {
+    int64_t index = 0;   // in the level's schedule: the request number
+    int64_t due_ns = 0;  // from the level's start
+  };
+  ScheduleSlice(ArrivalProcess::Kind kind, double rate, double burstiness, uint64_t seed,
+                double begin, double end);
+  // This slice's next arrival ({INT64_MAX, INT64_MAX} for an empty slice).
+  Arrival Next();
+
+ private:
+  bool Mine(int64_t index) const;
+
+  ArrivalProcess process_;
+  bool constant_;
+  uint64_t lo_;
+  uint64_t hi_;  // UINT64_MAX: up to 1 inclusive
+  int64_t index_ = -1;
+  int64_t due_ns_ = 0;
+};
+
 }  // namespace ttsbench::agent
 
 #endif  // TTSBENCH_AGENT_ARRIVALS_H_

@@ -19,6 +19,7 @@
 #include "agent/transport.h"
 #include "common/clock.h"
 #include "common/histogram.h"
+#include "common/level_deadlines.h"
 #include "common/texts.h"
 
 namespace ttsbench::agent {
@@ -31,6 +32,7 @@ namespace {
 
 constexpr auto kUse = net::as_tuple(net::use_awaitable);
 constexpr auto kFlushInterval = std::chrono::milliseconds(100);
+constexpr int64_t kLateNs = 1'000'000;
 
 net::steady_timer::time_point LocalTimePoint(int64_t local_ns) {
   return net::steady_timer::time_point(std::chrono::nanoseconds(local_ns));
@@ -56,8 +58,8 @@ struct LoadRunner::Worker {
   std::vector<std::unique_ptr<VirtualUser>> vus;  // closed loop: one per user; open loop: pool
   std::vector<VirtualUser*> idle;                 // open loop: connections free for the next send
   std::vector<v1::RequestRecord> local;
-  int active = 0;    // coroutines of the phase still running
-  int inflight = 0;  // open loop
+  int active = 0;        // coroutines of the phase still running
+  int64_t ids_used = 0;  // highest request number of the phase + 1
   uint64_t dropped = 0;
   uint64_t late = 0;
   common::LogHistogram gaps_us;
@@ -84,7 +86,8 @@ class LoadRunner::Impl {
         // are opened per request whatever the plan says.
         keepalive_(config_.keepalive && Reusable(transport_)),
         sink_(sink),
-        timeline_(timeline) {
+        timeline_(timeline),
+        deadlines_(common::DeriveLevelDeadlines(Shape(config_))) {
     // Closed loop: never more threads than users. Open loop: arrivals are split over threads.
     const int want = config_.open_loop
                          ? config_.threads
@@ -117,9 +120,12 @@ class LoadRunner::Impl {
     ph.warmup = true;
     ph.start_local_ns = SteadyNowNs();
     ph.count = config_.warmup_s > 0 ? INT64_MAX : config_.warmup;
-    if (config_.warmup_s > 0) ph.end_local_ns = ph.start_local_ns + Ns(config_.warmup_s);
-    ph.deadline_local_ns = Deadline(ph);
+    if (deadlines_.warmup_end_s > 0) ph.end_local_ns = After(ph, deadlines_.warmup_end_s);
+    ph.deadline_local_ns = After(ph, deadlines_.warmup_limit_s);
     RunPhase(ph);
+    // Measured requests are numbered after the last warm-up one, however many a time-bound
+    // warm-up made: one id space per agent.
+    for (auto& w : workers_) measured_id_base_ = std::max(measured_id_base_, w->ids_used);
     int open = 0;
     for (auto& w : workers_) {
       for (auto& vu : w->vus) open += vu->connected() ? 1 : 0;
@@ -131,8 +137,8 @@ class LoadRunner::Impl {
     Phase ph;
     ph.start_local_ns = start_local_ns;
     ph.count = config_.duration_s > 0 && config_.iterations == 0 ? INT64_MAX : config_.iterations;
-    if (config_.duration_s > 0) ph.end_local_ns = start_local_ns + Ns(config_.duration_s);
-    ph.deadline_local_ns = Deadline(ph);
+    if (deadlines_.measured_end_s > 0) ph.end_local_ns = After(ph, deadlines_.measured_end_s);
+    ph.deadline_local_ns = After(ph, deadlines_.measured_limit_s);
     for (auto& w : workers_) {
       w->dropped = w->late = 0;
       w->gaps_us = common::LogHistogram();
@@ -151,8 +157,45 @@ class LoadRunner::Impl {
 
   void ExtendLease(int64_t until) { lease_until_.store(until); }
 
+  bool lease_lapsed() const { return lease_lapsed_.load(); }
+
+  // For good: no phase runs after it.
   void Stop() {
-    if (stopping_.exchange(true)) return;
+    stopping_.store(true);
+    CancelPhase();
+  }
+
+  uint64_t records() const { return records_.load(); }
+
+ private:
+  static int64_t Ns(double seconds) { return static_cast<int64_t>(seconds * 1e9); }
+
+  static common::LevelShape Shape(const ShardConfig& c) {
+    common::LevelShape s;
+    s.open_loop = c.open_loop;
+    s.concurrency = c.concurrency;
+    s.rate = c.open_loop ? (c.level_rate > 0 ? c.level_rate : c.rate) : 0;
+    s.iterations = c.duration_s > 0 && c.iterations >= INT64_MAX / 4 ? 0 : c.iterations;
+    s.warmup = c.warmup;
+    s.warmup_s = c.warmup_s;
+    s.duration_s = c.duration_s;
+    s.ramp_up_s = c.ramp_up_s;
+    s.think_time_s = c.think_time_s;
+    s.arrival = c.arrival;
+    s.burstiness = c.burstiness;
+    s.timeout_s = c.timeout_s;
+    s.level_time_limit_s = c.time_limit_s;
+    return s;
+  }
+
+  // `seconds` after the phase's start; 0 means no bound.
+  static int64_t After(const Phase& ph, double seconds) {
+    return seconds > 0 ? ph.start_local_ns + Ns(seconds) : INT64_MAX;
+  }
+
+  // Ends the current phase: no new requests, in-flight ones cancelled. The next phase runs.
+  void CancelPhase() {
+    if (cancel_.exchange(true)) return;
     for (auto& w : workers_) {
       Worker* wp = w.get();
       net::post(wp->ioc, [wp] {
@@ -166,29 +209,16 @@ class LoadRunner::Impl {
     }
   }
 
-  uint64_t records() const { return records_.load(); }
-
- private:
-  static int64_t Ns(double seconds) { return static_cast<int64_t>(seconds * 1e9); }
-
   std::unique_ptr<VirtualUser> NewUser(Worker& w) const {
     return std::make_unique<VirtualUser>(w.ioc, transport_, w.tls.get());
   }
 
-  // The time after which nothing of the phase may still run: the explicit limit, or the end of
-  // a time-bound phase plus one request timeout.
-  int64_t Deadline(const Phase& ph) const {
-    int64_t deadline = INT64_MAX;
-    if (config_.time_limit_s > 0) deadline = ph.start_local_ns + Ns(config_.time_limit_s);
-    if (ph.end_local_ns != INT64_MAX) {
-      deadline = std::min(deadline, ph.end_local_ns + Ns(config_.timeout_s));
-    }
-    return deadline;
-  }
-
   void RunPhase(const Phase& ph) {
     if (stopping_.load()) return;
+    cancel_.store(false);
     next_.store(0);
+    inflight_.store(0);
+    for (auto& w : workers_) w->ids_used = 0;
     // A closed-loop warm-up of zero requests still opens every user's connection.
     if (config_.open_loop && ph.count <= 0 && ph.end_local_ns == INT64_MAX) return;
     for (auto& w : workers_) {
@@ -217,9 +247,20 @@ class LoadRunner::Impl {
 
   bool LeaseLapsed() const { return SteadyNowNs() > lease_until_.load(std::memory_order_relaxed); }
 
+  // Whether the phase may go on: not cancelled, and still under the lease (a lapse is noted:
+  // the load stopped early, and the agent says so in its Done).
+  bool MayContinue() {
+    if (cancel_.load(std::memory_order_relaxed) || stopping_.load(std::memory_order_relaxed)) {
+      return false;
+    }
+    if (!LeaseLapsed()) return true;
+    lease_lapsed_.store(true, std::memory_order_relaxed);
+    return false;
+  }
+
   // Whether another request may start now, taking its number from the shared counter.
   bool Claim(const Phase& ph, int64_t* n) {
-    if (stopping_.load(std::memory_order_relaxed) || LeaseLapsed()) return false;
+    if (!MayContinue()) return false;
     if (SteadyNowNs() >= ph.end_local_ns) return false;
     *n = next_.fetch_add(1, std::memory_order_relaxed);
     return *n < ph.count;
@@ -247,10 +288,15 @@ class LoadRunner::Impl {
       w.flush_timer->expires_after(kFlushInterval);
       co_await w.flush_timer->async_wait(kUse);
       Flush(w);
-      const bool lapsed = LeaseLapsed() || SteadyNowNs() > ph.deadline_local_ns;
-      if (lapsed && !stopping_.load()) Stop();
-      if (stopping_.load()) {
-        // Stop() closed the sockets; coroutines waiting on timers finish as they wake.
+      if (w.active > 0 && !stopping_.load() && LeaseLapsed()) {
+        // Lost the coordinator: this agent's load ends for good.
+        lease_lapsed_.store(true);
+        Stop();
+      } else if (SteadyNowNs() > ph.deadline_local_ns) {
+        CancelPhase();  // the phase is over; the next one (if any) still runs
+      }
+      if (cancel_.load()) {
+        // CancelPhase() closed the sockets; coroutines waiting on timers finish as they wake.
         for (auto& vu : w.vus) vu->wait_timer.cancel();
       }
     }
@@ -265,7 +311,7 @@ class LoadRunner::Impl {
 
   // Closed loop: one virtual user, back to back (plus think time), until the phase ends.
   net::awaitable<void> VuLoop(Worker& w, VirtualUser& vu, Phase ph, size_t user) {
-    if (!vu.connected() && keepalive_ && !stopping_.load()) co_await Connect(vu, nullptr);
+    if (!vu.connected() && keepalive_ && !cancel_.load()) co_await Connect(vu, nullptr);
     int64_t intended = ph.start_local_ns;
     if (!ph.warmup && config_.ramp_up_s > 0 && config_.concurrency > 0) {
       intended += Ns(config_.ramp_up_s) * static_cast<int64_t>(user) / config_.concurrency;
@@ -285,41 +331,45 @@ class LoadRunner::Impl {
   }
 
   // Open loop: arrivals on a schedule, each sent on a free pooled connection, whatever the
-  // server's pace; what cannot start under max_inflight is dropped and counted.
+  // server's pace; what cannot start under max_inflight is dropped and counted. Every thread of
+  // every agent draws the level's one schedule and sends its own slice of it, so that together
+  // they make exactly the planned process (not a superposition of thinner ones).
   net::awaitable<void> Arrivals(Worker& w, Phase ph) {
     auto kind = ArrivalProcess::ParseKind(config_.arrival);
-    const double rate = config_.rate / static_cast<double>(workers_.size());
-    ArrivalProcess process(
-        kind.ok() ? *kind : ArrivalProcess::Kind::kPoisson, rate, config_.burstiness,
-        config_.seed * 7919 + config_.agent_index * 131 + w.index + (ph.warmup ? 1 : 0));
-    net::steady_timer& timer = *w.arrival_timer;
-    // Constant arrivals on several threads are interleaved, not simultaneous.
-    int64_t due = ph.start_local_ns;
-    if (kind.ok() && *kind == ArrivalProcess::Kind::kConstant) {
-      due += static_cast<int64_t>(1e9 / config_.rate) * static_cast<int64_t>(w.index);
-    } else {
-      due += process.NextGapNs();
+    const double rate = config_.level_rate > 0 ? config_.level_rate : config_.rate;
+    // This thread's slice of this agent's slice of the level's schedule.
+    const double span =
+        (config_.share_end - config_.share_begin) / static_cast<double>(workers_.size());
+    const double begin = config_.share_begin + span * static_cast<double>(w.index);
+    const double end = w.index + 1 == workers_.size() ? config_.share_end : begin + span;
+    if (rate <= 0) {
+      Finished(w);
+      co_return;
     }
-    const int cap = config_.max_inflight > 0
-                        ? std::max(1, config_.max_inflight / static_cast<int>(workers_.size()))
-                        : INT32_MAX;
-    while (rate > 0 && !stopping_.load(std::memory_order_relaxed) && !LeaseLapsed() &&
-           due < ph.end_local_ns) {
+    ScheduleSlice slice(kind.ok() ? *kind : ArrivalProcess::Kind::kPoisson, rate,
+                        config_.burstiness, config_.seed * 7919 + (ph.warmup ? 1 : 0), begin, end);
+    net::steady_timer& timer = *w.arrival_timer;
+    const int cap = config_.max_inflight > 0 ? config_.max_inflight : INT32_MAX;
+    for (ScheduleSlice::Arrival a = slice.Next();
+         a.index < ph.count && ph.start_local_ns + a.due_ns < ph.end_local_ns; a = slice.Next()) {
+      const int64_t i = a.index;
+      const int64_t due = ph.start_local_ns + a.due_ns;
       if (due > SteadyNowNs()) {
         timer.expires_at(LocalTimePoint(due));
         co_await timer.async_wait(kUse);
-        if (stopping_.load(std::memory_order_relaxed)) break;
       }
-      int64_t n = next_.fetch_add(1, std::memory_order_relaxed);
-      if (n >= ph.count) break;
-      if (w.inflight >= cap) {
+      if (!MayContinue()) break;
+      // Lateness is when the send was decided, before any connection set-up.
+      const int64_t decided = SteadyNowNs();
+      // One cap for the agent, whatever thread the arrival fell on.
+      if (inflight_.fetch_add(1, std::memory_order_relaxed) >= cap) {
+        inflight_.fetch_sub(1, std::memory_order_relaxed);
         if (!ph.warmup) ++w.dropped;
-      } else {
-        ++w.inflight;
-        ++w.active;
-        net::co_spawn(w.ioc, OpenRequest(w, ph, n, due), net::detached);
+        continue;
       }
-      due += process.NextGapNs();
+      if (!ph.warmup && decided - due > kLateNs) ++w.late;
+      ++w.active;
+      net::co_spawn(w.ioc, OpenRequest(w, ph, i, due), net::detached);
     }
     Finished(w);
   }
@@ -335,10 +385,9 @@ class LoadRunner::Impl {
     }
     v1::RequestRecord rec;
     rec.set_intended_ns(intended);
-    const int64_t start = co_await Send(w, *vu, ph, n, rec);
-    if (!ph.warmup && start - intended > 1'000'000) ++w.late;
+    co_await Send(w, *vu, ph, n, rec);
     w.idle.push_back(vu);
-    --w.inflight;
+    inflight_.fetch_sub(1, std::memory_order_relaxed);
     Finished(w);
   }
 
@@ -346,7 +395,8 @@ class LoadRunner::Impl {
   net::awaitable<int64_t> Send(Worker& w, VirtualUser& vu, const Phase& ph, int64_t n,
                                v1::RequestRecord& rec) {
     // Warm-up requests are numbered first, measured ones after them: one id space per agent.
-    rec.set_request_id(static_cast<uint64_t>(n + (ph.warmup ? 0 : config_.warmup)));
+    rec.set_request_id(static_cast<uint64_t>(n + (ph.warmup ? 0 : measured_id_base_)));
+    w.ids_used = std::max(w.ids_used, n + 1);
     rec.set_warmup(ph.warmup);
     co_await Execute(vu, Pick(ph, n), rec, ph.warmup ? nullptr : &w.gaps_us);
     if (!keepalive_) vu.Close();
@@ -377,7 +427,7 @@ class LoadRunner::Impl {
         rec->set_start_ns(t0);
         rec->set_end_ns(t1);
         if (r.http_status != 0) rec->set_http_status(r.http_status);
-        rec->set_error(stopping_.load() ? v1::ERROR_CANCELLED : r.error);
+        rec->set_error(cancel_.load() ? v1::ERROR_CANCELLED : r.error);
       }
       co_return false;
     }
@@ -398,7 +448,7 @@ class LoadRunner::Impl {
         if (!co_await Connect(vu, &rec)) co_return;
         fresh = true;
       }
-      ExchangeContext ctx{dialect_, rec, gaps_us, fresh, stopping_, Timeout()};
+      ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout()};
       if (co_await vu.conn->Exchange(req, ctx) == Outcome::kDone) co_return;
       // A kept-alive connection the server had already closed: one retry on a new one, the
       // way every HTTP client treats a stale pooled connection.
@@ -421,9 +471,14 @@ class LoadRunner::Impl {
   RecordSink& sink_;
   TimelineMap timeline_;
   tcp::resolver::results_type endpoints_;
+  const common::LevelDeadlines deadlines_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  int64_t measured_id_base_ = 0;  // set between the phases, read by the measured one
   std::atomic<int64_t> next_{0};
-  std::atomic<bool> stopping_{false};
+  std::atomic<int> inflight_{0};       // open loop, all threads: against max_inflight
+  std::atomic<bool> stopping_{false};  // for good (Stop(), or the lease lapsed)
+  std::atomic<bool> cancel_{false};    // the current phase is over
+  std::atomic<bool> lease_lapsed_{false};
   std::atomic<int64_t> lease_until_{INT64_MAX};
   std::atomic<uint64_t> records_{0};
 };
@@ -435,6 +490,7 @@ LoadRunner::~LoadRunner() = default;
 int LoadRunner::Warmup() { return impl_->Warmup(); }
 PhaseCounters LoadRunner::Run(int64_t start_local_ns) { return impl_->Run(start_local_ns); }
 void LoadRunner::ExtendLease(int64_t until_local_ns) { impl_->ExtendLease(until_local_ns); }
+bool LoadRunner::lease_lapsed() const { return impl_->lease_lapsed(); }
 void LoadRunner::Stop() { impl_->Stop(); }
 uint64_t LoadRunner::records() const { return impl_->records(); }
 

@@ -40,9 +40,16 @@ struct ShardConfig {
   bool open_loop = false;
   int concurrency = 0;  // closed loop: virtual users
   double rate = 0;      // open loop: this agent's share of the arrival rate (requests/s)
+  // Open loop: the level's one arrival schedule has rate level_rate (0: `rate`, a schedule of
+  // this agent's own); this agent sends the arrivals whose share point (a Weyl sequence in
+  // [0, 1)) falls in [share_begin, share_end), split evenly over its threads. With a level
+  // schedule, iterations and warmup count the level's arrivals, not this agent's.
+  double level_rate = 0;
+  double share_begin = 0;
+  double share_end = 1;
   std::string arrival = "poisson";
   double burstiness = 1;
-  int max_inflight = 0;     // open loop: 0 = unbounded
+  int max_inflight = 0;     // open loop, across all worker threads: 0 = unbounded
   int64_t iterations = 0;   // measured requests (0 with duration_s: unbounded by count)
   int64_t warmup = 0;       // warm-up requests
   double duration_s = 0;    // measured phase bound by time
@@ -50,7 +57,9 @@ struct ShardConfig {
   double ramp_up_s = 0;     // closed loop: user i starts at i/concurrency of this
   double think_time_s = 0;  // closed loop: pause between a user's requests
   bool keepalive = true;    // false: a new connection per request
-  double time_limit_s = 0;  // hard bound on a phase: in-flight requests are cancelled after it
+  // Explicit bound on the measured phase (level_time_limit_s; 0: derived). Every bound of both
+  // phases comes from common::DeriveLevelDeadlines, the model the coordinator uses too.
+  double time_limit_s = 0;
   double timeout_s = 30;
   bool streamed = false;
   int threads = 1;
@@ -62,7 +71,7 @@ struct ShardConfig {
 // What a phase counted besides its records.
 struct PhaseCounters {
   uint64_t dropped = 0;   // open loop: arrivals not sent because max_inflight was reached
-  uint64_t late = 0;      // open loop: sent more than 1 ms after they were due
+  uint64_t late = 0;      // open loop: send decided more than 1 ms after it was due
   v1::Histogram gaps_us;  // inter-chunk gaps of measured streamed requests
 };
 
@@ -83,6 +92,8 @@ class LoadRunner {
 
   // The lease (local steady clock): no request starts after it, and in-flight ones are cancelled.
   void ExtendLease(int64_t until_local_ns);
+  // Whether load stopped because the lease lapsed (it never resumes).
+  bool lease_lapsed() const;
 
   // Thread-safe: stops new requests and cancels in-flight ones.
   void Stop();

@@ -7,8 +7,10 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
+#include "common/level_deadlines.h"
 #include "common/status_macros.h"
 #include "common/version.h"
 
@@ -30,8 +32,9 @@ struct AgentState {
   bool ready = false;
   bool done = false;
   v1::ShardDone shard_done;
-  double max_cpu = 0;
+  double cpu_now = 0;  // the last heartbeat's share of its host's cores
   bool lost = false;
+  int64_t last_heard_ns = 0;  // coordinator steady clock: the last message of any kind
 };
 
 // Kept as records arrive, so that the progress line never scans the store.
@@ -98,21 +101,15 @@ class Orchestrator::Impl {
     auto it = by_conn_.find(ev.conn);
     if (ev.kind == AgentEvent::Kind::kDisconnected) {
       if (it == by_conn_.end()) return absl::OkStatus();
-      AgentState& lost = agents_[it->second];
-      if (lost.lost) return absl::OkStatus();
-      lost.lost = true;
-      const size_t alive = static_cast<size_t>(std::count_if(
-          agents_.begin(), agents_.end(), [](const AgentState& a) { return !a.lost; }));
-      if (!o_.continue_on_agent_loss || alive == 0 || !admission_closed_) {
-        return absl::UnavailableError(absl::StrCat("agent ", lost.hello.agent_id(), " was lost"));
-      }
-      // failure_policy continue: the level finishes on the others and is marked degraded.
-      if (!r_.levels.empty()) r_.levels.back().lost_agents.push_back(lost.hello.agent_id());
-      Warn(absl::StrCat("agent ", lost.hello.agent_id(), " was lost",
-                        r_.levels.empty() ? "" : " during " + LevelName(r_.levels.back()),
-                        "; continuing on ", alive, " agent(s)"));
+      return LoseAgent(agents_[it->second], "was lost");
+    }
+    // A lost agent's later messages (it may wake up after a stall) belong to no level: its old
+    // Done must not count again, its records arrive after the level was closed without it.
+    if (it != by_conn_.end() && agents_[it->second].lost) {
+      if (ev.kind == AgentEvent::Kind::kRecords) hub_.Recycle(std::move(ev.records));
       return absl::OkStatus();
     }
+    if (it != by_conn_.end()) agents_[it->second].last_heard_ns = ev.recv_ns;
     if (ev.kind == AgentEvent::Kind::kRecords) {
       if (it != by_conn_.end()) StoreRecords(agents_[it->second], it->second, ev);
       hub_.Recycle(std::move(ev.records));
@@ -130,22 +127,112 @@ class Orchestrator::Impl {
       case v1::AgentMessage::kReady:
         a.ready = true;
         break;
-      case v1::AgentMessage::kHeartbeat:
-        a.max_cpu = std::max(a.max_cpu, ev.msg.heartbeat().cpu_percent());
+      case v1::AgentMessage::kHeartbeat: {
+        // Agents on one host share its cores: what limits the generator is their sum.
+        a.cpu_now = ev.msg.heartbeat().cpu_percent();
+        double host = 0;
+        for (const AgentState& b : agents_) {
+          if (!b.lost && b.hello.host() == a.hello.host()) host += b.cpu_now;
+        }
+        level_host_cpu_ = std::max(level_host_cpu_, host);
         break;
+      }
       case v1::AgentMessage::kDone:
+        // Only the Done of the level being run counts: never an earlier level's.
+        if (r_.levels.empty() || ev.msg.done().level() != r_.levels.size() - 1) break;
         a.done = true;
         a.shard_done = ev.msg.done();
         if (a.shard_done.batches() != a.last_seq) {
           Warn(absl::StrCat("agent ", a.hello.agent_id(), " sent ", a.shard_done.batches(),
                             " record batches but ", a.last_seq, " arrived"));
         }
+        if (a.shard_done.lease_lapsed()) return LeaseLapsed(a);
         break;
       case v1::AgentMessage::kError:
         return absl::AbortedError(
             absl::StrCat("agent ", a.hello.agent_id(), ": ", ev.msg.error().message()));
       default:
         break;
+    }
+    return absl::OkStatus();
+  }
+
+  size_t Alive() const {
+    return static_cast<size_t>(
+        std::count_if(agents_.begin(), agents_.end(), [](const AgentState& a) { return !a.lost; }));
+  }
+
+  std::string During() const {
+    return r_.levels.empty() || !in_level_ ? "" : " during " + LevelName(r_.levels.back());
+  }
+
+  // An agent is gone (disconnected, or silent past its lease): abort, or under
+  // failure_policy continue finish the level on the others, marked degraded.
+  absl::Status LoseAgent(AgentState& lost, const std::string& what) {
+    if (lost.lost) return absl::OkStatus();
+    lost.lost = true;
+    const size_t alive = Alive();
+    const std::string message = absl::StrCat("agent ", lost.hello.agent_id(), " ", what, During());
+    if (!o_.continue_on_agent_loss || alive == 0 || !admission_closed_) {
+      return absl::UnavailableError(message);
+    }
+    if (in_level_) r_.levels.back().lost_agents.push_back(lost.hello.agent_id());
+    Warn(absl::StrCat(message, "; continuing on ", alive, " agent(s)"));
+    return absl::OkStatus();
+  }
+
+  // An agent reports that it stopped its load early because its lease ran out: the coordinator
+  // was unheard (stalled, or the network was). Its share of the level is incomplete.
+  absl::Status LeaseLapsed(AgentState& a) {
+    const std::string message = absl::StrCat(
+        "agent ", a.hello.agent_id(), " stopped its load", During(),
+        ": its lease lapsed (no lease renewal from the coordinator for ", o_.lease_s, " s)");
+    if (!o_.continue_on_agent_loss) return absl::UnavailableError(message);
+    if (in_level_) {
+      std::vector<std::string>& lapsed = r_.levels.back().lapsed_agents;
+      if (std::find(lapsed.begin(), lapsed.end(), a.hello.agent_id()) == lapsed.end()) {
+        lapsed.push_back(a.hello.agent_id());
+      }
+    }
+    Warn(message);
+    return absl::OkStatus();
+  }
+
+  // Run on every turn of the event loop during a level. An agent sends a heartbeat four times a
+  // second, so one unheard for a whole lease (1 s at least) has stopped its load or is gone. The
+  // coordinator itself may have been the one stopped (SIGSTOP, a paused VM): then it has sent
+  // no renewals, every agent's lease has lapsed, and no agent is to blame.
+  absl::Status CheckLeases() {
+    const int64_t now = SteadyNowNs();
+    const int64_t lease_ns = static_cast<int64_t>(o_.lease_s * 1e9);
+    const int64_t stalled = last_tick_ns_ == 0 ? 0 : now - last_tick_ns_;
+    last_tick_ns_ = now;
+    if (!in_level_) return absl::OkStatus();
+    if (stalled > lease_ns) {
+      for (AgentState& a : agents_) a.last_heard_ns = now;  // they were unheard, not silent
+      const std::string message = absl::StrFormat(
+          "the coordinator was stalled for %.1f s%s, longer than the %g s lease: the agents "
+          "stopped their load",
+          static_cast<double>(stalled) / 1e9, During(), o_.lease_s);
+      if (!o_.continue_on_agent_loss) return absl::UnavailableError(message);
+      LevelData& level = r_.levels.back();
+      level.lapsed_agents.clear();
+      for (const AgentState& a : agents_) {
+        if (!a.lost) level.lapsed_agents.push_back(a.hello.agent_id());
+      }
+      Warn(message);
+      return absl::OkStatus();
+    }
+    for (AgentState& a : agents_) {
+      if (a.lost || a.done || a.last_heard_ns == 0 || now - a.last_heard_ns <= lease_ns) continue;
+      RETURN_IF_ERROR(LoseAgent(
+          a, absl::StrFormat("went silent: nothing heard for %.1f s, longer than its %g s lease",
+                             static_cast<double>(now - a.last_heard_ns) / 1e9, o_.lease_s)));
+      // Whatever it sends when (if) it wakes is ignored; its stream is closed.
+      v1::CoordinatorMessage stop;
+      stop.mutable_stop()->set_reason("lost: silent past the lease");
+      hub_.Send(a.conn, std::move(stop));
+      hub_.Finish(a.conn, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "silent past lease"));
     }
     return absl::OkStatus();
   }
@@ -193,6 +280,7 @@ class Orchestrator::Impl {
     AgentState a;
     a.conn = ev.conn;
     a.hello = h;
+    a.last_heard_ns = ev.recv_ns;
     by_conn_[ev.conn] = static_cast<int>(agents_.size());
     v1::CoordinatorMessage welcome;
     welcome.mutable_welcome()->set_session(o_.plan.session_name());
@@ -209,6 +297,7 @@ class Orchestrator::Impl {
       if (o_.interrupted != nullptr && o_.interrupted->load()) {
         return absl::CancelledError("interrupted");
       }
+      RETURN_IF_ERROR(CheckLeases());
       if (Clock::now() >= deadline) return absl::DeadlineExceededError(what);
       auto ev = hub_.Next(std::min(
           kPoll, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) +
@@ -299,9 +388,16 @@ class Orchestrator::Impl {
     const std::vector<int64_t> warm = SplitByWeight(load.warmup(), share);
     const std::vector<int64_t> caps = SplitByWeight(load.max_inflight(), share);
     int64_t max_uncertainty = 0;
+    in_level_ = true;
+    last_tick_ns_ = SteadyNowNs();
+    level_host_cpu_ = 0;
+    double share_begin = 0;
     for (size_t i = 0; i < agents_.size(); ++i) {
       AgentState& a = agents_[i];
       a.ready = a.done = false;
+      a.shard_done.Clear();
+      a.last_heard_ns = last_tick_ns_;
+      if (a.lost) continue;  // no share, no messages: its stream is closed or closing
       max_uncertainty = std::max(max_uncertainty, a.clock.uncertainty_ns);
       v1::CoordinatorMessage m;
       v1::Assign* as = m.mutable_assign();
@@ -318,35 +414,39 @@ class Orchestrator::Impl {
       if (open) {
         as->set_rate(level.rate * weights[i] / weight_sum);
         as->set_max_inflight(load.max_inflight() > 0 ? std::max<int32_t>(1, caps[i]) : 0);
+        // One arrival schedule for the level: this agent takes its weight's slice of it.
+        as->set_level_rate(level.rate);
+        as->set_arrival_share_begin(share_begin);
+        share_begin += weights[i] / weight_sum;
+        as->set_arrival_share_end(i + 1 == agents_.size() ? 1.0 : share_begin);
       }
       *as->mutable_load() = load;
       hub_.Send(a.conn, std::move(m));
     }
-    const double timeout_s = o_.plan.target().timeout_s();
-    const int64_t per_vu_warm = level.concurrency > 0 ? load.warmup() / level.concurrency + 1 : 1;
+    // Every bound of the level from the one model the agents use too.
+    const common::LevelDeadlines deadlines = common::DeriveLevelDeadlines(
+        common::ShapeOfLevel(load, target.timeout_s(), level.concurrency, open ? level.rate : 0));
     RETURN_IF_ERROR(WaitUntil(
         [&] {
           return std::all_of(agents_.begin(), agents_.end(),
                              [](const AgentState& a) { return a.ready || a.lost; });
         },
-        After(o_.agent_timeout_s + timeout_s * static_cast<double>(per_vu_warm)),
-        absl::StrCat("agents not ready for ", LevelName(level))));
+        After(deadlines.ready_wait_s), absl::StrCat("agents not ready for ", LevelName(level))));
 
     const int64_t at =
         NowTimeline() + static_cast<int64_t>(o_.start_delay_s * 1e9) + 2 * max_uncertainty;
     const int64_t lease_ns = static_cast<int64_t>(o_.lease_s * 1e9);
     for (const AgentState& a : agents_) {
+      if (a.lost) continue;
       v1::CoordinatorMessage m;
       m.mutable_start()->set_level(li);
       m.mutable_start()->set_at_ns(at);
       m.mutable_start()->set_valid_until_ns(at + lease_ns);
       hub_.Send(a.conn, std::move(m));
     }
-    // A level never runs unbounded: every request may take its whole timeout, plus slack.
-    const int64_t rounds =
-        level.concurrency > 0 ? (load.iterations() + level.concurrency - 1) / level.concurrency : 1;
-    const auto deadline =
-        After(o_.start_delay_s + 2 * timeout_s * static_cast<double>(rounds) + 60);
+    // A level never runs unbounded, and never shorter than the plan asks.
+    const auto deadline = After(o_.start_delay_s + static_cast<double>(2 * max_uncertainty) / 1e9 +
+                                deadlines.done_wait_s);
     auto all_done = [&] {
       return std::all_of(agents_.begin(), agents_.end(),
                          [](const AgentState& a) { return a.done || a.lost; });
@@ -357,16 +457,23 @@ class Orchestrator::Impl {
       if (st.ok()) break;
       if (!absl::IsDeadlineExceeded(st)) return st;
       if (Clock::now() >= deadline) {
-        Warn(absl::StrCat(LevelName(level), ": level time limit reached; agents stopped"));
+        std::vector<std::string> late;
+        for (const AgentState& a : agents_) {
+          if (!a.done && !a.lost) late.push_back(a.hello.agent_id());
+        }
+        Warn(absl::StrFormat("%s: not done %.0f s after its start (agents %s); agents stopped",
+                             LevelName(level), deadlines.done_wait_s, absl::StrJoin(late, ", ")));
         for (const AgentState& a : agents_) {
           v1::CoordinatorMessage m;
           m.mutable_stop()->set_reason("level time limit");
           hub_.Send(a.conn, std::move(m));
         }
-        return absl::DeadlineExceededError(
-            absl::StrCat(LevelName(level), " did not finish in time"));
+        return absl::DeadlineExceededError(absl::StrCat(LevelName(level),
+                                                        " did not finish in time (agents ",
+                                                        absl::StrJoin(late, ", "), " not done)"));
       }
       for (const AgentState& a : agents_) {
+        if (a.lost || a.done) continue;
         v1::CoordinatorMessage m;
         m.mutable_lease()->set_valid_until_ns(NowTimeline() + lease_ns);
         hub_.Send(a.conn, std::move(m));
@@ -389,14 +496,15 @@ class Orchestrator::Impl {
       if (c.warmup(k) || c.start_ns[k] == 0 || c.agent[k] >= first_send.size()) return;
       first_send[c.agent[k]] = std::min(first_send[c.agent[k]], c.start_ns[k]);
     });
+    in_level_ = false;
+    level.max_agent_cpu_pct = level_host_cpu_;
     int64_t first = INT64_MAX, last = INT64_MIN;
     for (size_t i = 0; i < agents_.size(); ++i) {
+      if (!agents_[i].done) continue;  // lost in this level or before: nothing of it counts
       const v1::ShardDone& done = agents_[i].shard_done;
       level.dropped += done.dropped();
       level.late += done.late();
       level.gaps_us.Merge(common::LogHistogram::FromProto(done.gaps_us()));
-      level.max_agent_cpu_pct = std::max(level.max_agent_cpu_pct, agents_[i].max_cpu);
-      agents_[i].max_cpu = 0;
       // Open loop sends at random instants: only closed-loop first sends mark the start.
       if (open || first_send[i] == INT64_MAX) continue;
       first = std::min(first, first_send[i]);
@@ -414,6 +522,9 @@ class Orchestrator::Impl {
   std::vector<LevelCounts> counts_;  // per level, for the progress line
   std::map<int, int> by_conn_;
   bool admission_closed_ = false;
+  bool in_level_ = false;      // between a level's Assign and its last Done
+  int64_t last_tick_ns_ = 0;   // the event loop's last turn, to notice its own stalls
+  double level_host_cpu_ = 0;  // this level's highest CPU of one host's agents together
 };
 
 Orchestrator::Orchestrator(AgentHub& hub, const RunOptions& options)
@@ -423,6 +534,10 @@ absl::Status Orchestrator::Admit() { return impl_->Admit(); }
 absl::Status Orchestrator::RunLevel(const LevelSpec& spec) { return impl_->Level(spec); }
 const std::vector<LevelData>& Orchestrator::levels() const { return impl_->levels(); }
 RunResult Orchestrator::Finish(absl::Status status) { return impl_->Finish(std::move(status)); }
+
+bool RunResult::degraded() const {
+  return std::any_of(levels.begin(), levels.end(), [](const LevelData& l) { return l.degraded(); });
+}
 
 std::vector<LevelSpec> PlanLevels(const v1::Plan& plan) {
   std::vector<LevelSpec> out;

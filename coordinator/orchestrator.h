@@ -48,12 +48,16 @@ struct LevelData {
   double rate = 0;      // open loop
   std::string series;   // which series of a multi-series session
   common::RecordStore records;
-  double start_skew_ms = 0;  // spread of the agents' actual start instants
-  double max_agent_cpu_pct = 0;
-  uint64_t dropped = 0;  // open loop, all agents
+  double start_skew_ms = 0;      // spread of the agents' actual start instants
+  double max_agent_cpu_pct = 0;  // highest share of one host's cores its agents used together
+  uint64_t dropped = 0;          // open loop, all agents
   uint64_t late = 0;
   common::LogHistogram gaps_us;
   std::vector<std::string> lost_agents;  // lost during this level (failure_policy: continue)
+  // Stopped their load early because their lease lapsed (the coordinator was unheard); still
+  // connected, so they take part in later levels (failure_policy: continue).
+  std::vector<std::string> lapsed_agents;
+  bool degraded() const { return !lost_agents.empty() || !lapsed_agents.empty(); }
 };
 
 struct RunResult {
@@ -61,6 +65,9 @@ struct RunResult {
   v1::Session session;  // agents, warnings; levels filled by the caller from `levels`
   std::vector<LevelData> levels;
   int64_t epoch_ns = 0;
+  // Some level ran without all of its agents or their whole share (failure_policy: continue):
+  // the run is "degraded", never "completed".
+  bool degraded() const;
 };
 
 // One level to run: closed loop (concurrency) or open loop (rate), for one series' target.

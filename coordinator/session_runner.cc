@@ -291,7 +291,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   v1::Session& session = result.session;
   session.set_name(plan.session_name());
   session.set_version(common::kVersion);
-  session.set_status(result.status.ok()                 ? "completed"
+  session.set_status(result.status.ok() ? (result.degraded() ? "degraded" : "completed")
                      : absl::IsCancelled(result.status) ? "interrupted"
                                                         : "failed");
   *session.mutable_plan() = plan;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +33,10 @@ class CollectingSink final : public RecordSink {
   size_t size() {
     std::lock_guard lock(mu_);
     return all_.size();
+  }
+  std::vector<v1::RequestRecord> all() {
+    std::lock_guard lock(mu_);
+    return all_;
   }
 
  private:
@@ -255,6 +260,8 @@ TEST(LoadRunnerTest, LapsedLeaseStopsLoadAndCancelsInFlight) {
   runner.ExtendLease(common::SteadyNowNs() + 600'000'000);
   runner.Run(common::SteadyNowNs());
   EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(1500));
+  // The agent tells the coordinator: its Done is not a clean one.
+  EXPECT_TRUE(runner.lease_lapsed());
   auto records = sink.measured();
   EXPECT_LT(records.size(), 10u);
   int cancelled = 0;
@@ -314,6 +321,70 @@ TEST(LoadRunnerTest, RecordsAreOnTheCoordinatorTimeline) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_GT(records[0].start_ns(), 0);
   EXPECT_LT(records[0].start_ns(), 2'000'000'000);
+}
+
+// A runner against the synthetic server, configured by the test.
+struct Shard {
+  explicit Shard(Harness& h, bool streaming = false) {
+    v1::Target t = OpenAi("wav", streaming);
+    t.set_url("http://127.0.0.1:" + std::to_string(h.server->port()));
+    t.set_voice("default");
+    url = *common::ParseUrl(t.url());
+    dialect = std::move(*MakeDialect(t, url, {}));
+    cfg.url = url;
+    cfg.timeout_s = 5;
+    cfg.requests.push_back(*dialect->Prepare(kText));
+  }
+  common::Url url;
+  std::unique_ptr<Dialect> dialect;
+  ShardConfig cfg;
+};
+
+TEST(LoadRunnerTest, TimeBoundWarmupIsNotCutByTheLevelTimeLimit) {
+  // The level time limit bounds the measured phase; it once also cut a longer time-bound
+  // warm-up, and the cut stopped the runner for good: no measured request at all.
+  Harness h;
+  Shard shard(h);
+  shard.cfg.concurrency = 2;
+  shard.cfg.warmup_s = 0.6;
+  shard.cfg.duration_s = 0.3;
+  shard.cfg.time_limit_s = 0.4;
+  LoadRunner runner(std::move(shard.cfg), *shard.dialect, h.sink, TimelineMap{});
+  const auto began = std::chrono::steady_clock::now();
+  runner.Warmup();
+  EXPECT_GE(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(550));
+  runner.Run(common::SteadyNowNs());
+  EXPECT_FALSE(runner.lease_lapsed());
+  // The measured phase ran: successes, and at most a last request or two cut by the limit.
+  size_t ok = 0;
+  for (const auto& r : h.sink.measured()) {
+    ok += r.error() == v1::ERROR_NONE;
+    if (r.error() != v1::ERROR_NONE) {
+      EXPECT_EQ(r.error(), v1::ERROR_CANCELLED) << r.DebugString();
+    }
+  }
+  EXPECT_GE(ok, 4u);
+}
+
+TEST(LoadRunnerTest, TimeBoundWarmupAndMeasuredRequestIdsNeverCollide) {
+  Harness h;
+  Shard shard(h);
+  shard.cfg.concurrency = 2;
+  shard.cfg.warmup_s = 0.2;  // how many warm-up requests that is, nobody knows beforehand
+  shard.cfg.iterations = 20;
+  shard.cfg.threads = 2;
+  LoadRunner runner(std::move(shard.cfg), *shard.dialect, h.sink, TimelineMap{});
+  runner.Warmup();
+  runner.Run(common::SteadyNowNs());
+  std::set<uint64_t> ids;
+  size_t warmup = 0;
+  std::vector<v1::RequestRecord> all = h.sink.all();
+  for (const auto& r : all) {
+    warmup += r.warmup();
+    EXPECT_TRUE(ids.insert(r.request_id()).second) << "duplicate id " << r.request_id();
+  }
+  EXPECT_GT(warmup, 0u);
+  EXPECT_EQ(all.size() - warmup, 20u);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/version.h"
+#include "coordinator/self_checks.h"
 #include "gtest/gtest.h"
 
 namespace ttsbench::coordinator {
@@ -214,6 +215,211 @@ TEST_F(OrchestratorTest, AgentErrorAbortsWithItsMessage) {
   RunResult result = run.get();
   EXPECT_TRUE(absl::IsAborted(result.status)) << result.status;
   EXPECT_NE(result.status.message().find("unknown api 'x'"), std::string::npos);
+}
+
+// A scripted agent on its own thread: answers probes, is ready at once, and on each Start hands
+// the stream to `on_start`, which plays the level and returns whether to keep serving.
+class ScriptedAgent {
+ public:
+  using OnStart = std::function<bool(Stream&, const v1::Start&)>;
+  ScriptedAgent(v1::Coordinator::Stub& stub, std::string id, std::string host, OnStart on_start)
+      : stream_(stub.Session(&ctx_)), thread_([this, id, host, on_start] {
+          v1::AgentMessage hello;
+          hello.mutable_hello()->set_agent_id(id);
+          hello.mutable_hello()->set_version(common::kVersion);
+          hello.mutable_hello()->set_cores(2);
+          hello.mutable_hello()->set_host(host);
+          stream_->Write(hello);
+          v1::CoordinatorMessage m;
+          while (stream_->Read(&m)) {
+            if (m.has_clock_probe()) {
+              v1::AgentMessage r;
+              const int64_t now = common::SteadyNowNs();
+              r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
+              r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
+              r.mutable_clock_reply()->set_t1_ns(now);
+              r.mutable_clock_reply()->set_t2_ns(now);
+              stream_->Write(r);
+            } else if (m.has_assign()) {
+              v1::AgentMessage r;
+              r.mutable_ready()->set_level(m.assign().level());
+              stream_->Write(r);
+            } else if (m.has_start()) {
+              if (!on_start(*stream_, m.start())) break;
+            }
+          }
+          ctx_.TryCancel();
+          stream_->Finish();
+        }) {}
+  ~ScriptedAgent() { thread_.join(); }
+
+ private:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<Stream> stream_;
+  std::thread thread_;
+};
+
+v1::AgentMessage Done(uint32_t level, uint64_t batches, bool lease_lapsed = false) {
+  v1::AgentMessage m;
+  m.mutable_done()->set_level(level);
+  m.mutable_done()->set_batches(batches);
+  m.mutable_done()->set_lease_lapsed(lease_lapsed);
+  return m;
+}
+
+v1::AgentMessage Heartbeat(double cpu) {
+  v1::AgentMessage m;
+  m.mutable_heartbeat()->set_cpu_percent(cpu);
+  return m;
+}
+
+// Finishes every level at once, with one heartbeat of `cpu` first.
+ScriptedAgent::OnStart Healthy(double cpu = 0) {
+  return [cpu](Stream& s, const v1::Start& start) {
+    s.Write(Heartbeat(cpu));
+    s.Write(Done(start.level(), 0));
+    return true;
+  };
+}
+
+TEST_F(OrchestratorTest, SilentAgentIsLostWithinTheLeaseAndNamed) {
+  options_.lease_s = 1;
+  options_.expect_agents = 2;
+  auto stub = Stub();
+  auto run = StartRun();
+  std::atomic<int64_t> started_ns{0};
+  // "frozen" goes quiet after Start, as a SIGSTOPped process does (its stream stays open).
+  ScriptedAgent frozen(*stub, "frozen", "h", [&](Stream&, const v1::Start&) {
+    started_ns = common::SteadyNowNs();
+    return true;
+  });
+  ScriptedAgent healthy(*stub, "healthy", "h", Healthy());
+  RunResult result = run.get();
+  const double detected_s = static_cast<double>(common::SteadyNowNs() - started_ns) / 1e9;
+  EXPECT_TRUE(absl::IsUnavailable(result.status)) << result.status;
+  EXPECT_NE(result.status.message().find("agent frozen went silent"), std::string::npos)
+      << result.status;
+  // Named within lease + 1 s of its last word (here: Start, plus a little for the test).
+  EXPECT_LT(detected_s, 1 + 1);
+}
+
+TEST_F(OrchestratorTest, SilentAgentUnderContinuePolicyDegradesTheLevel) {
+  options_.lease_s = 1;
+  options_.expect_agents = 2;
+  options_.continue_on_agent_loss = true;
+  options_.plan.mutable_load()->add_concurrency(2);  // a second level, run without "frozen"
+  auto stub = Stub();
+  auto run = StartRun();
+  ScriptedAgent frozen(*stub, "frozen", "h", [](Stream&, const v1::Start&) { return true; });
+  ScriptedAgent healthy(*stub, "healthy", "h", Healthy());
+  RunResult result = run.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  ASSERT_EQ(result.levels.size(), 2u);
+  EXPECT_EQ(result.levels[0].lost_agents, std::vector<std::string>{"frozen"});
+  EXPECT_TRUE(result.levels[0].degraded());
+  EXPECT_FALSE(result.levels[1].degraded());
+  EXPECT_TRUE(result.degraded());
+}
+
+TEST_F(OrchestratorTest, DoneAfterALapsedLeaseIsNeverACleanRun) {
+  for (const bool keep_going : {false, true}) {
+    SCOPED_TRACE(keep_going ? "continue" : "abort");
+    options_.continue_on_agent_loss = keep_going;
+    auto stub = Stub();
+    auto run = StartRun();
+    ScriptedAgent agent(*stub, "lapsed", "h", [](Stream& s, const v1::Start& start) {
+      s.Write(Done(start.level(), 0, /*lease_lapsed=*/true));
+      return true;
+    });
+    RunResult result = run.get();
+    if (keep_going) {
+      ASSERT_TRUE(result.status.ok()) << result.status;
+      ASSERT_EQ(result.levels.size(), 1u);
+      EXPECT_EQ(result.levels[0].lapsed_agents, std::vector<std::string>{"lapsed"});
+      EXPECT_TRUE(result.degraded());
+    } else {
+      EXPECT_TRUE(absl::IsUnavailable(result.status)) << result.status;
+      EXPECT_NE(result.status.message().find("agent lapsed stopped its load"), std::string::npos)
+          << result.status;
+      EXPECT_NE(result.status.message().find("lease lapsed"), std::string::npos);
+    }
+  }
+}
+
+TEST_F(OrchestratorTest, LostAgentsOldDoneIsNotCountedInLaterLevels) {
+  options_.expect_agents = 2;
+  options_.continue_on_agent_loss = true;
+  options_.plan.mutable_load()->add_concurrency(2);
+  auto stub = Stub();
+  auto run = StartRun();
+  ScriptedAgent steady(*stub, "steady", "h", Healthy());
+  // Level 0: done, with drops and late sends. Level 1: gone before it finishes.
+  ScriptedAgent leaver(*stub, "leaver", "h", [](Stream& s, const v1::Start& start) {
+    if (start.level() > 0) return false;
+    v1::AgentMessage done = Done(0, 0);
+    done.mutable_done()->set_dropped(7);
+    done.mutable_done()->set_late(3);
+    s.Write(done);
+    return true;
+  });
+  RunResult result = run.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  ASSERT_EQ(result.levels.size(), 2u);
+  EXPECT_EQ(result.levels[0].dropped, 7u);
+  EXPECT_EQ(result.levels[0].late, 3u);
+  EXPECT_EQ(result.levels[1].lost_agents, std::vector<std::string>{"leaver"});
+  EXPECT_EQ(result.levels[1].dropped, 0u);
+  EXPECT_EQ(result.levels[1].late, 0u);
+}
+
+TEST_F(OrchestratorTest, AgentsOnOneHostAddUpTheirCpu) {
+  // Two agents on one host, each at 48% of its cores: together the host is at 96%, which is
+  // what decides whether the generator limited the result.
+  options_.expect_agents = 3;
+  auto stub = Stub();
+  auto run = StartRun();
+  ScriptedAgent a(*stub, "a", "shared-host", Healthy(48));
+  ScriptedAgent b(*stub, "b", "shared-host", Healthy(48));
+  ScriptedAgent c(*stub, "c", "other-host", Healthy(60));
+  RunResult result = run.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  ASSERT_EQ(result.levels.size(), 1u);
+  EXPECT_NEAR(result.levels[0].max_agent_cpu_pct, 96, 1e-9);
+}
+
+// An open-loop level of 200 requests at 100/s, each taking `connect_ms` to connect and sent
+// `lag_ms` after it was due.
+LevelData OpenLevel(double connect_ms, double lag_ms) {
+  LevelData level;
+  level.rate = 100;
+  for (int i = 0; i < 200; ++i) {
+    common::Record r;
+    r.request_id = static_cast<uint64_t>(i);
+    r.intended_ns = 1'000'000'000 + int64_t{i} * 10'000'000;
+    r.connect_ns = static_cast<int64_t>(connect_ms * 1e6);
+    r.start_ns = r.intended_ns + static_cast<int64_t>((lag_ms + connect_ms) * 1e6);
+    r.first_byte_ns = r.first_audio_ns = r.start_ns + 5'000'000;
+    r.end_ns = r.start_ns + 20'000'000;
+    r.audio_s = 1;
+    level.records.Append(r);
+  }
+  return level;
+}
+
+bool WarnsOfSchedulingLag(const LevelData& level) {
+  v1::Plan plan;
+  plan.mutable_load()->set_model("open");
+  std::vector<std::string> warnings;
+  BuildLevelStats(level, plan, {}, CheckBounds{}, &warnings);
+  return absl::StrJoin(warnings, "\n").find("scheduling lag") != std::string::npos;
+}
+
+TEST(SelfChecksTest, SchedulingLagExcludesConnectionSetUp) {
+  // A 40 ms TLS handshake per request is connect time, not the generator falling behind.
+  EXPECT_FALSE(WarnsOfSchedulingLag(OpenLevel(/*connect_ms=*/40, /*lag_ms=*/0.2)));
+  // Sends that really left 25 ms late are.
+  EXPECT_TRUE(WarnsOfSchedulingLag(OpenLevel(/*connect_ms=*/0, /*lag_ms=*/25)));
+  EXPECT_TRUE(WarnsOfSchedulingLag(OpenLevel(/*connect_ms=*/40, /*lag_ms=*/25)));
 }
 
 }  // namespace

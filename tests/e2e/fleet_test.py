@@ -2,13 +2,15 @@
 """Many hosts, one clock: a coordinator and three agents on separate addresses (network
 namespaces on a bridge, RFC 2544's benchmarking range 198.18.0.0/15, nothing routed outside),
 agent clocks shifted by hours with time namespaces, agents and the coordinator killed with
-SIGKILL, authentication and allowlist refusals. Needs root (CI runs as root); skipped otherwise.
+SIGKILL or stopped with SIGSTOP past their lease, authentication and allowlist refusals. Needs
+root (CI runs as root); skipped otherwise.
 
 Run: fleet_test.py BIN_DIR [unittest args]
 """
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,8 +24,19 @@ BIN = None
 BRIDGE = "tbfleet0"
 HOST_IP = "198.18.0.1"
 AGENT_IPS = ["198.18.0.11", "198.18.0.12", "198.18.0.13"]
-# Monotonic clock offsets per agent (seconds): hours apart, one behind.
-CLOCK_SHIFTS = [0, 7200, -1800]
+
+
+def backward_shift():
+    """A monotonic clock cannot be set before boot: one agent goes back as far as the machine's
+    uptime allows (up to 30 min, with a margin), so the test holds on a host just booted."""
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    back = int(min(1800, uptime - 20))
+    return -back if back >= 1 else 3600
+
+
+# Monotonic clock offsets per agent (seconds): hours apart, one behind where uptime allows.
+CLOCK_SHIFTS = [0, 7200, backward_shift()]
 TOKEN = "fleet-token-4c1d9e"
 
 
@@ -233,9 +246,82 @@ agents:
         code, out, err = self.kill_agent_mid_level("continue")
         self.assertEqual(code, 0, err)
         session, _, _ = self.read("kill-continue")
-        self.assertEqual(session["status"], "completed")
+        # A run that lost an agent is not a clean one.
+        self.assertEqual(session["status"], "degraded")
         self.assertTrue(any(l.get("degraded") for l in session["levels"]), session["levels"])
         self.assertTrue(any("host-2" in w for w in session["warnings"]))
+
+    def stop_mid_level(self, name, victim, policy, lease_s=3, pause_s=8):
+        """A 20 s level on three agents; 5 s in, `victim` ("agent" or "coordinator") is stopped
+        with SIGSTOP for `pause_s` and then continued. Returns (exit code, stderr, seconds from
+        SIGSTOP to the coordinator's exit)."""
+        plan, port = self.plan(name, failure_policy=policy, lease_s=lease_s)
+        coord = self.coordinator(plan, "--set", "load.concurrency=[6]", "--set",
+                                 "load.iterations=0", "--set", "load.duration_s=20")
+        agents = self.agents(port)
+        time.sleep(5)
+        self.assertIsNone(coord.poll(), "the run ended before the stop")
+        pgid = agents[1].pid if victim == "agent" else coord.pid
+        os.killpg(pgid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            coord_exit = None
+            while time.monotonic() - stopped < pause_s:
+                if coord_exit is None and coord.poll() is not None:
+                    coord_exit = time.monotonic() - stopped
+                time.sleep(0.05)
+        finally:
+            os.killpg(pgid, signal.SIGCONT)
+        _, err = coord.communicate(timeout=60)
+        if coord_exit is None:
+            coord_exit = time.monotonic() - stopped
+        return coord.returncode, err, coord_exit
+
+    def test_agent_stopped_past_its_lease_abort_policy_names_it_within_lease(self):
+        code, err, exit_after = self.stop_mid_level("sigstop-abort", "agent", "abort")
+        print(f"\nstopped agent: run failed {exit_after:.2f} s after SIGSTOP (lease 3 s)",
+              file=sys.stderr)
+        self.assertEqual(code, 2, err)
+        self.assertIn("agent host-2 went silent", err)
+        # Named within lease + 1 s of its last message (so of the SIGSTOP, which came later)...
+        silent_for = float(re.search(r"nothing heard for ([0-9.]+) s", err).group(1))
+        print(f"detected after {silent_for:.2f} s of silence", file=sys.stderr)
+        self.assertLess(silent_for, 3 + 1)
+        # ...and the run ended soon after (writing the session files and plots included).
+        self.assertLess(exit_after, 3 + 1 + 5)
+        session, _, _ = self.read("sigstop-abort")
+        self.assertEqual(session["status"], "failed")
+
+    def test_agent_stopped_past_its_lease_continue_policy_is_degraded(self):
+        code, err, _ = self.stop_mid_level("sigstop-continue", "agent", "continue")
+        self.assertEqual(code, 0, err)
+        session, requests, _ = self.read("sigstop-continue")
+        self.assertEqual(session["status"], "degraded")
+        self.assertTrue(session["levels"][0].get("degraded"), session["levels"])
+        self.assertTrue(any("host-2 went silent" in w for w in session["warnings"]),
+                        session["warnings"])
+        # The others ran the whole 20 s level.
+        measured = [float(r["start_s"]) for r in requests
+                    if r["warmup"] == "0" and r["agent"] != "host-2"]
+        self.assertGreater(max(measured) - min(measured), 18)
+
+    def test_coordinator_stopped_past_the_lease_is_never_completed(self):
+        for policy, code_want, status_want in (("abort", 2, "failed"),
+                                                ("continue", 0, "degraded")):
+            with self.subTest(policy=policy):
+                name = f"coord-stop-{policy}"
+                code, err, _ = self.stop_mid_level(name, "coordinator", policy)
+                self.assertEqual(code, code_want, err)
+                session, _, _ = self.read(name)
+                self.assertEqual(session["status"], status_want)
+                text = err + "\n".join(session["warnings"])
+                self.assertTrue("coordinator was stalled" in text or "lease lapsed" in text,
+                                text)
+                for p in self.procs:
+                    if p.poll() is None:
+                        os.killpg(p.pid, signal.SIGKILL)
+                        p.wait(timeout=10)
+                self.procs.clear()
 
     def test_coordinator_killed_load_stops_within_the_lease(self):
         plan, port = self.plan("orphan", lease_s=3)
