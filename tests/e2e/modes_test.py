@@ -186,6 +186,58 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         self.assertEqual(cap["replicas_needed"], int(-(-100 // (cap["found"] / 2))))
         self.assertIn("Capacity:", r.stdout)
 
+    def capacity_against_slots(self, slots):
+        """`ttsbench capacity` against a synth whose true capacity under the SLO is `slots`.
+
+        Each request holds a slot for 40 ms; the first chunk is due 2 ms after the slot is taken.
+        Up to `slots` users nobody queues (TTFA ~2-5 ms); with one user more, one request per
+        round waits a whole synthesis (TTFA ~42 ms): 1/(slots+1) of requests, more than 1%, so
+        ttfa_p99=25ms fails from slots+1 on. Only a probe large enough to resolve the p99 sees it.
+        """
+        port = free_port()
+        synth = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}",
+             "--slots", str(slots), "--base-ms", "40", "--per-char-ms", "0",
+             "--first-chunk-ms", "2", "--audio-per-char", "0.01", "--chunk-ms", "250",
+             "--threads", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("listening", synth.stdout.readline())
+            name = f"cap{slots}"
+            r = self.ttsbench("capacity", "--url", f"http://127.0.0.1:{port}", "--streaming",
+                              "--slo", "ttfa_p99=25ms", "--output-dir", self.out,
+                              "--session-name", name, timeout=240)
+        finally:
+            synth.terminate()
+            synth.wait(timeout=10)
+            synth.stdout.close()
+            synth.stderr.close()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        print(f"\n$ ttsbench capacity --url SYNTH(--slots {slots}) --streaming "
+              f"--slo ttfa_p99=25ms\n{r.stdout}", file=sys.stderr)
+        with open(os.path.join(self.out, name, "session.json")) as f:
+            cap = json.load(f)["capacity"]
+        self.assertEqual(cap["found"], slots, r.stdout)
+        self.assertGreater(cap["first_failing"], slots)
+        for probe in cap["probes"]:
+            # Every probe resolved the p99 (>= 1000 requests) and every user queued 5 times.
+            self.assertGreaterEqual(int(probe["measured"]), max(1000, 5 * int(probe["load"])))
+        at_capacity = next(p for p in cap["probes"] if p["load"] == slots)
+        est = at_capacity["slo"][0]
+        self.assertLessEqual(est["ci_low"], est["value"])
+        self.assertLessEqual(est["value"], est["ci_high"])
+        self.assertLess(est["ci_high"], 25)
+        self.assertIn(f"Capacity: {slots} (concurrency) meets every SLO", r.stdout)
+        self.assertIn(f"ttfa_p99=25ms at {slots}: ", r.stdout)
+        self.assertIn("95% CI [", r.stdout)
+
+    def test_capacity_is_the_slot_count_with_4_slots(self):
+        self.capacity_against_slots(4)
+
+    def test_capacity_is_the_slot_count_with_48_slots(self):
+        # Before probes were sized by the SLO percentile, 40 requests per probe never saw the
+        # queue and this reported 4096.
+        self.capacity_against_slots(48)
+
     def test_sessions_and_compare(self):
         for name, slots in (("a", "4"), ("b", "4")):
             r = self.ttsbench("server", "--url", self.url, "--concurrency", "4", "--iterations",
