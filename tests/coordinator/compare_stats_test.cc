@@ -17,8 +17,9 @@ namespace ttsbench::coordinator {
 namespace {
 
 // One open-loop level as the synthetic server answers it: arrivals every 1/rate s, latency
-// log-normal around 20 ms; with `slow_every` > 0 every such request takes 5 times longer.
-LevelData OpenLoopLevel(int requests, double rate, uint64_t seed, int slow_every) {
+// log-normal around 20 ms; with `slow_every` > 0 every such request takes 5 times longer; with
+// `burst` > 0 that many consecutive requests from the middle of the run do.
+LevelData OpenLoopLevel(int requests, double rate, uint64_t seed, int slow_every, int burst = 0) {
   std::mt19937_64 rng(seed);
   std::lognormal_distribution<double> latency_ms(std::log(20.0), 0.12);
   LevelData level;
@@ -27,6 +28,7 @@ LevelData OpenLoopLevel(int requests, double rate, uint64_t seed, int slow_every
     const int64_t at = 1'000'000'000 + static_cast<int64_t>(i / rate * 1e9);
     double ms = latency_ms(rng);
     if (slow_every > 0 && i % slow_every == slow_every - 1) ms *= 5;
+    if (burst > 0 && i >= requests / 2 && i < requests / 2 + burst) ms *= 5;
     v1::RequestRecord r;
     r.set_request_id(static_cast<uint64_t>(i + 1));
     r.set_intended_ns(at);
@@ -125,6 +127,21 @@ TEST(CompareStatsTest, RerunsOfOneConfigurationAreFlaggedAtMostAtAlpha) {
   EXPECT_EQ(judged, 20 * 11);
   // alpha = 1% of 220 is 2.2.
   EXPECT_LE(flagged, static_cast<int>(std::ceil(o.alpha * judged)));
+}
+
+TEST(CompareStatsTest, ABurstOfSlowRequestsInOneStretchOfARunIsNotARegression) {
+  // The same 2% of requests 5x slower, but all in one 0.15 s stretch (a GC pause, a noisy
+  // neighbour): requests are not independent, and judging them as if they were would call this
+  // p99 a regression. Resampling stretches of the run shows how much one burst can move a p99.
+  const LoadedSession base = Session("base", OpenLoopLevel(1160, 150, 7, 0));
+  const LoadedSession burst = Session("burst", OpenLoopLevel(1160, 150, 8, 0, 23));
+  auto result = CompareSessions({base, burst}, CompareOptions{});
+  ASSERT_TRUE(result.ok());
+  const MetricComparison& p99 = Metric(result->candidates[0].levels[0], "latency_p99");
+  EXPECT_GT(p99.delta_pct, 100);  // the p99 did move
+  EXPECT_FALSE(p99.significant) << "p=" << p99.p_value << " ci=[" << p99.ci_low << ", "
+                                << p99.ci_high << "]";
+  EXPECT_EQ(p99.verdict, Verdict::kNoChange);
 }
 
 }  // namespace

@@ -255,6 +255,58 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         r = self.ttsbench("sessions", "delete", "../x", "--output-dir", self.out)
         self.assertNotEqual(r.returncode, 0)
 
+    def open_loop_session(self, name, texts, *synth_flags):
+        """150 requests/s, 1160 measured, against a fresh synth with `synth_flags`."""
+        port = free_port()
+        synth = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}", "--slots", "64",
+             "--first-chunk-ms", "5", "--jitter", "0.1", *synth_flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("listening", synth.stdout.readline())
+            r = self.ttsbench("server", "--url", f"http://127.0.0.1:{port}", "--texts", texts,
+                              "--rate", "150", "--iterations", "1160", "--warmup", "20",
+                              "--output-dir", self.out, "--session-name", name)
+        finally:
+            synth.terminate()
+            synth.wait(timeout=10)
+            synth.stdout.close()
+            synth.stderr.close()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_compare_flags_a_slow_tail_on_p99_and_passes_a_rerun(self):
+        # One text in 50 is five times longer. The baseline server takes 20 ms whatever the text;
+        # the candidate 1 ms per character: the same 20 ms for 49 texts in 50, 100 ms for the
+        # long one. A 2% tail, 5x slower: the median is unchanged, the p99 is not.
+        texts = os.path.join(self.out, "texts.txt")
+        with open(texts, "w") as f:
+            f.write(("Long request text: " + "lorem ipsum dolor sit amet " * 4)[:100] + "\n")
+            for i in range(1, 50):
+                f.write(f"Short text {i:02d} here.".ljust(20, ".")[:20] + "\n")
+        self.open_loop_session("base", texts, "--base-ms", "20", "--per-char-ms", "0", "--seed", "1")
+        self.open_loop_session("tail", texts, "--base-ms", "0", "--per-char-ms", "1", "--seed", "2")
+        self.open_loop_session("rerun", texts, "--base-ms", "20", "--per-char-ms", "0",
+                               "--seed", "3")
+        # Reruns of one build on a busy host differ in their p99 by up to ~15% (whole runs are
+        # slower, which no test inside a run can see), so the gate allows 50%; the tail is +300%.
+        r = self.ttsbench("compare", "base", "tail", "--output-dir", self.out,
+                          "--fail-on", "latency_p99=+50%")
+        print(f"\n$ ttsbench compare base tail --fail-on latency_p99=+50%\n{r.stdout}",
+              file=sys.stderr)
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        p99 = next(line for line in r.stdout.splitlines() if line.strip().startswith("latency_p99"))
+        self.assertTrue(p99.endswith("WORSE"), p99)
+        p50 = next(line for line in r.stdout.splitlines() if line.strip().startswith("latency_p50"))
+        self.assertFalse(p50.endswith("WORSE"), p50)
+        self.assertIn("CROSSED", r.stdout)
+        # A rerun of the baseline configuration passes the same gate.
+        r = self.ttsbench("compare", "base", "rerun", "--output-dir", self.out,
+                          "--fail-on", "latency_p99=+50%")
+        print(f"\n$ ttsbench compare base rerun --fail-on latency_p99=+50%\n{r.stdout}",
+              file=sys.stderr)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Result: ok", r.stdout)
+
     def test_report_files_decode_and_stay_offline(self):
         r = self.ttsbench("server", "--url", self.url, "--concurrency", "1", "2",
                           "--iterations", "8", "--warmup", "0", "--output-dir", self.out,
