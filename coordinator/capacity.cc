@@ -44,8 +44,9 @@ std::vector<double> SortedValues(const common::RecordStore& records, const std::
     if (r.warmup || !common::Succeeded(r) || r.end_ns < r.start_ns) continue;
     const double latency_ms = static_cast<double>(r.end_ns - r.start_ns) / 1e6;
     if (absl::StartsWith(metric, "ttfa_")) {
-      if (r.first_audio_ns > 0)
+      if (r.first_audio_ns > 0) {
         v.push_back(static_cast<double>(r.first_audio_ns - r.start_ns) / 1e6);
+      }
     } else if (absl::StartsWith(metric, "latency_")) {
       v.push_back(latency_ms);
     } else if (r.audio_s > 0) {
@@ -64,7 +65,7 @@ const v1::CapacityProbeResult* ProbeAt(const v1::CapacityResult& r, double load)
 }
 
 std::string Number(double v, const std::string& unit) {
-  if (std::isnan(v)) return "?";
+  if (std::isnan(v)) return "n/a";  // too few requests to bound that side
   return absl::StrCat(absl::StrFormat("%.4g", v), unit);
 }
 
@@ -73,8 +74,9 @@ std::string EstimateLines(const v1::CapacityProbeResult& p) {
   std::string out;
   for (const v1::SloEstimate& e : p.slo()) {
     const size_t eq = e.slo().find('=');
-    const std::string metric = e.slo().substr(0, eq);
-    const std::string unit = IsTime(absl::AsciiStrToLower(metric)) ? "ms" : "";
+    const std::string metric =
+        absl::AsciiStrToLower(absl::StripAsciiWhitespace(e.slo().substr(0, eq)));
+    const std::string unit = IsTime(metric) ? "ms" : "";
     absl::StrAppend(&out, "  ", e.slo(), " at ", absl::StrFormat("%g", p.load()), ": ",
                     Number(e.value(), unit));
     if (e.confidence() > 0) {
