@@ -1,11 +1,13 @@
 #include "common/slo.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 
 namespace ttsbench::common {
@@ -49,48 +51,83 @@ absl::string_view StatOf(absl::string_view metric) { return metric.substr(metric
 
 }  // namespace
 
+const std::vector<std::string>& SloMetricNames() {
+  static const std::vector<std::string>* names = [] {
+    auto* v = new std::vector<std::string>;
+    for (const MetricInfo& m : kMetrics) v->push_back(m.name);
+    return v;
+  }();
+  return *names;
+}
+
 absl::StatusOr<Slo> ParseSlo(absl::string_view text) {
-  auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("slo '", text, "': ", why));
-  };
+  auto bad = [](absl::string_view why) { return absl::InvalidArgumentError(why); };
   const size_t eq = text.find('=');
-  if (eq == absl::string_view::npos) return bad("expected NAME=VALUE, e.g. ttfa_p95=300ms");
+  if (eq == absl::string_view::npos) {
+    return bad(absl::StrCat("'", text, "' is not NAME=VALUE (e.g. ttfa_p95=300ms)"));
+  }
   Slo slo;
   slo.text = std::string(text);
   slo.metric = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text.substr(0, eq)));
   const MetricInfo* info = FindMetric(slo.metric);
   if (info == nullptr) {
-    return bad(
-        "unknown metric (ttfa_p50|p95|p99|mean, latency_p50|p95|p99|mean, rtf_mean|p50|p95|p99, "
-        "success_rate, continuity_ok, asps, rps, goodput)");
+    return bad(absl::StrCat("unknown metric '", slo.metric, "' (one of ",
+                            absl::StrJoin(SloMetricNames(), ", "), ")"));
   }
   slo.upper_bound = info->upper_bound;
-  absl::string_view value = absl::StripAsciiWhitespace(text.substr(eq + 1));
-  double scale = 1;
-  if (info->kind == Kind::kTime) {
-    if (absl::ConsumeSuffix(&value, "ms")) {
-      scale = 1;
-    } else if (absl::ConsumeSuffix(&value, "s")) {
-      scale = 1000;
-    } else {
-      return bad("give a unit: ms or s");
-    }
-  } else if (info->kind == Kind::kPercent) {
-    absl::ConsumeSuffix(&value, "%");
+  const absl::string_view value = absl::StripAsciiWhitespace(text.substr(eq + 1));
+  const size_t unit_at = value.find_first_not_of("0123456789.+-eE");
+  const absl::string_view number = value.substr(0, unit_at);
+  const absl::string_view unit = unit_at == absl::string_view::npos
+                                     ? absl::string_view()
+                                     : absl::StripAsciiWhitespace(value.substr(unit_at));
+  if (!absl::SimpleAtod(number, &slo.threshold) || !std::isfinite(slo.threshold) ||
+      slo.threshold < 0) {
+    return bad(absl::StrCat("'", value, "' is not a threshold (a number >= 0)"));
   }
-  if (!absl::SimpleAtod(value, &slo.threshold) || !(slo.threshold >= 0)) {
-    return bad("the value is not a non-negative number");
+  const std::string& name = slo.metric;
+  switch (info->kind) {
+    case Kind::kTime:
+      if (unit == "s") {
+        slo.threshold *= 1000;
+      } else if (unit != "ms") {
+        return bad(absl::StrCat(name, " needs a unit, ms or s (e.g. ", name, "=300ms)"));
+      }
+      break;
+    case Kind::kPercent:
+      // 0.99 for 99% is the likely slip; a bare number is refused rather than guessed.
+      if (unit != "%") return bad(absl::StrCat(name, " is a percentage (e.g. ", name, "=99%)"));
+      if (slo.threshold > 100) return bad(absl::StrCat(name, " must be <= 100%"));
+      break;
+    case Kind::kRatio:
+    case Kind::kThroughput:
+      if (!unit.empty()) {
+        return bad(absl::StrCat(name, " takes a plain number, got unit '", unit, "'"));
+      }
+      break;
   }
-  slo.threshold *= scale;
-  if (info->kind == Kind::kPercent && slo.threshold > 100) return bad("a percentage above 100");
   return slo;
 }
 
-absl::StatusOr<std::vector<Slo>> ParseSlos(const std::vector<std::string>& texts) {
+absl::StatusOr<std::vector<Slo>> ParseSlos(const std::vector<std::string>& texts,
+                                           size_t* bad_index) {
   std::vector<Slo> out;
-  for (const std::string& t : texts) {
-    auto slo = ParseSlo(t);
-    if (!slo.ok()) return slo.status();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto slo = ParseSlo(texts[i]);
+    absl::Status error = slo.status();
+    if (slo.ok()) {
+      // Two thresholds for one metric: which one was meant is anyone's guess.
+      for (size_t j = 0; j < out.size() && error.ok(); ++j) {
+        if (out[j].metric == slo->metric) {
+          error = absl::InvalidArgumentError(
+              absl::StrCat(slo->metric, " is already set by slo[", j, "]"));
+        }
+      }
+    }
+    if (!error.ok()) {
+      if (bad_index != nullptr) *bad_index = i;
+      return absl::InvalidArgumentError(absl::StrCat("slo[", i, "]: ", error.message()));
+    }
     out.push_back(std::move(*slo));
   }
   return out;

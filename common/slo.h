@@ -21,9 +21,17 @@ struct Slo {
   bool upper_bound = true;  // value must be <= threshold (else >=)
 };
 
-// InvalidArgument naming the text and what is wrong.
+// The one SLO grammar, used by the CLI and the plan validator alike: NAME=VALUE with NAME one of
+// SloMetricNames(); ttfa_* and latency_* take ms or s, success_rate and continuity_ok a % (at most
+// 100), rtf_* and throughputs a plain number; every value >= 0.
+const std::vector<std::string>& SloMetricNames();
+
+// InvalidArgument saying what is wrong (the caller adds where: "slo[2]: ", a file line, ...).
 absl::StatusOr<Slo> ParseSlo(absl::string_view text);
-absl::StatusOr<std::vector<Slo>> ParseSlos(const std::vector<std::string>& texts);
+// Each entry parsed, and no metric twice. The message starts "slo[i]: "; `bad_index`, when given,
+// receives i.
+absl::StatusOr<std::vector<Slo>> ParseSlos(const std::vector<std::string>& texts,
+                                           size_t* bad_index = nullptr);
 
 // The level's value of the SLO's metric, in the threshold's unit.
 double SloValue(const Slo& slo, const v1::LevelStats& level);

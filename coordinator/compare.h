@@ -36,7 +36,7 @@ struct CompareOptions {
   double alpha = 0.01;                 // significance level of the tests
   double min_effect_pct = 2.0;         // smaller relative changes are never called regressions
   double min_effect_success_pp = 1.0;  // same for success rate, in percentage points
-  int bootstrap_resamples = 1000;      // reduced automatically for very large levels
+  int bootstrap_resamples = 2000;      // reduced automatically for very large levels
   uint64_t seed = 20240601;            // the bootstrap is seeded: same inputs, same verdicts
   int min_samples = 8;                 // fewer per side: no verdict
   std::vector<FailRule> fail_on;
@@ -56,7 +56,7 @@ struct MetricComparison {
   double candidate = 0;
   double delta = 0;      // candidate - baseline
   double delta_pct = 0;  // NaN when the baseline is 0
-  double p_value = 0;    // NaN when not tested
+  double p_value = 0;    // of the test of this statistic (see CompareTable); NaN when not tested
   double ci_low = 0;     // bootstrap (1 - alpha) interval of the delta; NaN when not computed
   double ci_high = 0;
   bool significant = false;  // p < alpha and the interval excludes 0

@@ -62,8 +62,14 @@ class Orchestrator::Impl {
     level.series = spec.series;
     r_.levels.push_back(std::move(level));
     counts_.emplace_back();
+    v1::Load load = o_.plan.load();
+    if (spec.iterations > 0) {
+      // Sized by requests (a capacity probe), not by the plan's duration.
+      load.set_iterations(static_cast<int32_t>(spec.iterations));
+      load.set_duration_s(0);
+    }
     return RunLevel(static_cast<uint32_t>(r_.levels.size() - 1),
-                    spec.target.url().empty() ? o_.plan.target() : spec.target);
+                    spec.target.url().empty() ? o_.plan.target() : spec.target, load);
   }
 
   const std::vector<LevelData>& levels() const { return r_.levels; }
@@ -363,8 +369,7 @@ class Orchestrator::Impl {
     return absl::OkStatus();
   }
 
-  absl::Status RunLevel(uint32_t li, const v1::Target& target) {
-    const v1::Load& load = o_.plan.load();
+  absl::Status RunLevel(uint32_t li, const v1::Target& target, const v1::Load& load) {
     LevelData& level = r_.levels[li];
     const bool open = load.model() == "open";
     // The plan's weights (in connection order) or, by default, each agent's cores.

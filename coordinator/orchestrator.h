@@ -75,7 +75,8 @@ struct LevelSpec {
   int concurrency = 0;
   double rate = 0;
   std::string series;
-  v1::Target target;  // empty url: the plan's target
+  v1::Target target;       // empty url: the plan's target
+  int64_t iterations = 0;  // > 0: measured requests of this level instead of the plan's count
 };
 
 // A series of levels with one target variant: a voice, streamed or not.

@@ -26,7 +26,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/escape.h"
+#include "common/slo.h"
 #include "common/status_macros.h"
 #include "common/suggest.h"
 #include "common/url.h"
@@ -482,18 +484,6 @@ constexpr absl::string_view kArrivals[] = {"constant", "poisson", "gamma"};
 constexpr absl::string_view kConnections[] = {"keepalive", "per_request"};
 constexpr absl::string_view kFailurePolicies[] = {"abort", "continue"};
 
-// Metrics an SLO may name, with the unit its threshold is written in.
-enum class SloUnit { kTime, kPercent, kNone };
-constexpr std::pair<absl::string_view, SloUnit> kSloMetrics[] = {
-    {"ttfa_p50", SloUnit::kTime},    {"ttfa_p95", SloUnit::kTime},
-    {"ttfa_p99", SloUnit::kTime},    {"latency_p50", SloUnit::kTime},
-    {"latency_p95", SloUnit::kTime}, {"latency_p99", SloUnit::kTime},
-    {"rtf_mean", SloUnit::kNone},    {"rtf_p95", SloUnit::kNone},
-    {"rtf_p99", SloUnit::kNone},     {"success_rate", SloUnit::kPercent},
-    {"asps", SloUnit::kNone},        {"rps", SloUnit::kNone},
-    {"goodput", SloUnit::kNone},     {"continuity_ok", SloUnit::kPercent},
-};
-
 template <size_t N>
 bool OneOf(absl::string_view value, const absl::string_view (&allowed)[N]) {
   return std::find(std::begin(allowed), std::end(allowed), value) != std::end(allowed);
@@ -806,59 +796,16 @@ absl::Status CheckAgents(v1::AgentsPlan& a, const Checker& c) {
   return absl::OkStatus();
 }
 
-// Syntax only (name=number[unit]); common/slo.h evaluates them.
+// common/slo.h owns the grammar; this only says where in the plan a bad entry is.
 absl::Status CheckSlos(const v1::Plan& plan, const Checker& c) {
-  std::map<std::string, int> seen;
-  for (int i = 0; i < plan.slo_size(); ++i) {
-    const std::string path = absl::StrCat("slo[", i, "]");
-    const std::string& slo = plan.slo(i);
-    const size_t eq = slo.find('=');
-    if (eq == std::string::npos) {
-      return c.Error(path, absl::StrCat("'", slo, "' is not NAME=VALUE (e.g. ttfa_p95=300ms)"));
-    }
-    const std::string name(absl::StripAsciiWhitespace(slo.substr(0, eq)));
-    const absl::string_view value =
-        absl::StripAsciiWhitespace(absl::string_view(slo).substr(eq + 1));
-    const auto* metric = std::find_if(std::begin(kSloMetrics), std::end(kSloMetrics),
-                                      [&](const auto& m) { return m.first == name; });
-    if (metric == std::end(kSloMetrics)) {
-      std::vector<std::string> names;
-      for (const auto& m : kSloMetrics) names.push_back(std::string(m.first));
-      return c.Error(path, absl::StrCat("unknown metric '", name, "' (one of ",
-                                        absl::StrJoin(names, ", "), ")"));
-    }
-    if (auto [first, inserted] = seen.emplace(name, i); !inserted) {
-      return c.Error(path, absl::StrCat(name, " is already set by slo[", first->second, "]"));
-    }
-    const size_t unit_at = value.find_first_not_of("0123456789.+-eE");
-    const absl::string_view number = value.substr(0, unit_at);
-    const absl::string_view unit =
-        unit_at == absl::string_view::npos ? absl::string_view() : value.substr(unit_at);
-    double threshold = 0;
-    if (!absl::SimpleAtod(number, &threshold) || !std::isfinite(threshold) || threshold < 0) {
-      return c.Error(path, absl::StrCat("'", value, "' is not a threshold (a number >= 0)"));
-    }
-    switch (metric->second) {
-      case SloUnit::kTime:
-        if (unit != "ms" && unit != "s") {
-          return c.Error(path,
-                         absl::StrCat(name, " needs a unit, ms or s (e.g. ", name, "=300ms)"));
-        }
-        break;
-      case SloUnit::kPercent:
-        if (unit != "%") {
-          return c.Error(path, absl::StrCat(name, " is a percentage (e.g. ", name, "=99%)"));
-        }
-        if (threshold > 100) return c.Error(path, absl::StrCat(name, " must be <= 100%"));
-        break;
-      case SloUnit::kNone:
-        if (!unit.empty()) {
-          return c.Error(path, absl::StrCat(name, " takes a plain number, got unit '", unit, "'"));
-        }
-        break;
-    }
-  }
-  return absl::OkStatus();
+  size_t bad = 0;
+  auto slos = common::ParseSlos({plan.slo().begin(), plan.slo().end()}, &bad);
+  if (slos.ok()) return absl::OkStatus();
+  const std::string path = absl::StrCat("slo[", bad, "]");
+  // ParseSlos prefixes the index; Error() puts the path (with the file line) in front instead.
+  absl::string_view why = slos.status().message();
+  absl::ConsumePrefix(&why, path + ": ");
+  return c.Error(path, why);
 }
 
 // ---------------------------------------------------------------- Plan -> YAML

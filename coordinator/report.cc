@@ -12,6 +12,7 @@
 #include "common/json.h"
 #include "common/record_store.h"
 #include "common/records.h"
+#include "coordinator/capacity.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ttsbench::coordinator {
@@ -387,27 +388,8 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
   }
-  if (session.has_capacity() && session.capacity().probed_size() > 0) {
-    const v1::CapacityResult& c = session.capacity();
-    if (c.found() > 0) {
-      absl::StrAppend(&out,
-                      absl::StrFormat("Capacity: %g (%s) meets every SLO", c.found(), c.unit()));
-      if (c.first_failing() > 0) {
-        absl::StrAppend(&out, absl::StrFormat("; %g does not", c.first_failing()));
-      }
-      absl::StrAppend(&out, "\n");
-    } else {
-      absl::StrAppend(&out, "Capacity: no probed load met every SLO\n");
-    }
-    if (c.per_replica() > 0) {
-      absl::StrAppend(&out, absl::StrFormat("  per replica: %.3g", c.per_replica()));
-      if (c.replicas_needed() > 0) {
-        absl::StrAppend(
-            &out, absl::StrFormat("; replicas needed for %d streams: %d",
-                                  session.plan().capacity().target_streams(), c.replicas_needed()));
-      }
-      absl::StrAppend(&out, "\n");
-    }
+  if (session.has_capacity()) {
+    absl::StrAppend(&out, CapacitySummary(session.capacity(), session.plan().capacity()));
   }
   bool any_slo = false;
   for (const v1::LevelStats& l : session.levels()) {

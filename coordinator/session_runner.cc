@@ -254,8 +254,8 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     if (st.ok() && plan.mode() == "capacity") {
       // Each probe is one level; it passes when every SLO holds there.
       const bool open = plan.load().model() == "open";
-      auto searched =
-          SearchCapacity(plan.capacity(), !open, [&](double load) -> absl::StatusOr<bool> {
+      auto searched = SearchCapacity(
+          plan.capacity(), !open, [&](double load) -> absl::StatusOr<v1::CapacityProbeResult> {
             LevelSpec spec;
             spec.series = "capacity";
             if (open) {
@@ -263,14 +263,15 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
             } else {
               spec.concurrency = static_cast<int>(load);
             }
+            spec.iterations =
+                ProbeRequests(plan.capacity(), slo_list, load, !open, plan.load().iterations());
             progress.Level(spec);
             RETURN_IF_ERROR(orchestrator.RunLevel(spec));
+            const LevelData& level = orchestrator.levels().back();
             std::vector<std::string> ignored;
-            const v1::LevelStats stats = BuildLevelStats(orchestrator.levels().back(), plan,
-                                                         slo_list, CheckBounds{}, &ignored);
-            bool pass = stats.successful() > 0;
-            for (const v1::SloResult& r : stats.slo()) pass = pass && r.pass();
-            return pass;
+            const v1::LevelStats stats =
+                BuildLevelStats(level, plan, slo_list, CheckBounds{}, &ignored);
+            return JudgeProbe(load, spec.iterations, stats, level.records, slo_list);
           });
       if (searched.ok()) {
         capacity = *searched;

@@ -24,12 +24,44 @@ TEST(ParseSloTest, UnitsAndDirections) {
 }
 
 TEST(ParseSloTest, RejectsWithTheReason) {
-  for (const char* bad :
-       {"ttfa_p95", "ttfa_p95=300", "nope=1", "success_rate=150%", "rtf_p95=-1", "asps=fast"}) {
-    auto s = ParseSlo(bad);
-    ASSERT_FALSE(s.ok()) << bad;
-    EXPECT_NE(s.status().message().find(bad), std::string::npos) << s.status();
+  const std::pair<const char*, const char*> cases[] = {
+      {"ttfa_p95", "'ttfa_p95' is not NAME=VALUE"},
+      {"ttfa_p95=300", "ttfa_p95 needs a unit, ms or s"},
+      {"nope=1", "unknown metric 'nope' (one of ttfa_p50,"},
+      {"success_rate=150%", "success_rate must be <= 100%"},
+      {"success_rate=0.99", "success_rate is a percentage (e.g. success_rate=99%)"},
+      {"rtf_p95=-1", "'-1' is not a threshold"},
+      {"rtf_p95=0.5ms", "rtf_p95 takes a plain number, got unit 'ms'"},
+      {"asps=fast", "'fast' is not a threshold"},
+  };
+  for (const auto& [text, why] : cases) {
+    auto s = ParseSlo(text);
+    ASSERT_FALSE(s.ok()) << text;
+    EXPECT_NE(s.status().message().find(why), std::string::npos) << s.status();
   }
+}
+
+TEST(ParseSloTest, MeansAndTheMedianRtfAreObjectivesToo) {
+  for (const char* text : {"ttfa_mean=200ms", "latency_mean=1s", "rtf_p50=0.3"}) {
+    EXPECT_TRUE(ParseSlo(text).ok()) << text;
+  }
+  v1::LevelStats l;
+  l.set_successful(1);
+  l.mutable_latency_ms()->set_mean(900);
+  l.mutable_rtf()->set_p50(0.4);
+  EXPECT_TRUE(EvaluateSlo(*ParseSlo("latency_mean=1s"), l).pass());
+  EXPECT_FALSE(EvaluateSlo(*ParseSlo("rtf_p50=0.3"), l).pass());
+}
+
+TEST(ParseSlosTest, RefusesOneMetricTwiceAndSaysWhichEntry) {
+  size_t bad = 99;
+  auto slos = ParseSlos({"ttfa_p95=1s", "rtf_p95=0.5", "TTFA_P95=2s"}, &bad);
+  ASSERT_FALSE(slos.ok());
+  EXPECT_EQ(bad, 2u);
+  EXPECT_EQ(slos.status().message(), "slo[2]: ttfa_p95 is already set by slo[0]");
+  slos = ParseSlos({"ttfa_p95=1s", "ttfa_p95"}, &bad);
+  EXPECT_EQ(bad, 1u);
+  EXPECT_EQ(ParseSlos({"ttfa_p95=1s", "ttfa_p99=2s"})->size(), 2u);
 }
 
 TEST(EvaluateSloTest, PassAndFailOnBothSides) {

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/slo.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -334,8 +336,8 @@ const BrokenPlan kBrokenPlans[] = {
      WithMinimal("slo: [ttfa_p90=300ms]\n"),
      {},
      "plan.yaml:5: slo[0]: unknown metric 'ttfa_p90' (one of ttfa_p50, ttfa_p95, ttfa_p99, "
-     "latency_p50, latency_p95, latency_p99, rtf_mean, rtf_p95, rtf_p99, success_rate, asps, rps, "
-     "goodput, continuity_ok)"},
+     "ttfa_mean, latency_p50, latency_p95, latency_p99, latency_mean, rtf_mean, rtf_p50, rtf_p95, "
+     "rtf_p99, success_rate, continuity_ok, asps, rps, goodput)"},
     {"SloLatencyNeedsUnit",
      WithMinimal("slo:\n  - rtf_p95=0.5\n  - ttfa_p95=300\n"),
      {},
@@ -594,6 +596,56 @@ TEST(ExamplesTest, EveryExampleParsesAndValidates) {
     EXPECT_TRUE(MessageDifferencer::Equals(*plan, *printed));
   }
   EXPECT_GE(count, 4);
+}
+
+// One SLO grammar: whatever `--slo` (common/slo) accepts, a plan file accepts, and the other way
+// round; every metric name common/slo knows is valid in a plan.
+TEST(PlanSloTest, ThePlanValidatorAndCommonSloAcceptAndRejectTheSameSet) {
+  std::vector<std::string> texts = {"ttfa_mean=200ms",
+                                    "latency_mean=1s",
+                                    "rtf_p50=0.3",
+                                    "rtf_mean=0.5",
+                                    "ttfa_p95=300ms",
+                                    "latency_p99=1.5s",
+                                    "success_rate=99.5%",
+                                    "continuity_ok=95%",
+                                    "asps=20",
+                                    "rps=3.5",
+                                    "goodput=2",
+                                    "TTFA_P50=100ms",
+                                    "ttfa_p95 = 300 ms",
+                                    "ttfa_p95=300",
+                                    "ttfa_p95=300m",
+                                    "success_rate=0.99",
+                                    "success_rate=101%",
+                                    "rtf_p95=0.5ms",
+                                    "rtf_p95=-1",
+                                    "asps=fast",
+                                    "ttfa_p90=300ms",
+                                    "ttfa_p95",
+                                    "=5",
+                                    "latency_p99=",
+                                    "rps=1e3",
+                                    "goodput=5/s"};
+  for (const std::string& name : common::SloMetricNames()) {
+    texts.push_back(
+        absl::StrCat(name, "=1",
+                     absl::StartsWith(name, "ttfa_") || absl::StartsWith(name, "latency_") ? "ms"
+                     : name == "success_rate" || name == "continuity_ok"                   ? "%"
+                                                                                           : ""));
+  }
+  int accepted = 0;
+  for (const std::string& text : texts) {
+    SCOPED_TRACE(text);
+    const auto parsed = common::ParseSlo(text);
+    const std::string plan_error = PlanError(WithMinimal(absl::StrCat("slo: ['", text, "']\n")));
+    EXPECT_EQ(parsed.ok(), plan_error.empty()) << parsed.status() << " | " << plan_error;
+    if (!parsed.ok()) {
+      EXPECT_THAT(plan_error, HasSubstr(parsed.status().message()));
+    }
+    accepted += parsed.ok();
+  }
+  EXPECT_EQ(accepted, 14 + static_cast<int>(common::SloMetricNames().size()));
 }
 
 }  // namespace

@@ -186,6 +186,58 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         self.assertEqual(cap["replicas_needed"], int(-(-100 // (cap["found"] / 2))))
         self.assertIn("Capacity:", r.stdout)
 
+    def capacity_against_slots(self, slots):
+        """`ttsbench capacity` against a synth whose true capacity under the SLO is `slots`.
+
+        Each request holds a slot for 40 ms; the first chunk is due 2 ms after the slot is taken.
+        Up to `slots` users nobody queues (TTFA ~2-5 ms); with one user more, one request per
+        round waits a whole synthesis (TTFA ~42 ms): 1/(slots+1) of requests, more than 1%, so
+        ttfa_p99=25ms fails from slots+1 on. Only a probe large enough to resolve the p99 sees it.
+        """
+        port = free_port()
+        synth = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}",
+             "--slots", str(slots), "--base-ms", "40", "--per-char-ms", "0",
+             "--first-chunk-ms", "2", "--audio-per-char", "0.01", "--chunk-ms", "250",
+             "--threads", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("listening", synth.stdout.readline())
+            name = f"cap{slots}"
+            r = self.ttsbench("capacity", "--url", f"http://127.0.0.1:{port}", "--streaming",
+                              "--slo", "ttfa_p99=25ms", "--output-dir", self.out,
+                              "--session-name", name, timeout=240)
+        finally:
+            synth.terminate()
+            synth.wait(timeout=10)
+            synth.stdout.close()
+            synth.stderr.close()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        print(f"\n$ ttsbench capacity --url SYNTH(--slots {slots}) --streaming "
+              f"--slo ttfa_p99=25ms\n{r.stdout}", file=sys.stderr)
+        with open(os.path.join(self.out, name, "session.json")) as f:
+            cap = json.load(f)["capacity"]
+        self.assertEqual(cap["found"], slots, r.stdout)
+        self.assertGreater(cap["first_failing"], slots)
+        for probe in cap["probes"]:
+            # Every probe resolved the p99 (>= 1000 requests) and every user queued 5 times.
+            self.assertGreaterEqual(int(probe["measured"]), max(1000, 5 * int(probe["load"])))
+        at_capacity = next(p for p in cap["probes"] if p["load"] == slots)
+        est = at_capacity["slo"][0]
+        self.assertLessEqual(est["ci_low"], est["value"])
+        self.assertLessEqual(est["value"], est["ci_high"])
+        self.assertLess(est["ci_high"], 25)
+        self.assertIn(f"Capacity: {slots} (concurrency) meets every SLO", r.stdout)
+        self.assertIn(f"ttfa_p99=25ms at {slots}: ", r.stdout)
+        self.assertIn("95% CI [", r.stdout)
+
+    def test_capacity_is_the_slot_count_with_4_slots(self):
+        self.capacity_against_slots(4)
+
+    def test_capacity_is_the_slot_count_with_48_slots(self):
+        # Before probes were sized by the SLO percentile, 40 requests per probe never saw the
+        # queue and this reported 4096.
+        self.capacity_against_slots(48)
+
     def test_sessions_and_compare(self):
         for name, slots in (("a", "4"), ("b", "4")):
             r = self.ttsbench("server", "--url", self.url, "--concurrency", "4", "--iterations",
@@ -202,6 +254,58 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         self.assertFalse(os.path.exists(os.path.join(self.out, "b")))
         r = self.ttsbench("sessions", "delete", "../x", "--output-dir", self.out)
         self.assertNotEqual(r.returncode, 0)
+
+    def open_loop_session(self, name, texts, *synth_flags):
+        """150 requests/s, 1160 measured, against a fresh synth with `synth_flags`."""
+        port = free_port()
+        synth = subprocess.Popen(
+            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}", "--slots", "64",
+             "--first-chunk-ms", "5", "--jitter", "0.1", *synth_flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("listening", synth.stdout.readline())
+            r = self.ttsbench("server", "--url", f"http://127.0.0.1:{port}", "--texts", texts,
+                              "--rate", "150", "--iterations", "1160", "--warmup", "20",
+                              "--output-dir", self.out, "--session-name", name)
+        finally:
+            synth.terminate()
+            synth.wait(timeout=10)
+            synth.stdout.close()
+            synth.stderr.close()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_compare_flags_a_slow_tail_on_p99_and_passes_a_rerun(self):
+        # One text in 50 is five times longer. The baseline server takes 20 ms whatever the text;
+        # the candidate 1 ms per character: the same 20 ms for 49 texts in 50, 100 ms for the
+        # long one. A 2% tail, 5x slower: the median is unchanged, the p99 is not.
+        texts = os.path.join(self.out, "texts.txt")
+        with open(texts, "w") as f:
+            f.write(("Long request text: " + "lorem ipsum dolor sit amet " * 4)[:100] + "\n")
+            for i in range(1, 50):
+                f.write(f"Short text {i:02d} here.".ljust(20, ".")[:20] + "\n")
+        self.open_loop_session("base", texts, "--base-ms", "20", "--per-char-ms", "0", "--seed", "1")
+        self.open_loop_session("tail", texts, "--base-ms", "0", "--per-char-ms", "1", "--seed", "2")
+        self.open_loop_session("rerun", texts, "--base-ms", "20", "--per-char-ms", "0",
+                               "--seed", "3")
+        # Reruns of one build on a busy host differ in their p99 by up to ~15% (whole runs are
+        # slower, which no test inside a run can see), so the gate allows 50%; the tail is +300%.
+        r = self.ttsbench("compare", "base", "tail", "--output-dir", self.out,
+                          "--fail-on", "latency_p99=+50%")
+        print(f"\n$ ttsbench compare base tail --fail-on latency_p99=+50%\n{r.stdout}",
+              file=sys.stderr)
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        p99 = next(line for line in r.stdout.splitlines() if line.strip().startswith("latency_p99"))
+        self.assertTrue(p99.endswith("WORSE"), p99)
+        p50 = next(line for line in r.stdout.splitlines() if line.strip().startswith("latency_p50"))
+        self.assertFalse(p50.endswith("WORSE"), p50)
+        self.assertIn("CROSSED", r.stdout)
+        # A rerun of the baseline configuration passes the same gate.
+        r = self.ttsbench("compare", "base", "rerun", "--output-dir", self.out,
+                          "--fail-on", "latency_p99=+50%")
+        print(f"\n$ ttsbench compare base rerun --fail-on latency_p99=+50%\n{r.stdout}",
+              file=sys.stderr)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Result: ok", r.stdout)
 
     def test_report_files_decode_and_stay_offline(self):
         r = self.ttsbench("server", "--url", self.url, "--concurrency", "1", "2",
