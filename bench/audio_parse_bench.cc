@@ -31,8 +31,7 @@ const std::string& Body(const std::string& kind) {
                                         kind, "-", kRate, "-1-", kSamples);
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
-    std::string script = __FILE__;
-    script = script.substr(0, script.rfind('/')) + "/../tests/common/audio_corpus.sh";
+    const std::string script = TTSBENCH_AUDIO_CORPUS_SCRIPT;  // absolute, from CMake
     const std::string cmd =
         absl::StrCat("bash '", script, "' ", kind, " ", kRate, " 1 ", kSamples, " '", path, "'");
     if (std::system(cmd.c_str()) != 0) std::abort();

@@ -202,7 +202,8 @@ int RunStats(const Options& o, Figures* figures) {
                 static_cast<double>(VmHwmKiB()) / 1024.0, written.ToString().c_str());
     if (!written.ok()) return 1;
   }
-  return st.attempted() + st.warmup_excluded() == o.stats_records ? 0 : 1;
+  // Every generated record is counted once: attempted, warm-up, or cancelled by the tool.
+  return st.attempted() + st.warmup_excluded() + st.cancelled() == o.stats_records ? 0 : 1;
 }
 
 // ---------------------------------------------------------------- fake agent (child process)

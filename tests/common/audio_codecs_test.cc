@@ -29,10 +29,9 @@ bool HaveTools() {
   return have;
 }
 
-std::string ScriptPath() {
-  std::string here = __FILE__;
-  return here.substr(0, here.rfind('/') + 1) + "audio_corpus.sh";
-}
+// An absolute path from CMake: __FILE__ is relative when ccache's base_dir rewrites the compile
+// line, and tests run from their own binary folder.
+std::string ScriptPath() { return TTSBENCH_AUDIO_CORPUS_SCRIPT; }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
