@@ -51,6 +51,7 @@ struct LoadFlags {
   std::string agent_timeout = "30s";
   std::string output_dir = "ttsbench-results";
   std::string session_name;
+  bool overwrite = false;
   std::string texts_file;
   std::string text_length = "medium";
   uint64_t seed = 42;
@@ -124,7 +125,10 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
       ->capture_default_str();
   cmd->add_option("--output-dir", f.output_dir, "where sessions are written")
       ->capture_default_str();
-  cmd->add_option("--session-name", f.session_name, "session folder name");
+  cmd->add_option("--session-name", f.session_name,
+                  "session folder name (a taken name gets a suffix: NAME-2, ...)");
+  cmd->add_flag("--overwrite", f.overwrite,
+                "replace the session folder of the same name instead of writing NAME-2");
   cmd->add_option("--texts", f.texts_file, "file of input texts, one per line");
   cmd->add_option("--text-length", f.text_length, "built-in corpus bucket")
       ->check(CLI::IsMember({"short", "medium", "long", "mixed"}))
@@ -334,6 +338,7 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   for (const std::string& v : voices) plan.add_voices(v);
   plan.mutable_output()->set_metrics_addr(f.metrics_addr);
   plan.mutable_output()->set_jsonl(f.jsonl);
+  plan.mutable_output()->set_overwrite(f.overwrite);
   if (capacity != nullptr) {
     *plan.mutable_capacity() = *capacity;
     // Every probe is one level chosen by the search, not the sweep's list.
@@ -496,6 +501,9 @@ int main(int argc, char** argv) {
   run->add_option("--set", overrides, "override a plan key, e.g. --set load.iterations=100")
       ->expected(1, -1);
   run->add_flag("--print-plan", print_plan, "print the plan as YAML (defaults filled) and exit");
+  bool run_overwrite = false;
+  run->add_flag("--overwrite", run_overwrite,
+                "replace the session folder of the same name (as output.overwrite: true)");
 
   // Sessions and comparisons over an output directory.
   std::string sessions_dir = "ttsbench-results";
@@ -627,6 +635,7 @@ int main(int argc, char** argv) {
     auto plan = ttsbench::coordinator::LoadPlanFile(plan_path, overrides, &source);
     if (!plan.ok()) return Fail(plan.status());
     if (auto st = ttsbench::coordinator::ValidatePlan(*plan, &source); !st.ok()) return Fail(st);
+    if (run_overwrite) plan->mutable_output()->set_overwrite(true);
     req.plan = std::move(*plan);
     req.title = "Benchmark Results Summary";
   } else if (*demo) {

@@ -147,7 +147,7 @@ class PlotBuilder {
     std::string script = TerminalBlock(options);
     if (levels_.empty()) return script;
     const std::string xlabel = open_loop_ ? "offered rate (requests/s)" : "concurrency";
-    const std::string logx = LogX();
+    const std::string logx = absl::StrCat(LogX(), XTics());
 
     // levels.dat: one block per series (gnuplot `index`), sorted by load.
     std::string dat;
@@ -191,7 +191,10 @@ class PlotBuilder {
     // Latency and TTFA, two panels.
     absl::StrAppend(&script, Begin("latency.png", ""), "set multiplot layout 1,2 title ",
                     GpString(absl::StrCat("Latency and time to first audio vs ", xlabel)), "\n",
-                    "set key below\nset xlabel ", GpString(xlabel), "\nset yrange [0:*]\n", logx);
+                    // Right of each panel, as in the other plots: below, it overlapped the axis
+                    // label; above, the title; inside, it hid points.
+                    "set key outside right top vertical\nset xlabel ", GpString(xlabel),
+                    "\nset yrange [0:*]\n", logx);
     for (const auto& [title, col] :
          {std::pair<std::string, int>{"latency (ms)", 4}, {"TTFA (ms)", 7}}) {
       absl::StrAppend(&script, "set title ", GpString(title), "\nset ylabel ", GpString(title),
@@ -221,6 +224,15 @@ class PlotBuilder {
     return series_.size() > 1
                ? absl::StrCat(what, " ", series_[s].empty() ? "(default)" : series_[s])
                : what;
+  }
+
+  // Concurrency is a count of users: ticks at the levels that ran, never at 1.5 or 2.5. Rates
+  // may be fractional and are left to gnuplot.
+  std::string XTics() const {
+    if (open_loop_) return "";
+    std::set<int> at;
+    for (const PlotLevel& p : levels_) at.insert(static_cast<int>(p.x));
+    return absl::StrCat("set xtics (", absl::StrJoin(at, ", "), ")\n");
   }
 
   std::string LogX() const {
