@@ -524,6 +524,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> compare_paths;
   std::vector<std::string> fail_on;
   std::string compare_out;
+  bool allow_unevaluated = false;
   CLI::App* compare = app.add_subcommand(
       "compare",
       "compare sessions (the first is the baseline); exit 4 when a --fail-on rule is crossed");
@@ -534,7 +535,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   compare->add_option("--fail-on", fail_on, "regression gate, e.g. asps=-5% ttfa_p95=+10%")
       ->expected(1, -1);
-  compare->add_option("--write", compare_out, "folder to write compare.csv and compare.json to");
+  compare->add_option("--write", compare_out,
+                      "folder to write compare.csv and compare.json to (default: the last "
+                      "session's folder)");
+  compare->add_flag("--allow-unevaluated", allow_unevaluated,
+                    "pass (exit 0) when a rule could not be evaluated (n/a metric, no common "
+                    "level) instead of exiting 5");
 
   for (CLI::App* cmd : {demo, server, voices, comprehensive, capacity, discover}) {
     ttsbench::coordinator::GroupLoadOptions(*cmd);
@@ -585,6 +591,7 @@ int main(int argc, char** argv) {
   }
   if (*compare) {
     tc::CompareOptions options;
+    options.allow_unevaluated = allow_unevaluated;
     for (const std::string& text : fail_on) {
       auto rule = tc::ParseFailRule(text);
       if (!rule.ok()) return Fail(rule.status());
@@ -601,10 +608,13 @@ int main(int argc, char** argv) {
     auto result = tc::CompareSessions(loaded, options);
     if (!result.ok()) return Fail(result.status());
     std::cout << tc::CompareTable(*result);
-    if (!compare_out.empty()) {
-      if (auto st = tc::WriteComparison(compare_out, *result); !st.ok()) return Fail(st);
-    }
-    return tc::ComparisonFailed(*result) ? tc::kExitRegression : 0;
+    // Next to the newest candidate by default, so the session artifacts explain the verdict.
+    if (compare_out.empty()) compare_out = loaded.back().dir;
+    if (auto st = tc::WriteComparison(compare_out, *result); !st.ok()) return Fail(st);
+    std::cout << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
+              << " and compare.json\n";
+    if (tc::ComparisonFailed(*result)) return tc::kExitRegression;
+    return tc::ComparisonUnevaluated(*result) ? tc::kExitNotEvaluated : 0;
   }
 
   if (*discover) {

@@ -504,6 +504,62 @@ TEST_F(ReportOutputsTest, CompareRuleNeedsSignificanceNotJustADelta) {
   EXPECT_FALSE(result->rules[0].crossed);
 }
 
+TEST_F(ReportOutputsTest, CompareRuleOnAnNaMetricIsNotEvaluatedAndFailsTheGate) {
+  // 4 requests per side: every per-request metric is n/a, so the rule checked nothing.
+  std::vector<LevelSpec> tiny = {LevelSpec{}};
+  tiny[0].requests = 4;
+  const Synthetic a = MakeSession("a", tiny, 5);
+  const Synthetic b = MakeSession("b", tiny, 6);
+  LoadedSession la{"", a.session, a.levels, true, {}};
+  LoadedSession lb{"", b.session, b.levels, true, {}};
+  CompareOptions o;
+  o.fail_on = {*ParseFailRule("asps=-5%")};
+  auto result = CompareSessions({la, lb}, o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(Metric(result->candidates[0].levels[0], "asps").verdict, Verdict::kNoData);
+  EXPECT_FALSE(result->rules[0].crossed);
+  ASSERT_EQ(result->rules[0].not_evaluated.size(), 1u);
+  EXPECT_THAT(result->rules[0].not_evaluated[0], HasSubstr("b c=4: asps"));
+  EXPECT_THAT(result->rules[0].not_evaluated[0], HasSubstr("time windows"));
+  EXPECT_FALSE(ComparisonFailed(*result));
+  EXPECT_TRUE(ComparisonUnevaluated(*result));
+  const std::string table = CompareTable(*result);
+  EXPECT_THAT(table, HasSubstr("NOT EVALUATED: b c=4: asps"));
+  EXPECT_THAT(table, Not(HasSubstr("Result: ok")));
+  EXPECT_THAT(table, HasSubstr("Result: NOT EVALUATED"));
+  o.allow_unevaluated = true;
+  result = CompareSessions({la, lb}, o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(ComparisonUnevaluated(*result));
+  EXPECT_THAT(CompareTable(*result), HasSubstr("Result: ok (1 not evaluated, allowed"));
+}
+
+TEST_F(ReportOutputsTest, CompareOfSessionsWithNoLevelInCommonIsNotEvaluated) {
+  std::vector<LevelSpec> other = TwoLevels();
+  other[0].concurrency = 3;
+  other[1].concurrency = 5;
+  const Synthetic a = MakeSession("a", TwoLevels(), 1);
+  const Synthetic b = MakeSession("b", other, 2);
+  LoadedSession la{"", a.session, a.levels, true, {}};
+  LoadedSession lb{"", b.session, b.levels, true, {}};
+  // Without rules: the implicit "any WORSE" gate saw no level.
+  auto result = CompareSessions({la, lb}, CompareOptions{});
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->candidates[0].levels.empty());
+  EXPECT_TRUE(ComparisonUnevaluated(*result));
+  EXPECT_THAT(CompareTable(*result), HasSubstr("NOT EVALUATED: b: no level in common with a"));
+  // With a rule: the rule says so.
+  CompareOptions o;
+  o.fail_on = {*ParseFailRule("ttfa_p95=+10%")};
+  result = CompareSessions({la, lb}, o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(ComparisonUnevaluated(*result));
+  EXPECT_THAT(CompareTable(*result), HasSubstr("NOT EVALUATED: b: no level in common with a"));
+  auto json = CompareJson(*result);
+  ASSERT_TRUE(json.ok());
+  EXPECT_THAT(*json, HasSubstr("\"not_evaluated\": true"));
+}
+
 TEST_F(ReportOutputsTest, CompareMatchesLevelsBySeriesAndLoadAndWritesCsvAndJson) {
   std::vector<LevelSpec> base = TwoLevels();
   base[1].series = "voice=b";

@@ -408,6 +408,39 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         r = self.ttsbench("sessions", "show", "nightly/deep", "--output-dir", self.out)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_compare_gate_fails_when_it_checked_nothing(self):
+        for name, conc in (("c12", ("1", "2")), ("c12b", ("1", "2")), ("c3", ("3",))):
+            r = self.small_run(name, concurrency=conc, iterations="8")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        # No level in common: with or without rules, not "ok".
+        r = self.ttsbench("compare", "c12", "c3", "--output-dir", self.out)
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        self.assertIn("NOT EVALUATED: c3: no level in common with c12", r.stdout)
+        self.assertNotIn("Result: ok", r.stdout)
+        r = self.ttsbench("compare", "c12", "c3", "--output-dir", self.out,
+                          "--fail-on", "asps=-5%")
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"rule asps=-5% +NOT EVALUATED: c3: no level in common")
+        r = self.ttsbench("compare", "c12", "c3", "--output-dir", self.out,
+                          "--fail-on", "asps=-5%", "--allow-unevaluated")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # 8 requests a level: too few time windows for ASPS, so the rule is n/a at every level.
+        r = self.ttsbench("compare", "c12", "c12b", "--output-dir", self.out,
+                          "--fail-on", "asps=-5%")
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        self.assertIn("NOT EVALUATED: c12b c=1: asps", r.stdout)
+        self.assertIn("c12b c=2: asps", r.stdout)
+        # compare.csv and compare.json go into the candidate's folder, as docs/CI.md says.
+        with open(os.path.join(self.out, "c12b", "compare.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertTrue(rows)
+        self.assertTrue(all(row["candidate"] == "c12b" for row in rows))
+        with open(os.path.join(self.out, "c12b", "compare.json")) as f:
+            self.assertTrue(json.load(f)["not_evaluated"])
+        elsewhere = os.path.join(self.out, "cmp")
+        r = self.ttsbench("compare", "c12", "c12b", "--output-dir", self.out, "--write", elsewhere)
+        self.assertTrue(os.path.exists(os.path.join(elsewhere, "compare.csv")))
+
     def test_session_json_records_what_ran(self):
         r = self.small_run("sse", "--stream-format", "sse")
         self.assertEqual(r.returncode, 0, r.stderr)
