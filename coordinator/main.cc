@@ -527,7 +527,8 @@ int main(int argc, char** argv) {
   bool allow_unevaluated = false;
   CLI::App* compare = app.add_subcommand(
       "compare",
-      "compare sessions (the first is the baseline); exit 4 when a --fail-on rule is crossed");
+      "compare sessions (the first is the baseline); exit 4 when a --fail-on rule is crossed, "
+      "5 when one could not be checked");
   compare->add_option("sessions", compare_paths, "session folders or names in --output-dir")
       ->expected(2, -1)
       ->required();

@@ -411,7 +411,7 @@ absl::StatusOr<ClaimedSession> ClaimSessionDir(const std::string& output_dir,
   fs::create_directories(output_dir, ec);
   if (ec) {
     return absl::PermissionDeniedError(
-        absl::StrCat("cannot create ", output_dir, ": ", ec.message()));
+        absl::StrCat("cannot create output directory ", output_dir, ": ", ec.message()));
   }
   constexpr int kMaxSuffix = 10000;
   for (int n = 1; n <= kMaxSuffix; ++n) {
@@ -427,7 +427,7 @@ absl::StatusOr<ClaimedSession> ClaimSessionDir(const std::string& output_dir,
     if (fs::create_directory(dir, ec)) return claim;
     if (ec) {
       return absl::PermissionDeniedError(
-          absl::StrCat("cannot create ", claim.dir, ": ", ec.message()));
+          absl::StrCat("cannot create session directory ", claim.dir, ": ", ec.message()));
     }
     if (!fs::is_directory(dir, ec)) continue;  // a file of that name
     if (fs::is_empty(dir, ec) && !ec) return claim;
