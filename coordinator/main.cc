@@ -609,11 +609,18 @@ int main(int argc, char** argv) {
     auto result = tc::CompareSessions(loaded, options);
     if (!result.ok()) return Fail(result.status());
     std::cout << tc::CompareTable(*result);
-    // Next to the newest candidate by default, so the session artifacts explain the verdict.
-    if (compare_out.empty()) compare_out = loaded.back().dir;
-    if (auto st = tc::WriteComparison(compare_out, *result); !st.ok()) return Fail(st);
-    std::cout << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
-              << " and compare.json\n";
+    // Next to the newest candidate by default, so the session artifacts explain the verdict. A
+    // read-only session (downloaded artifacts) still gets its verdict: only --write must work.
+    const bool chosen = !compare_out.empty();
+    if (!chosen) compare_out = loaded.back().dir;
+    if (auto st = tc::WriteComparison(compare_out, *result); !st.ok()) {
+      if (chosen) return Fail(st);
+      std::cerr << "ttsbench: note: compare.csv not written (" << st.message()
+                << "); --write DIR chooses another folder\n";
+    } else {
+      std::cout << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
+                << " and compare.json\n";
+    }
     if (tc::ComparisonFailed(*result)) return tc::kExitRegression;
     return tc::ComparisonUnevaluated(*result) ? tc::kExitNotEvaluated : 0;
   }
