@@ -455,6 +455,18 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         pngs = [n for n in os.listdir(d) if n.endswith(".png")]
         self.assertEqual(output["plots"], bool(pngs))
         self.assertEqual(output["plots"], self.has_gnuplot())
+        # WebSocket sessions, and templates whose audio comes as SSE events, stream as well.
+        r = self.small_run("ws", "--api", "torch-inference", "--stream-format", "ws")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(self.session_json("ws")["plan"]["target"]["streaming"])
+        plan = os.path.join(self.out, "template.yaml")
+        with open(plan, "w") as f:
+            f.write(f"target:\n  url: {self.url}\n  api: template\n  request_template:\n"
+                    "    path: /v1/audio/speech\n    body: '{\"input\": \"{text}\"}'\n"
+                    "    audio: sse\nload:\n  concurrency: [1]\n")
+        r = self.ttsbench("run", plan, "--print-plan")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("  streaming: true\n", r.stdout)
 
     @staticmethod
     def has_gnuplot():
