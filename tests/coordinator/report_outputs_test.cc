@@ -303,9 +303,25 @@ TEST_F(ReportOutputsTest, PlotsTickConcurrencyAtTheLevelsAndKeepTheLatencyKeyOff
   EXPECT_THAT(script, HasSubstr("set xtics (1, 3)\n"));
   const std::string latency = script.substr(script.find("set output 'latency.png'"));
   const std::string latency_block = latency.substr(0, latency.find("unset multiplot"));
-  // Below the panels the key overlapped the axis label.
+  // Below the panels the key overlapped the axis label: one key, right of both panels, drawn
+  // by the first panel only.
   EXPECT_THAT(latency_block, Not(HasSubstr("set key below")));
-  EXPECT_THAT(latency_block, HasSubstr("set key outside right"));
+  const size_t key = latency_block.find("set key at screen");
+  const size_t first_plot = latency_block.find("\nplot ");
+  const size_t second_plot = latency_block.find("\nplot ", first_plot + 1);
+  ASSERT_NE(key, std::string::npos) << latency_block;
+  EXPECT_LT(key, first_plot);
+  EXPECT_LT(latency_block.find("unset key", first_plot), second_plot);
+
+  // A sweep over powers of two is drawn on a log axis: every level keeps its tick, the last
+  // one too (gnuplot drops it when the range ends exactly there).
+  std::vector<LevelSpec> doubling(5);
+  for (size_t i = 0; i < doubling.size(); ++i) doubling[i].concurrency = 1 << i;
+  const Synthetic wide = MakeSession("log", doubling, 2);
+  (void)WritePlots(WriteSession("log", wide), wide.session, wide.levels, &written, options);
+  const std::string log_script = ReadAll(captured.string());
+  EXPECT_THAT(log_script, HasSubstr("set logscale x 2\nset xtics (1, 2, 4, 8, 16)\n"));
+  EXPECT_THAT(log_script, HasSubstr("set xrange [0.909091:17.6]"));
 }
 
 // ---------------------------------------------------------------- report.html
