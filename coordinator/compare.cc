@@ -413,7 +413,17 @@ LevelComparison CompareLevel(const v1::LevelStats& a, const LevelData* ra, const
     const std::vector<double>& xa = SamplesFor(sa, src);
     const std::vector<double>& xb = SamplesFor(sb, src);
     const size_t min_n = static_cast<size_t>(std::max(o.min_samples, 2));
-    if (xa.size() < min_n || xb.size() < min_n) continue;
+    if (xa.size() < min_n || xb.size() < min_n) {
+      const bool windows = src == Source::kAsps || src == Source::kRps;
+      const std::string why = absl::StrCat(
+          windows ? "time windows" : "requests with a value", ": baseline ", xa.size(),
+          ", candidate ", xb.size(), ", ", min_n, " needed on each side",
+          windows ? "; a window is at least one mean latency and 4 requests wide" : "");
+      for (MetricComparison& m : lc.metrics) {
+        if (FindMetric(m.metric)->source == src) m.why_no_data = why;
+      }
+      continue;
+    }
     std::vector<size_t> idx;
     std::vector<double> quantiles;
     for (size_t i = 0; i < std::size(kMetrics); ++i) {
@@ -446,6 +456,10 @@ LevelComparison CompareLevel(const v1::LevelStats& a, const LevelData* ra, const
     if (std::isnan(m.p_value)) {
       m.ci_low = m.ci_high = kNaN;
       m.verdict = Verdict::kNoData;
+      if (kMetrics[i].source == Source::kSuccess) {
+        m.why_no_data = absl::StrCat("attempted requests: baseline ", a.attempted(), ", candidate ",
+                                     b.attempted(), ", ", o.min_samples, " needed on each side");
+      }
       continue;
     }
     Decide(kMetrics[i], o, &m);
@@ -565,6 +579,7 @@ absl::StatusOr<ComparisonResult> CompareSessions(const std::vector<LoadedSession
       }
       for (const std::string& n : s->notes) cc.notes.push_back(n);
     }
+    result.allow_unevaluated = options.allow_unevaluated;
     std::vector<bool> cand_used(static_cast<size_t>(cand.session.levels_size()), false);
     for (int i = 0; i < base.session.levels_size(); ++i) {
       const v1::LevelStats& a = base.session.levels(i);
@@ -590,10 +605,20 @@ absl::StatusOr<ComparisonResult> CompareSessions(const std::vector<LoadedSession
             absl::StrCat(LevelLabel(cand.session.levels(j)), " (only in ", cc.candidate, ")"));
       }
     }
+    bool any_verdict = false;
     for (const LevelComparison& l : cc.levels) {
       for (const MetricComparison& m : l.metrics) {
         result.any_regression |= m.verdict == Verdict::kRegressed;
+        any_verdict |= m.verdict != Verdict::kNoData;
       }
+    }
+    if (cc.levels.empty()) {
+      result.not_evaluated.push_back(absl::StrCat(cc.candidate, ": no level in common with ",
+                                                  cc.baseline, " (", cc.unmatched.size(),
+                                                  " levels unmatched)"));
+    } else if (!any_verdict) {
+      result.not_evaluated.push_back(
+          absl::StrCat(cc.candidate, ": every metric of every level is n/a"));
     }
     result.candidates.push_back(std::move(cc));
   }
@@ -605,9 +630,21 @@ absl::StatusOr<ComparisonResult> CompareSessions(const std::vector<LoadedSession
       return absl::InvalidArgumentError(absl::StrCat("unknown metric in rule ", rule.text));
     }
     for (const CandidateComparison& cc : result.candidates) {
+      if (cc.levels.empty()) {
+        rr.not_evaluated.push_back(
+            absl::StrCat(cc.candidate, ": no level in common with ", cc.baseline));
+      }
       for (const LevelComparison& l : cc.levels) {
         for (const MetricComparison& m : l.metrics) {
-          if (m.metric != rule.metric || !m.significant) continue;
+          if (m.metric != rule.metric) continue;
+          if (m.verdict == Verdict::kNoData) {
+            rr.not_evaluated.push_back(absl::StrCat(
+                cc.candidate, " ", l.label, ": ", m.metric, " ",
+                std::isnan(m.delta_pct) ? "" : absl::StrFormat("%+.1f%% ", m.delta_pct), "is n/a (",
+                m.why_no_data.empty() ? "too little data" : m.why_no_data, ")"));
+            continue;
+          }
+          if (!m.significant) continue;
           const double bad = BadAmount(*def, rule, m);
           if (std::isnan(bad) || !(bad > rule.threshold)) continue;
           rr.crossed = true;
@@ -625,6 +662,19 @@ absl::StatusOr<ComparisonResult> CompareSessions(const std::vector<LoadedSession
 
 bool ComparisonFailed(const ComparisonResult& result) {
   return result.rules.empty() ? result.any_regression : result.any_rule_crossed;
+}
+
+namespace {
+size_t UnevaluatedCount(const ComparisonResult& result) {
+  if (result.rules.empty()) return result.not_evaluated.empty() ? 0 : 1;
+  size_t n = 0;
+  for (const RuleResult& r : result.rules) n += !r.crossed && !r.not_evaluated.empty();
+  return n;
+}
+}  // namespace
+
+bool ComparisonUnevaluated(const ComparisonResult& result) {
+  return !result.allow_unevaluated && UnevaluatedCount(result) > 0;
 }
 
 std::string CompareTable(const ComparisonResult& result) {
@@ -656,11 +706,39 @@ std::string CompareTable(const ComparisonResult& result) {
                   "throughput; success: two-proportion z) and the bootstrap interval of the "
                   "delta excludes 0, and the change is practically large.\n");
   for (const RuleResult& r : result.rules) {
+    if (!r.crossed && !r.not_evaluated.empty()) {
+      // Never "ok": an n/a metric or a missing level is not evidence that nothing regressed.
+      absl::StrAppend(&out, absl::StrFormat("rule %-22s NOT EVALUATED: %s\n", r.rule.text,
+                                            r.not_evaluated.front()));
+      for (size_t i = 1; i < r.not_evaluated.size(); ++i) {
+        absl::StrAppend(&out, "    ", r.not_evaluated[i], "\n");
+      }
+      continue;
+    }
     absl::StrAppend(&out,
                     absl::StrFormat("rule %-22s %s\n", r.rule.text, r.crossed ? "CROSSED" : "ok"));
     for (const std::string& w : r.where) absl::StrAppend(&out, "    ", w, "\n");
   }
-  absl::StrAppend(&out, ComparisonFailed(result) ? "Result: REGRESSION\n" : "Result: ok\n");
+  if (result.rules.empty()) {
+    for (const std::string& n : result.not_evaluated) {
+      absl::StrAppend(&out, "comparison NOT EVALUATED: ", n, "\n");
+    }
+  }
+  const size_t unevaluated = UnevaluatedCount(result);
+  if (ComparisonFailed(result)) {
+    absl::StrAppend(&out, "Result: REGRESSION\n");
+  } else if (ComparisonUnevaluated(result)) {
+    absl::StrAppend(&out, "Result: NOT EVALUATED (",
+                    result.rules.empty()
+                        ? "the comparison"
+                        : absl::StrCat(unevaluated, " of ", result.rules.size(), " rules"),
+                    " could not be checked; --allow-unevaluated accepts that)\n");
+  } else if (unevaluated > 0) {
+    absl::StrAppend(&out, "Result: ok (", unevaluated,
+                    " not evaluated, allowed by --allow-unevaluated)\n");
+  } else {
+    absl::StrAppend(&out, "Result: ok\n");
+  }
   return out;
 }
 
@@ -669,7 +747,8 @@ std::string CompareCsv(const ComparisonResult& result) {
   common::CsvWriter csv(&out);
   csv.Row({"baseline", "candidate", "level", "series", "concurrency", "rate", "metric",
            "baseline_value", "candidate_value", "delta", "delta_pct", "p_value", "ci_low",
-           "ci_high", "significant", "verdict", "baseline_requests", "candidate_requests"});
+           "ci_high", "significant", "verdict", "baseline_requests", "candidate_requests",
+           "why_no_data"});
   for (const CandidateComparison& cc : result.candidates) {
     for (const LevelComparison& l : cc.levels) {
       for (const MetricComparison& m : l.metrics) {
@@ -691,6 +770,7 @@ std::string CompareCsv(const ComparisonResult& result) {
             .Field(VerdictName(m.verdict))
             .Field(l.baseline_samples)
             .Field(l.candidate_samples)
+            .Field(m.why_no_data)
             .EndRow();
       }
     }
@@ -705,6 +785,10 @@ absl::StatusOr<std::string> CompareJson(const ComparisonResult& result) {
   root["regression"] = ComparisonFailed(result);
   root["any_rule_crossed"] = result.any_rule_crossed;
   root["any_regression"] = result.any_regression;
+  root["not_evaluated"] = ComparisonUnevaluated(result);
+  boost::json::array gate_reasons;
+  for (const std::string& n : result.not_evaluated) gate_reasons.push_back(JsonText(n));
+  root["not_evaluated_reasons"] = std::move(gate_reasons);
   boost::json::array cands;
   for (const CandidateComparison& cc : result.candidates) {
     boost::json::object c;
@@ -731,6 +815,7 @@ absl::StatusOr<std::string> CompareJson(const ComparisonResult& result) {
         mv["ci_high"] = JsonNumber(m.ci_high);
         mv["significant"] = m.significant;
         mv["verdict"] = JsonText(VerdictName(m.verdict));
+        if (!m.why_no_data.empty()) mv["why_no_data"] = JsonText(m.why_no_data);
         metrics[m.metric] = std::move(mv);
       }
       lv["metrics"] = std::move(metrics);
@@ -754,6 +839,10 @@ absl::StatusOr<std::string> CompareJson(const ComparisonResult& result) {
     boost::json::array where;
     for (const std::string& w : r.where) where.push_back(JsonText(w));
     rv["where"] = std::move(where);
+    rv["evaluated"] = r.not_evaluated.empty();
+    boost::json::array reasons;
+    for (const std::string& n : r.not_evaluated) reasons.push_back(JsonText(n));
+    rv["not_evaluated"] = std::move(reasons);
     rules.push_back(std::move(rv));
   }
   root["rules"] = std::move(rules);

@@ -15,6 +15,11 @@
 
 namespace ttsbench::coordinator {
 
+// `compare` exits 5 when the gate could not check what it was asked to (a rule whose metric is
+// n/a at a level, no level in common) and nothing regressed; --allow-unevaluated accepts that.
+// 4 (kExitRegression, session_runner.h) stays "a rule was crossed".
+inline constexpr int kExitNotEvaluated = 5;
+
 // "asps=-5%", "ttfa_p95=+10%", "latency_p99=+50ms", "rtf_p95=+0.05", "success_rate=-1".
 // Percent thresholds are relative to the baseline; others are absolute in the metric's unit
 // (ms for latency/TTFA, percentage points for success_rate). The sign may be omitted; when given
@@ -40,6 +45,9 @@ struct CompareOptions {
   uint64_t seed = 20240601;            // the bootstrap is seeded: same inputs, same verdicts
   int min_samples = 8;                 // fewer per side: no verdict
   std::vector<FailRule> fail_on;
+  // A rule (or, without rules, the whole comparison) that could not be evaluated passes instead
+  // of failing the gate.
+  bool allow_unevaluated = false;
 };
 
 enum class Verdict {
@@ -61,6 +69,7 @@ struct MetricComparison {
   double ci_high = 0;
   bool significant = false;  // p < alpha and the interval excludes 0
   Verdict verdict = Verdict::kNoData;
+  std::string why_no_data;  // with kNoData: what was missing, e.g. "baseline has 3 requests..."
 };
 
 struct LevelComparison {
@@ -85,6 +94,9 @@ struct RuleResult {
   FailRule rule;
   bool crossed = false;
   std::vector<std::string> where;  // "candidate level: delta" for each crossing
+  // Why the rule could not be checked somewhere: its metric n/a at a level, or a candidate with
+  // no level in common. Empty: evaluated at every level of every candidate.
+  std::vector<std::string> not_evaluated;
 };
 
 struct ComparisonResult {
@@ -92,6 +104,10 @@ struct ComparisonResult {
   std::vector<RuleResult> rules;
   bool any_rule_crossed = false;
   bool any_regression = false;  // some metric of some level has verdict kRegressed
+  // Without rules, the implicit gate ("any WORSE") checked nothing for these reasons: a
+  // candidate with no level in common, or every metric n/a. With rules: see RuleResult.
+  std::vector<std::string> not_evaluated;
+  bool allow_unevaluated = false;  // CompareOptions::allow_unevaluated
 };
 
 // sessions[0] is the baseline; every other session is compared with it. Levels are matched by
@@ -101,6 +117,10 @@ absl::StatusOr<ComparisonResult> CompareSessions(const std::vector<LoadedSession
 
 // What the CLI exits 4 on: a crossed rule when rules were given, otherwise any regression.
 bool ComparisonFailed(const ComparisonResult& result);
+
+// What it exits 5 on (when nothing failed): some rule, or the implicit gate, was not evaluated
+// and allow_unevaluated is off.
+bool ComparisonUnevaluated(const ComparisonResult& result);
 
 // Console table: per candidate and level, each metric's values, deltas, p-value and verdict,
 // then the rules.
@@ -112,7 +132,8 @@ std::string CompareCsv(const ComparisonResult& result);
 // The same as JSON (NaN written as null), for tooling.
 absl::StatusOr<std::string> CompareJson(const ComparisonResult& result);
 
-// Writes compare.csv and compare.json into `dir`.
+// Writes compare.csv and compare.json into `dir` (the CLI's default: the folder of the last
+// session named, the newest candidate).
 absl::Status WriteComparison(const std::string& dir, const ComparisonResult& result);
 
 }  // namespace ttsbench::coordinator

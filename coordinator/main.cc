@@ -51,6 +51,7 @@ struct LoadFlags {
   std::string agent_timeout = "30s";
   std::string output_dir = "ttsbench-results";
   std::string session_name;
+  bool overwrite = false;
   std::string texts_file;
   std::string text_length = "medium";
   uint64_t seed = 42;
@@ -124,7 +125,10 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
       ->capture_default_str();
   cmd->add_option("--output-dir", f.output_dir, "where sessions are written")
       ->capture_default_str();
-  cmd->add_option("--session-name", f.session_name, "session folder name");
+  cmd->add_option("--session-name", f.session_name,
+                  "session folder name (a taken name gets a suffix: NAME-2, ...)");
+  cmd->add_flag("--overwrite", f.overwrite,
+                "replace the session folder of the same name instead of writing NAME-2");
   cmd->add_option("--texts", f.texts_file, "file of input texts, one per line");
   cmd->add_option("--text-length", f.text_length, "built-in corpus bucket")
       ->check(CLI::IsMember({"short", "medium", "long", "mixed"}))
@@ -334,6 +338,7 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   for (const std::string& v : voices) plan.add_voices(v);
   plan.mutable_output()->set_metrics_addr(f.metrics_addr);
   plan.mutable_output()->set_jsonl(f.jsonl);
+  plan.mutable_output()->set_overwrite(f.overwrite);
   if (capacity != nullptr) {
     *plan.mutable_capacity() = *capacity;
     // Every probe is one level chosen by the search, not the sweep's list.
@@ -496,6 +501,9 @@ int main(int argc, char** argv) {
   run->add_option("--set", overrides, "override a plan key, e.g. --set load.iterations=100")
       ->expected(1, -1);
   run->add_flag("--print-plan", print_plan, "print the plan as YAML (defaults filled) and exit");
+  bool run_overwrite = false;
+  run->add_flag("--overwrite", run_overwrite,
+                "replace the session folder of the same name (as output.overwrite: true)");
 
   // Sessions and comparisons over an output directory.
   std::string sessions_dir = "ttsbench-results";
@@ -516,9 +524,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> compare_paths;
   std::vector<std::string> fail_on;
   std::string compare_out;
+  bool allow_unevaluated = false;
   CLI::App* compare = app.add_subcommand(
       "compare",
-      "compare sessions (the first is the baseline); exit 4 when a --fail-on rule is crossed");
+      "compare sessions (the first is the baseline); exit 4 when a --fail-on rule is crossed, "
+      "5 when one could not be checked");
   compare->add_option("sessions", compare_paths, "session folders or names in --output-dir")
       ->expected(2, -1)
       ->required();
@@ -526,7 +536,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   compare->add_option("--fail-on", fail_on, "regression gate, e.g. asps=-5% ttfa_p95=+10%")
       ->expected(1, -1);
-  compare->add_option("--write", compare_out, "folder to write compare.csv and compare.json to");
+  compare->add_option("--write", compare_out,
+                      "folder to write compare.csv and compare.json to (default: the last "
+                      "session's folder)");
+  compare->add_flag("--allow-unevaluated", allow_unevaluated,
+                    "pass (exit 0) when a rule could not be evaluated (n/a metric, no common "
+                    "level) instead of exiting 5");
 
   for (CLI::App* cmd : {demo, server, voices, comprehensive, capacity, discover}) {
     ttsbench::coordinator::GroupLoadOptions(*cmd);
@@ -577,6 +592,7 @@ int main(int argc, char** argv) {
   }
   if (*compare) {
     tc::CompareOptions options;
+    options.allow_unevaluated = allow_unevaluated;
     for (const std::string& text : fail_on) {
       auto rule = tc::ParseFailRule(text);
       if (!rule.ok()) return Fail(rule.status());
@@ -593,10 +609,20 @@ int main(int argc, char** argv) {
     auto result = tc::CompareSessions(loaded, options);
     if (!result.ok()) return Fail(result.status());
     std::cout << tc::CompareTable(*result);
-    if (!compare_out.empty()) {
-      if (auto st = tc::WriteComparison(compare_out, *result); !st.ok()) return Fail(st);
+    // Next to the newest candidate by default, so the session artifacts explain the verdict. A
+    // read-only session (downloaded artifacts) still gets its verdict: only --write must work.
+    const bool chosen = !compare_out.empty();
+    if (!chosen) compare_out = loaded.back().dir;
+    if (auto st = tc::WriteComparison(compare_out, *result); !st.ok()) {
+      if (chosen) return Fail(st);
+      std::cerr << "ttsbench: note: compare.csv not written (" << st.message()
+                << "); --write DIR chooses another folder\n";
+    } else {
+      std::cout << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
+                << " and compare.json\n";
     }
-    return tc::ComparisonFailed(*result) ? tc::kExitRegression : 0;
+    if (tc::ComparisonFailed(*result)) return tc::kExitRegression;
+    return tc::ComparisonUnevaluated(*result) ? tc::kExitNotEvaluated : 0;
   }
 
   if (*discover) {
@@ -627,6 +653,7 @@ int main(int argc, char** argv) {
     auto plan = ttsbench::coordinator::LoadPlanFile(plan_path, overrides, &source);
     if (!plan.ok()) return Fail(plan.status());
     if (auto st = ttsbench::coordinator::ValidatePlan(*plan, &source); !st.ok()) return Fail(st);
+    if (run_overwrite) plan->mutable_output()->set_overwrite(true);
     req.plan = std::move(*plan);
     req.title = "Benchmark Results Summary";
   } else if (*demo) {

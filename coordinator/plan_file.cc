@@ -615,6 +615,12 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
                    "ws is only for api: torch-inference or elevenlabs (template: "
                    "request_template.audio: websocket)");
   }
+  // SSE and WebSocket answers arrive in pieces (the agent reads them as streams whatever
+  // `streaming` says), so the plan and the session must say streamed too.
+  const std::string& piecewise = t.request_template().audio();
+  if (!t.stream_format().empty() || piecewise == "sse" || piecewise == "websocket") {
+    t.set_streaming(true);
+  }
   if (!t.path().empty() && (t.path()[0] != '/' || absl::StrContains(t.path(), " "))) {
     return c.Error("target.path", "must start with / and hold no spaces");
   }
@@ -996,7 +1002,8 @@ absl::Status CheckUtf8(const Message& m, const std::string& prefix, const Checke
 //   auth_header Authorization; texts.length medium; load.model closed, iterations 40 (unless
 //   duration_s is set), connections keepalive, stall_threshold_ms 100; open loop: arrival
 //   poisson, burstiness 1; agents.spawn 2 (without expect), connect_timeout_s 30,
-//   failure_policy abort, max_clock_uncertainty_ms 10, lease_s 5.
+//   failure_policy abort, max_clock_uncertainty_ms 10, lease_s 5. Normalised: target.streaming
+//   is true with a stream_format, or a request_template whose audio is sse or websocket.
 absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
   const Checker c(source);
   RETURN_IF_ERROR(CheckUtf8(plan, "", c));

@@ -147,7 +147,7 @@ class PlotBuilder {
     std::string script = TerminalBlock(options);
     if (levels_.empty()) return script;
     const std::string xlabel = open_loop_ ? "offered rate (requests/s)" : "concurrency";
-    const std::string logx = LogX();
+    const std::string logx = absl::StrCat(LogX(), XTics());
 
     // levels.dat: one block per series (gnuplot `index`), sorted by load.
     std::string dat;
@@ -188,23 +188,51 @@ class PlotBuilder {
     absl::StrAppend(&script, "\nunset output\n");
     pngs->push_back("throughput.png");
 
-    // Latency and TTFA, two panels.
+    // Latency and TTFA, two panels of equal width and one key right of both: colour names the
+    // series, dash and point the percentile. Below each panel the key overlapped the axis
+    // label; a full key beside each panel (series x percentile) squeezed the panels.
+    const double width = options.width, height = options.height;
+    size_t label_chars = 3;
+    if (series_.size() > 1) {
+      for (size_t s = 0; s < series_.size(); ++s) {
+        label_chars = std::max(label_chars, SeriesName(s).size());
+      }
+    }
+    const double key_w =
+        std::clamp((8.0 * static_cast<double>(label_chars) + 110) / width, 0.14, 0.4);
+    const double top = 1 - 60 / height;
     absl::StrAppend(&script, Begin("latency.png", ""), "set multiplot layout 1,2 title ",
-                    GpString(absl::StrCat("Latency and time to first audio vs ", xlabel)), "\n",
-                    "set key below\nset xlabel ", GpString(xlabel), "\nset yrange [0:*]\n", logx);
+                    GpString(absl::StrCat("Latency and time to first audio vs ", xlabel)),
+                    absl::StrFormat(" margins 0.08,%.4f,%.4f,%.4f spacing 0.09,0\n", 1 - key_w,
+                                    60 / height, top),
+                    absl::StrFormat("set key at screen %.4f,%.4f left top vertical Left reverse\n",
+                                    1 - key_w + 0.02, top),
+                    "set xlabel ", GpString(xlabel), "\nset yrange [0:*]\n", logx);
     for (const auto& [title, col] :
          {std::pair<std::string, int>{"latency (ms)", 4}, {"TTFA (ms)", 7}}) {
       absl::StrAppend(&script, "set title ", GpString(title), "\nset ylabel ", GpString(title),
                       "\nplot ");
       for (size_t s = 0; s < series_.size(); ++s) {
-        const char* names[] = {"p50", "p95", "p99"};
         for (int k = 0; k < 3; ++k) {
           absl::StrAppend(&script, s || k ? ", \\\n  " : "", "'levels.dat' index ", s,
                           " using 1:", col + k, " with linespoints lw 2 dt ", k + 1, " pt ", 7 + k,
-                          " lc ", s + 1, " title ", GpString(SeriesTitle(names[k], s)));
+                          " lc ", s + 1, " notitle");
         }
       }
-      script += "\n";
+      // The key's entries: NaN draws nothing but its sample.
+      if (series_.size() > 1) {
+        for (size_t s = 0; s < series_.size(); ++s) {
+          absl::StrAppend(&script, ", \\\n  NaN with lines lw 2 lc ", s + 1, " title ",
+                          GpString(SeriesName(s)));
+        }
+      }
+      const char* names[] = {"p50", "p95", "p99"};
+      for (int k = 0; k < 3; ++k) {
+        absl::StrAppend(&script, ", \\\n  NaN with linespoints lw 2 dt ", k + 1, " pt ", 7 + k,
+                        series_.size() > 1 ? " lc rgb 'black'" : " lc 1", " title ",
+                        GpString(names[k]));
+      }
+      script += "\nunset key\n";  // the left panel drew it for both
     }
     absl::StrAppend(&script, "unset multiplot\nunset output\n");
     pngs->push_back("latency.png");
@@ -217,10 +245,25 @@ class PlotBuilder {
   }
 
  private:
+  std::string SeriesName(size_t s) const { return series_[s].empty() ? "(default)" : series_[s]; }
+
   std::string SeriesTitle(const std::string& what, size_t s) const {
-    return series_.size() > 1
-               ? absl::StrCat(what, " ", series_[s].empty() ? "(default)" : series_[s])
-               : what;
+    return series_.size() > 1 ? absl::StrCat(what, " ", SeriesName(s)) : what;
+  }
+
+  // Concurrency is a count of users: ticks at the levels that ran, never at 1.5 or 2.5. Rates
+  // may be fractional and are left to gnuplot.
+  std::string XTics() const {
+    if (open_loop_) return "";
+    std::set<int> at;
+    for (const PlotLevel& p : levels_) at.insert(static_cast<int>(p.x));
+    std::string tics = absl::StrCat("set xtics (", absl::StrJoin(at, ", "), ")\n");
+    // On a log axis gnuplot ends the range at the last level and, by rounding, drops its tick.
+    if (!LogX().empty()) {
+      absl::StrAppend(
+          &tics, absl::StrFormat("set xrange [%g:%g]\n", *at.begin() / 1.1, *at.rbegin() * 1.1));
+    }
+    return tics;
   }
 
   std::string LogX() const {

@@ -32,6 +32,7 @@
 #include "coordinator/preflight.h"
 #include "coordinator/report.h"
 #include "coordinator/self_checks.h"
+#include "coordinator/sessions.h"
 
 namespace ttsbench::coordinator {
 namespace {
@@ -96,6 +97,33 @@ int FailBeforeRun(const std::string& dir, const v1::Plan& plan, absl::string_vie
   return exit_code;
 }
 
+// session.json, summary.csv and requests.csv, then the PNGs and report.html. output.plots and
+// output.html record what was written: set before the first write (the usual outcome), and
+// the session files are written again only when gnuplot or the report failed.
+absl::Status WriteOutputs(const std::string& dir, v1::Session& session,
+                          const std::vector<LevelData>& levels, std::ostream& err) {
+  v1::Output& recorded = *session.mutable_plan()->mutable_output();
+  recorded.set_plots(true);
+  recorded.set_html(true);
+  if (auto st = WriteSessionFiles(dir, session, levels); !st.ok()) {
+    recorded.set_plots(false);
+    recorded.set_html(false);
+    return st;
+  }
+  // Pictures are a convenience: without gnuplot everything else is still written.
+  std::vector<std::string> pngs;
+  if (auto st = WritePlots(dir, session, levels, &pngs); !st.ok()) {
+    err << "ttsbench: " << st.message() << "\n";
+  }
+  recorded.set_plots(!pngs.empty());
+  if (auto st = WriteHtmlReport(dir, session, pngs); !st.ok()) {
+    err << "ttsbench: report.html: " << st.message() << "\n";
+    recorded.set_html(false);
+  }
+  if (recorded.plots() && recorded.html()) return absl::OkStatus();
+  return WriteSessionFiles(dir, session, levels);
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& target) {
@@ -152,7 +180,15 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     err << "ttsbench: " << texts.status().message() << "\n";
     return kExitUsage;
   }
-  const std::string dir = (std::filesystem::path(plan.output_dir()) / plan.session_name()).string();
+  // A taken name is never overwritten unless the plan says so: the run gets name-2 instead.
+  auto claimed = ClaimSessionDir(plan.output_dir(), plan.session_name(), plan.output().overwrite());
+  if (!claimed.ok()) {
+    err << "ttsbench: " << claimed.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (!claimed->notice.empty()) err << "ttsbench: " << claimed->notice << "\n";
+  plan.set_session_name(claimed->name);
+  const std::string dir = claimed->dir;
   if (auto st = PrepareOutputDir(dir); !st.ok()) {
     err << "ttsbench: " << st.message() << "\n";
     return kExitUsage;
@@ -321,17 +357,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     session.add_warnings(absl::StrCat("run failed: ", result.status.message()));
   }
   // Files first: nothing measured is lost even if the console is gone.
-  const absl::Status written = WriteSessionFiles(dir, session, result.levels);
-  std::vector<std::string> pngs;
-  if (written.ok()) {
-    // Pictures are a convenience: without gnuplot everything else is still written.
-    if (auto st = WritePlots(dir, session, result.levels, &pngs); !st.ok()) {
-      err << "ttsbench: " << st.message() << "\n";
-    }
-    if (auto st = WriteHtmlReport(dir, session, pngs); !st.ok()) {
-      err << "ttsbench: report.html: " << st.message() << "\n";
-    }
-  }
+  const absl::Status written = WriteOutputs(dir, session, result.levels, err);
   (*server).reset();
   agents.reset();
   out << ConsoleTable(request.title, session);

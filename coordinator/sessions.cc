@@ -236,10 +236,10 @@ absl::StatusOr<fs::path> ResolveInside(const std::string& output_dir, const std:
   }
   const fs::path resolved = fs::weakly_canonical(candidate, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", name));
-  if (resolved.parent_path() != root) {
-    return absl::PermissionDeniedError(absl::StrCat("refusing: ", resolved.string(),
-                                                    " is not a session folder directly inside ",
-                                                    root.string()));
+  const fs::path relative = resolved.lexically_relative(root);
+  if (relative.empty() || relative == "." || *relative.begin() == "..") {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "refusing: ", resolved.string(), " is not a session folder inside ", root.string()));
   }
   if (!fs::is_directory(resolved, ec)) {
     return absl::NotFoundError(absl::StrCat("no session ", name, " in ", root.string()));
@@ -251,9 +251,9 @@ absl::StatusOr<fs::path> ResolveInside(const std::string& output_dir, const std:
   return resolved;
 }
 
-SessionInfo Summarize(const fs::path& dir, const v1::Session& s) {
+SessionInfo Summarize(const fs::path& dir, const std::string& name, const v1::Session& s) {
   SessionInfo info;
-  info.name = dir.filename().string();
+  info.name = name;
   info.dir = dir.string();
   info.started_at = s.started_at();
   info.ended_at = s.ended_at();
@@ -338,23 +338,33 @@ absl::StatusOr<std::vector<SessionInfo>> ListSessions(const std::string& output_
     return absl::NotFoundError(absl::StrCat("no output directory ", output_dir));
   }
   std::vector<SessionInfo> out;
-  for (const fs::directory_entry& entry : fs::directory_iterator(output_dir, ec)) {
+  fs::recursive_directory_iterator it(output_dir, fs::directory_options::skip_permission_denied,
+                                      ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot list ", output_dir));
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot list ", output_dir));
+    const fs::directory_entry& entry = *it;
     if (!entry.is_directory(ec)) continue;
     const fs::path json = entry.path() / kSessionFile;
-    if (!fs::is_regular_file(json, ec)) continue;
+    if (!fs::is_regular_file(json, ec)) {
+      if (it.depth() + 1 >= kMaxSessionDepth) it.disable_recursion_pending();
+      continue;
+    }
+    it.disable_recursion_pending();  // a session's own folders hold no sessions
+    // The name `show`, `compare` and `delete` take: the path below output_dir.
+    const std::string name = entry.path().lexically_relative(output_dir).generic_string();
     auto session = ParseSessionJson(json);
     if (session.ok()) {
-      out.push_back(Summarize(entry.path(), *session));
+      out.push_back(Summarize(entry.path(), name, *session));
     } else {
       SessionInfo info;
-      info.name = entry.path().filename().string();
+      info.name = name;
       info.dir = entry.path().string();
       info.status = "unreadable";
       info.error = std::string(session.status().message());
       out.push_back(std::move(info));
     }
   }
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot list ", output_dir));
   // ISO-8601 UTC labels sort as text; the name breaks ties.
   std::sort(out.begin(), out.end(), [](const SessionInfo& a, const SessionInfo& b) {
     return std::tie(a.started_at, a.name) < std::tie(b.started_at, b.name);
@@ -364,21 +374,79 @@ absl::StatusOr<std::vector<SessionInfo>> ListSessions(const std::string& output_
 
 std::string FormatSessionList(const std::vector<SessionInfo>& sessions) {
   if (sessions.empty()) return "No sessions.\n";
-  std::string out =
-      absl::StrFormat("%-28s %-20s %-8s %-11s %9s %-14s %9s %8s  %s\n", "Session", "Started",
-                      "Mode", "Status", "Best ASPS", "at", "TTFA p95", "Success", "Target");
+  // Columns as wide as their widest cell: names, modes (comprehensive) and series-prefixed
+  // levels vary in length, and a fixed width shifts every later column of a long row.
+  size_t name_w = 7, started_w = 7, mode_w = 4, status_w = 6, at_w = 2;
   for (const SessionInfo& s : sessions) {
+    name_w = std::max(name_w, s.name.size());
+    started_w = std::max(started_w, s.started_at.size());
+    mode_w = std::max(mode_w, s.mode.size());
+    status_w = std::max(status_w, s.status.size());
+    at_w = std::max(at_w, s.best_level.size());
+  }
+  auto pad = [](const std::string& text, size_t width) {
+    return text.size() >= width ? text : text + std::string(width - text.size(), ' ');
+  };
+  std::string out = absl::StrCat(pad("Session", name_w), " ", pad("Started", started_w), " ",
+                                 pad("Mode", mode_w), " ", pad("Status", status_w), " ",
+                                 absl::StrFormat("%9s", "Best ASPS"), " ", pad("at", at_w), " ",
+                                 absl::StrFormat("%9s %8s", "TTFA p95", "Success"), "  Target\n");
+  for (const SessionInfo& s : sessions) {
+    absl::StrAppend(&out, pad(s.name, name_w), " ", pad(s.started_at, started_w), " ",
+                    pad(s.mode, mode_w), " ", pad(s.status, status_w), " ");
     if (s.status == "unreadable") {
-      absl::StrAppend(
-          &out, absl::StrFormat("%-28s %-20s %-8s %-11s  %s\n", s.name, "", "", s.status, s.error));
+      absl::StrAppend(&out, " ", s.error, "\n");
       continue;
     }
-    absl::StrAppend(
-        &out, absl::StrFormat("%-28s %-20s %-8s %-11s %9.3f %-14s %7.1fms %7.1f%%  %s\n", s.name,
-                              s.started_at, s.mode, s.status, s.best_asps, s.best_level,
-                              s.ttfa_p95_ms, s.success_rate_pct, s.target_url));
+    absl::StrAppend(&out, absl::StrFormat("%9.3f", s.best_asps), " ", pad(s.best_level, at_w), " ",
+                    absl::StrFormat("%7.1fms %7.1f%%", s.ttfa_p95_ms, s.success_rate_pct), "  ",
+                    s.target_url, "\n");
   }
   return out;
+}
+
+absl::StatusOr<ClaimedSession> ClaimSessionDir(const std::string& output_dir,
+                                               const std::string& name, bool overwrite) {
+  std::error_code ec;
+  fs::create_directories(output_dir, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create output directory ", output_dir, ": ", ec.message()));
+  }
+  constexpr int kMaxSuffix = 10000;
+  for (int n = 1; n <= kMaxSuffix; ++n) {
+    ClaimedSession claim;
+    claim.name = n == 1 ? name : absl::StrCat(name, "-", n);
+    const fs::path dir = fs::path(output_dir) / claim.name;
+    claim.dir = dir.string();
+    if (n > 1) {
+      claim.notice = absl::StrCat("session '", name, "' exists; writing ", claim.name,
+                                  " (--overwrite or output.overwrite: true replaces it)");
+    }
+    // create_directory is atomic: two runs started at once never take the same folder.
+    if (fs::create_directory(dir, ec)) return claim;
+    if (ec) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create session directory ", claim.dir, ": ", ec.message()));
+    }
+    if (!fs::is_directory(dir, ec)) continue;  // a file of that name
+    if (fs::is_empty(dir, ec) && !ec) return claim;
+    if (n == 1 && overwrite) {
+      if (!fs::is_regular_file(dir / kSessionFile, ec)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "refusing to overwrite ", claim.dir, ": not a session folder (no session.json)"));
+      }
+      fs::remove_all(dir, ec);
+      if (!ec) fs::create_directory(dir, ec);
+      if (ec) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("cannot replace ", claim.dir, ": ", ec.message()));
+      }
+      return claim;
+    }
+  }
+  return absl::ResourceExhaustedError(absl::StrCat("no free session name ", name, "-2 .. ", name,
+                                                   "-", kMaxSuffix, " in ", output_dir));
 }
 
 absl::StatusOr<std::string> ResolveSessionDir(const std::string& output_dir,

@@ -46,9 +46,24 @@ struct SessionInfo {
   std::string error;            // why session.json could not be read (status "unreadable")
 };
 
-// Every direct sub-folder of `output_dir` holding a session.json, oldest first. A session.json
-// that does not parse is listed as "unreadable" rather than hiding the folder.
+// Every folder under `output_dir` holding a session.json, oldest first, found up to
+// kMaxSessionDepth folders deep (a plan whose output_dir is ttsbench-results/nightly is listed
+// as nightly/NAME); a session folder is not searched further. A session.json that does not
+// parse is listed as "unreadable" rather than hiding the folder.
+inline constexpr int kMaxSessionDepth = 4;
 absl::StatusOr<std::vector<SessionInfo>> ListSessions(const std::string& output_dir);
+
+// The folder a new session named `name` is written to, created empty. A name whose folder
+// exists and is not empty is never silently reused: without `overwrite` the first free
+// `name-2`, `name-3`, ... is taken and `notice` says so; with it, an existing session folder
+// (one holding session.json) is emptied, and any other non-empty folder is refused.
+struct ClaimedSession {
+  std::string name;    // the folder name, `name` or `name-N`
+  std::string dir;     // output_dir/name
+  std::string notice;  // "session 'x' exists; writing x-2 ...", empty when `name` was free
+};
+absl::StatusOr<ClaimedSession> ClaimSessionDir(const std::string& output_dir,
+                                               const std::string& name, bool overwrite);
 
 // The list as a console table.
 std::string FormatSessionList(const std::vector<SessionInfo>& sessions);
@@ -57,9 +72,9 @@ std::string FormatSessionList(const std::vector<SessionInfo>& sessions);
 // session's header, agents, per-level table, SLO verdicts, warnings and files, as text.
 absl::StatusOr<std::string> ShowSession(const std::string& output_dir, const std::string& name);
 
-// Removes the session folder `name` from `output_dir`. Refuses anything that does not resolve
-// (symlinks followed) to a direct sub-folder of `output_dir` containing session.json, so a typo
-// or a crafted name can never remove anything else.
+// Removes the session folder `name` (as `sessions list` names it) from `output_dir`. Refuses
+// anything that does not resolve (symlinks followed) to a folder inside `output_dir` containing
+// session.json, so a typo or a crafted name can never remove anything else.
 absl::Status DeleteSession(const std::string& output_dir, const std::string& name);
 
 // `name_or_path` is either a session folder (has session.json) or a name under `output_dir`.

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/csv.h"
 #include "common/metrics.h"
 #include "coordinator/compare.h"
@@ -278,6 +279,51 @@ TEST_F(ReportOutputsTest, PlotsKillsAGnuplotThatHangs) {
   EXPECT_TRUE(written.empty());
 }
 
+TEST_F(ReportOutputsTest, PlotsTickConcurrencyAtTheLevelsAndKeepTheLatencyKeyOffTheAxis) {
+  // A stand-in gnuplot that keeps the script it was given.
+  const fs::path captured = root_ / "captured.gp";
+  const fs::path fake = root_ / "capturing-gnuplot";
+  {
+    std::ofstream out(fake);
+    out << "#!/bin/sh\ncp \"$1\" '" << captured.string() << "'\n";
+  }
+  fs::permissions(fake, fs::perms::owner_all);
+  std::vector<LevelSpec> specs = TwoLevels();
+  specs[0].concurrency = 1;
+  specs[1].concurrency = 3;
+  const Synthetic s = MakeSession("ticks", specs, 1);
+  const std::string dir = WriteSession("ticks", s);
+  PlotOptions options;
+  options.gnuplot = fake.string();
+  std::vector<std::string> written;
+  (void)WritePlots(dir, s.session, s.levels, &written, options);
+  const std::string script = ReadAll(captured.string());
+  ASSERT_THAT(script, HasSubstr("set output 'latency.png'"));
+  // Concurrency 1 and 3: ticks there and nowhere else (gnuplot's own would add 1.5, 2, 2.5).
+  EXPECT_THAT(script, HasSubstr("set xtics (1, 3)\n"));
+  const std::string latency = script.substr(script.find("set output 'latency.png'"));
+  const std::string latency_block = latency.substr(0, latency.find("unset multiplot"));
+  // Below the panels the key overlapped the axis label: one key, right of both panels, drawn
+  // by the first panel only.
+  EXPECT_THAT(latency_block, Not(HasSubstr("set key below")));
+  const size_t key = latency_block.find("set key at screen");
+  const size_t first_plot = latency_block.find("\nplot ");
+  const size_t second_plot = latency_block.find("\nplot ", first_plot + 1);
+  ASSERT_NE(key, std::string::npos) << latency_block;
+  EXPECT_LT(key, first_plot);
+  EXPECT_LT(latency_block.find("unset key", first_plot), second_plot);
+
+  // A sweep over powers of two is drawn on a log axis: every level keeps its tick, the last
+  // one too (gnuplot drops it when the range ends exactly there).
+  std::vector<LevelSpec> doubling(5);
+  for (size_t i = 0; i < doubling.size(); ++i) doubling[i].concurrency = 1 << i;
+  const Synthetic wide = MakeSession("log", doubling, 2);
+  (void)WritePlots(WriteSession("log", wide), wide.session, wide.levels, &written, options);
+  const std::string log_script = ReadAll(captured.string());
+  EXPECT_THAT(log_script, HasSubstr("set logscale x 2\nset xtics (1, 2, 4, 8, 16)\n"));
+  EXPECT_THAT(log_script, HasSubstr("set xrange [0.909091:17.6]"));
+}
+
 // ---------------------------------------------------------------- report.html
 
 TEST_F(ReportOutputsTest, HtmlReportIsSelfContainedEscapedAndFreeOfSecrets) {
@@ -472,6 +518,62 @@ TEST_F(ReportOutputsTest, CompareRuleNeedsSignificanceNotJustADelta) {
   const MetricComparison& p99 = Metric(result->candidates[0].levels[0], "latency_p99");
   EXPECT_FALSE(p99.significant) << "p=" << p99.p_value << " delta%=" << p99.delta_pct;
   EXPECT_FALSE(result->rules[0].crossed);
+}
+
+TEST_F(ReportOutputsTest, CompareRuleOnAnNaMetricIsNotEvaluatedAndFailsTheGate) {
+  // 4 requests per side: every per-request metric is n/a, so the rule checked nothing.
+  std::vector<LevelSpec> tiny = {LevelSpec{}};
+  tiny[0].requests = 4;
+  const Synthetic a = MakeSession("a", tiny, 5);
+  const Synthetic b = MakeSession("b", tiny, 6);
+  LoadedSession la{"", a.session, a.levels, true, {}};
+  LoadedSession lb{"", b.session, b.levels, true, {}};
+  CompareOptions o;
+  o.fail_on = {*ParseFailRule("asps=-5%")};
+  auto result = CompareSessions({la, lb}, o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(Metric(result->candidates[0].levels[0], "asps").verdict, Verdict::kNoData);
+  EXPECT_FALSE(result->rules[0].crossed);
+  ASSERT_EQ(result->rules[0].not_evaluated.size(), 1u);
+  EXPECT_THAT(result->rules[0].not_evaluated[0], HasSubstr("b c=4: asps"));
+  EXPECT_THAT(result->rules[0].not_evaluated[0], HasSubstr("time windows"));
+  EXPECT_FALSE(ComparisonFailed(*result));
+  EXPECT_TRUE(ComparisonUnevaluated(*result));
+  const std::string table = CompareTable(*result);
+  EXPECT_THAT(table, HasSubstr("NOT EVALUATED: b c=4: asps"));
+  EXPECT_THAT(table, Not(HasSubstr("Result: ok")));
+  EXPECT_THAT(table, HasSubstr("Result: NOT EVALUATED"));
+  o.allow_unevaluated = true;
+  result = CompareSessions({la, lb}, o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(ComparisonUnevaluated(*result));
+  EXPECT_THAT(CompareTable(*result), HasSubstr("Result: ok (1 not evaluated, allowed"));
+}
+
+TEST_F(ReportOutputsTest, CompareOfSessionsWithNoLevelInCommonIsNotEvaluated) {
+  std::vector<LevelSpec> other = TwoLevels();
+  other[0].concurrency = 3;
+  other[1].concurrency = 5;
+  const Synthetic a = MakeSession("a", TwoLevels(), 1);
+  const Synthetic b = MakeSession("b", other, 2);
+  LoadedSession la{"", a.session, a.levels, true, {}};
+  LoadedSession lb{"", b.session, b.levels, true, {}};
+  // Without rules: the implicit "any WORSE" gate saw no level.
+  auto result = CompareSessions({la, lb}, CompareOptions{});
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->candidates[0].levels.empty());
+  EXPECT_TRUE(ComparisonUnevaluated(*result));
+  EXPECT_THAT(CompareTable(*result), HasSubstr("NOT EVALUATED: b: no level in common with a"));
+  // With a rule: the rule says so.
+  CompareOptions o;
+  o.fail_on = {*ParseFailRule("ttfa_p95=+10%")};
+  result = CompareSessions({la, lb}, o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(ComparisonUnevaluated(*result));
+  EXPECT_THAT(CompareTable(*result), HasSubstr("NOT EVALUATED: b: no level in common with a"));
+  auto json = CompareJson(*result);
+  ASSERT_TRUE(json.ok());
+  EXPECT_THAT(*json, HasSubstr("\"not_evaluated\": true"));
 }
 
 TEST_F(ReportOutputsTest, CompareMatchesLevelsBySeriesAndLoadAndWritesCsvAndJson) {
@@ -739,6 +841,70 @@ TEST_F(ReportOutputsTest, SessionsListShowAndDeleteStayInsideTheOutputDir) {
   EXPECT_EQ(*resolved, (out / "broken").string());
   EXPECT_TRUE(absl::IsNotFound(ResolveSessionDir(out.string(), "first").status()));
   EXPECT_TRUE(absl::IsNotFound(ListSessions((root_ / "none").string()).status()));
+}
+
+TEST_F(ReportOutputsTest, SessionsListFindsNestedSessionsAndAlignsLongRows) {
+  const fs::path out = root_ / "out";
+  Synthetic plain = MakeSession("plain", TwoLevels(), 1);
+  std::vector<LevelSpec> specs = TwoLevels();
+  for (LevelSpec& l : specs) l.series = "voice=default streaming=on";
+  Synthetic comp = MakeSession("comp-long-name", specs, 2);
+  comp.session.set_mode("comprehensive");
+  comp.session.set_started_at("2024-05-03T08:00:00Z");
+  ASSERT_TRUE(WriteSessionFiles((out / "plain").string(), plain.session, plain.levels).ok());
+  // A plan whose output_dir is a subfolder of the default one.
+  ASSERT_TRUE(
+      WriteSessionFiles((out / "nightly" / "comp-long-name").string(), comp.session, comp.levels)
+          .ok());
+  auto list = ListSessions(out.string());
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "plain");
+  EXPECT_EQ((*list)[1].name, "nightly/comp-long-name");
+  EXPECT_TRUE(ShowSession(out.string(), (*list)[1].name).ok());
+
+  // Every column starts at the same offset in every row, the long comprehensive row included.
+  const std::vector<std::string> lines =
+      absl::StrSplit(FormatSessionList(*list), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u);
+  const size_t target = lines[0].find("Target");
+  const size_t status = lines[0].find("Status");
+  const size_t asps = lines[0].find("Best ASPS");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].find("http://"), target) << lines[i];
+    EXPECT_EQ(lines[i].find("completed"), status) << lines[i];
+    EXPECT_EQ(lines[i][asps - 1], ' ') << lines[i];
+  }
+  EXPECT_TRUE(DeleteSession(out.string(), "nightly/comp-long-name").ok());
+  EXPECT_FALSE(fs::exists(out / "nightly" / "comp-long-name"));
+}
+
+TEST_F(ReportOutputsTest, ClaimSessionDirNumbersATakenNameAndOverwritesOnlySessions) {
+  const fs::path out = root_ / "out";
+  auto first = ClaimSessionDir(out.string(), "run", false);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->name, "run");
+  EXPECT_TRUE(first->notice.empty());
+  // An empty folder is free; one with files is taken.
+  EXPECT_EQ(ClaimSessionDir(out.string(), "run", false)->name, "run");
+  std::ofstream(out / "run" / "session.json") << "{}";
+  auto second = ClaimSessionDir(out.string(), "run", false);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->name, "run-2");
+  EXPECT_EQ(second->dir, (out / "run-2").string());
+  EXPECT_THAT(second->notice, HasSubstr("session 'run' exists; writing run-2"));
+  std::ofstream(out / "run-2" / "session.json") << "{}";
+  EXPECT_EQ(ClaimSessionDir(out.string(), "run", false)->name, "run-3");
+  // Overwrite empties a session folder of that very name...
+  auto replaced = ClaimSessionDir(out.string(), "run", true);
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_EQ(replaced->name, "run");
+  EXPECT_TRUE(fs::is_empty(out / "run"));
+  // ...and never a folder that is not a session.
+  fs::create_directories(out / "photos");
+  std::ofstream(out / "photos" / "cat.png") << "x";
+  EXPECT_TRUE(absl::IsFailedPrecondition(ClaimSessionDir(out.string(), "photos", true).status()));
+  EXPECT_TRUE(fs::exists(out / "photos" / "cat.png"));
 }
 
 }  // namespace

@@ -346,6 +346,128 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         self.assertGreater(len(rows), 20)  # what was measured before Ctrl-C is kept
         self.assertFalse([n for n in os.listdir(os.path.join(self.out, "cut")) if n.endswith(".tmp")])
 
+    def small_run(self, name, *extra, concurrency=("1",), iterations="4", output_dir=None):
+        return self.ttsbench("server", "--url", self.url, "--concurrency", *concurrency,
+                             "--iterations", iterations, "--warmup", "0", "--agents", "1",
+                             "--output-dir", output_dir or self.out, "--session-name", name,
+                             *extra)
+
+    def session_json(self, name):
+        with open(os.path.join(self.out, name, "session.json")) as f:
+            return json.load(f)
+
+    def test_reused_session_name_is_never_overwritten_silently(self):
+        r = self.small_run("same")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        first_started = self.session_json("same")["started_at"]
+        r = self.small_run("same")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("session 'same' exists; writing same-2", r.stderr)
+        self.assertIn(os.path.join(self.out, "same-2"), r.stdout)
+        self.assertEqual(self.session_json("same-2")["name"], "same-2")
+        self.assertEqual(self.session_json("same")["started_at"], first_started)
+        # --overwrite replaces it, and takes no new name.
+        r = self.small_run("same", "--overwrite")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("exists", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "same-3")))
+        self.assertEqual(self.session_json("same")["plan"]["output"]["overwrite"], True)
+        # A plan's fixed session_name, run twice, as the example plans are.
+        plan = os.path.join(self.out, "plan.yaml")
+        with open(plan, "w") as f:
+            f.write(f"session_name: fixed\noutput_dir: {self.out}\ntarget:\n  url: {self.url}\n"
+                    "load:\n  concurrency: [1]\n  iterations: 4\nagents:\n  spawn: 1\n")
+        for _ in range(2):
+            r = self.ttsbench("run", plan)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("session 'fixed' exists; writing fixed-2", r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.out, "fixed-2", "session.json")))
+        r = self.ttsbench("run", plan, "--set", "output.overwrite=true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.ttsbench("run", plan, "--overwrite")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "fixed-3")))
+
+    def test_example_plans_write_where_sessions_list_looks(self):
+        examples = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+        plans = sorted(p for p in os.listdir(examples) if p.endswith(".yaml"))
+        self.assertGreaterEqual(len(plans), 4)
+        for name in plans:
+            r = self.ttsbench("run", os.path.join(examples, name), "--print-plan")
+            self.assertEqual(r.returncode, 0, name + r.stderr)
+            self.assertIn("output_dir: ttsbench-results\n", r.stdout, name)
+        # A plan that puts sessions in a subfolder of the output dir: `sessions list` finds them.
+        r = self.small_run("deep", output_dir=os.path.join(self.out, "nightly"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.small_run("top")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.ttsbench("sessions", "list", "--output-dir", self.out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        names = [line.split()[0] for line in r.stdout.splitlines()[1:]]
+        self.assertEqual(sorted(names), ["nightly/deep", "top"], r.stdout)
+        r = self.ttsbench("sessions", "show", "nightly/deep", "--output-dir", self.out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_compare_gate_fails_when_it_checked_nothing(self):
+        for name, conc in (("c12", ("1", "2")), ("c12b", ("1", "2")), ("c3", ("3",))):
+            r = self.small_run(name, concurrency=conc, iterations="8")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        # No level in common: with or without rules, not "ok".
+        r = self.ttsbench("compare", "c12", "c3", "--output-dir", self.out)
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        self.assertIn("NOT EVALUATED: c3: no level in common with c12", r.stdout)
+        self.assertNotIn("Result: ok", r.stdout)
+        r = self.ttsbench("compare", "c12", "c3", "--output-dir", self.out,
+                          "--fail-on", "asps=-5%")
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"rule asps=-5% +NOT EVALUATED: c3: no level in common")
+        r = self.ttsbench("compare", "c12", "c3", "--output-dir", self.out,
+                          "--fail-on", "asps=-5%", "--allow-unevaluated")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # 8 requests a level: too few time windows for ASPS, so the rule is n/a at every level.
+        r = self.ttsbench("compare", "c12", "c12b", "--output-dir", self.out,
+                          "--fail-on", "asps=-5%")
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        self.assertIn("NOT EVALUATED: c12b c=1: asps", r.stdout)
+        self.assertIn("c12b c=2: asps", r.stdout)
+        # compare.csv and compare.json go into the candidate's folder, as docs/CI.md says.
+        with open(os.path.join(self.out, "c12b", "compare.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertTrue(rows)
+        self.assertTrue(all(row["candidate"] == "c12b" for row in rows))
+        with open(os.path.join(self.out, "c12b", "compare.json")) as f:
+            self.assertTrue(json.load(f)["not_evaluated"])
+        elsewhere = os.path.join(self.out, "cmp")
+        r = self.ttsbench("compare", "c12", "c12b", "--output-dir", self.out, "--write", elsewhere)
+        self.assertTrue(os.path.exists(os.path.join(elsewhere, "compare.csv")))
+
+    def test_session_json_records_what_ran(self):
+        r = self.small_run("sse", "--stream-format", "sse")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        session = self.session_json("sse")
+        self.assertEqual(session["plan"]["target"]["stream_format"], "sse")
+        self.assertTrue(session["plan"]["target"]["streaming"])
+        self.assertEqual(float(self.summary("sse")[0]["Success_Rate_%"]), 100.0)
+        d = os.path.join(self.out, "sse")
+        output = session["plan"]["output"]
+        self.assertTrue(output["html"])
+        self.assertTrue(os.path.exists(os.path.join(d, "report.html")))
+        pngs = [n for n in os.listdir(d) if n.endswith(".png")]
+        self.assertEqual(output["plots"], bool(pngs))
+        self.assertEqual(output["plots"], self.has_gnuplot())
+        # WebSocket sessions, and templates whose audio comes as SSE events, stream as well.
+        r = self.small_run("ws", "--api", "torch-inference", "--stream-format", "ws")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(self.session_json("ws")["plan"]["target"]["streaming"])
+        plan = os.path.join(self.out, "template.yaml")
+        with open(plan, "w") as f:
+            f.write(f"target:\n  url: {self.url}\n  api: template\n  request_template:\n"
+                    "    path: /v1/audio/speech\n    body: '{\"input\": \"{text}\"}'\n"
+                    "    audio: sse\nload:\n  concurrency: [1]\n")
+        r = self.ttsbench("run", plan, "--print-plan")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("  streaming: true\n", r.stdout)
+
     @staticmethod
     def has_gnuplot():
         return subprocess.run(["sh", "-c", "command -v gnuplot"], capture_output=True).returncode == 0
