@@ -576,7 +576,11 @@ std::vector<SeriesSpec> PlanSeries(const v1::Plan& plan) {
       SeriesSpec s;
       s.target = plan.target();
       s.target.set_voice(voice);
-      if (both) s.target.set_streaming(streamed == 1);
+      if (both) {
+        s.target.set_streaming(streamed == 1);
+        // The non-streamed series asks for the whole answer: no SSE or WebSocket stream.
+        if (streamed == 0) s.target.clear_stream_format();
+      }
       if (per_voice) s.name = absl::StrCat("voice=", voice);
       if (both)
         absl::StrAppend(&s.name, s.name.empty() ? "" : " ", "streaming=", streamed ? "on" : "off");

@@ -424,3 +424,25 @@ TEST(SelfChecksTest, SchedulingLagExcludesConnectionSetUp) {
 
 }  // namespace
 }  // namespace ttsbench::coordinator
+
+namespace ttsbench::coordinator {
+namespace {
+
+TEST(PlanSeriesTest, ComprehensiveNonStreamedSeriesAsksForTheWholeAnswer) {
+  v1::Plan plan;
+  plan.set_mode("comprehensive");
+  plan.mutable_target()->set_streaming(true);
+  plan.mutable_target()->set_stream_format("sse");
+  plan.add_voices("a");
+  const std::vector<SeriesSpec> series = PlanSeries(plan);
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(series[0].name, "voice=a streaming=on");
+  EXPECT_TRUE(series[0].target.streaming());
+  EXPECT_EQ(series[0].target.stream_format(), "sse");
+  EXPECT_EQ(series[1].name, "voice=a streaming=off");
+  EXPECT_FALSE(series[1].target.streaming());
+  EXPECT_EQ(series[1].target.stream_format(), "");
+}
+
+}  // namespace
+}  // namespace ttsbench::coordinator
