@@ -26,6 +26,13 @@ absl::StatusOr<LocalAgents> LocalAgents::Spawn(int n, const std::string& coordin
   if (access(binary.c_str(), X_OK) != 0) {
     return absl::NotFoundError(absl::StrCat("cannot find ", binary));
   }
+  // Each agent in its own process group: a terminal's Ctrl-C (SIGINT to the foreground group)
+  // reaches only the coordinator, which stops the agents and writes the session marked
+  // interrupted, instead of killing the agents under it and reporting them lost.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   LocalAgents agents;
   for (int i = 0; i < n; ++i) {
     std::string id = absl::StrCat("local-", i + 1);
@@ -35,12 +42,14 @@ absl::StatusOr<LocalAgents> LocalAgents::Spawn(int n, const std::string& coordin
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     pid_t pid = 0;
-    if (int err = posix_spawn(&pid, binary.c_str(), nullptr, nullptr, argv.data(), environ);
+    if (int err = posix_spawn(&pid, binary.c_str(), nullptr, &attr, argv.data(), environ);
         err != 0) {
+      posix_spawnattr_destroy(&attr);
       return absl::InternalError(absl::StrCat("cannot start ", binary, ": ", strerror(err)));
     }
     agents.pids_.push_back(pid);
   }
+  posix_spawnattr_destroy(&attr);
   return agents;
 }
 

@@ -176,6 +176,11 @@ class Orchestrator::Impl {
   // failure_policy continue finish the level on the others, marked degraded.
   absl::Status LoseAgent(AgentState& lost, const std::string& what) {
     if (lost.lost) return absl::OkStatus();
+    // Agents that go away while the user interrupts the run went with it (a signal to the whole
+    // process group, a CI job cancelled): the run was interrupted, no agent failed.
+    if (o_.interrupted != nullptr && o_.interrupted->load()) {
+      return absl::CancelledError("interrupted");
+    }
     lost.lost = true;
     const size_t alive = Alive();
     const std::string message = absl::StrCat("agent ", lost.hello.agent_id(), " ", what, During());
