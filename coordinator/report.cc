@@ -226,7 +226,7 @@ const std::vector<std::string>& RequestsCsvColumns() {
       "level",        "agent",         "request_id",     "warmup",      "intended_s",  "start_s",
       "first_byte_s", "first_audio_s", "end_s",          "chars",       "bytes",       "audio_s",
       "sample_rate",  "chunks",        "max_gap_ms",     "underrun_ms", "http_status", "success",
-      "error",        "connect_ms",    "worst_stall_ms", "series"};
+      "error",        "connect_ms",    "worst_stall_ms", "series",      "error_detail"};
   return *columns;
 }
 
@@ -274,6 +274,7 @@ void AppendRequestRow(const v1::Session& session, const LevelData& level, const 
       .Field(Num(static_cast<double>(r.connect_ns) / 1e6))
       .Field(Num(r.worst_stall_ms))
       .Field(level.series)
+      .Field(r.error_detail)
       .EndRow();
 }
 
