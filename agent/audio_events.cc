@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -50,6 +51,14 @@ bool Contains(const std::vector<std::string>& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+// The server's own words, for the record's error_detail: the event, cut to a console line.
+absl::Status ServerReportedError(absl::string_view event) {
+  constexpr size_t kMaxBytes = 200;
+  return absl::FailedPreconditionError(
+      absl::StrCat("the server reported an error: ", event.substr(0, kMaxBytes),
+                   event.size() > kMaxBytes ? "..." : ""));
+}
+
 }  // namespace
 
 absl::StatusOr<AudioEvent> ParseAudioEvent(absl::string_view json, const AudioEventSpec& spec) {
@@ -72,10 +81,10 @@ absl::StatusOr<AudioEvent> ParseAudioEvent(absl::string_view json, const AudioEv
     ev.type = t->string_value();
   }
   if (!spec.error_field.empty() && Truthy(Find(doc, spec.error_field))) {
-    return absl::FailedPreconditionError("the server reported an error");
+    return ServerReportedError(trimmed);
   }
   if (!ev.type.empty() && Contains(spec.error_types, ev.type)) {
-    return absl::FailedPreconditionError("the server reported an error");
+    return ServerReportedError(trimmed);
   }
   for (const std::string& field : spec.audio_fields) {
     const Value* a = Find(doc, field);

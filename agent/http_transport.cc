@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "agent/transport_internal.h"
 #include "common/clock.h"
 
@@ -36,13 +37,22 @@ struct BodySink {
   int64_t audio_bytes = 0;
   double audio_s = 0;
   v1::ErrorKind bad = v1::ERROR_NONE;
+  std::string bad_detail;  // the decoder's reason, set with `bad`
+  // A non-2xx answer's first kErrorBodyBytes (+1, to tell a cut body): the server's reason.
+  std::string error_body;
 
   void Put(const char* data, size_t n) {
     bytes += static_cast<int64_t>(n);
-    if (decoder == nullptr || bad != v1::ERROR_NONE) return;
+    if (decoder == nullptr) {
+      const size_t room = kErrorBodyBytes + 1 - std::min(error_body.size(), kErrorBodyBytes + 1);
+      error_body.append(data, std::min(n, room));
+      return;
+    }
+    if (bad != v1::ERROR_NONE) return;
     auto feed = decoder->OnBody(absl::string_view(data, n));
     if (!feed.ok()) {
       bad = DecoderErrorKind(feed.status());  // keep reading so the connection stays usable
+      bad_detail = std::string(feed.status().message());
       return;
     }
     audio_bytes += static_cast<int64_t>(feed->audio_bytes);
@@ -61,13 +71,16 @@ class ResponseReader final : public http::basic_parser<false> {
     content_type_.clear();
   }
   int status() const { return status_; }
+  // The reason phrase of a non-2xx status line (not kept for a 2xx: nothing to explain).
+  const std::string& reason() const { return reason_; }
   void set_sink(BodySink* sink) { sink_ = sink; }
 
  private:
   void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
                        beast::error_code&) override {}
-  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+  void on_response_impl(int code, beast::string_view reason, int, beast::error_code&) override {
     status_ = code;
+    if (code < 200 || code >= 300) reason_.assign(reason.data(), reason.size());
   }
   void on_field_impl(http::field name, beast::string_view, beast::string_view value,
                      beast::error_code&) override {
@@ -87,6 +100,7 @@ class ResponseReader final : public http::basic_parser<false> {
   void on_finish_impl(beast::error_code&) override {}
 
   std::string& content_type_;
+  std::string reason_;
   int status_ = 0;
   BodySink* sink_ = nullptr;
 };
@@ -104,14 +118,15 @@ class HttpConnection final : public ClientConnection {
     open_began_ns_ = SteadyNowNs();
     Close();
     endpoints_ = endpoints;
-    if (kTls && tls_ == nullptr) co_return OpenResult{v1::ERROR_TLS};
+    if (kTls && tls_ == nullptr) co_return OpenResult{v1::ERROR_TLS, 0, "no TLS client context"};
     // A TLS stream cannot be reconnected: every connection gets a fresh one.
     stream_ = NewStream<Layer<kTls>, kTls>(ioc_, tls_);
     beast::get_lowest_layer(*stream_).expires_after(timeout);
-    const v1::ErrorKind kind = co_await ConnectLayer<kTls>(*stream_, endpoints, spec_.tls);
+    std::string detail;
+    const v1::ErrorKind kind = co_await ConnectLayer<kTls>(*stream_, endpoints, spec_.tls, &detail);
     if (kind != v1::ERROR_NONE) {
       Close();
-      co_return OpenResult{kind};
+      co_return OpenResult{kind, 0, std::move(detail)};
     }
     open_ = true;
     co_return OpenResult{};
@@ -127,7 +142,16 @@ class HttpConnection final : public ClientConnection {
 
   net::awaitable<Outcome> Exchange(const PreparedRequest& req, ExchangeContext& ctx) override {
     v1::RequestRecord& rec = ctx.rec;
-    auto fail = [&](v1::ErrorKind kind) { return FailExchange(ctx, kind, *this); };
+    auto fail = [&](v1::ErrorKind kind, std::string detail) {
+      return FailExchange(ctx, kind, *this, std::move(detail));
+    };
+    // A failed read, explained by the bytes the server sent instead of an answer, if any.
+    auto fail_read = [&](const beast::error_code& ec, absl::string_view received,
+                         absl::string_view while_doing) {
+      const v1::ErrorKind kind = ReadErrorKind(ec);
+      return fail(kind, kind == v1::ERROR_TIMEOUT ? TimeoutDetail(ctx, while_doing)
+                                                  : ReadDetail(ec, received));
+    };
     const int64_t began = SteadyNowNs();
     const Deadline deadline(ctx.fresh ? open_began_ns_ : began, ctx.timeout);
     rec.set_start_ns(began);
@@ -143,7 +167,11 @@ class HttpConnection final : public ClientConnection {
       deadline.Arm(*stream_);
       auto [wec, written] = co_await net::async_write(*stream_, net::buffer(req.wire), kUse);
       if (!wec) break;
-      if (!reused || written != 0 || !PeerClosed(wec)) co_return fail(WriteErrorKind(wec));
+      if (!reused || written != 0 || !PeerClosed(wec)) {
+        const v1::ErrorKind kind = WriteErrorKind(wec);
+        co_return fail(kind, kind == v1::ERROR_TIMEOUT ? TimeoutDetail(ctx, "sending the request")
+                                                       : absl::StrCat("write: ", wec.message()));
+      }
       reused = false;
       if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
@@ -154,14 +182,24 @@ class HttpConnection final : public ClientConnection {
     auto [hec, hn] = co_await http::async_read_header(stream, buffer_, parser, kUse);
     // Known as soon as the status line is, even if the rest of the head breaks a limit.
     if (parser.status() != 0) rec.set_http_status(parser.status());
-    if (hec) co_return fail(ReadErrorKind(hec));
-    if (deadline.Passed(SteadyNowNs())) co_return fail(v1::ERROR_TIMEOUT);
+    if (hec) {
+      const auto head = buffer_.data();
+      co_return fail_read(
+          hec,
+          parser.status() != 0
+              ? absl::string_view()
+              : absl::string_view(static_cast<const char*>(head.data()), head.size()),
+          "waiting for the answer");
+    }
+    if (deadline.Passed(SteadyNowNs())) {
+      co_return fail(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "waiting for the answer"));
+    }
     const int status = parser.status();
     const bool ok_status = status >= 200 && status < 300;
     std::unique_ptr<ResponseDecoder> decoder;
     if (ok_status) {
       auto d = ctx.dialect.NewDecoder(content_type_);
-      if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL);
+      if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
       decoder = std::move(*d);
     }
     BodySink sink;
@@ -182,7 +220,12 @@ class HttpConnection final : public ClientConnection {
       }
       if (ec || deadline.Passed(t)) {
         KeepReceived(rec, sink.bytes, timeline, decoder.get());
-        co_return fail(ec ? ReadErrorKind(ec) : v1::ERROR_TIMEOUT);
+        if (!ec) co_return fail(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "reading the answer"));
+        if (ReadErrorKind(ec) == v1::ERROR_TIMEOUT) {
+          co_return fail(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "reading the answer"));
+        }
+        co_return fail(ReadErrorKind(ec), absl::StrCat("answer cut off after ", sink.bytes,
+                                                       " body bytes: ", ec.message()));
       }
     }
     rec.set_end_ns(SteadyNowNs());
@@ -191,9 +234,10 @@ class HttpConnection final : public ClientConnection {
     if (!ok_status) {
       timeline.Fill(rec);
       rec.set_error(StatusErrorKind(status));
+      rec.set_error_detail(StatusDetail(status, parser.reason(), sink.error_body));
       co_return Outcome::kDone;
     }
-    co_return CompleteAnswer(ctx, *decoder, timeline, sink.bad);
+    co_return CompleteAnswer(ctx, *decoder, timeline, sink.bad, std::move(sink.bad_detail));
   }
 
  private:

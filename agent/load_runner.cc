@@ -428,6 +428,7 @@ class LoadRunner::Impl {
         rec->set_end_ns(t1);
         if (r.http_status != 0) rec->set_http_status(r.http_status);
         rec->set_error(cancel_.load() ? v1::ERROR_CANCELLED : r.error);
+        rec->set_error_detail(r.detail);
       }
       co_return false;
     }

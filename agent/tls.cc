@@ -49,4 +49,12 @@ bool PrepareTlsConnection(SSL* ssl, const TlsOptions& options) {
   return SSL_set_alpn_protos(ssl, kAlpn, sizeof(kAlpn) - 1) == 0;
 }
 
+std::string TlsHandshakeDetail(SSL* ssl, const boost::system::error_code& ec) {
+  const long verify = SSL_get_verify_result(ssl);  // NOLINT(runtime/int): OpenSSL's type
+  if (verify != X509_V_OK) {
+    return absl::StrCat("certificate verify failed: ", X509_verify_cert_error_string(verify));
+  }
+  return absl::StrCat("TLS handshake: ", ec.message());
+}
+
 }  // namespace ttsbench::agent

@@ -7,7 +7,10 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/websocket/error.hpp>
+#include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "agent/transport_internal.h"
 
 namespace ttsbench::agent {
@@ -89,6 +92,62 @@ v1::ErrorKind StatusErrorKind(int status) {
   return v1::ERROR_PROTOCOL;  // 1xx/3xx: a TTS endpoint must answer with audio
 }
 
+namespace {
+
+// Up to `limit` bytes of `text` fit for one console line: control characters become spaces
+// (runs collapsed), bytes outside printable ASCII become '?', so a binary body stays readable.
+std::string Printable(absl::string_view text, size_t limit) {
+  std::string out;
+  out.reserve(std::min(text.size(), limit) + 3);
+  for (const char ch : text.substr(0, limit)) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(c < 0x80 ? ch : '?');
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (text.size() > limit) out += "...";
+  return out;
+}
+
+}  // namespace
+
+std::string StatusDetail(int status, absl::string_view reason, absl::string_view body) {
+  std::string out = absl::StrCat(status);
+  if (!reason.empty()) absl::StrAppend(&out, " ", Printable(reason, 80));
+  const std::string text = Printable(body, kErrorBodyBytes);
+  if (!text.empty()) absl::StrAppend(&out, ": ", text);
+  return out;
+}
+
+bool LooksLikeTls(absl::string_view received) {
+  return received.size() >= 2 && (received[0] == 0x15 || received[0] == 0x16) &&
+         received[1] == 0x03;
+}
+
+std::string ReadDetail(const beast::error_code& ec, absl::string_view received) {
+  if (LooksLikeTls(received)) {
+    std::string hex;
+    for (const char c : received.substr(0, 5)) {
+      absl::StrAppend(&hex, hex.empty() ? "" : " ",
+                      absl::StrFormat("%02x", static_cast<unsigned char>(c)));
+    }
+    return absl::StrCat("the server answered with TLS bytes (", hex,
+                        "), not HTTP: the port speaks TLS");
+  }
+  if (PeerClosed(ec) && received.empty()) {
+    return absl::StrCat("the server closed the connection without answering (", ec.message(), ")");
+  }
+  if (!received.empty() &&
+      ec.category() == beast::error_code(http::error::bad_version).category()) {
+    return absl::StrCat("not an HTTP answer (", ec.message(), "): \"", Printable(received, 60),
+                        "\"");
+  }
+  return ec.message();
+}
+
 v1::ErrorKind DecoderErrorKind(const absl::Status& status) {
   return absl::IsInvalidArgument(status) ? v1::ERROR_INVALID_AUDIO : v1::ERROR_PROTOCOL;
 }
@@ -112,14 +171,20 @@ void KeepReceived(v1::RequestRecord& rec, int64_t bytes, const ChunkTimeline& ti
   rec.set_sample_rate(decoder->sample_rate());
 }
 
+std::string TimeoutDetail(const ExchangeContext& ctx, absl::string_view what) {
+  return absl::StrFormat("the request deadline (--timeout %gs) passed while %s",
+                         static_cast<double>(ctx.timeout.count()) / 1e9, what);
+}
+
 Outcome CompleteAnswer(ExchangeContext& ctx, ResponseDecoder& decoder, ChunkTimeline& timeline,
-                       v1::ErrorKind error) {
+                       v1::ErrorKind error, std::string detail) {
   v1::RequestRecord& rec = ctx.rec;
   const bool streamed = rec.streamed();
   if (error == v1::ERROR_NONE) {
     auto tail = decoder.Finish();
     if (!tail.ok()) {
       error = DecoderErrorKind(tail.status());
+      detail = std::string(tail.status().message());
     } else if (streamed && tail->audio_bytes > 0) {
       timeline.Audio(rec.end_ns(), tail->audio_s, rec);  // e.g. a last SSE event never ended
     }
@@ -127,9 +192,15 @@ Outcome CompleteAnswer(ExchangeContext& ctx, ResponseDecoder& decoder, ChunkTime
   timeline.Fill(rec);
   rec.set_audio_s(decoder.seconds());
   rec.set_sample_rate(decoder.sample_rate());
-  if (error == v1::ERROR_NONE && decoder.seconds() <= 0) error = v1::ERROR_EMPTY_AUDIO;
+  if (error == v1::ERROR_NONE && decoder.seconds() <= 0) {
+    error = v1::ERROR_EMPTY_AUDIO;
+    detail = absl::StrCat("the answer held no audio (", rec.bytes(), " bytes)");
+  }
   rec.set_error(error);
-  if (error != v1::ERROR_NONE) return Outcome::kDone;
+  if (error != v1::ERROR_NONE) {
+    rec.set_error_detail(std::move(detail));
+    return Outcome::kDone;
+  }
   if (streamed) {
     timeline.Commit(ctx.gaps_us);
   } else {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "agent/dialect.h"
@@ -26,6 +27,7 @@ using Endpoints = boost::asio::ip::tcp::resolver::results_type;
 struct OpenResult {
   v1::ErrorKind error = v1::ERROR_NONE;
   int http_status = 0;  // a refused WebSocket handshake's status
+  std::string detail;   // why it failed, for the record's error_detail (empty on success)
 };
 
 // How an exchange ended. The record is always complete (success or a classified error): a kept
@@ -101,6 +103,18 @@ v1::ErrorKind WriteErrorKind(const boost::beast::error_code& ec);
 v1::ErrorKind StatusErrorKind(int status);
 // The peer closed the connection (EOF, reset, TLS truncation).
 bool PeerClosed(const boost::beast::error_code& ec);
+
+// Error details (RequestRecord.error_detail): built on failure only, so a successful request
+// allocates nothing for them. At most this many bytes of a server's error body are kept.
+inline constexpr size_t kErrorBodyBytes = 200;
+// "404 Not Found: {body...}": the status line and the start of the error body (control
+// characters and invalid UTF-8 replaced, cut at kErrorBodyBytes).
+std::string StatusDetail(int status, absl::string_view reason, absl::string_view body);
+// A failed read: the socket error, and what the bytes the server sent instead of an HTTP
+// answer were (`received`: the unparsed start of the answer; TLS records start 0x15 or 0x16).
+std::string ReadDetail(const boost::beast::error_code& ec, absl::string_view received);
+// Whether `received` begins like a TLS record (alert 0x15, handshake 0x16, then version 3.x).
+bool LooksLikeTls(absl::string_view received);
 // A decoder's error: invalid_audio for InvalidArgument, protocol otherwise.
 v1::ErrorKind DecoderErrorKind(const absl::Status& status);
 

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "agent/tls.h"
@@ -44,19 +45,40 @@ std::unique_ptr<Stream> NewStream(net::io_context& ioc, net::ssl::context* tls) 
 }
 
 // TCP connect, then the TLS handshake, on `layer`; the lowest layer's deadline must be set.
+// On failure `detail` says why (the socket error, the certificate verify error).
 template <bool kTls>
 net::awaitable<v1::ErrorKind> ConnectLayer(Layer<kTls>& layer, const Endpoints& endpoints,
-                                           const TlsOptions& tls) {
+                                           const TlsOptions& tls, std::string* detail) {
   beast::tcp_stream& tcp_layer = beast::get_lowest_layer(layer);
-  if (endpoints.empty()) co_return v1::ERROR_CONNECT;
+  if (endpoints.empty()) {
+    *detail = "no address to connect to";
+    co_return v1::ERROR_CONNECT;
+  }
   auto [ec, ep] = co_await tcp_layer.async_connect(endpoints, kUse);
-  if (ec) co_return ec == beast::error::timeout ? v1::ERROR_TIMEOUT : v1::ERROR_CONNECT;
+  if (ec == beast::error::timeout) {
+    *detail = "connect timed out (--timeout)";
+    co_return v1::ERROR_TIMEOUT;
+  }
+  if (ec) {
+    *detail = "connect: " + ec.message();
+    co_return v1::ERROR_CONNECT;
+  }
   beast::error_code ignored;
   tcp_layer.socket().set_option(tcp::no_delay(true), ignored);
   if constexpr (kTls) {
-    if (!PrepareTlsConnection(layer.native_handle(), tls)) co_return v1::ERROR_TLS;
+    if (!PrepareTlsConnection(layer.native_handle(), tls)) {
+      *detail = "TLS set-up refused by OpenSSL (SNI, host name check or ALPN)";
+      co_return v1::ERROR_TLS;
+    }
     auto [hec] = co_await layer.async_handshake(net::ssl::stream_base::client, kUse);
-    if (hec) co_return hec == beast::error::timeout ? v1::ERROR_TIMEOUT : v1::ERROR_TLS;
+    if (hec == beast::error::timeout) {
+      *detail = "TLS handshake timed out (--timeout)";
+      co_return v1::ERROR_TIMEOUT;
+    }
+    if (hec) {
+      *detail = TlsHandshakeDetail(layer.native_handle(), hec);
+      co_return v1::ERROR_TLS;
+    }
   }
   co_return v1::ERROR_NONE;
 }
@@ -100,8 +122,11 @@ bool PeerHungUp(tcp::socket& socket);
 // Ends an exchange with a classified error and stamps its end. A request the tool cancelled
 // (Stop, lapsed lease) is recorded as cancelled unless its own deadline had passed. The
 // connection is closed: its state is unknown after a failure.
-inline Outcome FailExchange(ExchangeContext& ctx, v1::ErrorKind kind, ClientConnection& conn) {
+// `detail` becomes the record's error_detail.
+inline Outcome FailExchange(ExchangeContext& ctx, v1::ErrorKind kind, ClientConnection& conn,
+                            std::string detail) {
   ctx.rec.set_error(ctx.stopping.load() && kind != v1::ERROR_TIMEOUT ? v1::ERROR_CANCELLED : kind);
+  ctx.rec.set_error_detail(std::move(detail));
   ctx.rec.set_end_ns(common::SteadyNowNs());
   conn.Close();
   return Outcome::kDone;
@@ -113,11 +138,14 @@ void KeepReceived(v1::RequestRecord& rec, int64_t bytes, const ChunkTimeline& ti
                   const ResponseDecoder* decoder);
 
 // Ends an answer that was read to its end (rec's end_ns and bytes set), with `error` found on
-// the way (ERROR_NONE if none): the decoder's end, the audio's length, and DESIGN.md's timing
-// rules. A non-streamed answer's audio is first known at its end (TTFA = latency); only a
-// streamed answer that succeeded contributes inter-chunk gaps.
+// the way (ERROR_NONE if none; `detail` says why): the decoder's end, the audio's length, and
+// DESIGN.md's timing rules. A non-streamed answer's audio is first known at its end (TTFA =
+// latency); only a streamed answer that succeeded contributes inter-chunk gaps.
 Outcome CompleteAnswer(ExchangeContext& ctx, ResponseDecoder& decoder, ChunkTimeline& timeline,
-                       v1::ErrorKind error);
+                       v1::ErrorKind error, std::string detail = {});
+
+// "the request deadline (--timeout 30s) passed while <what>".
+std::string TimeoutDetail(const ExchangeContext& ctx, absl::string_view what);
 
 // Replaces a stale kept connection inside the request's deadline; its set-up time is added to
 // the record's connect_ns. False: the open failed and the record holds the error.
@@ -129,7 +157,7 @@ net::awaitable<bool> Reopen(Connection& conn, const Endpoints& endpoints, Exchan
   ctx.rec.set_connect_ns(ctx.rec.connect_ns() + (common::SteadyNowNs() - t0));
   if (r.error == v1::ERROR_NONE) co_return true;
   if (r.http_status != 0) ctx.rec.set_http_status(r.http_status);
-  FailExchange(ctx, r.error, conn);
+  FailExchange(ctx, r.error, conn, r.detail);
   co_return false;
 }
 

@@ -8,9 +8,11 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "agent/transport_internal.h"
 #include "common/clock.h"
 
@@ -39,13 +41,15 @@ class WsConnection final : public ClientConnection {
     open_began_ns_ = SteadyNowNs();
     Close();
     endpoints_ = endpoints;
-    if (kTls && tls_ == nullptr) co_return OpenResult{v1::ERROR_TLS};
+    if (kTls && tls_ == nullptr) co_return OpenResult{v1::ERROR_TLS, 0, "no TLS client context"};
     ws_ = NewStream<Ws, kTls>(ioc_, tls_);
     beast::get_lowest_layer(*ws_).expires_after(timeout);
-    const v1::ErrorKind kind = co_await ConnectLayer<kTls>(ws_->next_layer(), endpoints, spec_.tls);
+    std::string detail;
+    const v1::ErrorKind kind =
+        co_await ConnectLayer<kTls>(ws_->next_layer(), endpoints, spec_.tls, &detail);
     if (kind != v1::ERROR_NONE) {
       Close();
-      co_return OpenResult{kind};
+      co_return OpenResult{kind, 0, std::move(detail)};
     }
     // One deadline per operation comes from the TCP layer; the WebSocket's own idle timers
     // would only fight it.
@@ -63,11 +67,22 @@ class WsConnection final : public ClientConnection {
       Close();
       const int status = static_cast<int>(res.result_int());
       if (ec == websocket::error::upgrade_declined && status >= 200) {
-        co_return OpenResult{StatusErrorKind(status), status};
+        co_return OpenResult{
+            StatusErrorKind(status), status,
+            absl::StrCat(
+                "WebSocket upgrade refused: ",
+                StatusDetail(status, absl::string_view(res.reason().data(), res.reason().size()),
+                             res.body()))};
       }
-      if (ec == beast::error::timeout) co_return OpenResult{v1::ERROR_TIMEOUT};
-      if (PeerClosed(ec)) co_return OpenResult{v1::ERROR_READ};
-      co_return OpenResult{v1::ERROR_PROTOCOL, status};
+      if (ec == beast::error::timeout) {
+        co_return OpenResult{v1::ERROR_TIMEOUT, 0, "WebSocket handshake timed out (--timeout)"};
+      }
+      if (PeerClosed(ec)) {
+        co_return OpenResult{v1::ERROR_READ, 0,
+                             absl::StrCat("WebSocket handshake: ", ReadDetail(ec, {}))};
+      }
+      co_return OpenResult{v1::ERROR_PROTOCOL, status,
+                           absl::StrCat("WebSocket handshake: ", ec.message())};
     }
     buffer_.reserve(kReadBufferBytes);
     open_ = true;
@@ -84,7 +99,9 @@ class WsConnection final : public ClientConnection {
 
   net::awaitable<Outcome> Exchange(const PreparedRequest& req, ExchangeContext& ctx) override {
     v1::RequestRecord& rec = ctx.rec;
-    auto fail = [&](v1::ErrorKind kind) { return FailExchange(ctx, kind, *this); };
+    auto fail = [&](v1::ErrorKind kind, std::string detail) {
+      return FailExchange(ctx, kind, *this, std::move(detail));
+    };
     const int64_t began = SteadyNowNs();
     const Deadline deadline(ctx.fresh ? open_began_ns_ : began, ctx.timeout);
     rec.set_start_ns(began);
@@ -105,20 +122,24 @@ class WsConnection final : public ClientConnection {
         continue;
       }
       const bool stale = PeerClosed(ec) || ec == websocket::error::closed;
-      if (!reused || i != 0 || n != 0 || !stale) co_return fail(WriteErrorKind(ec));
+      if (!reused || i != 0 || n != 0 || !stale) {
+        const v1::ErrorKind kind = WriteErrorKind(ec);
+        co_return fail(kind, kind == v1::ERROR_TIMEOUT ? TimeoutDetail(ctx, "sending the request")
+                                                       : absl::StrCat("write: ", ec.message()));
+      }
       reused = false;
       if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
     Ws& ws = *ws_;
     auto d = ctx.dialect.NewDecoder("");
-    if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL);
+    if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
     std::unique_ptr<ResponseDecoder> decoder = std::move(*d);
     int64_t bytes = 0;
     ChunkTimeline timeline(gaps_ns_);
     const bool streamed = rec.streamed();
-    auto fail_keeping = [&](v1::ErrorKind kind) {
+    auto fail_keeping = [&](v1::ErrorKind kind, std::string detail) {
       KeepReceived(rec, bytes, timeline, decoder.get());
-      return fail(kind);
+      return fail(kind, std::move(detail));
     };
     for (bool done = false; !done;) {
       buffer_.clear();
@@ -129,7 +150,9 @@ class WsConnection final : public ClientConnection {
         auto [pec, pn] = co_await ws.async_read_some(buffer_, kReadBufferBytes, kUse);
         ec = pec;
         n += pn;
-        if (!ec && deadline.Passed(SteadyNowNs())) co_return fail_keeping(v1::ERROR_TIMEOUT);
+        if (!ec && deadline.Passed(SteadyNowNs())) {
+          co_return fail_keeping(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "reading the answer"));
+        }
       } while (!ec && !ws.is_message_done());
       if (ec) {
         if (ec == websocket::error::closed && spec_.ws_ends_on_close) {
@@ -137,7 +160,12 @@ class WsConnection final : public ClientConnection {
           break;
         }
         bytes += static_cast<int64_t>(n);
-        co_return fail_keeping(ReadErrorKind(ec));  // closed before the end marker: a read error
+        // Closed before the end marker: a read error.
+        const v1::ErrorKind kind = ReadErrorKind(ec);
+        co_return fail_keeping(
+            kind, kind == v1::ERROR_TIMEOUT
+                      ? TimeoutDetail(ctx, "reading the answer")
+                      : absl::StrCat("answer cut off after ", bytes, " bytes: ", ec.message()));
       }
       const int64_t t = SteadyNowNs();
       const auto data = buffer_.cdata();
@@ -147,7 +175,7 @@ class WsConnection final : public ClientConnection {
         // The session's state is unknown after a bad answer: the next request reconnects.
         if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
         bytes += static_cast<int64_t>(n);
-        co_return fail_keeping(DecoderErrorKind(r.status()));
+        co_return fail_keeping(DecoderErrorKind(r.status()), std::string(r.status().message()));
       }
       if (r->ignored) continue;
       if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);

@@ -115,10 +115,16 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
   double audio_s = 0;
   uint32_t goodput = 0, streamed_ok = 0, continuity_ok = 0;
   std::array<uint32_t, 256> errors{};
+  // Per kind, the earliest-started failed request: the one whose detail the summary shows.
+  std::array<size_t, 256> first_index{};
+  std::array<int64_t, 256> first_start;
+  first_start.fill(std::numeric_limits<int64_t>::max());
+  size_t index = 0;
   const RequestSloBounds bounds = RequestBoundsOf(options.slos);
   // One pass for the counts and sums; then one gather per distribution into a single buffer,
   // so memory beyond the records is one double per record, whatever the number of metrics.
   records.ForEach([&](const Chunk& c, size_t i) {
+    const size_t at = index++;
     if (c.warmup(i)) {
       ++warmup;
       return;
@@ -135,6 +141,10 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
     new_connections += c.connect_ns[i] > 0;
     if (!c.succeeded(i)) {
       ++errors[c.error[i]];
+      if (start < first_start[c.error[i]]) {
+        first_start[c.error[i]] = start;
+        first_index[c.error[i]] = at;
+      }
       return;
     }
     ++successful;
@@ -148,10 +158,22 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
       continuity_ok += c.worst_stall_ms[i] <= options.stall_threshold_ms;
     }
   });
+  std::vector<size_t> kinds;
   for (size_t kind = 0; kind < errors.size(); ++kind) {
     if (errors[kind] == 0) continue;
     (*st.mutable_errors())[std::string(ErrorKindName(static_cast<v1::ErrorKind>(kind)))] +=
         errors[kind];
+    kinds.push_back(kind);
+  }
+  std::stable_sort(kinds.begin(), kinds.end(),
+                   [&](size_t a, size_t b) { return errors[a] > errors[b]; });
+  for (const size_t kind : kinds) {
+    v1::ErrorSummary* e = st.add_error_summary();
+    e->set_kind(std::string(ErrorKindName(static_cast<v1::ErrorKind>(kind))));
+    e->set_count(errors[kind]);
+    const size_t at = first_index[kind];
+    e->set_first_detail(std::string(records.detail(at)));
+    e->set_first_http_status(records[at].http_status);
   }
   st.set_attempted(attempted);
   st.set_successful(successful);

@@ -39,6 +39,7 @@ Record FromProto(const v1::RequestRecord& r, uint32_t agent) {
   out.warmup = r.warmup();
   out.streamed = r.streamed();
   out.agent = agent;
+  out.error_detail = r.error_detail();
   return out;
 }
 
@@ -63,6 +64,7 @@ v1::RequestRecord ToProto(const Record& r) {
   out.set_error(r.error);
   out.set_streamed(r.streamed);
   out.set_worst_stall_ms(r.worst_stall_ms);
+  if (!r.error_detail.empty()) out.set_error_detail(r.error_detail);
   return out;
 }
 
@@ -76,7 +78,30 @@ RecordStore& RecordStore::operator=(const RecordStore& other) {
     std::memcpy(chunks_.back().get(), other.chunks_[c].get(), sizeof(Chunk));
   }
   size_ = other.size_;
+  detail_texts_ = other.detail_texts_;
+  detail_ids_ = other.detail_ids_;
+  details_ = other.details_;
   return *this;
+}
+
+void RecordStore::KeepDetail(size_t i, absl::string_view detail) {
+  if (detail.empty()) return;
+  auto it = detail_ids_.find(std::string(detail));
+  if (it == detail_ids_.end()) {
+    if (detail_texts_.size() >= kMaxDistinctDetails) return;
+    const auto id = static_cast<uint32_t>(detail_texts_.size());
+    detail_texts_.emplace_back(detail);
+    it = detail_ids_.emplace(detail_texts_.back(), id).first;
+  }
+  details_.emplace_back(i, it->second);
+}
+
+absl::string_view RecordStore::detail(size_t i) const {
+  auto it = std::lower_bound(
+      details_.begin(), details_.end(), i,
+      [](const std::pair<size_t, uint32_t>& d, size_t at) { return d.first < at; });
+  if (it == details_.end() || it->first != i) return "";
+  return detail_texts_[it->second];
 }
 
 RecordStore::Chunk& RecordStore::Slot(size_t* i) {
@@ -111,6 +136,7 @@ void RecordStore::Append(const v1::RequestRecord& r, uint32_t agent) {
   c.error[i] = Narrow8(r.error());
   c.flags[i] = static_cast<uint8_t>((r.warmup() ? Chunk::kWarmup : 0) |
                                     (r.streamed() ? Chunk::kStreamed : 0));
+  KeepDetail(size_ - 1, r.error_detail());
 }
 
 void RecordStore::Append(const Record& r) {
@@ -136,6 +162,7 @@ void RecordStore::Append(const Record& r) {
   c.error[i] = Narrow8(r.error);
   c.flags[i] =
       static_cast<uint8_t>((r.warmup ? Chunk::kWarmup : 0) | (r.streamed ? Chunk::kStreamed : 0));
+  KeepDetail(size_ - 1, r.error_detail);
 }
 
 void RecordStore::Append(std::span<const Record> rs, uint32_t agent) {
@@ -173,6 +200,7 @@ void RecordStore::Append(std::span<const Record> rs, uint32_t agent) {
     TTSBENCH_COPY_COLUMN(flags, static_cast<uint8_t>((r.warmup ? Chunk::kWarmup : 0) |
                                                      (r.streamed ? Chunk::kStreamed : 0)))
 #undef TTSBENCH_COPY_COLUMN
+    for (size_t k = 0; k < n; ++k) KeepDetail(size_ + k, in[k].error_detail);
     size_ += n;
     done += n;
   }
@@ -187,6 +215,9 @@ void RecordStore::Reserve(size_t n) {
 void RecordStore::Clear() {
   chunks_.clear();
   size_ = 0;
+  detail_texts_.clear();
+  detail_ids_.clear();
+  details_.clear();
 }
 
 Record RecordStore::operator[](size_t i) const {
@@ -213,6 +244,7 @@ Record RecordStore::operator[](size_t i) const {
   r.warmup = c.warmup(k);
   r.streamed = c.streamed(k);
   r.agent = c.agent[k];
+  if (c.error[k] != v1::ERROR_NONE) r.error_detail = std::string(detail(i));
   return r;
 }
 

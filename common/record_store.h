@@ -8,8 +8,12 @@
 #include <iterator>
 #include <memory>
 #include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
 namespace ttsbench::common {
@@ -37,6 +41,7 @@ struct Record {
   bool warmup = false;
   bool streamed = false;
   uint32_t agent = 0;
+  std::string error_detail;  // failures only; empty on success (no allocation)
 };
 
 Record FromProto(const v1::RequestRecord& r, uint32_t agent = 0);
@@ -47,11 +52,14 @@ inline bool Succeeded(const Record& r) { return r.error == v1::ERROR_NONE; }
 // Append-only columns in fixed-size chunks: growth never copies what is stored (no 2x peak, no
 // pause), and a scan of a few columns reads only those. Not thread-safe; one writer.
 // Stored narrower than the proto, losslessly for what agents send: http_status in 16 bits
-// (three-digit codes), error kind in 8.
+// (three-digit codes), error kind in 8. Error details are kept beside the columns, only for
+// failed records and each distinct text once (a level of a million identical 404s holds one
+// string), up to kMaxDistinctDetails texts; later new texts are dropped.
 class RecordStore {
  public:
   static constexpr size_t kChunkBits = 14;
   static constexpr size_t kChunkRecords = size_t{1} << kChunkBits;  // 16384
+  static constexpr size_t kMaxDistinctDetails = 4096;
 
   // Columns of up to kChunkRecords records.
   struct Chunk {
@@ -130,6 +138,8 @@ class RecordStore {
   Iterator end() const { return Iterator(this, size_); }
   // Bytes held by the columns (what 10 million records cost).
   size_t MemoryBytes() const { return chunks_.size() * sizeof(Chunk); }
+  // Record i's error detail ("" if none kept). A binary search over the failed records only.
+  absl::string_view detail(size_t i) const;
 
   // Column scans: chunk c holds records [c * kChunkRecords, c * kChunkRecords + ChunkSize(c)).
   size_t chunk_count() const { return (size_ + kChunkRecords - 1) >> kChunkBits; }
@@ -149,9 +159,14 @@ class RecordStore {
  private:
   // The chunk and slot of the next record, allocating a chunk when the last is full.
   Chunk& Slot(size_t* i);
+  // Keeps `detail` as record i's (i is the newest record).
+  void KeepDetail(size_t i, absl::string_view detail);
 
   std::vector<std::unique_ptr<Chunk>> chunks_;  // may hold reserved chunks past size_
   size_t size_ = 0;
+  std::vector<std::string> detail_texts_;  // distinct texts, by id
+  std::unordered_map<std::string, uint32_t> detail_ids_;
+  std::vector<std::pair<size_t, uint32_t>> details_;  // (record index, text id), by index
 };
 
 }  // namespace ttsbench::common

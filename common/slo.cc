@@ -146,6 +146,18 @@ double SloValue(const Slo& slo, const v1::LevelStats& l) {
   return 0;
 }
 
+std::vector<Slo> WithDefaultSlos(std::vector<Slo> slos) {
+  for (const Slo& s : slos) {
+    if (s.metric == "success_rate") return slos;
+  }
+  auto floor = ParseSlo(kDefaultSuccessRateSlo);
+  if (floor.ok()) {
+    floor->text = absl::StrCat(floor->text, kDefaultSloSuffix);
+    slos.push_back(*std::move(floor));
+  }
+  return slos;
+}
+
 v1::SloResult EvaluateSlo(const Slo& slo, const v1::LevelStats& level) {
   v1::SloResult r;
   r.set_slo(slo.text);
@@ -153,8 +165,9 @@ v1::SloResult EvaluateSlo(const Slo& slo, const v1::LevelStats& level) {
   r.set_threshold(slo.threshold);
   const double v = SloValue(slo, level);
   r.set_value(v);
-  // A level with no successful request has no latency to judge: it fails every SLO.
-  const bool has_data = level.successful() > 0;
+  // A level with no successful request has no latency to judge: it fails every SLO, except a
+  // success rate, which is defined (0 %) and which `success_rate=0%` must let pass.
+  const bool has_data = level.successful() > 0 || slo.metric == "success_rate";
   r.set_pass(has_data && (slo.upper_bound ? v <= slo.threshold : v >= slo.threshold));
   return r;
 }

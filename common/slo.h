@@ -33,6 +33,15 @@ absl::StatusOr<Slo> ParseSlo(absl::string_view text);
 absl::StatusOr<std::vector<Slo>> ParseSlos(const std::vector<std::string>& texts,
                                            size_t* bad_index = nullptr);
 
+// The success-rate floor every level must meet when the plan sets no success_rate objective: a
+// run where most requests fail measured nothing, and must not pass (a CI job would). The plan's
+// own success_rate objective replaces it; `success_rate=0%` turns it off.
+inline constexpr absl::string_view kDefaultSuccessRateSlo = "success_rate=50%";
+// How the floor reads in results: its text with " (default)" appended.
+inline constexpr absl::string_view kDefaultSloSuffix = " (default)";
+// `slos` plus the default floor when none of them is a success_rate objective.
+std::vector<Slo> WithDefaultSlos(std::vector<Slo> slos);
+
 // The level's value of the SLO's metric, in the threshold's unit.
 double SloValue(const Slo& slo, const v1::LevelStats& level);
 v1::SloResult EvaluateSlo(const Slo& slo, const v1::LevelStats& level);

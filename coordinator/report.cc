@@ -1,10 +1,13 @@
 #include "coordinator/report.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -12,6 +15,8 @@
 #include "common/json.h"
 #include "common/record_store.h"
 #include "common/records.h"
+#include "common/slo.h"
+#include "common/url.h"
 #include "coordinator/capacity.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -226,7 +231,7 @@ const std::vector<std::string>& RequestsCsvColumns() {
       "level",        "agent",         "request_id",     "warmup",      "intended_s",  "start_s",
       "first_byte_s", "first_audio_s", "end_s",          "chars",       "bytes",       "audio_s",
       "sample_rate",  "chunks",        "max_gap_ms",     "underrun_ms", "http_status", "success",
-      "error",        "connect_ms",    "worst_stall_ms", "series"};
+      "error",        "connect_ms",    "worst_stall_ms", "series",      "error_detail"};
   return *columns;
 }
 
@@ -274,6 +279,7 @@ void AppendRequestRow(const v1::Session& session, const LevelData& level, const 
       .Field(Num(static_cast<double>(r.connect_ns) / 1e6))
       .Field(Num(r.worst_stall_ms))
       .Field(level.series)
+      .Field(r.error_detail)
       .EndRow();
 }
 
@@ -345,6 +351,147 @@ absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& sessio
   return WriteAtomically(fs::path(dir) / "session.json", json + "\n");
 }
 
+namespace {
+
+// Endpoint paths of the dialects (and their common spellings): a --url ending in one of them is
+// a full endpoint URL, not the base URL the dialect appends its path to.
+constexpr absl::string_view kEndpointSuffixes[] = {
+    "/v1/audio/speech", "/audio/speech", "/audio/ws",       "/synthesize",     "/tts/synthesize",
+    "/tts/stream",      "/api/tts",      "/text-to-speech", "/v1/audio/voices"};
+
+std::string BaseUrlOf(const common::Url& url, absl::string_view without_suffix) {
+  return absl::StrCat(url.scheme, "://", url.host, ":", url.port, without_suffix);
+}
+
+}  // namespace
+
+std::string ErrorHint(const v1::ErrorSummary& error, const v1::Plan& plan) {
+  const v1::Target& target = plan.target();
+  auto url = common::ParseUrl(target.url());
+  const std::string detail = absl::AsciiStrToLower(error.first_detail());
+  const absl::string_view kind = error.kind();
+  const int status = error.first_http_status();
+  if (kind == "tls") {
+    if (absl::StrContains(detail, "certificate verify failed")) {
+      return "the server's certificate is not trusted here: give its CA with --ca-file FILE, or "
+             "skip verification with --insecure (test servers only)";
+    }
+    if (absl::StrContains(detail, "wrong version number") ||
+        absl::StrContains(detail, "packet length too long")) {
+      return "the server answered TLS with plain bytes: it does not speak TLS on this port; use "
+             "http:// instead of https://";
+    }
+    return "";
+  }
+  const bool plain_http = url.ok() && !url->tls();
+  if (plain_http && (absl::StrContains(detail, "tls bytes") ||
+                     (kind == "read" && absl::StrContains(detail, "without answering")) ||
+                     (status == 400 && absl::StrContains(detail, "https")))) {
+    return absl::StrCat(
+        absl::StrContains(detail, "tls bytes") ? "the port speaks TLS" : "if the port speaks TLS",
+        ": use https:// (--url https://", url->host, ":", url->port, url->base_path, ")");
+  }
+  if (status == 404 || status == 405) {
+    if (!url.ok()) {
+      return "the server has no such endpoint: `ttsbench discover --url BASE` finds its TTS "
+             "endpoints and the command to benchmark them";
+    }
+    for (const absl::string_view suffix : kEndpointSuffixes) {
+      if (!absl::EndsWith(url->base_path, suffix)) continue;
+      const std::string base = BaseUrlOf(
+          *url, absl::string_view(url->base_path).substr(0, url->base_path.size() - suffix.size()));
+      return absl::StrCat("--url ", target.url(),
+                          " looks like a full endpoint URL; --url takes the base URL (", base,
+                          ") and the API's path (", suffix, ") is added: `ttsbench discover --url ",
+                          base, "`");
+    }
+    return absl::StrCat("the server has no such endpoint: `ttsbench discover --url ",
+                        BaseUrlOf(*url, ""),
+                        "` finds its TTS endpoints and the command to benchmark them");
+  }
+  if (status == 401 || status == 403) {
+    const bool sent = !target.auth_token_env().empty() || !target.auth_token_file().empty();
+    return absl::StrCat(
+        sent ? "the server refused the token: check its value and the header that carries it"
+             : "the server wants credentials and none were sent",
+        " (--auth-token-env VAR or --auth-token-file FILE; --auth-header NAME, e.g. X-API-Key; "
+        "--auth-scheme)");
+  }
+  if ((kind == "http_5xx" || kind == "http_4xx") && absl::StrContains(detail, "voice")) {
+    return absl::StrCat("the server's error mentions the voice: check --voice (now '",
+                        target.voice(), "'); `ttsbench discover --url ",
+                        url.ok() ? BaseUrlOf(*url, "") : "BASE", "` lists the server's voices");
+  }
+  if (kind == "connect") return "is the server up, at this host and port?";
+  if (kind == "timeout") {
+    return "no complete answer within --timeout: raise it, or lower the load";
+  }
+  return "";
+}
+
+std::string ErrorBreakdown(const v1::Session& session) {
+  // Counts summed over the levels; a kind's detail is that of the first level that has one.
+  std::vector<v1::ErrorSummary> kinds;
+  uint64_t attempted = 0;
+  for (const v1::LevelStats& l : session.levels()) {
+    attempted += l.attempted();
+    for (const v1::ErrorSummary& e : l.error_summary()) {
+      auto it = std::find_if(kinds.begin(), kinds.end(),
+                             [&](const v1::ErrorSummary& k) { return k.kind() == e.kind(); });
+      if (it == kinds.end()) {
+        kinds.push_back(e);
+        continue;
+      }
+      it->set_count(it->count() + e.count());
+      if (it->first_detail().empty()) {
+        it->set_first_detail(e.first_detail());
+        it->set_first_http_status(e.first_http_status());
+      }
+    }
+  }
+  if (kinds.empty()) return "";
+  std::stable_sort(
+      kinds.begin(), kinds.end(),
+      [](const v1::ErrorSummary& a, const v1::ErrorSummary& b) { return a.count() > b.count(); });
+  std::string out = "Errors by kind (count, share of attempts, first detail):\n";
+  for (const v1::ErrorSummary& e : kinds) {
+    const double pct = attempted > 0 ? 100.0 * e.count() / static_cast<double>(attempted) : 0;
+    absl::StrAppend(&out, absl::StrFormat("  %-13s %7d %6.1f%%  %s\n", e.kind(), e.count(), pct,
+                                          e.first_detail().empty() ? "-" : e.first_detail()));
+    const std::string hint = ErrorHint(e, session.plan());
+    if (!hint.empty()) absl::StrAppend(&out, "    hint: ", hint, "\n");
+  }
+  return out;
+}
+
+std::string SloFailureLine(const v1::Session& session) {
+  const v1::SloResult* first = nullptr;
+  const v1::LevelStats* where = nullptr;
+  int failed = 0;
+  for (const v1::LevelStats& l : session.levels()) {
+    for (const v1::SloResult& r : l.slo()) {
+      if (r.pass()) continue;
+      if (failed++ == 0) {
+        first = &r;
+        where = &l;
+      }
+    }
+  }
+  if (first == nullptr) return "";
+  std::string line = absl::StrFormat("SLO failed: %s at %s %s: %s %.4g%s", first->slo(),
+                                     OpenLoop(session) ? "rate" : "concurrency",
+                                     LevelLabel(session, *where), first->metric(), first->value(),
+                                     first->metric() == "success_rate" ? "%" : "");
+  if (absl::EndsWith(first->slo(), common::kDefaultSloSuffix)) {
+    absl::StrAppend(&line, where->successful() == 0 ? " (every request failed" : " (",
+                    where->successful() == 0 ? "; " : "",
+                    "the default floor when no success_rate SLO is set; --slo success_rate=X% "
+                    "sets another, success_rate=0% turns it off)");
+  }
+  if (failed > 1) absl::StrAppend(&line, "; ", failed - 1, " more failed");
+  return line;
+}
+
 std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   const std::string rule(80, '=');
   std::string out = absl::StrCat(
@@ -388,6 +535,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
   }
+  absl::StrAppend(&out, ErrorBreakdown(session));
   if (session.has_capacity()) {
     absl::StrAppend(&out, CapacitySummary(session.capacity(), session.plan().capacity()));
   }

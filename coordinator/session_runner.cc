@@ -280,7 +280,12 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   }
   const std::string started_at = WallClockLabel();
   auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
-  const std::vector<common::Slo> slo_list = slos.ok() ? *slos : std::vector<common::Slo>{};
+  // A run whose requests mostly failed measured nothing: the default success-rate floor judges
+  // every mode but a capacity search, whose probes beyond capacity fail by design.
+  const std::vector<common::Slo> slo_list =
+      plan.mode() == "capacity"
+          ? (slos.ok() ? *slos : std::vector<common::Slo>{})
+          : common::WithDefaultSlos(slos.ok() ? *slos : std::vector<common::Slo>{});
   RunResult result;
   v1::CapacityResult capacity;
   {
@@ -372,6 +377,9 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     return kExitRunFailed;
   }
   if (!written.ok()) return kExitRunFailed;
+  if (!slo_passed && plan.mode() != "capacity") {
+    err << "ttsbench: " << SloFailureLine(session) << "\n";
+  }
   return slo_passed ? kExitOk : kExitSloFailed;
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "synth/synth_server.h"
 #include "synth/tls_cert.h"
@@ -311,12 +312,17 @@ TEST(DialectE2eTest, UntrustedOrMismatchedCertificatesAreTlsErrorsUnlessInsecure
     // No ca_file: a self-signed certificate is not in the system store.
     for (const auto& r : RunLoad(spec).records) {
       EXPECT_EQ(r.error(), v1::ERROR_TLS) << r.DebugString();
+      EXPECT_EQ(r.error_detail(), "certificate verify failed: self-signed certificate");
       EXPECT_GT(r.connect_ns(), 0);
     }
     // Trusted, but made for another name.
     spec.target.set_url(other.url("https"));
     spec.target.set_ca_file(other.ca_file);
-    for (const auto& r : RunLoad(spec).records) EXPECT_EQ(r.error(), v1::ERROR_TLS);
+    for (const auto& r : RunLoad(spec).records) {
+      EXPECT_EQ(r.error(), v1::ERROR_TLS);
+      EXPECT_THAT(r.error_detail(), ::testing::StartsWith("certificate verify failed: "));
+      EXPECT_THAT(r.error_detail(), ::testing::HasSubstr("mismatch"));
+    }
     // Verification off by explicit choice.
     spec.target.set_ca_file("");
     spec.target.set_insecure(true);
@@ -329,7 +335,10 @@ TEST(DialectE2eTest, PlainHttpToATlsOnlyPortOrTlsToPlainIsClassified) {
   RunSpec spec = Spec(plain, "openai");
   spec.target.set_url(plain.url("https"));
   spec.target.set_insecure(true);
-  for (const auto& r : RunLoad(spec).records) EXPECT_EQ(r.error(), v1::ERROR_TLS);
+  for (const auto& r : RunLoad(spec).records) {
+    EXPECT_EQ(r.error(), v1::ERROR_TLS);
+    EXPECT_THAT(r.error_detail(), ::testing::HasSubstr("TLS handshake: wrong version number"));
+  }
 }
 
 TEST(DialectE2eTest, CaFileThatCannotBeLoadedIsAConfigurationError) {

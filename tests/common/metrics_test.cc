@@ -1,6 +1,7 @@
 #include "common/metrics.h"
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/stats.h"
@@ -82,6 +83,37 @@ TEST(ComputeLevelStatsTest, AllFailedLevelHasZeroThroughputAndNoNans) {
   EXPECT_EQ(st.latency_ms().count(), 0u);
   EXPECT_EQ(st.errors().at("connect"), 1u);
   EXPECT_EQ(st.errors().at("http_5xx"), 1u);
+}
+
+TEST(ComputeLevelStatsTest, ErrorSummaryCountsKindsWithTheirFirstDetail) {
+  auto failed = [](double start, v1::ErrorKind kind, int status, const std::string& detail) {
+    v1::RequestRecord r = Failed(start, start + 0.1, kind);
+    r.set_http_status(status);
+    r.set_error_detail(detail);
+    return r;
+  };
+  std::vector<v1::RequestRecord> rs = {
+      Ok(0, 0.05, 0.1, 1.0, 10),
+      failed(0.3, v1::ERROR_HTTP_5XX, 500, "500 Internal Server Error: later"),
+      failed(0.2, v1::ERROR_HTTP_5XX, 503, "503 Busy: first"),
+      failed(0.4, v1::ERROR_HTTP_5XX, 500, "500 Internal Server Error: last"),
+      failed(0.1, v1::ERROR_TLS, 0, "certificate verify failed: self-signed certificate"),
+  };
+  v1::RequestRecord warm = failed(0.0, v1::ERROR_READ, 0, "warm-up only");
+  warm.set_warmup(true);
+  rs.push_back(warm);
+  const v1::LevelStats st = ComputeLevelStats(1, rs);
+  ASSERT_EQ(st.error_summary_size(), 2);
+  // Most frequent first; each kind's detail is its earliest-started request's.
+  EXPECT_EQ(st.error_summary(0).kind(), "http_5xx");
+  EXPECT_EQ(st.error_summary(0).count(), 3u);
+  EXPECT_EQ(st.error_summary(0).first_detail(), "503 Busy: first");
+  EXPECT_EQ(st.error_summary(0).first_http_status(), 503);
+  EXPECT_EQ(st.error_summary(1).kind(), "tls");
+  EXPECT_EQ(st.error_summary(1).count(), 1u);
+  EXPECT_EQ(st.error_summary(1).first_detail(),
+            "certificate verify failed: self-signed certificate");
+  EXPECT_EQ(ComputeLevelStats(1, std::vector<v1::RequestRecord>{rs[0]}).error_summary_size(), 0);
 }
 
 TEST(ComputeLevelStatsTest, CancelledRequestsAreCountedApartFromEveryRate) {

@@ -1,6 +1,7 @@
 #include "common/record_store.h"
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "google/protobuf/util/message_differencer.h"
@@ -32,6 +33,8 @@ v1::RequestRecord Random(std::mt19937_64& rng) {
   r.set_error(static_cast<v1::ErrorKind>(rng() % 13));
   r.set_streamed(rng() % 2);
   r.set_worst_stall_ms(d(rng));
+  // Failures say why; a few distinct texts, as real failures repeat.
+  if (r.error() != v1::ERROR_NONE) r.set_error_detail("detail " + std::to_string(rng() % 7));
   return r;
 }
 
@@ -121,6 +124,60 @@ TEST(RecordStoreTest, BatchAppendEqualsOneByOneAcrossChunkEnds) {
         << i;
     ASSERT_EQ(many[i].agent, one[i].agent) << i;
   }
+}
+
+TEST(RecordStoreTest, ErrorDetailsAreKeptForFailuresOnlyEachTextOnce) {
+  RecordStore store;
+  v1::RequestRecord ok;
+  ok.set_request_id(1);
+  v1::RequestRecord failed;
+  failed.set_error(v1::ERROR_HTTP_4XX);
+  failed.set_error_detail("404 Not Found: no route");
+  store.Append(ok, 0);
+  for (int i = 0; i < 1000; ++i) store.Append(failed, 0);
+  Record plain = FromProto(failed);
+  plain.error_detail = "tls: certificate verify failed";
+  plain.error = v1::ERROR_TLS;
+  store.Append(plain);
+  store.Append(std::vector<Record>{plain, FromProto(ok)}, 1);
+  ASSERT_EQ(store.size(), 1004u);
+  EXPECT_EQ(store[0].error_detail, "");
+  EXPECT_EQ(store.detail(0), "");
+  EXPECT_EQ(store[1].error_detail, "404 Not Found: no route");
+  EXPECT_EQ(store[1000].error_detail, "404 Not Found: no route");
+  EXPECT_EQ(store[1001].error_detail, "tls: certificate verify failed");
+  EXPECT_EQ(store[1002].error_detail, "tls: certificate verify failed");
+  EXPECT_EQ(store[1003].error_detail, "");
+  EXPECT_EQ(ToProto(store[1]).error_detail(), "404 Not Found: no route");
+  // Copies keep them; Clear drops them.
+  RecordStore copy = store;
+  EXPECT_EQ(copy[1002].error_detail, "tls: certificate verify failed");
+  store.Clear();
+  store.Append(ok, 0);
+  store.Append(ok, 0);
+  EXPECT_EQ(store.detail(1), "");
+  EXPECT_EQ(copy.detail(1001), "tls: certificate verify failed");
+}
+
+TEST(RecordStoreTest, DistinctDetailsAreBounded) {
+  RecordStore store;
+  v1::RequestRecord failed;
+  failed.set_error(v1::ERROR_READ);
+  const size_t n = RecordStore::kMaxDistinctDetails + 10;
+  for (size_t i = 0; i < n; ++i) {
+    failed.set_error_detail("unique " + std::to_string(i));
+    store.Append(failed, 0);
+  }
+  EXPECT_EQ(store[0].error_detail, "unique 0");
+  EXPECT_EQ(store[RecordStore::kMaxDistinctDetails - 1].error_detail,
+            "unique " + std::to_string(RecordStore::kMaxDistinctDetails - 1));
+  // Past the bound a new text is dropped (the record and its kind are kept).
+  EXPECT_EQ(store[n - 1].error_detail, "");
+  EXPECT_EQ(store[n - 1].error, v1::ERROR_READ);
+  // A text already held is still kept for later records.
+  failed.set_error_detail("unique 3");
+  store.Append(failed, 0);
+  EXPECT_EQ(store[n].error_detail, "unique 3");
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "common/slo.h"
 
+#include <cmath>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace ttsbench::common {
@@ -77,6 +80,40 @@ TEST(EvaluateSloTest, PassAndFailOnBothSides) {
   EXPECT_DOUBLE_EQ(r.value(), 98.5);
   l.set_successful(0);
   EXPECT_FALSE(EvaluateSlo(*ParseSlo("ttfa_p95=300ms"), l).pass());
+}
+
+TEST(EvaluateSloTest, ASuccessRateIsJudgedEvenWhenNothingSucceeded) {
+  v1::LevelStats l;
+  l.set_attempted(8);
+  l.set_successful(0);
+  l.set_success_rate_pct(0);
+  EXPECT_FALSE(EvaluateSlo(*ParseSlo("success_rate=50%"), l).pass());
+  // The way to turn the default floor off must hold for a run where everything failed.
+  EXPECT_TRUE(EvaluateSlo(*ParseSlo("success_rate=0%"), l).pass());
+}
+
+TEST(WithDefaultSlosTest, AddsTheSuccessFloorUnlessASuccessRateIsSet) {
+  const std::vector<Slo> none = WithDefaultSlos({});
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_EQ(none[0].metric, "success_rate");
+  EXPECT_DOUBLE_EQ(none[0].threshold, 50);
+  EXPECT_FALSE(none[0].upper_bound);
+  EXPECT_EQ(none[0].text, "success_rate=50% (default)");
+
+  const std::vector<Slo> latency = WithDefaultSlos({*ParseSlo("ttfa_p95=300ms")});
+  ASSERT_EQ(latency.size(), 2u);
+  EXPECT_EQ(latency[0].text, "ttfa_p95=300ms");
+  EXPECT_EQ(latency[1].text, "success_rate=50% (default)");
+
+  for (const char* own : {"success_rate=99%", "success_rate=0%"}) {
+    const std::vector<Slo> replaced = WithDefaultSlos({*ParseSlo(own)});
+    ASSERT_EQ(replaced.size(), 1u) << own;
+    EXPECT_EQ(replaced[0].text, own);
+  }
+  // The floor is per level only: goodput's per-request bounds do not change.
+  const RequestSloBounds b = RequestBoundsOf(none);
+  EXPECT_TRUE(std::isinf(b.ttfa_ms));
+  EXPECT_FALSE(b.has_rtf);
 }
 
 TEST(RequestMeetsSlosTest, LatencyTypeObjectivesApplyPerRequest) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/csv.h"
 #include "gtest/gtest.h"
@@ -98,6 +99,142 @@ TEST(ReportTest, ConsoleTableHasThePythonShape) {
       << t;
   EXPECT_NE(t.find("Highest ASPS: 200.000 at concurrency 2"), std::string::npos) << t;
   EXPECT_NE(t.find("Lowest TTFA p95: 15.0ms at concurrency 2"), std::string::npos) << t;
+}
+
+v1::ErrorSummary Error(const std::string& kind, int status, const std::string& detail) {
+  v1::ErrorSummary e;
+  e.set_kind(kind);
+  e.set_count(8);
+  e.set_first_http_status(status);
+  e.set_first_detail(detail);
+  return e;
+}
+
+v1::Plan PlanFor(const std::string& url) {
+  v1::Plan p;
+  p.mutable_target()->set_url(url);
+  p.mutable_target()->set_voice("nobody");
+  return p;
+}
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(ErrorHintTest, UntrustedCertificatePointsAtCaFileAndInsecure) {
+  const std::string h =
+      ErrorHint(Error("tls", 0, "certificate verify failed: self-signed certificate"),
+                PlanFor("https://127.0.0.1:8000"));
+  EXPECT_TRUE(Has(h, "--ca-file FILE")) << h;
+  EXPECT_TRUE(Has(h, "--insecure")) << h;
+  // TLS to a port that speaks plain HTTP: the other way round.
+  const std::string plain = ErrorHint(Error("tls", 0, "TLS handshake: wrong version number"),
+                                      PlanFor("https://127.0.0.1:8000"));
+  EXPECT_TRUE(Has(plain, "use http://")) << plain;
+}
+
+TEST(ErrorHintTest, PlainHttpToATlsPortPointsAtHttps) {
+  const v1::Plan plan = PlanFor("http://127.0.0.1:8443/base");
+  for (const auto& e :
+       {Error("protocol", 0, "the server answered with TLS bytes (15 03 01 00 02), not HTTP"),
+        Error("read", 0,
+              "the server closed the connection without answering (Connection reset by peer)"),
+        Error("http_4xx", 400,
+              "400 Bad Request: Client sent an HTTP request to an HTTPS server.")}) {
+    const std::string h = ErrorHint(e, plan);
+    EXPECT_TRUE(Has(h, "--url https://127.0.0.1:8443/base")) << e.first_detail() << ": " << h;
+  }
+  // The same drop over https:// says nothing about the scheme.
+  EXPECT_EQ(ErrorHint(Error("read", 0, "the server closed the connection without answering"),
+                      PlanFor("https://127.0.0.1:8443")),
+            "");
+}
+
+TEST(ErrorHintTest, NotFoundPointsAtDiscoverAndSpotsAFullEndpointUrl) {
+  const std::string base =
+      ErrorHint(Error("http_4xx", 404, "404 Not Found"), PlanFor("http://127.0.0.1:8000/tts-api"));
+  EXPECT_TRUE(Has(base, "ttsbench discover --url http://127.0.0.1:8000")) << base;
+  EXPECT_FALSE(Has(base, "full endpoint URL")) << base;
+  const std::string full = ErrorHint(Error("http_4xx", 404, "404 Not Found"),
+                                     PlanFor("http://127.0.0.1:8000/v1/audio/speech"));
+  EXPECT_TRUE(Has(full, "looks like a full endpoint URL")) << full;
+  EXPECT_TRUE(Has(full, "base URL (http://127.0.0.1:8000)")) << full;
+  EXPECT_TRUE(Has(full, "`ttsbench discover --url http://127.0.0.1:8000`")) << full;
+  const std::string nested = ErrorHint(Error("http_4xx", 404, "404 Not Found"),
+                                       PlanFor("http://h:9000/gw/v1/audio/speech"));
+  EXPECT_TRUE(Has(nested, "base URL (http://h:9000/gw)")) << nested;
+}
+
+TEST(ErrorHintTest, AuthRefusalsPointAtTheAuthFlags) {
+  for (int status : {401, 403}) {
+    const std::string h = ErrorHint(Error("http_4xx", status, absl::StrCat(status, " Forbidden")),
+                                    PlanFor("http://127.0.0.1:8000"));
+    EXPECT_TRUE(Has(h, "--auth-token-env")) << h;
+    EXPECT_TRUE(Has(h, "--auth-header")) << h;
+    EXPECT_TRUE(Has(h, "none were sent")) << h;
+  }
+  v1::Plan with_token = PlanFor("http://127.0.0.1:8000");
+  with_token.mutable_target()->set_auth_token_env("TTS_TOKEN");
+  EXPECT_TRUE(
+      Has(ErrorHint(Error("http_4xx", 401, "401 Unauthorized"), with_token), "refused the token"));
+}
+
+TEST(ErrorHintTest, AServerErrorNamingTheVoicePointsAtVoiceAndDiscover) {
+  const std::string h =
+      ErrorHint(Error("http_5xx", 500,
+                      "500 Internal Server Error: {\"detail\":\"Voice 'nobody' not found\"}"),
+                PlanFor("http://127.0.0.1:8000"));
+  EXPECT_TRUE(Has(h, "--voice (now 'nobody')")) << h;
+  EXPECT_TRUE(Has(h, "ttsbench discover --url http://127.0.0.1:8000")) << h;
+  // Any other server error has no known fix.
+  EXPECT_EQ(ErrorHint(Error("http_5xx", 500, "500 Internal Server Error: injected failure"),
+                      PlanFor("http://127.0.0.1:8000")),
+            "");
+}
+
+TEST(ErrorBreakdownTest, SumsKindsOverLevelsMostFrequentFirstWithDetailAndHint) {
+  v1::Session s;
+  *s.mutable_plan() = PlanFor("http://127.0.0.1:8000/v1/audio/speech");
+  for (int c : {1, 2}) {
+    v1::LevelStats* l = s.add_levels();
+    l->set_concurrency(c);
+    l->set_attempted(10);
+    l->set_successful(8);
+    l->set_success_rate_pct(80);
+    v1::ErrorSummary* e = l->add_error_summary();
+    *e = Error("http_4xx", 404, c == 1 ? "404 Not Found: first" : "404 Not Found: second");
+    e->set_count(c == 1 ? 1 : 2);
+    if (c == 2) {
+      *l->add_error_summary() = Error("timeout", 0, "the request deadline passed");
+      l->mutable_error_summary(1)->set_count(1);
+    }
+  }
+  const std::string b = ErrorBreakdown(s);
+  EXPECT_TRUE(Has(b, "  http_4xx            3   15.0%  404 Not Found: first\n")) << b;
+  EXPECT_TRUE(Has(b, "  timeout             1    5.0%  the request deadline passed\n")) << b;
+  EXPECT_LT(b.find("http_4xx"), b.find("timeout")) << b;
+  EXPECT_TRUE(Has(b, "    hint: --url http://127.0.0.1:8000/v1/audio/speech looks like")) << b;
+  // Shown under the table even when most requests succeeded.
+  EXPECT_TRUE(Has(ConsoleTable("T", s), b));
+  v1::Session clean;
+  clean.add_levels()->set_successful(3);
+  EXPECT_EQ(ErrorBreakdown(clean), "");
+}
+
+TEST(SloFailureLineTest, NamesTheFailedObjectiveAndHowToChangeTheFloor) {
+  v1::Session s;
+  v1::LevelStats* l = s.add_levels();
+  l->set_concurrency(4);
+  v1::SloResult* r = l->add_slo();
+  r->set_slo("success_rate=50% (default)");
+  r->set_metric("success_rate");
+  r->set_value(0);
+  EXPECT_EQ(SloFailureLine(s),
+            "SLO failed: success_rate=50% (default) at concurrency 4: success_rate 0% (every "
+            "request failed; the default floor when no success_rate SLO is set; --slo "
+            "success_rate=X% sets another, success_rate=0% turns it off)");
+  r->set_pass(true);
+  EXPECT_EQ(SloFailureLine(s), "");
 }
 
 }  // namespace

@@ -5,12 +5,16 @@ synthetic TTS server, on loopback. Metrics are recomputed independently from req
 Run: cli_test.py BIN_DIR [unittest args], e.g. cli_test.py build/bin CliTest.test_demo
 """
 import csv
+import http.server
 import json
 import os
+import re
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -23,6 +27,8 @@ REQUEST_COLUMNS = [
     "level", "agent", "request_id", "warmup", "intended_s", "start_s", "first_byte_s",
     "first_audio_s", "end_s", "chars", "bytes", "audio_s", "sample_rate", "chunks", "max_gap_ms",
     "underrun_ms", "http_status", "success", "error"]
+# Appended after connect_ms, worst_stall_ms and series: why a failed request failed.
+LAST_REQUEST_COLUMN = "error_detail"
 SECRET = "tk-e2e-5f0c2a91d7"
 
 
@@ -67,6 +73,71 @@ class Synth:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class FakeServer:
+    """A loopback HTTP server answering every request with one fixed status and body: a TTS
+    server the synthetic one cannot imitate (e.g. one that refuses an unknown voice)."""
+
+    def __init__(self, status, body):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class TlsOnlyServer:
+    """A loopback port that speaks TLS only (as most TLS servers do, unlike ttsbench-synth, which
+    also answers plain HTTP on its TLS port): a plain HTTP request fails the handshake and the
+    server drops the connection without answering."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.closed = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                conn.settimeout(5)
+                self.ctx.wrap_socket(conn, server_side=True)  # fails on plain HTTP bytes
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                conn.close()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
 
 
 class CliTest(unittest.TestCase):
@@ -187,8 +258,10 @@ class CliTest(unittest.TestCase):
 
     def test_server_errors_and_truncation_are_counted_not_fatal(self):
         s = self.synth("--error-rate", "0.5", "--truncate-rate", "0.3", "--seed", "3")
+        # Below the default 50 % success floor, which --slo success_rate=0% turns off.
         r = self.ttsbench("server", "--url", s.url, "--agents", "1", "--concurrency", "2",
                           "--iterations", "30", "--warmup", "0", "--streaming",
+                          "--slo", "success_rate=0%",
                           "--output-dir", self.out, "--session-name", "bad")
         self.assertEqual(r.returncode, 0, r.stderr)
         _, summary = read_csv(os.path.join(self.session_dir("bad"), "summary.csv"))
@@ -353,6 +426,137 @@ class CliTest(unittest.TestCase):
         _, requests = self.assert_summary_matches_requests(self.session_dir("remote"))
         self.assertEqual({q["agent"] for q in requests}, {"far-1"})
 
+    # Runs where requests fail (issue 11): the run fails the default success-rate floor, and the
+    # console explains the failures by kind, with the first detail and a hint where the fix is
+    # known.
+    def fake(self, status, body):
+        f = FakeServer(status, body)
+        self.synths.append(f)
+        return f
+
+    def run_server(self, url, name, *extra):
+        return self.ttsbench("server", "--url", url, "--agents", "1", "--concurrency", "2",
+                             "--iterations", "8", "--warmup", "0", "--timeout", "5s",
+                             "--output-dir", self.out, "--session-name", name, *extra)
+
+    def breakdown(self, stdout, kind):
+        """(count, detail, hint) of `kind`'s line in the console's error breakdown."""
+        self.assertIn("Errors by kind", stdout)
+        lines = stdout.splitlines()
+        for i, line in enumerate(lines):
+            m = re.match(rf"^  {kind}\s+(\d+)\s+[\d.]+%\s+(.*)$", line)
+            if m:
+                hint = ""
+                if i + 1 < len(lines) and lines[i + 1].startswith("    hint: "):
+                    hint = lines[i + 1][len("    hint: "):]
+                return int(m.group(1)), m.group(2), hint
+        self.fail(f"no breakdown line for {kind}:\n{stdout}")
+
+    def assert_failed_run(self, r, name, kind, detail, hint):
+        """Every request failed with `kind`: exit 3 with a one-line reason, the floor FAILed in
+        session.json, the breakdown line (count, detail, hint) and error_detail in requests.csv."""
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        reason = [l for l in r.stderr.splitlines() if "SLO failed" in l]
+        self.assertEqual(len(reason), 1, r.stderr)
+        self.assertIn("success_rate=50% (default)", reason[0])
+        self.assertIn("success_rate=0% turns it off", reason[0])
+        count, got_detail, got_hint = self.breakdown(r.stdout, kind)
+        self.assertEqual(count, 8, r.stdout)
+        self.assertIn(detail, got_detail)
+        for h in hint:
+            self.assertIn(h, got_hint)
+        session = self.session_dir(name)
+        with open(os.path.join(session, "session.json")) as f:
+            js = json.load(f)
+        self.assertFalse(js.get("slo_passed", False))
+        level = js["levels"][0]
+        self.assertEqual([(s["slo"], s.get("pass", False)) for s in level["slo"]],
+                         [("success_rate=50% (default)", False)])
+        summary = level["error_summary"]
+        self.assertEqual(summary[0]["kind"], kind)
+        self.assertEqual(summary[0]["count"], 8)
+        self.assertIn(detail, summary[0]["first_detail"])
+        cols, requests = read_csv(os.path.join(session, "requests.csv"))
+        self.assertEqual(cols[:len(REQUEST_COLUMNS)], REQUEST_COLUMNS)
+        self.assertEqual(cols[-1], LAST_REQUEST_COLUMN)
+        for q in requests:
+            self.assertEqual(q["error"], kind, q)
+            self.assertIn(detail, q["error_detail"], q)
+        print(f"\n--- {name}: exit {r.returncode}\n{r.stdout}{r.stderr}", file=sys.stderr)
+
+    def test_tls_mismatch_fails_with_detail_and_hint(self):
+        s = self.synth("--tls-self-signed")
+        # https:// to a self-signed server, no --ca-file: the certificate is refused.
+        r = self.run_server(s.url.replace("http://", "https://"), "untrusted")
+        self.assert_failed_run(r, "untrusted", "tls",
+                               "certificate verify failed: self-signed certificate",
+                               ["--ca-file FILE", "--insecure"])
+        # http:// to a port that speaks only TLS: dropped without an answer.
+        tls_only = TlsOnlyServer()
+        self.synths.append(tls_only)
+        r = self.run_server(tls_only.url, "plain")
+        self.assert_failed_run(r, "plain", "read", "closed the connection without answering",
+                               ["https://", tls_only.url.replace("http://", "https://")])
+
+    def test_full_endpoint_url_404_fails_with_discover_hint(self):
+        s = self.synth()
+        r = self.run_server(s.url + "/v1/audio/speech", "endpoint")
+        self.assert_failed_run(r, "endpoint", "http_4xx", "404 Not Found: {",
+                               ["looks like a full endpoint URL",
+                                f"ttsbench discover --url {s.url}"])
+        _, detail, _ = self.breakdown(r.stdout, "http_4xx")
+        self.assertIn("no route for POST /v1/audio/speech/v1/audio/speech", detail)
+
+    def test_server_error_naming_the_voice_fails_with_voice_hint(self):
+        # A server that refuses an unknown voice with a 500 (the synthetic server accepts any).
+        f = self.fake(500, '{"detail": "Voice \'nobody\' not found"}')
+        r = self.run_server(f.url, "voice", "--voice", "nobody")
+        self.assert_failed_run(r, "voice", "http_5xx",
+                               "500 Internal Server Error: {\"detail\": \"Voice 'nobody' not found\"}",
+                               ["--voice (now 'nobody')", "ttsbench discover --url", "voices"])
+        # Every request answered 500 for another reason: the detail, and no voice hint.
+        s = self.synth("--error-rate", "1")
+        r = self.run_server(s.url, "allfail")
+        self.assert_failed_run(r, "allfail", "http_5xx", "500 Internal Server Error: {", [])
+        _, detail, hint = self.breakdown(r.stdout, "http_5xx")
+        self.assertIn("injected failure", detail)
+        self.assertEqual(hint, "")
+
+    def test_partial_failure_shows_breakdown_and_passes_floor(self):
+        s = self.synth("--error-rate", "0.2", "--seed", "5")
+        r = self.ttsbench("server", "--url", s.url, "--agents", "1", "--concurrency", "2",
+                          "--iterations", "40", "--warmup", "0", "--output-dir", self.out,
+                          "--session-name", "some")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("SLO failed", r.stderr)
+        _, requests = self.assert_summary_matches_requests(self.session_dir("some"))
+        failed = [q for q in requests if q["success"] == "0"]
+        self.assertTrue(0 < len(failed) < 20, len(failed))
+        count, detail, hint = self.breakdown(r.stdout, "http_5xx")
+        self.assertEqual(count, len(failed))
+        self.assertIn("500 Internal Server Error", detail)
+        self.assertIn("injected failure", detail)
+        self.assertIn("PASS success_rate=50% (default)", r.stdout)
+        for q in failed:
+            self.assertIn("500 Internal Server Error", q["error_detail"])
+        for q in requests:
+            if q["success"] == "1":
+                self.assertEqual(q["error_detail"], "")
+
+    def test_own_success_rate_slo_replaces_the_floor(self):
+        s = self.synth("--error-rate", "0.2", "--seed", "5")
+        r = self.ttsbench("server", "--url", s.url, "--agents", "1", "--concurrency", "2",
+                          "--iterations", "40", "--warmup", "0", "--slo", "success_rate=99%",
+                          "--output-dir", self.out, "--session-name", "strict")
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertNotIn("(default)", r.stdout)
+        self.assertIn("SLO failed: success_rate=99% at concurrency 2", r.stderr)
+        s = self.synth("--error-rate", "1")
+        r = self.run_server(s.url, "off", "--slo", "success_rate=0%")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("No successful requests.", r.stdout)
+        self.assertEqual(self.breakdown(r.stdout, "http_5xx")[0], 8)
+
 
 # ---------------------------------------------------------------------------- dialects (issue 3)
 
@@ -495,10 +699,11 @@ output:
             "tls", url, "openai", {"format": "pcm", "stream_format": "sse", "ca_file": cert}))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_all_succeeded("tls", True)
-        # Not in the system store: every request is a tls error, counted, not fatal.
+        # Not in the system store: every request is a tls error, counted; the run fails the
+        # default success-rate floor (exit 3).
         r = self.ttsbench("run", self.write_plan("untrusted", url, "openai", {"format": "wav"}))
-        self.assertIn(r.returncode, (0, 2), r.stderr)
-        if r.returncode == 0:
+        self.assertIn(r.returncode, (2, 3), r.stderr)
+        if r.returncode == 3:
             _, summary = read_csv(os.path.join(self.session_dir("untrusted"), "summary.csv"))
             self.assertIn("tls", summary[0]["Errors"])
             self.assertEqual(float(summary[0]["Success_Rate_%"]), 0)
