@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/suggest.h"
 
@@ -66,6 +67,15 @@ absl::Status CheckCommandLine(const CLI::App& app, const std::vector<std::string
                      near.empty() ? "" : absl::StrCat(" (did you mean '", near, "'?)")));
   }
   std::string where = first;
+  // A mode of modes (`sessions`): name its modes when none is given.
+  if (const std::vector<std::string> subs = ModeNames(*cmd);
+      !subs.empty() && cmd->get_require_subcommand_min() > 0 &&
+      std::none_of(args.begin() + 1, args.end(), [&](const std::string& a) {
+        return a == "--help" || a == "-h" || std::find(subs.begin(), subs.end(), a) != subs.end();
+      })) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(first, ": say what to do: ", absl::StrJoin(subs, ", ")));
+  }
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") break;

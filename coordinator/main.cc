@@ -44,6 +44,7 @@ struct LoadFlags {
   int iterations = 40;
   bool iterations_given = false;
   int warmup = 4;
+  bool warmup_given = false;
   std::string timeout = "30s";
   int agents = 2;
   int expect_agents = 0;
@@ -109,6 +110,7 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
       ->check(CLI::Range(1, 100000000))
       ->capture_default_str();
   cmd->add_option("--warmup", f.warmup, "warm-up requests per level, excluded from statistics")
+      ->each([&f](const std::string&) { f.warmup_given = true; })
       ->check(CLI::Range(0, 100000000))
       ->capture_default_str();
   cmd->add_option("--timeout", f.timeout,
@@ -143,7 +145,14 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
                   "with any other --auth-header)")
       ->check(CLI::IsMember({"Bearer", "Token", "none"}));
   cmd->add_option("--rate", f.rate, "open loop: request-rate levels (requests/s, all agents)")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            double v = 0;
+            return absl::SimpleAtod(text, &v) && v > 0 && v <= 1e9
+                       ? ""
+                       : absl::StrCat("--rate ", text, ": must be a rate above 0 (requests/s)");
+          },
+          "RATE>0"))
       ->expected(1, -1);
   cmd->add_option("--arrival", f.arrival, "open loop: arrival process")
       ->check(CLI::IsMember({"constant", "poisson", "gamma"}))
@@ -162,7 +171,9 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
       ->check(CLI::IsMember({"keepalive", "per_request"}))
       ->capture_default_str();
   cmd->add_option("--level-time-limit", f.level_time_limit, "hard bound on each level (e.g. 5m)");
-  cmd->add_option("--slo", f.slo, "threshold, e.g. ttfa_p95=300ms rtf_p95=0.5 success_rate=99%")
+  cmd->add_option("--slo", f.slo,
+                  "threshold, e.g. ttfa_p95=300ms rtf_p95=0.5 success_rate=99% (default: "
+                  "success_rate=50% when none is given; success_rate=0% turns it off)")
       ->expected(1, -1);
   cmd->add_option("--header", f.headers, "extra request header K:V (repeatable; not secret)")
       ->expected(1, -1);
@@ -333,6 +344,10 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   }
   // A time-bound level has no request count unless one is given explicitly.
   load->set_iterations(f.duration.empty() || f.iterations_given ? f.iterations : 0);
+  if (f.warmup_given && !f.warmup_duration.empty()) {
+    return absl::InvalidArgumentError(
+        "--warmup and --warmup-duration: give warm-up by count or by time, not both");
+  }
   load->set_warmup(f.warmup_duration.empty() ? f.warmup : 0);
   for (const std::string& text : f.slo) plan.add_slo(text);
   for (const std::string& v : voices) plan.add_voices(v);
@@ -552,7 +567,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (auto st = ttsbench::coordinator::CheckCommandLine(app, args); !st.ok()) {
-    std::cerr << "ttsbench: " << st.message() << "\n\n" << ttsbench::coordinator::ModeList(app);
+    std::cerr << "ttsbench: " << st.message() << "\n";
+    // The list of modes helps with a missing or unknown mode; a flag's error names --help.
+    if (!absl::StrContains(st.message(), "flag")) {
+      std::cerr << "\n" << ttsbench::coordinator::ModeList(app);
+    }
     return kExitUsage;
   }
   try {

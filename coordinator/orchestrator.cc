@@ -34,7 +34,8 @@ struct AgentState {
   v1::ShardDone shard_done;
   double cpu_now = 0;  // the last heartbeat's share of its host's cores
   bool lost = false;
-  int64_t last_heard_ns = 0;  // coordinator steady clock: the last message of any kind
+  int64_t last_heard_ns = 0;    // coordinator steady clock: the last message of any kind
+  bool warned_silence = false;  // this level: a stall shorter than the lease was reported
 };
 
 // Kept as records arrive, so that the progress line never scans the store.
@@ -115,7 +116,10 @@ class Orchestrator::Impl {
       if (ev.kind == AgentEvent::Kind::kRecords) hub_.Recycle(std::move(ev.records));
       return absl::OkStatus();
     }
-    if (it != by_conn_.end()) agents_[it->second].last_heard_ns = ev.recv_ns;
+    if (it != by_conn_.end()) {
+      NoteSilence(agents_[it->second], ev.recv_ns);
+      agents_[it->second].last_heard_ns = ev.recv_ns;
+    }
     if (ev.kind == AgentEvent::Kind::kRecords) {
       if (it != by_conn_.end()) StoreRecords(agents_[it->second], it->second, ev);
       hub_.Recycle(std::move(ev.records));
@@ -209,6 +213,24 @@ class Orchestrator::Impl {
     return absl::OkStatus();
   }
 
+  // An agent heard again after more than a second of silence, but within its lease, was stalled
+  // (SIGSTOP, swapping, a frozen VM or network): the requests it had in flight carry that stall
+  // as server latency, so the reader is told. A silence that the coordinator's own stall explains
+  // is not the agent's.
+  void NoteSilence(AgentState& a, int64_t heard_ns) {
+    constexpr int64_t kSilenceNs = 1'000'000'000;
+    const int64_t gap = heard_ns - a.last_heard_ns;
+    if (!in_level_ || a.done || a.warned_silence || a.last_heard_ns == 0 || gap <= kSilenceNs ||
+        last_stall_end_ns_ > a.last_heard_ns) {
+      return;
+    }
+    a.warned_silence = true;
+    Warn(absl::StrFormat(
+        "agent %s was unheard for %.1f s%s (stalled, or its host or network was): requests it "
+        "had in flight then include that time",
+        a.hello.agent_id(), static_cast<double>(gap) / 1e9, During()));
+  }
+
   // Run on every turn of the event loop during a level. An agent sends a heartbeat four times a
   // second, so one unheard for a whole lease (1 s at least) has stopped its load or is gone. The
   // coordinator itself may have been the one stopped (SIGSTOP, a paused VM): then it has sent
@@ -218,6 +240,7 @@ class Orchestrator::Impl {
     const int64_t lease_ns = static_cast<int64_t>(o_.lease_s * 1e9);
     const int64_t stalled = last_tick_ns_ == 0 ? 0 : now - last_tick_ns_;
     last_tick_ns_ = now;
+    if (stalled > 500'000'000) last_stall_end_ns_ = now;
     if (!in_level_) return absl::OkStatus();
     if (stalled > lease_ns) {
       for (AgentState& a : agents_) a.last_heard_ns = now;  // they were unheard, not silent
@@ -404,7 +427,7 @@ class Orchestrator::Impl {
     double share_begin = 0;
     for (size_t i = 0; i < agents_.size(); ++i) {
       AgentState& a = agents_[i];
-      a.ready = a.done = false;
+      a.ready = a.done = a.warned_silence = false;
       a.shard_done.Clear();
       a.last_heard_ns = last_tick_ns_;
       if (a.lost) continue;  // no share, no messages: its stream is closed or closing
@@ -532,9 +555,10 @@ class Orchestrator::Impl {
   std::vector<LevelCounts> counts_;  // per level, for the progress line
   std::map<int, int> by_conn_;
   bool admission_closed_ = false;
-  bool in_level_ = false;      // between a level's Assign and its last Done
-  int64_t last_tick_ns_ = 0;   // the event loop's last turn, to notice its own stalls
-  double level_host_cpu_ = 0;  // this level's highest CPU of one host's agents together
+  bool in_level_ = false;          // between a level's Assign and its last Done
+  int64_t last_tick_ns_ = 0;       // the event loop's last turn, to notice its own stalls
+  int64_t last_stall_end_ns_ = 0;  // when the event loop last woke from a stall over 0.5 s
+  double level_host_cpu_ = 0;      // this level's highest CPU of one host's agents together
 };
 
 Orchestrator::Orchestrator(AgentHub& hub, const RunOptions& options)

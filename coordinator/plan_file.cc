@@ -749,6 +749,16 @@ absl::Status CheckLoad(v1::Load& l, const Checker& c) {
   RETURN_IF_ERROR(c.AtLeast("load.ramp_up_s", l.ramp_up_s(), 0));
   RETURN_IF_ERROR(c.AtLeast("load.think_time_s", l.think_time_s(), 0));
   RETURN_IF_ERROR(c.AtLeast("load.level_time_limit_s", l.level_time_limit_s(), 0));
+  if (l.warmup() > 0 && l.warmup_s() > 0) {
+    return c.Error("load.warmup_s", "warm-up is by count (load.warmup) or by time, not both");
+  }
+  if (const double planned = l.duration_s() + l.warmup_s() + l.ramp_up_s();
+      l.level_time_limit_s() > 0 && l.duration_s() > 0 && l.level_time_limit_s() < planned) {
+    // A limit below the level's own length would silently cut every level short.
+    return c.Error("load.level_time_limit_s",
+                   absl::StrCat(l.level_time_limit_s(), " s is shorter than the level itself (",
+                                planned, " s of warm-up, ramp-up and duration)"));
+  }
   if (l.connections().empty()) l.set_connections("keepalive");
   RETURN_IF_ERROR(c.Enum("load.connections", l.connections(), kConnections));
   if (l.stall_threshold_ms() == 0) l.set_stall_threshold_ms(100);

@@ -16,6 +16,7 @@ class CliGuideTest : public ::testing::Test {
     server->add_flag("--streaming,!--no-streaming", streaming_);
     app_.add_subcommand("discover", "find a server's TTS endpoints");
     CLI::App* sessions = app_.add_subcommand("sessions", "list saved sessions");
+    sessions->require_subcommand(1);
     sessions->add_option("--output-dir", dir_);
     sessions->fallthrough();
     sessions->add_subcommand("list", "an index")->fallthrough();
@@ -58,6 +59,12 @@ TEST_F(CliGuideTest, KnownFlagsPassIncludingFallthroughAndNegatedFlags) {
   EXPECT_TRUE(Check({"server", "--no-streaming", "--help"}).ok());
   EXPECT_TRUE(Check({"sessions", "list", "--output-dir", "d"}).ok());
   EXPECT_TRUE(Check({"--help"}).ok());
+}
+
+TEST_F(CliGuideTest, AModeOfModesNamesThemWhenNoneIsGiven) {
+  EXPECT_EQ(Check({"sessions"}).message(), "sessions: say what to do: list");
+  EXPECT_EQ(Check({"sessions", "--output-dir", "d"}).message(), "sessions: say what to do: list");
+  EXPECT_TRUE(Check({"sessions", "--help"}).ok());
 }
 
 TEST_F(CliGuideTest, ExtrasAreGivenInTheOrderTyped) {

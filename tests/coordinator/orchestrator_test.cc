@@ -303,6 +303,34 @@ TEST_F(OrchestratorTest, SilentAgentIsLostWithinTheLeaseAndNamed) {
   EXPECT_LT(detected_s, 1 + 1);
 }
 
+TEST_F(OrchestratorTest, AgentStalledWithinItsLeaseIsReportedNotSilentlyCharged) {
+  options_.lease_s = 5;
+  options_.expect_agents = 2;
+  auto stub = Stub();
+  auto run = StartRun();
+  // "sleepy" says nothing for 2.5 s after Start (a 2.5 s SIGSTOP), then finishes its shard.
+  ScriptedAgent sleepy(*stub, "sleepy", "h", [](Stream& s, const v1::Start& start) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    s.Write(Done(start.level(), 0));
+    return true;
+  });
+  ScriptedAgent healthy(*stub, "healthy", "h", Healthy());
+  RunResult result = run.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  const auto& w = result.session.warnings();
+  EXPECT_EQ(std::count_if(w.begin(), w.end(),
+                          [](const std::string& s) {
+                            return s.find("agent sleepy was unheard for 2.") != std::string::npos;
+                          }),
+            1)
+      << absl::StrJoin(w, "\n");
+  EXPECT_EQ(std::count_if(w.begin(), w.end(),
+                          [](const std::string& s) {
+                            return s.find("agent healthy was unheard") != std::string::npos;
+                          }),
+            0);
+}
+
 TEST_F(OrchestratorTest, SilentAgentUnderContinuePolicyDegradesTheLevel) {
   options_.lease_s = 1;
   options_.expect_agents = 2;

@@ -193,6 +193,16 @@ const BrokenPlan kBrokenPlans[] = {
      "target:\n  url: http://h:1\n  sample_rate: 500\n",
      {},
      "plan.yaml:3: target.sample_rate: must be between 1000 and 768000"},
+    {"WarmupByCountAndByTime",
+     "target:\n  url: http://h:1\nload:\n  concurrency: 1\n  warmup: 3\n  warmup_s: 5\n",
+     {},
+     "plan.yaml:6: load.warmup_s: warm-up is by count (load.warmup) or by time, not both"},
+    {"LevelTimeLimitShorterThanTheLevel",
+     "target:\n  url: http://h:1\nload:\n  concurrency: 1\n  duration_s: 20\n  level_time_limit_s: "
+     "5\n",
+     {},
+     "plan.yaml:6: load.level_time_limit_s: 5 s is shorter than the level itself (20 s of "
+     "warm-up, ramp-up and duration)"},
     {"NegativeTimeout",
      "target:\n  url: http://h:1\n  timeout_s: -1\n",
      {},
