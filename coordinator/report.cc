@@ -116,6 +116,21 @@ std::string LevelLabel(const v1::Session& session, const v1::LevelStats& l) {
   return OpenLoop(session) ? Num(l.rate()) : absl::StrCat(l.concurrency());
 }
 
+// "concurrency 4", and in a multi-series session the series too: "concurrency 4 [voice=fast]".
+std::string Where(const v1::Session& session, const v1::LevelStats& l) {
+  return absl::StrCat(OpenLoop(session) ? "rate " : "concurrency ", LevelLabel(session, l),
+                      l.series().empty() ? "" : absl::StrCat(" [", l.series(), "]"));
+}
+
+// An SLO's measured value with the unit its threshold was written in.
+std::string SloValue(const v1::SloResult& r) {
+  const std::string& m = r.metric();
+  const char* unit = absl::StartsWith(m, "ttfa") || absl::StartsWith(m, "latency") ? " ms"
+                     : absl::StartsWith(m, "success_rate")                         ? "%"
+                                                                                   : "";
+  return absl::StrCat(absl::StrFormat("%.4g", r.value()), unit);
+}
+
 std::string SloCell(const v1::LevelStats& l) {
   if (l.slo_size() == 0) return "";
   for (const v1::SloResult& r : l.slo()) {
@@ -173,7 +188,8 @@ std::string SummaryCsv(const v1::Session& session) {
            "Achieved_Rate",
            "Agent_CPU_Max_%",
            "Series",
-           "SLO"});
+           "SLO",
+           "Cancelled"});
   for (const v1::LevelStats& l : session.levels()) {
     csv.Field(LevelLabel(session, l))
         .Field(Num(l.asps()))
@@ -208,7 +224,8 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(Num(l.gap_ms().max()))
         .Field(Num(l.underrun_ms().p95()))
         .Field(Num(l.underrun_ms().max()))
-        .Field(Num(l.continuity_ok_pct()))
+        // Continuity is a property of streams: empty for a level with no streamed success.
+        .Field(l.underrun_ms().count() > 0 ? Num(l.continuity_ok_pct()) : std::string())
         .Field(Num(l.sched_lag_ms().p50()))
         .Field(Num(l.sched_lag_ms().p99()))
         .Field(Num(l.latency_from_intended_ms().p50()))
@@ -219,6 +236,7 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(Num(l.max_agent_cpu_pct()))
         .Field(l.series())
         .Field(SloCell(l))
+        .Field(l.cancelled())
         .EndRow();
   }
   return out;
@@ -520,18 +538,16 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
     if (!best_ttfa || l.ttfa_ms().p95() <= best_ttfa->ttfa_ms().p95()) best_ttfa = &l;
   }
   absl::StrAppend(&out, rule, "\n");
-  const char* unit = OpenLoop(session) ? "rate" : "concurrency";
   if (best_asps != nullptr) {
     absl::StrAppend(
         &out, "Best Performance:\n",
-        absl::StrFormat("  Highest ASPS: %.3f at %s %s\n", best_asps->asps(), unit,
-                        LevelLabel(session, *best_asps)),
-        absl::StrFormat("  Lowest RTF: %.3f at %s %s\n", best_rtf->rtf().mean(), unit,
-                        LevelLabel(session, *best_rtf)),
-        absl::StrFormat("  Highest RPS: %.1f at %s %s\n", best_rps->rps(), unit,
-                        LevelLabel(session, *best_rps)),
-        absl::StrFormat("  Lowest TTFA p95: %.1fms at %s %s\n", best_ttfa->ttfa_ms().p95(), unit,
-                        LevelLabel(session, *best_ttfa)));
+        absl::StrFormat("  Highest ASPS: %.3f at %s\n", best_asps->asps(),
+                        Where(session, *best_asps)),
+        absl::StrFormat("  Lowest RTF: %.3f at %s\n", best_rtf->rtf().mean(),
+                        Where(session, *best_rtf)),
+        absl::StrFormat("  Highest RPS: %.1f at %s\n", best_rps->rps(), Where(session, *best_rps)),
+        absl::StrFormat("  Lowest TTFA p95: %.1fms at %s\n", best_ttfa->ttfa_ms().p95(),
+                        Where(session, *best_ttfa)));
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
   }
@@ -544,9 +560,8 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
     for (const v1::SloResult& r : l.slo()) {
       if (!any_slo) absl::StrAppend(&out, "SLOs:\n");
       any_slo = true;
-      absl::StrAppend(
-          &out, absl::StrFormat("  %s %-22s at %s %s: %.4g\n", r.pass() ? "PASS" : "FAIL", r.slo(),
-                                unit, LevelLabel(session, l), r.value()));
+      absl::StrAppend(&out, absl::StrFormat("  %s %-22s at %s: %s\n", r.pass() ? "PASS" : "FAIL",
+                                            r.slo(), Where(session, l), SloValue(r)));
     }
   }
   for (const std::string& w : session.warnings()) absl::StrAppend(&out, "warning: ", w, "\n");

@@ -101,6 +101,44 @@ TEST(ReportTest, ConsoleTableHasThePythonShape) {
   EXPECT_NE(t.find("Lowest TTFA p95: 15.0ms at concurrency 2"), std::string::npos) << t;
 }
 
+TEST(ReportTest, MultiSeriesBestLinesNameTheSeriesAndSloValuesCarryUnits) {
+  v1::Session s;
+  for (const char* series : {"voice=default", "voice=fast"}) {
+    v1::LevelStats* l = s.add_levels();
+    l->set_concurrency(4);
+    l->set_series(series);
+    l->set_asps(std::string(series) == "voice=fast" ? 800 : 400);
+    l->set_successful(10);
+    l->set_success_rate_pct(100);
+    v1::SloResult* r = l->add_slo();
+    r->set_slo("ttfa_p95=60ms");
+    r->set_metric("ttfa_p95");
+    r->set_value(43.63);
+    r->set_pass(true);
+  }
+  const std::string t = ConsoleTable("Voices", s);
+  EXPECT_NE(t.find("Highest ASPS: 800.000 at concurrency 4 [voice=fast]"), std::string::npos) << t;
+  EXPECT_NE(t.find("PASS ttfa_p95=60ms          at concurrency 4 [voice=default]: 43.63 ms"),
+            std::string::npos)
+      << t;
+}
+
+TEST(ReportTest, SummaryLeavesContinuityEmptyWithoutStreamsAndCountsCancelled) {
+  v1::Session s;
+  v1::LevelStats* l = s.add_levels();
+  l->set_concurrency(1);
+  l->set_cancelled(3);
+  auto rows = common::ParseCsv(SummaryCsv(s));
+  ASSERT_TRUE(rows.ok());
+  const std::vector<std::string>& header = (*rows)[0];
+  const auto column = [&](const std::string& name) {
+    return std::find(header.begin(), header.end(), name) - header.begin();
+  };
+  EXPECT_EQ((*rows)[1][column("Continuity_OK_%")], "");
+  EXPECT_EQ(header.back(), "Cancelled");
+  EXPECT_EQ((*rows)[1].back(), "3");
+}
+
 v1::ErrorSummary Error(const std::string& kind, int status, const std::string& detail) {
   v1::ErrorSummary e;
   e.set_kind(kind);
