@@ -230,7 +230,10 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
         return !c.warmup(i) && !Cancelled(c, i) && c.intended_ns[i] > 0 && c.start_ns[i] > 0;
       },
       [](const Chunk& c, size_t i) {
-        return static_cast<double>(c.start_ns[i] - c.intended_ns[i]) / kNsPerMs;
+        // The generator's lateness: when it decided to send, i.e. the first byte written less
+        // any connection set-up made for this request (set-up is the server's and network's).
+        const int64_t decided = c.start_ns[i] - c.connect_ns[i];
+        return static_cast<double>(std::max<int64_t>(0, decided - c.intended_ns[i])) / kNsPerMs;
       });
   Fill(v, st.mutable_sched_lag_ms());
   Gather(

@@ -159,6 +159,19 @@ TEST(ComputeLevelStatsTest, CountsNewConnections) {
   EXPECT_DOUBLE_EQ(st.connect_ms().p50(), 2.0);
 }
 
+// A request due at 1.000 s whose new TLS connection took 30 ms was sent on time: its lag is the
+// generator's (1 ms), not the connection's; a reused connection's lag is start - intended.
+TEST(ComputeLevelStatsTest, SchedulingLagLeavesOutConnectionSetUp) {
+  std::vector<v1::RequestRecord> rs = {Ok(1.031, 1.1, 1.5, 1, 10), Ok(2.004, 2.1, 2.5, 1, 10)};
+  rs[0].set_intended_ns(1 * kS);
+  rs[0].set_connect_ns(30'000'000);
+  rs[1].set_intended_ns(2 * kS);
+  const v1::LevelStats st = ComputeLevelStats(1, rs);
+  EXPECT_NEAR(st.sched_lag_ms().p50(), 2.5, 1e-6);
+  EXPECT_NEAR(st.sched_lag_ms().max(), 4.0, 1e-6);
+  EXPECT_NEAR(st.latency_from_intended_ms().max(), 500.0, 1e-6);  // set-up included there
+}
+
 // Percentiles come from selection, not a sort: they must equal the sorted definition exactly,
 // for every size (interpolation at both ends, n = 1, 2, ...) and with ties.
 TEST(ComputeLevelStatsTest, SelectedPercentilesEqualSortedOnes) {
