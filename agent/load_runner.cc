@@ -443,26 +443,16 @@ class LoadRunner::Impl {
                                common::LogHistogram* gaps_us) {
     rec.set_chars(req.chars);
     rec.set_streamed(config_.streamed || transport_.streamed);
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      bool fresh = false;
-      if (!vu.connected()) {
-        if (!co_await Connect(vu, &rec)) co_return;
-        fresh = true;
-      }
-      ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout()};
-      if (co_await vu.conn->Exchange(req, ctx) == Outcome::kDone) co_return;
-      // A kept-alive connection the server had already closed: one retry on a new one, the
-      // way every HTTP client treats a stale pooled connection.
-      const int64_t connect_ns = rec.connect_ns();
-      const v1::RequestRecord keep = rec;
-      rec.Clear();
-      rec.set_request_id(keep.request_id());
-      rec.set_warmup(keep.warmup());
-      rec.set_intended_ns(keep.intended_ns());
-      rec.set_chars(keep.chars());
-      rec.set_streamed(keep.streamed());
-      rec.set_connect_ns(connect_ns);
+    bool fresh = false;
+    if (!vu.connected()) {
+      if (!co_await Connect(vu, &rec)) co_return;
+      fresh = true;
     }
+    // One exchange: the record comes back complete, success or a classified error. A kept
+    // connection the server closed while idle is replaced by the transport inside the request's
+    // deadline, so nothing is retried here (a retry would hide a server that drops requests).
+    ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout()};
+    co_await vu.conn->Exchange(req, ctx);
   }
 
   ShardConfig config_;
