@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/slo.h"
 #include "common/stats.h"
 
 namespace ttsbench::coordinator {
@@ -83,7 +84,14 @@ std::string EstimateLines(const v1::CapacityProbeResult& p) {
       absl::StrAppend(&out, absl::StrFormat(", %g%% CI [%s, %s]", 100 * e.confidence(),
                                             Number(e.ci_low(), unit), Number(e.ci_high(), unit)));
     }
-    absl::StrAppend(&out, " from ", e.samples(), " requests: ", e.pass() ? "pass" : "FAIL", "\n");
+    absl::StrAppend(&out, " from ", e.samples(), " requests: ", e.pass() ? "pass" : "FAIL");
+    // The verdict follows the estimate; when the interval holds the limit, a rerun may differ.
+    if (auto slo = common::ParseSlo(e.slo());
+        slo.ok() && e.confidence() > 0 && !std::isnan(e.ci_low()) && !std::isnan(e.ci_high()) &&
+        e.ci_low() <= slo->threshold && slo->threshold <= e.ci_high()) {
+      absl::StrAppend(&out, " (inconclusive: the interval holds the limit; a rerun may differ)");
+    }
+    absl::StrAppend(&out, "\n");
   }
   return out;
 }

@@ -266,6 +266,11 @@ SessionInfo Summarize(const fs::path& dir, const std::string& name, const v1::Se
   for (const v1::LevelStats& l : s.levels()) {
     attempted += l.attempted();
     successful += l.successful();
+    // In a capacity search the probes past the capacity failed their SLOs on purpose: the best
+    // figure is among the probes that met them.
+    const bool met = std::all_of(l.slo().begin(), l.slo().end(),
+                                 [](const v1::SloResult& r) { return r.pass(); });
+    if (s.has_capacity() && !met) continue;
     if (l.successful() > 0 && (best == nullptr || l.asps() > best->asps())) best = &l;
   }
   if (best != nullptr) {
@@ -496,10 +501,26 @@ absl::StatusOr<std::string> ShowSession(const std::string& output_dir, const std
                         l.asps(), l.rtf().mean(), l.rps(), l.ttfa_ms().p50(), l.ttfa_ms().p95(),
                         l.latency_ms().p50(), l.latency_ms().p95(), l.success_rate_pct()));
   }
+  if (s.has_capacity()) {
+    const v1::CapacityResult& c = s.capacity();
+    absl::StrAppend(
+        &out, "\nCapacity: ",
+        c.found() > 0 ? absl::StrFormat("%g (%s) meets every SLO", c.found(), c.unit())
+                      : std::string("no probe met every SLO"),
+        c.first_failing() > 0 ? absl::StrFormat("; %g does not", c.first_failing()) : std::string(),
+        "\n");
+  }
   bool any_slo = false;
   for (const v1::LevelStats& l : s.levels()) {
     for (const v1::SloResult& r : l.slo()) {
-      if (!any_slo) absl::StrAppend(&out, "\nSLOs (", s.slo_passed() ? "passed" : "FAILED", "):\n");
+      // A capacity search fails probes on purpose: its SLO rows are per probe, not a verdict.
+      if (!any_slo) {
+        absl::StrAppend(&out, "\nSLOs (",
+                        s.has_capacity() ? "per probe"
+                        : s.slo_passed() ? "passed"
+                                         : "FAILED",
+                        "):\n");
+      }
       any_slo = true;
       absl::StrAppend(&out, absl::StrFormat("  %-22s %-24s value %.4g  %s\n", LevelLabel(l),
                                             r.slo(), r.value(), r.pass() ? "pass" : "FAIL"));

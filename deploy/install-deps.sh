@@ -12,7 +12,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev libsndfile1-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers and real audio for tests and benchmarks
-  ffmpeg sox gnuplot-nox strace openssl iproute2 util-linux
+  ffmpeg sox gnuplot-nox strace openssl iproute2 util-linux python3-yaml
   # reference tools the benchmarks under bench/ run side by side with ttsbench
   wrk nginx-light python3-locust
   # deployment checks (deploy/check.sh): manifests render, the unit verifies

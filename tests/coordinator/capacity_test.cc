@@ -188,6 +188,11 @@ TEST(CapacitySummaryTest, ShowsTheIntervalsAtTheCapacityAndAtTheFirstFailure) {
   EXPECT_THAT(text, ::testing::HasSubstr("ttfa_p99=995ms at 49: 1000ms, 95% CI [993ms, 1007ms]"));
   EXPECT_THAT(text, ::testing::HasSubstr("from 1000 requests: FAIL"));
   EXPECT_THAT(text, ::testing::HasSubstr("(1000 measured requests each)"));
+  // Both intervals hold the 995 ms limit: the verdicts stand, flagged as a coin toss.
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "requests: pass (inconclusive: the interval holds the limit; a rerun may "
+                        "differ)"));
+  EXPECT_THAT(text, ::testing::HasSubstr("requests: FAIL (inconclusive"));
 }
 
 }  // namespace

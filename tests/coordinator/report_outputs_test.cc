@@ -777,6 +777,37 @@ TEST_F(ReportOutputsTest, LoadSessionRestoresRecordsPerLevelEvenWithSharedConcur
   EXPECT_TRUE(absl::IsNotFound(LoadSession((root_ / "nope").string()).status()));
 }
 
+TEST_F(ReportOutputsTest, CapacitySessionShowsItsAnswerAndBestOfThePassingProbes) {
+  const fs::path out = root_ / "out";
+  Synthetic cap = MakeSession("cap", TwoLevels(), 1);
+  cap.session.mutable_plan()->set_mode("capacity");
+  // The faster-looking level is the probe past capacity: it failed its SLO.
+  const int fast = cap.session.levels(0).asps() > cap.session.levels(1).asps() ? 0 : 1;
+  for (int i = 0; i < cap.session.levels_size(); ++i) {
+    v1::SloResult* r = cap.session.mutable_levels(i)->add_slo();
+    r->set_slo("ttfa_p99=25ms");
+    r->set_metric("ttfa_p99");
+    r->set_pass(i != fast);
+  }
+  cap.session.mutable_capacity()->set_unit("concurrency");
+  cap.session.mutable_capacity()->set_found(cap.session.levels(1 - fast).concurrency());
+  cap.session.mutable_capacity()->set_first_failing(cap.session.levels(fast).concurrency());
+  cap.session.set_slo_passed(true);
+  ASSERT_TRUE(WriteSessionFiles((out / "cap").string(), cap.session, cap.levels).ok());
+  auto list = ListSessions(out.string());
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_DOUBLE_EQ((*list)[0].best_asps, cap.session.levels(1 - fast).asps());
+  auto shown = ShowSession(out.string(), "cap");
+  ASSERT_TRUE(shown.ok()) << shown.status();
+  EXPECT_THAT(*shown,
+              HasSubstr(absl::StrCat("Capacity: ", cap.session.levels(1 - fast).concurrency(),
+                                     " (concurrency) meets every SLO; ",
+                                     cap.session.levels(fast).concurrency(), " does not")));
+  EXPECT_THAT(*shown, HasSubstr("SLOs (per probe):"));
+  EXPECT_THAT(*shown, Not(HasSubstr("SLOs (passed)")));
+}
+
 TEST_F(ReportOutputsTest, SessionsListShowAndDeleteStayInsideTheOutputDir) {
   const fs::path out = root_ / "out";
   fs::create_directories(out / "not-a-session");
