@@ -532,6 +532,12 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
                                           LevelLabel(session, l), l.asps(), l.rtf().mean(), l.rps(),
                                           l.cps(), l.ttfa_ms().p95(), l.success_rate_pct()));
     if (l.successful() == 0) continue;
+    // A capacity search's probes past the capacity failed their SLOs on purpose: the best
+    // figures are among the probes that met them.
+    if (session.has_capacity() && !std::all_of(l.slo().begin(), l.slo().end(),
+                                               [](const v1::SloResult& r) { return r.pass(); })) {
+      continue;
+    }
     if (!best_asps || l.asps() >= best_asps->asps()) best_asps = &l;
     if (!best_rtf || l.rtf().mean() <= best_rtf->rtf().mean()) best_rtf = &l;
     if (!best_rps || l.rps() >= best_rps->rps()) best_rps = &l;

@@ -123,6 +123,23 @@ TEST(ReportTest, MultiSeriesBestLinesNameTheSeriesAndSloValuesCarryUnits) {
       << t;
 }
 
+TEST(ReportTest, CapacityBestLinesComeFromProbesThatMetTheSlos) {
+  v1::Session s;
+  s.mutable_capacity()->set_found(4);
+  for (int c : {4, 8}) {
+    v1::LevelStats* l = s.add_levels();
+    l->set_concurrency(c);
+    l->set_asps(100.0 * c);
+    l->set_successful(10);
+    v1::SloResult* r = l->add_slo();
+    r->set_slo("ttfa_p99=60ms");
+    r->set_metric("ttfa_p99");
+    r->set_pass(c == 4);
+  }
+  const std::string t = ConsoleTable("Capacity", s);
+  EXPECT_NE(t.find("Highest ASPS: 400.000 at concurrency 4"), std::string::npos) << t;
+}
+
 TEST(ReportTest, SummaryLeavesContinuityEmptyWithoutStreamsAndCountsCancelled) {
   v1::Session s;
   v1::LevelStats* l = s.add_levels();
