@@ -481,6 +481,17 @@ std::string PValueText(double p) {
   return absl::StrFormat("%.4f", p);
 }
 
+// The percentile a metric is ("ttfa_p95" -> 0.95), or 0 for a mean, a rate or a throughput.
+double PercentileOfMetric(absl::string_view metric) {
+  const size_t at = metric.rfind("_p");
+  int p = 0;
+  if (at == absl::string_view::npos || !absl::SimpleAtoi(metric.substr(at + 2), &p) || p <= 0 ||
+      p >= 100) {
+    return 0;
+  }
+  return p / 100.0;
+}
+
 }  // namespace
 
 const std::vector<std::string>& CompareMetricNames() {
@@ -644,9 +655,23 @@ absl::StatusOr<ComparisonResult> CompareSessions(const std::vector<LoadedSession
                 m.why_no_data.empty() ? "too little data" : m.why_no_data, ")"));
             continue;
           }
-          if (!m.significant) continue;
           const double bad = BadAmount(*def, rule, m);
-          if (std::isnan(bad) || !(bad > rule.threshold)) continue;
+          const bool crossed = m.significant && !std::isnan(bad) && bad > rule.threshold;
+          // A percentile that too few requests lie beyond is not resolved: "same" would only
+          // mean "could not tell" (a p95 from 40 requests is the interpolation of its top two).
+          // A significant crossing still counts; anything else is not evaluated.
+          if (const double q = PercentileOfMetric(m.metric); !crossed && q > 0) {
+            const int64_t need = common::SamplesToResolve(q);
+            const size_t have = std::min(l.baseline_samples, l.candidate_samples);
+            if (static_cast<int64_t>(have) < need) {
+              rr.not_evaluated.push_back(
+                  absl::StrCat(cc.candidate, " ", l.label, ": ", m.metric, " is not resolved (",
+                               have, " requests on the smaller side; ", need,
+                               " put ~10 beyond the percentile: raise iterations)"));
+              continue;
+            }
+          }
+          if (!crossed) continue;
           rr.crossed = true;
           rr.where.push_back(absl::StrFormat(
               "%s %s: %s %.4g -> %.4g (%+.4g, %+.2f%%, p %s)", cc.candidate, l.label, m.metric,

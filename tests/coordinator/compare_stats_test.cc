@@ -98,6 +98,33 @@ TEST(CompareStatsTest, ATwoPercentSlowTailIsAP99Regression) {
   std::cout << CompareTable(*result);
 }
 
+// 40 requests a side cannot resolve a p95 or a p99 (two and zero requests lie beyond them): a
+// rule on them is not evaluated, never "ok", however the estimates moved; the p50 is resolved.
+TEST(CompareStatsTest, ARuleOnAnUnresolvedPercentileIsNotEvaluated) {
+  const LoadedSession base = Session("base", OpenLoopLevel(40, 10, 1, 0));
+  const LoadedSession cand = Session("cand", OpenLoopLevel(40, 10, 2, 0));
+  CompareOptions o;
+  o.fail_on = {*ParseFailRule("ttfa_p95=+10%"), *ParseFailRule("latency_p99=+10%"),
+               *ParseFailRule("latency_p50=+10%")};
+  auto result = CompareSessions({base, cand}, o);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->rules.size(), 3u);
+  for (int i : {0, 1}) {
+    SCOPED_TRACE(result->rules[i].rule.text);
+    EXPECT_FALSE(result->rules[i].crossed);
+    ASSERT_EQ(result->rules[i].not_evaluated.size(), 1u);
+    EXPECT_NE(result->rules[i].not_evaluated[0].find("is not resolved (40 requests on the "
+                                                     "smaller side; "),
+              std::string::npos)
+        << result->rules[i].not_evaluated[0];
+  }
+  EXPECT_TRUE(result->rules[2].not_evaluated.empty());
+  EXPECT_TRUE(ComparisonUnevaluated(*result));
+  EXPECT_NE(CompareTable(*result).find("rule ttfa_p95=+10%          NOT EVALUATED"),
+            std::string::npos)
+      << CompareTable(*result);
+}
+
 TEST(CompareStatsTest, RerunsOfOneConfigurationAreFlaggedAtMostAtAlpha) {
   // 20 reruns of one configuration against a baseline run of it: every judged metric of every
   // rerun is one chance of a false alarm.
