@@ -136,17 +136,19 @@ std::string DetailsTable(const v1::Session& s) {
                        "Lat. from intended p99 ms", "Offered rate", "Achieved rate", "Dropped",
                        "Late", "Connect p95 ms", "Max agent CPU %", "Degraded"}));
   for (const v1::LevelStats& l : s.levels()) {
-    absl::StrAppend(&out, "<tr>", Cell(LevelLabel(l), true), Cell(Fmt(l.gap_ms().p50(), 1)),
-                    Cell(Fmt(l.gap_ms().p95(), 1)), Cell(Fmt(l.gap_ms().p99(), 1)),
-                    Cell(Fmt(l.gap_ms().max(), 1)), Cell(Fmt(l.underrun_ms().p95(), 1)),
-                    Cell(l.underrun_ms().count() > 0 ? Fmt(l.continuity_ok_pct(), 2) : "-"),
-                    Cell(Fmt(l.goodput_rps(), 2)), Cell(Fmt(l.sched_lag_ms().p99(), 2)),
-                    Cell(Fmt(l.latency_from_intended_ms().p99(), 1)),
-                    Cell(l.rate() > 0 ? Fmt(l.rate(), 2) : "-"),
-                    Cell(l.rate() > 0 ? Fmt(l.achieved_rate(), 2) : "-"),
-                    Cell(absl::StrCat(l.dropped())), Cell(absl::StrCat(l.late())),
-                    Cell(Fmt(l.connect_ms().p95(), 2)), Cell(Fmt(l.max_agent_cpu_pct(), 0)),
-                    Cell(l.degraded() ? "yes" : "no"), "</tr>\n");
+    // Stream figures of a level that streamed nothing are no numbers.
+    const bool streamed = l.underrun_ms().count() > 0;
+    auto stream_cell = [&](double v, int digits) { return Cell(streamed ? Fmt(v, digits) : "-"); };
+    absl::StrAppend(
+        &out, "<tr>", Cell(LevelLabel(l), true), stream_cell(l.gap_ms().p50(), 1),
+        stream_cell(l.gap_ms().p95(), 1), stream_cell(l.gap_ms().p99(), 1),
+        stream_cell(l.gap_ms().max(), 1), stream_cell(l.underrun_ms().p95(), 1),
+        stream_cell(l.continuity_ok_pct(), 2), Cell(Fmt(l.goodput_rps(), 2)),
+        Cell(Fmt(l.sched_lag_ms().p99(), 2)), Cell(Fmt(l.latency_from_intended_ms().p99(), 1)),
+        Cell(l.rate() > 0 ? Fmt(l.rate(), 2) : "-"),
+        Cell(l.rate() > 0 ? Fmt(l.achieved_rate(), 2) : "-"), Cell(absl::StrCat(l.dropped())),
+        Cell(absl::StrCat(l.late())), Cell(Fmt(l.connect_ms().p95(), 2)),
+        Cell(Fmt(l.max_agent_cpu_pct(), 0)), Cell(l.degraded() ? "yes" : "no"), "</tr>\n");
   }
   return out + "</table></div>\n";
 }

@@ -816,7 +816,17 @@ absl::Status CheckAgents(v1::AgentsPlan& a, const Checker& c) {
 absl::Status CheckSlos(const v1::Plan& plan, const Checker& c) {
   size_t bad = 0;
   auto slos = common::ParseSlos({plan.slo().begin(), plan.slo().end()}, &bad);
-  if (slos.ok()) return absl::OkStatus();
+  if (slos.ok()) {
+    // Continuity is a property of streams: a run that streams nothing could never meet it.
+    const bool streams = plan.target().streaming() || plan.mode() == "comprehensive";
+    for (size_t i = 0; i < slos->size(); ++i) {
+      if ((*slos)[i].metric == "continuity_ok" && !streams) {
+        return c.Error(absl::StrCat("slo[", i, "]"),
+                       "continuity_ok needs streamed answers: add --streaming (target.streaming)");
+      }
+    }
+    return absl::OkStatus();
+  }
   const std::string path = absl::StrCat("slo[", bad, "]");
   // ParseSlos prefixes the index; Error() puts the path (with the file line) in front instead.
   absl::string_view why = slos.status().message();

@@ -191,19 +191,23 @@ std::string SummaryCsv(const v1::Session& session) {
            "SLO",
            "Cancelled"});
   for (const v1::LevelStats& l : session.levels()) {
+    // A statistic of no request is no number: per-success figures are empty when nothing
+    // succeeded, stream figures (gaps, underrun, continuity) when nothing streamed.
+    const bool ok = l.successful() > 0;
+    const bool streamed = l.underrun_ms().count() > 0;
     csv.Field(LevelLabel(session, l))
         .Field(Num(l.asps()))
-        .Field(Num(l.rtf().mean()))
-        .Field(Num(l.rtf_median()))
-        .Field(Num(l.rtf().p95()))
+        .Field(ok ? Num(l.rtf().mean()) : std::string())
+        .Field(ok ? Num(l.rtf_median()) : std::string())
+        .Field(ok ? Num(l.rtf().p95()) : std::string())
         .Field(Num(l.rps()))
         .Field(Num(l.cps()))
-        .Field(Num(l.ttfa_ms().p50()))
-        .Field(Num(l.ttfa_ms().p95()))
-        .Field(Num(l.ttfa_ms().p99()))
-        .Field(Num(l.latency_ms().p50()))
-        .Field(Num(l.latency_ms().p95()))
-        .Field(Num(l.latency_ms().p99()))
+        .Field(ok ? Num(l.ttfa_ms().p50()) : std::string())
+        .Field(ok ? Num(l.ttfa_ms().p95()) : std::string())
+        .Field(ok ? Num(l.ttfa_ms().p99()) : std::string())
+        .Field(ok ? Num(l.latency_ms().p50()) : std::string())
+        .Field(ok ? Num(l.latency_ms().p95()) : std::string())
+        .Field(ok ? Num(l.latency_ms().p99()) : std::string())
         .Field(Num(l.success_rate_pct()))
         .Field(ErrorsCell(l))
         .Field(l.attempted())
@@ -211,25 +215,24 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(Num(l.t_wall_s()))
         .Field(Num(l.audio_seconds()))
         .Field(l.characters())
-        .Field(Num(l.ttfa_ms().mean()))
-        .Field(Num(l.rtf().p99()))
-        .Field(Num(l.latency_ms().mean()))
+        .Field(ok ? Num(l.ttfa_ms().mean()) : std::string())
+        .Field(ok ? Num(l.rtf().p99()) : std::string())
+        .Field(ok ? Num(l.latency_ms().mean()) : std::string())
         .Field(Num(l.attempted_rps()))
         .Field(l.new_connections())
         .Field(Num(l.start_skew_ms()))
         .Field(Num(l.goodput_rps()))
-        .Field(Num(l.gap_ms().p50()))
-        .Field(Num(l.gap_ms().p95()))
-        .Field(Num(l.gap_ms().p99()))
-        .Field(Num(l.gap_ms().max()))
-        .Field(Num(l.underrun_ms().p95()))
-        .Field(Num(l.underrun_ms().max()))
-        // Continuity is a property of streams: empty for a level with no streamed success.
-        .Field(l.underrun_ms().count() > 0 ? Num(l.continuity_ok_pct()) : std::string())
+        .Field(streamed ? Num(l.gap_ms().p50()) : std::string())
+        .Field(streamed ? Num(l.gap_ms().p95()) : std::string())
+        .Field(streamed ? Num(l.gap_ms().p99()) : std::string())
+        .Field(streamed ? Num(l.gap_ms().max()) : std::string())
+        .Field(streamed ? Num(l.underrun_ms().p95()) : std::string())
+        .Field(streamed ? Num(l.underrun_ms().max()) : std::string())
+        .Field(streamed ? Num(l.continuity_ok_pct()) : std::string())
         .Field(Num(l.sched_lag_ms().p50()))
         .Field(Num(l.sched_lag_ms().p99()))
-        .Field(Num(l.latency_from_intended_ms().p50()))
-        .Field(Num(l.latency_from_intended_ms().p99()))
+        .Field(ok ? Num(l.latency_from_intended_ms().p50()) : std::string())
+        .Field(ok ? Num(l.latency_from_intended_ms().p99()) : std::string())
         .Field(l.dropped())
         .Field(l.late())
         .Field(Num(l.achieved_rate()))
@@ -528,9 +531,13 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
       absl::StrAppend(&out, "[", l.series(), "]\n");
     }
     series = l.series();
-    absl::StrAppend(&out, absl::StrFormat("%-4s %-9.3f%-9.3f%-9.1f%-9.0f%-11.1f%-8.1f%%\n",
-                                          LevelLabel(session, l), l.asps(), l.rtf().mean(), l.rps(),
-                                          l.cps(), l.ttfa_ms().p95(), l.success_rate_pct()));
+    // RTF and TTFA of no success are no numbers: "-" rather than a perfect-looking 0.
+    const bool ok = l.successful() > 0;
+    absl::StrAppend(
+        &out, absl::StrFormat("%-4s %-9.3f%-9s%-9.1f%-9.0f%-11s%-8.1f%%\n", LevelLabel(session, l),
+                              l.asps(), ok ? absl::StrFormat("%.3f", l.rtf().mean()) : "-", l.rps(),
+                              l.cps(), ok ? absl::StrFormat("%.1f", l.ttfa_ms().p95()) : "-",
+                              l.success_rate_pct()));
     if (l.successful() == 0) continue;
     // A capacity search's probes past the capacity failed their SLOs on purpose: the best
     // figures are among the probes that met them.

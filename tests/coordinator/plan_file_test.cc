@@ -193,6 +193,11 @@ const BrokenPlan kBrokenPlans[] = {
      "target:\n  url: http://h:1\n  sample_rate: 500\n",
      {},
      "plan.yaml:3: target.sample_rate: must be between 1000 and 768000"},
+    {"ContinuityWithoutStreaming",
+     "target:\n  url: http://h:1\nload:\n  concurrency: 1\nslo: [\"continuity_ok=99%\"]\n",
+     {},
+     "plan.yaml:5: slo[0]: continuity_ok needs streamed answers: add --streaming "
+     "(target.streaming)"},
     {"WarmupByCountAndByTime",
      "target:\n  url: http://h:1\nload:\n  concurrency: 1\n  warmup: 3\n  warmup_s: 5\n",
      {},
@@ -648,7 +653,9 @@ TEST(PlanSloTest, ThePlanValidatorAndCommonSloAcceptAndRejectTheSameSet) {
   for (const std::string& text : texts) {
     SCOPED_TRACE(text);
     const auto parsed = common::ParseSlo(text);
-    const std::string plan_error = PlanError(WithMinimal(absl::StrCat("slo: ['", text, "']\n")));
+    // Streamed, so that continuity_ok is a grammar question here, not a plan one.
+    const std::string plan_error =
+        PlanError(WithMinimal(absl::StrCat("slo: ['", text, "']\n")), {"target.streaming=true"});
     EXPECT_EQ(parsed.ok(), plan_error.empty()) << parsed.status() << " | " << plan_error;
     if (!parsed.ok()) {
       EXPECT_THAT(plan_error, HasSubstr(parsed.status().message()));

@@ -296,8 +296,12 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
         p99 = next(line for line in r.stdout.splitlines() if line.strip().startswith("latency_p99"))
         self.assertTrue(p99.endswith("WORSE"), p99)
+        # The centre barely moves (the candidate's short texts take the baseline's 20 ms, give or
+        # take a few hundred microseconds of per-character work, which may reach the 2% floor):
+        # the p99 moves by hundreds of percent.
         p50 = next(line for line in r.stdout.splitlines() if line.strip().startswith("latency_p50"))
-        self.assertFalse(p50.endswith("WORSE"), p50)
+        self.assertLess(abs(float(p50.split()[4].rstrip("%"))), 5.0, p50)
+        self.assertGreater(float(p99.split()[4].rstrip("%")), 100.0, p99)
         self.assertIn("CROSSED", r.stdout)
         # A rerun of the baseline configuration passes the same gate.
         r = self.ttsbench("compare", "base", "rerun", "--output-dir", self.out,
