@@ -569,7 +569,8 @@ int main(int argc, char** argv) {
   if (auto st = ttsbench::coordinator::CheckCommandLine(app, args); !st.ok()) {
     std::cerr << "ttsbench: " << st.message() << "\n";
     // The list of modes helps with a missing or unknown mode; a flag's error names --help.
-    if (!absl::StrContains(st.message(), "flag")) {
+    if (absl::StartsWith(st.message(), "unknown mode") ||
+        absl::StartsWith(st.message(), "a mode is required")) {
       std::cerr << "\n" << ttsbench::coordinator::ModeList(app);
     }
     return kExitUsage;
@@ -650,7 +651,15 @@ int main(int argc, char** argv) {
     auto budget_s = DurationFlag("--budget", disc_budget, 0.1, 3600, false);
     if (!budget_s.ok()) return Fail(budget_s.status());
     auto result = DiscoverWith(disc_url, disc_flags, *probe_s, *budget_s);
-    if (!result.ok()) return Fail(result.status());
+    if (!result.ok()) {
+      if (absl::StrContains(result.status().message(), "certificate verify failed")) {
+        std::cerr << "ttsbench: " << result.status().message()
+                  << " (give the server's CA with --ca-file FILE, or skip verification with "
+                     "--insecure)\n";
+        return kExitRunFailed;
+      }
+      return Fail(result.status());
+    }
     std::cout << tc::DiscoveryTable(*result);
     std::error_code ec;
     std::filesystem::create_directories(disc_flags.output_dir, ec);

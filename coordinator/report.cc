@@ -412,7 +412,9 @@ std::string ErrorHint(const v1::ErrorSummary& error, const v1::Plan& plan) {
         absl::StrContains(detail, "tls bytes") ? "the port speaks TLS" : "if the port speaks TLS",
         ": use https:// (--url https://", url->host, ":", url->port, url->base_path, ")");
   }
-  if (status == 404 || status == 405) {
+  // 501 Not Implemented: a web server that is no TTS API at all (python -m http.server answers
+  // POST so); 404/405: a path or method this server does not serve.
+  if (status == 404 || status == 405 || status == 501) {
     if (!url.ok()) {
       return "the server has no such endpoint: `ttsbench discover --url BASE` finds its TTS "
              "endpoints and the command to benchmark them";

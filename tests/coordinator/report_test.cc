@@ -220,6 +220,13 @@ TEST(ErrorHintTest, NotFoundPointsAtDiscoverAndSpotsAFullEndpointUrl) {
   EXPECT_TRUE(Has(nested, "base URL (http://h:9000/gw)")) << nested;
 }
 
+TEST(ErrorHintTest, AWebServerThatIsNoTtsApiPointsAtDiscover) {
+  // python3 -m http.server answers a POST with 501.
+  const std::string h = ErrorHint(Error("http_5xx", 501, "501 Unsupported method ('POST')"),
+                                  PlanFor("http://127.0.0.1:8000"));
+  EXPECT_TRUE(Has(h, "ttsbench discover --url http://127.0.0.1:8000")) << h;
+}
+
 TEST(ErrorHintTest, AuthRefusalsPointAtTheAuthFlags) {
   for (int status : {401, 403}) {
     const std::string h = ErrorHint(Error("http_4xx", status, absl::StrCat(status, " Forbidden")),
