@@ -3,9 +3,12 @@
 #ifndef TTSBENCH_AGENT_AUDIO_EVENTS_H_
 #define TTSBENCH_AGENT_AUDIO_EVENTS_H_
 
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -13,6 +16,10 @@ namespace ttsbench::agent {
 
 // Where a dialect puts things in its messages. Paths are dotted ("data.audio").
 struct AudioEventSpec {
+  // A TTS event carries a fraction of a second of audio (OpenAI: ~3 KB of base64); a message
+  // beyond this is refused (invalid audio) rather than buffered and parsed.
+  static constexpr size_t kDefaultMaxEventBytes = size_t{1} << 20;
+
   // Base64 audio: the first of these present and not null; "" means none.
   std::vector<std::string> audio_fields = {"audio"};
   std::string type_field = "type";        // the message kind, read into AudioEvent::type
@@ -21,6 +28,7 @@ struct AudioEventSpec {
   std::vector<std::string> ignore_types;  // kinds outside any answer (a greeting: "ready")
   std::string final_field;                // true ends the answer ("isFinal")
   std::string error_field;                // a non-empty value reports a failure ("error")
+  size_t max_event_bytes = kDefaultMaxEventBytes;  // one message, as received
 };
 
 struct AudioEvent {
@@ -32,9 +40,30 @@ struct AudioEvent {
   std::string encoding;  // a metadata message's "encoding" (pcm_s16le, pcm_f32le, ...)
 };
 
-// InvalidArgument: not a JSON object, or the audio is not base64 (a failed request's audio is
-// invalid). FailedPrecondition: the message reports a server-side error. The SSE sentinel
-// "[DONE]" is an event with done set.
+// Reads the messages of one answer with a streaming (SAX) JSON parser that keeps only the
+// fields the spec names: no document tree, and the parser's stack, the kept strings and the
+// decoded audio keep their capacity from message to message, so steady state allocates nothing.
+class AudioEventParser {
+ public:
+  explicit AudioEventParser(AudioEventSpec spec);
+  ~AudioEventParser();
+  AudioEventParser(const AudioEventParser&) = delete;
+  AudioEventParser& operator=(const AudioEventParser&) = delete;
+
+  // InvalidArgument: larger than spec.max_event_bytes, not a JSON object, or the audio is not
+  // base64 (a failed request's audio is invalid). FailedPrecondition: the message reports a
+  // server-side error. The SSE sentinel "[DONE]" is an event with done set. On success the
+  // message is event(), valid until the next Parse.
+  absl::Status Parse(absl::string_view json);
+  const AudioEvent& event() const { return event_; }
+
+ private:
+  struct Impl;  // keeps Boost.JSON's parser template out of this header
+  std::unique_ptr<Impl> impl_;
+  AudioEvent event_;
+};
+
+// One message parsed on its own (tests, fuzzers); the decoders keep an AudioEventParser.
 absl::StatusOr<AudioEvent> ParseAudioEvent(absl::string_view json, const AudioEventSpec& spec);
 
 }  // namespace ttsbench::agent

@@ -1,6 +1,7 @@
 #include "agent/dialect.h"
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -15,8 +16,6 @@
 #include "agent/sse.h"
 #include "agent/tls.h"
 #include "common/texts.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace ttsbench::agent {
 namespace {
@@ -24,8 +23,9 @@ namespace {
 using common::JsonEscape;
 using common::JsonQuote;
 
-// Bodies of a few MB of base64 audio are normal; refuse what no TTS answer needs.
-constexpr size_t kMaxJsonBody = 256u << 20;
+// A whole answer as base64 in JSON: 16 MiB holds 12 MiB of audio (over 4 minutes of 24 kHz
+// 16-bit PCM, 13 of MP3 at 128 kbit/s); a larger body is refused as invalid audio, not buffered.
+constexpr size_t kMaxJsonBody = size_t{16} << 20;
 // Request lines beyond this are refused by common servers and proxies (nginx: 8 KiB buffers);
 // coqui then gets its parameters as a form body instead of a query.
 constexpr size_t kMaxQueryBytes = 4096;
@@ -74,18 +74,20 @@ absl::StatusOr<std::unique_ptr<ResponseDecoder>> RawDecoder(const common::MeterO
 class JsonBase64Decoder final : public ResponseDecoder {
  public:
   JsonBase64Decoder(AudioEventSpec spec, common::MeterOptions meter_options)
-      : spec_(std::move(spec)), meter_options_(std::move(meter_options)) {}
+      : parser_(WholeBody(std::move(spec))), meter_options_(std::move(meter_options)) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
     if (body_.size() + piece.size() > kMaxJsonBody) {
-      return absl::InvalidArgumentError("JSON response too large");
+      return absl::InvalidArgumentError(
+          absl::StrCat("JSON response larger than ", kMaxJsonBody >> 20, " MiB"));
     }
     body_.append(piece.data(), piece.size());
     return common::AudioFeed{};
   }
   absl::StatusOr<common::AudioFeed> Finish() override {
-    auto ev = ParseAudioEvent(body_, spec_);
+    absl::Status parsed = parser_.Parse(body_);
     body_.clear();
-    if (!ev.ok()) return ev.status();
+    if (!parsed.ok()) return parsed;
+    const AudioEvent* ev = &parser_.event();
     if (ev->audio.empty()) return absl::InvalidArgumentError("JSON response has no audio field");
     // Servers put WAV here mostly, but MP3/Opus/FLAC too: the meter sniffs the bytes.
     auto meter = common::MakeMeter(meter_options_);
@@ -101,7 +103,12 @@ class JsonBase64Decoder final : public ResponseDecoder {
   int sample_rate() const override { return meter_ ? meter_->sample_rate() : 0; }
 
  private:
-  AudioEventSpec spec_;
+  static AudioEventSpec WholeBody(AudioEventSpec spec) {
+    spec.max_event_bytes = kMaxJsonBody;
+    return spec;
+  }
+
+  AudioEventParser parser_;
   common::MeterOptions meter_options_;
   std::string body_;
   std::unique_ptr<common::AudioMeter> meter_;
@@ -113,7 +120,7 @@ class JsonBase64Decoder final : public ResponseDecoder {
 class EventAudio {
  public:
   EventAudio(AudioEventSpec spec, common::MeterOptions meter_options)
-      : spec_(std::move(spec)), options_(std::move(meter_options)) {}
+      : parser_(std::move(spec)), options_(std::move(meter_options)) {}
 
   absl::StatusOr<common::AudioFeed> Audio(absl::string_view bytes) {
     if (bytes.empty()) return common::AudioFeed{};
@@ -127,8 +134,8 @@ class EventAudio {
 
   // One JSON message; `done`/`ignored` report what it meant.
   absl::StatusOr<MessageResult> Json(absl::string_view json) {
-    auto ev = ParseAudioEvent(json, spec_);
-    if (!ev.ok()) return ev.status();
+    if (absl::Status st = parser_.Parse(json); !st.ok()) return st;
+    const AudioEvent* ev = &parser_.event();
     MessageResult r;
     r.ignored = ev->ignored;
     r.done = ev->done;
@@ -147,7 +154,7 @@ class EventAudio {
   int sample_rate() const { return meter_ ? meter_->sample_rate() : 0; }
 
  private:
-  AudioEventSpec spec_;
+  AudioEventParser parser_;  // one per answer: its buffers are reused event after event
   common::MeterOptions options_;
   std::unique_ptr<common::AudioMeter> meter_;
 };
@@ -162,10 +169,18 @@ class SseAudioDecoder final : public ResponseDecoder {
  public:
   SseAudioDecoder(AudioEventSpec spec, common::MeterOptions meter_options)
       : marked_(!spec.done_types.empty() || !spec.final_field.empty()),
+        parser_(spec.max_event_bytes),
         audio_(std::move(spec), std::move(meter_options)) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
     if (!error_.ok()) return error_;
-    if (absl::Status st = parser_.Feed(piece, events_); !st.ok()) return st;
+    if (absl::Status st = parser_.Feed(piece, events_); !st.ok()) {
+      // An event over the bound: the events completed before it in this piece were received.
+      auto feed = Drain();
+      if (!feed.ok()) return feed.status();
+      if (feed->audio_bytes == 0) return st;
+      if (error_.ok()) error_ = st;
+      return feed;
+    }
     return Drain();
   }
   absl::StatusOr<common::AudioFeed> Finish() override {
@@ -695,9 +710,10 @@ class TemplateDialect final : public DialectBase {
     }
     // A body that is not JSON once filled in is caught now, not as 4xx under load.
     if (!t.body.empty() && IsJsonContentType(t.content_type)) {
-      google::protobuf::Value v;
       const std::string sample = Expand(t.body, vars_, "a \"quoted\"\nline", Escape::kJson);
-      if (!google::protobuf::util::JsonStringToMessage(sample, &v).ok()) {
+      boost::json::error_code ec;
+      boost::json::parse(sample, ec);
+      if (ec) {
         return absl::InvalidArgumentError(
             "template body is not JSON once filled in (write \"{text}\" inside quotes)");
       }

@@ -22,8 +22,9 @@ struct SseEvent {
 // `id` and `retry` are ignored (a benchmark never reconnects).
 class SseParser {
  public:
-  // An event (or a line) larger than this is an error rather than unbounded memory.
-  static constexpr size_t kDefaultMaxEventBytes = 64u << 20;
+  // An event (or a line) larger than this is an error rather than unbounded memory. A TTS
+  // event holds a fraction of a second of audio; decoders pass their dialect's bound.
+  static constexpr size_t kDefaultMaxEventBytes = size_t{1} << 20;
   explicit SseParser(size_t max_event_bytes = kDefaultMaxEventBytes)
       : max_event_bytes_(max_event_bytes) {}
 

@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build/bin}
 status=0
-for b in throughput_vs_wrk timing_overhead concurrency_scale open_loop_accuracy; do
+for b in throughput_vs_wrk streamed_vs_wrk timing_overhead concurrency_scale open_loop_accuracy; do
   echo "== bench/$b.py"
   python3 "bench/$b.py" --bin "$bin" || status=1
   echo
@@ -20,4 +20,6 @@ if [[ -x bench/ingest.sh ]]; then
 fi
 echo "== audio parse throughput (bench/audio_parse_bench.cc)"
 "$bin/audio_parse_bench" --benchmark_min_time=0.2 || status=1
+echo "== streamed-answer decoding (bench/sse_decode_bench.cc)"
+"$bin/sse_decode_bench" --benchmark_min_time=0.5 || status=1
 exit $status

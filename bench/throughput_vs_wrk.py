@@ -44,7 +44,8 @@ def write_wav(path, seconds=1.0, rate=24000):
     return 44 + len(pcm)
 
 
-def start_nginx(b, root):
+def start_nginx(b, root, types="audio/wav wav;"):
+    """nginx, one worker pinned to SERVER_CPU, serving `root`; `types`: nginx types lines."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.access(nginx, os.X_OK):
         sys.exit("nginx not found: apt-get install -y nginx-light")
@@ -65,7 +66,7 @@ http {{
   fastcgi_temp_path {b.tmp};
   uwsgi_temp_path {b.tmp};
   scgi_temp_path {b.tmp};
-  types {{ audio/wav wav; }}
+  types {{ {types} }}
   server {{
     listen 127.0.0.1:{port};
     root {root};

@@ -78,5 +78,77 @@ TEST(AudioEventsTest, MetadataGreetingsAndNestedPaths) {
   EXPECT_TRUE(ParseAudioEvent(R"({"kind":"end"})", nested)->done);
 }
 
+TEST(AudioEventsTest, AMessageOverTheBoundIsInvalidAudio) {
+  AudioEventSpec spec = OpenAiSpec();
+  spec.max_event_bytes = 64;
+  const std::string small = R"({"type":"speech.audio.delta","audio":"AAAA"})";
+  ASSERT_TRUE(ParseAudioEvent(small, spec).ok());
+  const std::string big =
+      R"({"type":"speech.audio.delta","audio":")" + std::string(64, 'A') + "\"}";
+  const absl::Status st = ParseAudioEvent(big, spec).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_NE(st.message().find("limit of 64 bytes"), absl::string_view::npos) << st;
+  EXPECT_EQ(AudioEventSpec().max_event_bytes, size_t{1} << 20);
+}
+
+TEST(AudioEventsTest, EscapesInsideStringsAreDecoded) {
+  // \u0041 is 'A', \/ is '/', \" is a quote inside an unrelated field.
+  auto ev = ParseAudioEvent(
+      R"({"note":"say \"hi\"","type":"speech.audio.\u0064elta","audio":"\u0041A\/A"})",
+      OpenAiSpec());
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ(ev->type, "speech.audio.delta");
+  std::string expected;
+  ASSERT_TRUE(absl::Base64Unescape("AA/A", &expected));
+  EXPECT_EQ(ev->audio, expected);
+  EXPECT_TRUE(ParseAudioEvent(R"({"type":"speech.audio.d\u006Fne"})", OpenAiSpec())->done);
+  // An escaped quote does not end the string early, so the audio after it is still found.
+  auto quoted = ParseAudioEvent(R"({"x":"\"audio\":\"@@\"","audio":"AAAA"})", OpenAiSpec());
+  ASSERT_TRUE(quoted.ok()) << quoted.status();
+  EXPECT_EQ(quoted->audio.size(), 3u);
+  // Invalid escapes and trailing garbage are not JSON.
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseAudioEvent(R"({"audio":"\q"})", OpenAiSpec()).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ParseAudioEvent(R"({"audio":"AAAA"} x)", OpenAiSpec()).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ParseAudioEvent(R"({"audio":"AAAA")", OpenAiSpec()).status()));
+}
+
+TEST(AudioEventsTest, UnknownFieldsAndLookalikesElsewhereAreIgnored) {
+  auto ev = ParseAudioEvent(
+      R"({"usage":{"audio":"@@","type":"error"},"items":[{"audio":42},{"type":"error"}],)"
+      R"("a.udio":1,"n":-1.5e3,"t":true,"z":null,"type":"speech.audio.delta","audio":"AAAA"})",
+      OpenAiSpec());
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ(ev->type, "speech.audio.delta");
+  EXPECT_EQ(ev->audio.size(), 3u);
+  EXPECT_FALSE(ev->done);
+  EXPECT_EQ(ev->sample_rate, 0);
+}
+
+TEST(AudioEventsTest, DeepDottedPathsRepeatedKeysAndReuse) {
+  AudioEventSpec spec;
+  spec.audio_fields = {"result.chunk.audio"};
+  spec.final_field = "result.final";
+  AudioEventParser parser(spec);
+  ASSERT_TRUE(parser.Parse(R"({"result":{"chunk":{"audio":"AAAA"},"final":false}})").ok());
+  EXPECT_EQ(parser.event().audio.size(), 3u);
+  EXPECT_FALSE(parser.event().done);
+  // A key with a dot is not a path; the message after keeps nothing of the one before.
+  ASSERT_TRUE(parser.Parse(R"({"result.chunk.audio":"AAAA","result":{"final":1}})").ok());
+  EXPECT_TRUE(parser.event().audio.empty());
+  EXPECT_TRUE(parser.event().done);
+  // A repeated key: the last one counts, with what is below it.
+  ASSERT_TRUE(parser.Parse(R"({"result":{"chunk":{"audio":"AAAA"}},"result":{"final":0}})").ok());
+  EXPECT_TRUE(parser.event().audio.empty());
+  EXPECT_FALSE(parser.event().done);
+  // A path that runs into a list or a string finds nothing.
+  ASSERT_TRUE(parser.Parse(R"({"result":[{"chunk":{"audio":"AAAA"}}]})").ok());
+  EXPECT_TRUE(parser.event().audio.empty());
+  EXPECT_TRUE(absl::IsInvalidArgument(parser.Parse(R"({"result":{"chunk":{"audio":[]}}})")));
+  ASSERT_TRUE(parser.Parse(R"({"result":{"chunk":{"audio":"AAAAAAAA"}}})").ok());
+  EXPECT_EQ(parser.event().audio.size(), 6u);
+}
+
 }  // namespace
 }  // namespace ttsbench::agent

@@ -209,5 +209,63 @@ TEST(DialectTest, UrlEncodeKeepsOnlyUnreservedCharacters) {
   EXPECT_EQ(UrlEncode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
 }
 
+TEST(DialectTest, SseEventOverTheBoundIsInvalidAudioWithTheAudioBeforeItKept) {
+  v1::Target t;
+  t.set_api("openai");
+  t.set_format("pcm");
+  t.set_stream_format("sse");
+  auto d = MakeDialect(t, Local(), {});
+  ASSERT_TRUE(d.ok());
+  auto dec = (*d)->NewDecoder("text/event-stream");
+  ASSERT_TRUE(dec.ok());
+  const std::string delta = "data: {\"type\":\"speech.audio.delta\",\"audio\":\"" +
+                            absl::Base64Escape(std::string(4800, '\0')) + "\"}\n\n";
+  const std::string huge = "data: {\"audio\":\"" + std::string((1 << 20) + 4, 'A');
+  auto feed = (*dec)->OnBody(delta + huge);
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  EXPECT_EQ(feed->audio_bytes, 4800u);
+  const absl::Status st = (*dec)->OnBody("AAAA\"}\n\n").status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_NEAR((*dec)->seconds(), 0.1, 1e-9);
+}
+
+TEST(DialectTest, JsonAnswerOverItsBoundIsInvalidAudio) {
+  v1::Target t;
+  t.set_api("torch-inference");
+  t.set_voice("default");
+  auto d = MakeDialect(t, Local(), {});
+  ASSERT_TRUE(d.ok());
+  auto dec = (*d)->NewDecoder("application/json");
+  ASSERT_TRUE(dec.ok());
+  const std::string piece(1 << 20, 'A');
+  absl::Status st;
+  for (int i = 0; i < 17 && st.ok(); ++i) st = (*dec)->OnBody(piece).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_NE(st.message().find("16 MiB"), absl::string_view::npos) << st;
+}
+
+TEST(DialectTest, TemplateSseFindsAudioAtANestedPath) {
+  v1::Target t;
+  t.set_api("template");
+  t.set_format("pcm");
+  t.set_sample_rate(24000);
+  DialectExtras x;
+  x.request_template.path = "/speak";
+  x.request_template.audio = "sse";
+  x.request_template.audio_field = "data.chunk.b64";
+  x.request_template.done = "event=end";
+  auto d = MakeDialect(t, Local(), {}, x);
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto dec = (*d)->NewDecoder("text/event-stream");
+  ASSERT_TRUE(dec.ok());
+  const std::string b64 = absl::Base64Escape(std::string(480, '\0'));
+  auto feed = (*dec)->OnBody("data: {\"event\":\"chunk\",\"data\":{\"id\":1,\"chunk\":{\"b64\":\"" +
+                             b64 + "\"}}}\n\ndata: {\"event\":\"end\"}\n\n");
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  EXPECT_EQ(feed->audio_bytes, 480u);
+  ASSERT_TRUE((*dec)->Finish().ok());
+  EXPECT_NEAR((*dec)->seconds(), 0.01, 1e-9);
+}
+
 }  // namespace
 }  // namespace ttsbench::agent

@@ -138,6 +138,21 @@ TEST(MalformedTest, SseEndingWithoutItsDoneEventIsProtocolWithTheAudioKept) {
             v1::ERROR_NONE, "done event");
 }
 
+TEST(MalformedTest, SseEventOverTheBoundIsInvalidAudioWithTheAudioBeforeItKept) {
+  const std::string delta = "data: {\"type\":\"speech.audio.delta\",\"audio\":\"" +
+                            absl::Base64Escape(std::string(4800, '\0')) + "\"}\n\n";
+  // One event of over 1 MiB (the bound per event) after a good one: refused, not buffered.
+  const std::string body = delta + "data: {\"type\":\"speech.audio.delta\",\"audio\":\"" +
+                           std::string((1 << 20) + 4, 'A') +
+                           "\"}\n\ndata: {\"type\":\"speech.audio.done\"}\n\n";
+  const auto records = Against({HttpOk("text/event-stream", body)}, OpenAi("pcm", "sse"));
+  ExpectAll(records, v1::ERROR_INVALID_AUDIO, "event over the bound");
+  for (const auto& r : records) {
+    EXPECT_GT(r.first_audio_ns(), 0);
+    EXPECT_NEAR(r.audio_s(), 0.1, 1e-9);
+  }
+}
+
 TEST(MalformedTest, FailedAnswersKeepTheirBytesAndStatus) {
   const std::string wav = WavBytes(8000, 8000);
   const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: " +
