@@ -321,6 +321,54 @@ std::vector<Interval> BootstrapDeltas(const Blocked& base, const Blocked& cand,
   return out;
 }
 
+// Block-bootstrap (1 - alpha) interval and p-value of share_above(candidate) -
+// share_above(baseline), the shares of requests slower than `cut` (the pooled quantile). A
+// percentile moved exactly when the share of requests beyond a fixed point moved, and this share
+// is far steadier than the resampled p99 itself: a 2% tail behind a p99 leaves some resamples
+// with too few slow requests to reach the p99, but hardly any with no more of them than the
+// baseline. Blocks as in BootstrapDeltas; a block is just two counts here, so this is cheap.
+Interval BootstrapTailShare(const Blocked& base, const Blocked& cand, double cut, int resamples,
+                            double alpha, uint64_t seed) {
+  struct Counts {
+    std::vector<double> above, total;
+  };
+  auto count = [cut](const Blocked& b) {
+    Counts c;
+    for (size_t j = 0; j < b.blocks(); ++j) {
+      const auto first = b.values.begin() + static_cast<std::ptrdiff_t>(b.offsets[j]);
+      const auto last = b.values.begin() + static_cast<std::ptrdiff_t>(b.offsets[j + 1]);
+      c.above.push_back(static_cast<double>(std::count_if(first, last, [cut](double x) { return x > cut; })));
+      c.total.push_back(static_cast<double>(last - first));
+    }
+    return c;
+  };
+  const Counts ca = count(base), cb = count(cand);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick_a(0, base.blocks() - 1), pick_b(0, cand.blocks() - 1);
+  auto share = [&rng](const Counts& c, std::uniform_int_distribution<size_t>& pick) {
+    double above = 0, total = 0;
+    for (size_t j = 0; j < c.total.size(); ++j) {
+      const size_t b = pick(rng);
+      above += c.above[b];
+      total += c.total[b];
+    }
+    return total > 0 ? above / total : kNaN;
+  };
+  std::vector<double> d;
+  d.reserve(static_cast<size_t>(resamples));
+  for (int i = 0; i < resamples; ++i) {
+    const double sa = share(ca, pick_a), sb = share(cb, pick_b);
+    if (!std::isnan(sa) && !std::isnan(sb)) d.push_back(sb - sa);
+  }
+  if (d.empty()) return {};
+  std::sort(d.begin(), d.end());
+  const double n = static_cast<double>(d.size());
+  const double at_or_below = static_cast<double>(std::upper_bound(d.begin(), d.end(), 0.0) - d.begin());
+  const double at_or_above = static_cast<double>(d.end() - std::lower_bound(d.begin(), d.end(), 0.0));
+  return {common::PercentileSorted(d, alpha / 2), common::PercentileSorted(d, 1 - alpha / 2),
+          std::min(1.0, (2 * std::min(at_or_below, at_or_above) + 1) / (n + 1))};
+}
+
 // Resamples fall as levels grow, so a 100k-request level still compares in seconds.
 int Resamples(const CompareOptions& o, size_t n) {
   const double budget = 4e7 / static_cast<double>(std::max<size_t>(n, 1));
@@ -329,7 +377,7 @@ int Resamples(const CompareOptions& o, size_t n) {
 }
 
 void Decide(const MetricDef& def, const CompareOptions& o, MetricComparison* m) {
-  const bool ci_agrees = (m->delta > 0 && m->ci_low > 0) || (m->delta < 0 && m->ci_high < 0);
+  const bool ci_agrees = (m->delta > 0 && m->moved_low > 0) || (m->delta < 0 && m->moved_high < 0);
   m->significant = !std::isnan(m->p_value) && m->p_value < o.alpha && ci_agrees;
   const bool practical =
       def.source == Source::kSuccess
@@ -433,18 +481,36 @@ LevelComparison CompareLevel(const v1::LevelStats& a, const LevelData* ra, const
     }
     // Each metric by a test of that very statistic. A percentile: the exact quantile test (a
     // slow 2% moves the p99 but hardly the ranks), which takes requests as independent, and the
-    // time-block bootstrap, which does not; its p-value is the larger of the two, so a burst of
-    // slow requests in one run is not called a regression. A mean: Mann-Whitney, as before.
+    // time-block bootstrap of the share beyond the pooled quantile, which does not; its p-value is
+    // the larger of the two, so a burst of slow requests in one run is not called a regression,
+    // and the verdict needs that share's interval to exclude 0. A mean: Mann-Whitney, and the
+    // interval of the delta itself.
     const double rank_p = MannWhitneyP(xa, xb);
-    const std::vector<Interval> ci =
-        BootstrapDeltas(BlocksFor(sa, src), BlocksFor(sb, src), quantiles,
-                        Resamples(o, xa.size() + xb.size()), o.alpha, source_seed * 7919);
+    const Blocked ba = BlocksFor(sa, src), bb = BlocksFor(sb, src);
+    const std::vector<Interval> ci = BootstrapDeltas(
+        ba, bb, quantiles, Resamples(o, xa.size() + xb.size()), o.alpha, source_seed * 7919);
+    std::vector<double> pooled;
     for (size_t k = 0; k < idx.size(); ++k) {
       MetricComparison& m = lc.metrics[idx[k]];
-      m.p_value = quantiles[k] < 0 ? rank_p
-                                   : std::max(common::QuantileTestP(xa, xb, quantiles[k]), ci[k].p);
-      m.ci_low = ci[k].low;
-      m.ci_high = ci[k].high;
+      m.ci_low = m.moved_low = ci[k].low;
+      m.ci_high = m.moved_high = ci[k].high;
+      if (quantiles[k] < 0) {
+        m.p_value = rank_p;
+        continue;
+      }
+      if (pooled.empty()) {
+        pooled.reserve(xa.size() + xb.size());
+        pooled.insert(pooled.end(), xa.begin(), xa.end());
+        pooled.insert(pooled.end(), xb.begin(), xb.end());
+        std::sort(pooled.begin(), pooled.end());
+      }
+      const Interval share =
+          BootstrapTailShare(ba, bb, common::PercentileSorted(pooled, quantiles[k]),
+                             std::max(o.bootstrap_resamples, 200), o.alpha,
+                             source_seed * 7919 + 1 + k);
+      m.p_value = std::max(common::QuantileTestP(xa, xb, quantiles[k]), share.p);
+      m.moved_low = share.low;
+      m.moved_high = share.high;
     }
   }
   for (size_t i = 0; i < std::size(kMetrics); ++i) {
@@ -452,6 +518,8 @@ LevelComparison CompareLevel(const v1::LevelStats& a, const LevelData* ra, const
     if (kMetrics[i].source == Source::kSuccess) {
       m.ci_low = m.ci_high = kNaN;
       CompareSuccess(a, b, o, &m);
+      m.moved_low = m.ci_low;
+      m.moved_high = m.ci_high;
     }
     if (std::isnan(m.p_value)) {
       m.ci_low = m.ci_high = kNaN;
@@ -729,7 +797,8 @@ std::string CompareTable(const ComparisonResult& result) {
                   "\nVerdicts: WORSE/better only when p < alpha (percentiles: exact quantile "
                   "test and time-block bootstrap; means: Mann-Whitney U; ASPS/RPS: windowed "
                   "throughput; success: two-proportion z) and the bootstrap interval of the "
-                  "delta excludes 0, and the change is practically large.\n");
+                  "delta (of a percentile: of the share of requests beyond it) excludes 0, and "
+                  "the change is practically large.\n");
   for (const RuleResult& r : result.rules) {
     if (!r.crossed && !r.not_evaluated.empty()) {
       // Never "ok": an n/a metric or a missing level is not evidence that nothing regressed.

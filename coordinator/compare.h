@@ -67,7 +67,12 @@ struct MetricComparison {
   double p_value = 0;    // of the test of this statistic (see CompareTable); NaN when not tested
   double ci_low = 0;     // bootstrap (1 - alpha) interval of the delta; NaN when not computed
   double ci_high = 0;
-  bool significant = false;  // p < alpha and the interval excludes 0
+  // The interval the verdict rests on: for a mean, the delta's (as ci_*); for a percentile, the
+  // interval of the change in the share of requests beyond the pooled quantile, far steadier
+  // than a resampled p99. Not written to the files.
+  double moved_low = 0;
+  double moved_high = 0;
+  bool significant = false;  // p < alpha and the interval the verdict rests on excludes 0
   Verdict verdict = Verdict::kNoData;
   std::string why_no_data;  // with kNoData: what was missing, e.g. "baseline has 3 requests..."
 };
