@@ -16,7 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/allowlist.h"
-#include "agent/dialect.h"
+#include "agent/client/dialect.h"
 #include "agent/load_runner.h"
 #include "common/clock.h"
 #include "common/grpc_status.h"

@@ -15,8 +15,8 @@
 #include <utility>
 
 #include "agent/arrivals.h"
-#include "agent/tls.h"
-#include "agent/transport.h"
+#include "agent/client/tls.h"
+#include "agent/client/transport.h"
 #include "common/clock.h"
 #include "common/histogram.h"
 #include "common/level_deadlines.h"

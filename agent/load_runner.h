@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/dialect.h"
+#include "agent/client/dialect.h"
 #include "common/url.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 

@@ -8,7 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "agent/dialect.h"
+#include "agent/client/dialect.h"
 #include "benchmark/benchmark.h"
 
 namespace ttsbench::agent {

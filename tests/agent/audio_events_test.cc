@@ -1,4 +1,4 @@
-#include "agent/audio_events.h"
+#include "agent/client/audio_events.h"
 
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"

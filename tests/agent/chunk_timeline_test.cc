@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/transport.h"
+#include "agent/client/transport.h"
 #include "common/histogram.h"
 #include "gtest/gtest.h"
 

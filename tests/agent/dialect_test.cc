@@ -1,4 +1,4 @@
-#include "agent/dialect.h"
+#include "agent/client/dialect.h"
 
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"

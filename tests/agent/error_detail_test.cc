@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/transport.h"
+#include "agent/client/transport.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/agent/fake_server.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/dialect.h"
+#include "agent/client/dialect.h"
 #include "agent/load_runner.h"
 #include "common/clock.h"
 #include "gtest/gtest.h"

@@ -1,4 +1,4 @@
-#include "agent/sse.h"
+#include "agent/client/sse.h"
 
 #include <random>
 #include <string>

@@ -1,4 +1,4 @@
-#include "coordinator/capacity.h"
+#include "coordinator/run/capacity.h"
 
 #include <vector>
 

@@ -1,4 +1,4 @@
-#include "coordinator/cli_guide.h"
+#include "coordinator/cli/cli_guide.h"
 
 #include "CLI/CLI.hpp"
 #include "gtest/gtest.h"

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/compare.h"
-#include "coordinator/self_checks.h"
-#include "coordinator/sessions.h"
+#include "coordinator/sessions/compare.h"
+#include "coordinator/run/self_checks.h"
+#include "coordinator/sessions/sessions.h"
 #include "gtest/gtest.h"
 
 namespace ttsbench::coordinator {

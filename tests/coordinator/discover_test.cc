@@ -1,4 +1,4 @@
-#include "coordinator/discover.h"
+#include "coordinator/discover/discover.h"
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>

@@ -1,5 +1,5 @@
 // The coordinator's orchestration over real gRPC on loopback, with scripted agents.
-#include "coordinator/orchestrator.h"
+#include "coordinator/run/orchestrator.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/version.h"
-#include "coordinator/self_checks.h"
+#include "coordinator/run/self_checks.h"
 #include "gtest/gtest.h"
 
 namespace ttsbench::coordinator {

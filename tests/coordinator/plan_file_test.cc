@@ -1,4 +1,4 @@
-#include "coordinator/plan_file.h"
+#include "coordinator/cli/plan_file.h"
 
 #include <google/protobuf/util/message_differencer.h>
 

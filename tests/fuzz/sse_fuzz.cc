@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/audio_events.h"
-#include "agent/sse.h"
+#include "agent/client/audio_events.h"
+#include "agent/client/sse.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
-#include "agent/audio_events.h"
+#include "agent/client/audio_events.h"
 
 namespace {
 

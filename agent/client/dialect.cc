@@ -1,0 +1,910 @@
+#include "agent/client/dialect.h"
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "agent/client/audio_events.h"
+#include "agent/client/sse.h"
+#include "agent/client/tls.h"
+#include "common/texts.h"
+
+namespace ttsbench::agent {
+namespace {
+
+using common::JsonEscape;
+using common::JsonQuote;
+
+// A whole answer as base64 in JSON: 16 MiB holds 12 MiB of audio (over 4 minutes of 24 kHz
+// 16-bit PCM, 13 of MP3 at 128 kbit/s); a larger body is refused as invalid audio, not buffered.
+constexpr size_t kMaxJsonBody = size_t{16} << 20;
+// Request lines beyond this are refused by common servers and proxies (nginx: 8 KiB buffers);
+// coqui then gets its parameters as a form body instead of a query.
+constexpr size_t kMaxQueryBytes = 4096;
+
+std::string Number(double v) { return absl::StrFormat("%.6g", v); }
+
+bool HeaderSafe(absl::string_view s) { return s.find_first_of("\r\n") == absl::string_view::npos; }
+
+bool IsToken(absl::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoders
+
+// Body bytes are audio (raw or in a container) as they arrive.
+class StreamingAudioDecoder final : public ResponseDecoder {
+ public:
+  explicit StreamingAudioDecoder(std::unique_ptr<common::AudioMeter> meter)
+      : meter_(std::move(meter)) {}
+  absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
+    return meter_->Feed(piece);
+  }
+  absl::StatusOr<common::AudioFeed> Finish() override {
+    absl::Status st = meter_->Finish();
+    if (!st.ok()) return st;
+    return common::AudioFeed{};
+  }
+  double seconds() const override { return meter_->seconds(); }
+  int sample_rate() const override { return meter_->sample_rate(); }
+
+ private:
+  std::unique_ptr<common::AudioMeter> meter_;
+};
+
+absl::StatusOr<std::unique_ptr<ResponseDecoder>> RawDecoder(const common::MeterOptions& options) {
+  auto meter = common::MakeMeter(options);
+  if (!meter.ok()) return meter.status();
+  return std::unique_ptr<ResponseDecoder>(
+      std::make_unique<StreamingAudioDecoder>(std::move(*meter)));
+}
+
+// A JSON body with base64 audio in it; the audio is known only when the body is complete.
+class JsonBase64Decoder final : public ResponseDecoder {
+ public:
+  JsonBase64Decoder(AudioEventSpec spec, common::MeterOptions meter_options)
+      : parser_(WholeBody(std::move(spec))), meter_options_(std::move(meter_options)) {}
+  absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
+    if (body_.size() + piece.size() > kMaxJsonBody) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("JSON response larger than ", kMaxJsonBody >> 20, " MiB"));
+    }
+    body_.append(piece.data(), piece.size());
+    return common::AudioFeed{};
+  }
+  absl::StatusOr<common::AudioFeed> Finish() override {
+    absl::Status parsed = parser_.Parse(body_);
+    body_.clear();
+    if (!parsed.ok()) return parsed;
+    const AudioEvent* ev = &parser_.event();
+    if (ev->audio.empty()) return absl::InvalidArgumentError("JSON response has no audio field");
+    // Servers put WAV here mostly, but MP3/Opus/FLAC too: the meter sniffs the bytes.
+    auto meter = common::MakeMeter(meter_options_);
+    if (!meter.ok()) return meter.status();
+    meter_ = std::move(*meter);
+    auto feed = meter_->Feed(ev->audio);
+    if (!feed.ok()) return feed.status();
+    absl::Status st = meter_->Finish();
+    if (!st.ok()) return st;
+    return feed;
+  }
+  double seconds() const override { return meter_ ? meter_->seconds() : 0; }
+  int sample_rate() const override { return meter_ ? meter_->sample_rate() : 0; }
+
+ private:
+  static AudioEventSpec WholeBody(AudioEventSpec spec) {
+    spec.max_event_bytes = kMaxJsonBody;
+    return spec;
+  }
+
+  AudioEventParser parser_;
+  common::MeterOptions meter_options_;
+  std::string body_;
+  std::unique_ptr<common::AudioMeter> meter_;
+};
+
+// Audio carried in JSON messages (SSE events or WebSocket messages) and, for WebSocket, in
+// binary frames. A metadata message (sample_rate, encoding) before the first audio sets how raw
+// PCM is read.
+class EventAudio {
+ public:
+  EventAudio(AudioEventSpec spec, common::MeterOptions meter_options)
+      : parser_(std::move(spec)), options_(std::move(meter_options)) {}
+
+  absl::StatusOr<common::AudioFeed> Audio(absl::string_view bytes) {
+    if (bytes.empty()) return common::AudioFeed{};
+    if (meter_ == nullptr) {
+      auto meter = common::MakeMeter(options_);
+      if (!meter.ok()) return meter.status();
+      meter_ = std::move(*meter);
+    }
+    return meter_->Feed(bytes);
+  }
+
+  // One JSON message; `done`/`ignored` report what it meant.
+  absl::StatusOr<MessageResult> Json(absl::string_view json) {
+    if (absl::Status st = parser_.Parse(json); !st.ok()) return st;
+    const AudioEvent* ev = &parser_.event();
+    MessageResult r;
+    r.ignored = ev->ignored;
+    r.done = ev->done;
+    if (meter_ == nullptr) {
+      if (ev->sample_rate > 0) options_.sample_rate = ev->sample_rate;
+      if (!ev->encoding.empty()) options_.format = ev->encoding;
+    }
+    auto feed = Audio(ev->audio);
+    if (!feed.ok()) return feed.status();
+    r.feed = *feed;
+    return r;
+  }
+
+  absl::Status Finish() { return meter_ ? meter_->Finish() : absl::OkStatus(); }
+  double seconds() const { return meter_ ? meter_->seconds() : 0; }
+  int sample_rate() const { return meter_ ? meter_->sample_rate() : 0; }
+
+ private:
+  AudioEventParser parser_;  // one per answer: its buffers are reused event after event
+  common::MeterOptions options_;
+  std::unique_ptr<common::AudioMeter> meter_;
+};
+
+void Add(common::AudioFeed& total, const common::AudioFeed& part) {
+  total.audio_bytes += part.audio_bytes;
+  total.audio_s += part.audio_s;
+}
+
+// text/event-stream whose events carry base64 audio (OpenAI stream_format "sse").
+class SseAudioDecoder final : public ResponseDecoder {
+ public:
+  SseAudioDecoder(AudioEventSpec spec, common::MeterOptions meter_options)
+      : marked_(!spec.done_types.empty() || !spec.final_field.empty()),
+        parser_(spec.max_event_bytes),
+        audio_(std::move(spec), std::move(meter_options)) {}
+  absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
+    if (!error_.ok()) return error_;
+    if (absl::Status st = parser_.Feed(piece, events_); !st.ok()) {
+      // An event over the bound: the events completed before it in this piece were received.
+      auto feed = Drain();
+      if (!feed.ok()) return feed.status();
+      if (feed->audio_bytes == 0) return st;
+      if (error_.ok()) error_ = st;
+      return feed;
+    }
+    return Drain();
+  }
+  absl::StatusOr<common::AudioFeed> Finish() override {
+    if (!error_.ok()) return error_;
+    if (absl::Status st = parser_.Finish(events_); !st.ok()) return st;
+    auto feed = Drain();
+    if (!feed.ok()) return feed.status();
+    // A stream that names its end event but ended without it was cut short (a crashed worker,
+    // a proxy's timeout): whatever audio came is kept, but the answer is not whole.
+    if (marked_ && !done_) return absl::DataLossError("event stream ended before its end event");
+    if (absl::Status st = audio_.Finish(); !st.ok()) return st;
+    return feed;
+  }
+  double seconds() const override { return audio_.seconds(); }
+  int sample_rate() const override { return audio_.sample_rate(); }
+
+ private:
+  absl::StatusOr<common::AudioFeed> Drain() {
+    common::AudioFeed total;
+    for (const SseEvent& e : events_) {
+      if (done_) break;  // nothing after the end event is part of the answer
+      auto r = audio_.Json(e.data);
+      if (!r.ok()) {
+        events_.clear();
+        // Audio that arrived in the same read before the bad event was still received: it is
+        // timed, and the error is reported with the next piece or at the end.
+        if (total.audio_bytes == 0) return r.status();
+        error_ = r.status();
+        return total;
+      }
+      Add(total, r->feed);
+      done_ = r->done;
+    }
+    events_.clear();
+    return total;
+  }
+
+  bool marked_;  // the dialect names an end event: a stream without one is truncated
+  SseParser parser_;
+  EventAudio audio_;
+  std::vector<SseEvent> events_;
+  bool done_ = false;
+  absl::Status error_;
+};
+
+// WebSocket answers: binary frames of audio and JSON text messages (metadata, base64 audio, an
+// end marker, errors).
+class WsAudioDecoder final : public ResponseDecoder {
+ public:
+  WsAudioDecoder(AudioEventSpec spec, common::MeterOptions meter_options)
+      : audio_(std::move(spec), std::move(meter_options)) {}
+  absl::StatusOr<common::AudioFeed> OnBody(absl::string_view) override {
+    return absl::UnimplementedError("a WebSocket answer has no HTTP body");
+  }
+  absl::StatusOr<MessageResult> OnMessage(absl::string_view payload, bool binary) override {
+    if (!binary) return audio_.Json(payload);
+    auto feed = audio_.Audio(payload);
+    if (!feed.ok()) return feed.status();
+    MessageResult r;
+    r.feed = *feed;
+    return r;
+  }
+  absl::StatusOr<common::AudioFeed> Finish() override {
+    if (absl::Status st = audio_.Finish(); !st.ok()) return st;
+    return common::AudioFeed{};
+  }
+  double seconds() const override { return audio_.seconds(); }
+  int sample_rate() const override { return audio_.sample_rate(); }
+
+ private:
+  EventAudio audio_;
+};
+
+template <class D, class... Args>
+absl::StatusOr<std::unique_ptr<ResponseDecoder>> Decoder(Args&&... args) {
+  return std::unique_ptr<ResponseDecoder>(std::make_unique<D>(std::forward<Args>(args)...));
+}
+
+bool IsEventStream(absl::string_view content_type) {
+  return absl::StartsWithIgnoreCase(absl::StripAsciiWhitespace(content_type), "text/event-stream");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dialects
+
+// Request framing and transport settings shared by every dialect.
+class DialectBase : public Dialect {
+ public:
+  DialectBase(v1::Target target, common::Url url, std::vector<v1::Header> secret_headers,
+              DialectExtras extras)
+      : target_(std::move(target)), url_(std::move(url)), extras_(std::move(extras)) {
+    const bool tls = url_.scheme == "https" || url_.scheme == "wss";
+    host_header_ =
+        url_.host.find(':') != std::string::npos ? absl::StrCat("[", url_.host, "]") : url_.host;
+    if (url_.port != (tls ? 443 : 80)) absl::StrAppend(&host_header_, ":", url_.port);
+    for (const v1::Header& h : secret_headers) {
+      absl::StrAppend(&extra_headers_, h.name(), ": ", h.value(), "\r\n");
+      transport_.ws_headers.push_back(h);
+    }
+    for (const v1::Header& h : target_.headers()) {
+      absl::StrAppend(&extra_headers_, h.name(), ": ", h.value(), "\r\n");
+      transport_.ws_headers.push_back(h);
+    }
+    transport_.tls.enabled = tls;
+    transport_.tls.host = url_.host;
+    transport_.tls.ca_file = target_.ca_file();
+    transport_.tls.insecure = target_.insecure();
+    transport_.ws_host = host_header_;
+  }
+
+  const TransportSpec& transport() const override { return transport_; }
+
+ protected:
+  int Chars(absl::string_view text) const { return common::CountCharacters(text); }
+
+  // `target` is the path (with query) below the base URL.
+  PreparedRequest Http(absl::string_view method, absl::string_view target, absl::string_view body,
+                       absl::string_view content_type, absl::string_view accept, int chars) const {
+    PreparedRequest req;
+    req.chars = chars;
+    req.wire =
+        absl::StrCat(method, " ", url_.base_path, target, " HTTP/1.1\r\nHost: ", host_header_,
+                     "\r\nUser-Agent: ttsbench/0.1\r\nAccept: ", accept, "\r\n");
+    if (!body.empty() || method != "GET") {
+      absl::StrAppend(&req.wire, "Content-Type: ", content_type,
+                      "\r\nContent-Length: ", body.size(), "\r\n");
+    }
+    absl::StrAppend(&req.wire, extra_headers_, "\r\n", body);
+    return req;
+  }
+
+  PreparedRequest PostJson(absl::string_view target, absl::string_view body,
+                           absl::string_view accept, int chars) const {
+    return Http("POST", target, body, "application/json", accept, chars);
+  }
+
+  void UseWebSocket(std::string target, bool reuse, bool ends_on_close) {
+    transport_.kind = TransportSpec::Kind::kWebSocket;
+    transport_.streamed = true;
+    transport_.ws_target = absl::StrCat(url_.base_path, target);
+    transport_.ws_reuse = reuse;
+    transport_.ws_ends_on_close = ends_on_close;
+  }
+
+  // Raw PCM's rate when neither the server nor the plan says: 24 kHz (OpenAI's pcm, Kokoro,
+  // torch-inference); mu-law is conventionally 8 kHz.
+  int DefaultRate() const {
+    if (target_.sample_rate() > 0) return target_.sample_rate();
+    return target_.format() == "ulaw" ? 8000 : 24000;
+  }
+
+  common::MeterOptions Meter(std::string format, absl::string_view content_type = "") const {
+    return common::MeterOptions{std::move(format), std::string(content_type), DefaultRate(), 1};
+  }
+
+  // The dialect's path, or the plan's override.
+  std::string PathOr(absl::string_view fallback) const {
+    return extras_.path.empty() ? std::string(fallback) : extras_.path;
+  }
+
+  v1::Target target_;
+  common::Url url_;
+  DialectExtras extras_;
+  std::string host_header_;
+  std::string extra_headers_;
+  TransportSpec transport_;
+};
+
+// OpenAI /v1/audio/speech (Kokoro-FastAPI, openedai-speech, vLLM-Omni, ...): raw audio, streamed
+// or not, or SSE events with base64 audio deltas.
+class OpenAiDialect final : public DialectBase {
+ public:
+  OpenAiDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
+                DialectExtras extras)
+      : DialectBase(std::move(target), std::move(url), std::move(secret), std::move(extras)) {
+    transport_.streamed = target_.stream_format() == "sse";
+  }
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    const bool sse = target_.stream_format() == "sse";
+    std::string body =
+        absl::StrCat("{\"model\":", JsonQuote(target_.model().empty() ? "tts-1" : target_.model()),
+                     ",\"input\":", JsonQuote(text), ",\"voice\":", JsonQuote(target_.voice()),
+                     ",\"response_format\":", JsonQuote(target_.format()));
+    if (target_.speed() > 0) absl::StrAppend(&body, ",\"speed\":", Number(target_.speed()));
+    if (!target_.instructions().empty()) {
+      absl::StrAppend(&body, ",\"instructions\":", JsonQuote(target_.instructions()));
+    }
+    if (sse) absl::StrAppend(&body, ",\"stream_format\":\"sse\"");
+    absl::StrAppend(&body, ",\"stream\":", target_.streaming() || sse ? "true" : "false", "}");
+    return PostJson(PathOr("/v1/audio/speech"), body, sse ? "text/event-stream" : "*/*",
+                    Chars(text));
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
+      absl::string_view content_type) const override {
+    // A server that ignores stream_format answers with raw audio: read what was sent.
+    if (IsEventStream(content_type)) {
+      AudioEventSpec spec;
+      spec.done_types = {"speech.audio.done"};
+      spec.error_types = {"error"};
+      spec.error_field = "error";
+      return Decoder<SseAudioDecoder>(spec, Meter(target_.format()));
+    }
+    return RawDecoder(Meter(target_.format(), content_type));
+  }
+};
+
+// torch-inference: POST /tts/synthesize (JSON with base64 WAV), POST /tts/stream (chunked raw
+// PCM), GET /audio/ws (WebSocket session: a JSON meta message, binary PCM frames, tts_done),
+// and the older POST /synthesize ({model_name, inputs, ...} -> {audio_data, ...}).
+class TorchInferenceDialect final : public DialectBase {
+ public:
+  TorchInferenceDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
+                        DialectExtras extras)
+      : DialectBase(std::move(target), std::move(url), std::move(secret), std::move(extras)) {
+    if (target_.stream_format() == "ws") {
+      mode_ = Mode::kWebSocket;
+      // One session serves request after request, as the server's protocol intends.
+      UseWebSocket(PathOr("/audio/ws"), /*reuse=*/true, /*ends_on_close=*/false);
+    } else if (extras_.path == "/synthesize") {
+      mode_ = Mode::kLegacy;
+    } else {
+      mode_ = target_.streaming() ? Mode::kStream : Mode::kJson;
+    }
+  }
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    std::string speed;
+    if (target_.speed() > 0) speed = absl::StrCat(",\"speed\":", Number(target_.speed()));
+    switch (mode_) {
+      case Mode::kWebSocket: {
+        PreparedRequest req;
+        req.chars = Chars(text);
+        std::string msg = absl::StrCat("{\"type\":\"tts\",\"text\":", JsonQuote(text));
+        if (!target_.voice().empty())
+          absl::StrAppend(&msg, ",\"voice\":", JsonQuote(target_.voice()));
+        absl::StrAppend(&msg, speed, "}");
+        req.messages.push_back(std::move(msg));
+        return req;
+      }
+      case Mode::kLegacy: {
+        std::string body = absl::StrCat(
+            "{\"model_name\":", JsonQuote(target_.model().empty() ? "default" : target_.model()),
+            ",\"inputs\":", JsonQuote(text), ",\"voice\":", JsonQuote(target_.voice()),
+            ",\"output_format\":", JsonQuote(target_.format().empty() ? "wav" : target_.format()),
+            speed, "}");
+        return PostJson("/synthesize", body, "application/json", Chars(text));
+      }
+      case Mode::kStream:
+      case Mode::kJson: {
+        std::string body = absl::StrCat("{\"text\":", JsonQuote(text),
+                                        ",\"voice\":", JsonQuote(target_.voice()), speed, "}");
+        const bool stream = mode_ == Mode::kStream;
+        return PostJson(PathOr(stream ? "/tts/stream" : "/tts/synthesize"), body,
+                        stream ? "*/*" : "application/json", Chars(text));
+      }
+    }
+    return absl::InternalError("unreachable");
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
+      absl::string_view content_type) const override {
+    AudioEventSpec spec;
+    switch (mode_) {
+      case Mode::kWebSocket:
+        spec.done_types = {"tts_done"};
+        spec.error_types = {"error"};
+        spec.ignore_types = {"ready"};
+        // pcm_s16le unless the meta message says otherwise (the server sends pcm_f32le).
+        return Decoder<WsAudioDecoder>(spec, Meter("pcm"));
+      case Mode::kLegacy:
+      case Mode::kJson:
+        spec.audio_fields = {"audio_base64", "audio_data", "audio"};
+        spec.error_field = "error";
+        return Decoder<JsonBase64Decoder>(spec, Meter("auto"));
+      case Mode::kStream:
+        return RawDecoder(Meter("pcm", content_type));
+    }
+    return absl::InternalError("unreachable");
+  }
+
+ private:
+  enum class Mode { kJson, kStream, kWebSocket, kLegacy };
+  Mode mode_ = Mode::kJson;
+};
+
+// Coqui TTS server: GET /api/tts?text=&speaker_id=&language_id= -> WAV. Texts too long for a
+// request line go as a form body (the server reads request.values, i.e. query or form).
+class CoquiDialect final : public DialectBase {
+ public:
+  using DialectBase::DialectBase;
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    std::string params = absl::StrCat("text=", UrlEncode(text));
+    if (!target_.voice().empty())
+      absl::StrAppend(&params, "&speaker_id=", UrlEncode(target_.voice()));
+    if (!extras_.language.empty()) {
+      absl::StrAppend(&params, "&language_id=", UrlEncode(extras_.language));
+    }
+    const std::string path = PathOr("/api/tts");
+    if (params.size() <= kMaxQueryBytes) {
+      return Http("GET", absl::StrCat(path, "?", params), "", "", "audio/wav", Chars(text));
+    }
+    return Http("POST", path, params, "application/x-www-form-urlencoded", "audio/wav",
+                Chars(text));
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
+      absl::string_view content_type) const override {
+    return RawDecoder(Meter("wav", content_type));
+  }
+};
+
+// OpenTTS: GET /api/tts?voice=&text= -> WAV.
+class OpenTtsDialect final : public DialectBase {
+ public:
+  using DialectBase::DialectBase;
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    std::string target = absl::StrCat(PathOr("/api/tts"), "?");
+    if (!target_.voice().empty())
+      absl::StrAppend(&target, "voice=", UrlEncode(target_.voice()), "&");
+    absl::StrAppend(&target, "text=", UrlEncode(text));
+    return Http("GET", target, "", "", "audio/wav", Chars(text));
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
+      absl::string_view content_type) const override {
+    return RawDecoder(Meter("wav", content_type));
+  }
+};
+
+// Piper's HTTP server: POST /synthesize {text, voice} -> WAV. What the body is comes from its
+// bytes (RIFF), whatever the Content-Type says.
+class PiperDialect final : public DialectBase {
+ public:
+  using DialectBase::DialectBase;
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    std::string body = absl::StrCat("{\"text\":", JsonQuote(text));
+    if (!target_.voice().empty()) absl::StrAppend(&body, ",\"voice\":", JsonQuote(target_.voice()));
+    // Piper's speed is a phoneme length scale: 2x speed is half the length.
+    if (target_.speed() > 0)
+      absl::StrAppend(&body, ",\"length_scale\":", Number(1 / target_.speed()));
+    body += "}";
+    return PostJson(PathOr("/synthesize"), body, "audio/wav", Chars(text));
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(absl::string_view) const override {
+    return RawDecoder(Meter("wav"));
+  }
+};
+
+// ElevenLabs output_format for a plan format; "" when it has none.
+std::string ElevenLabsFormat(const v1::Target& t) {
+  const std::string& f = t.format();
+  if (f == "mp3") return "mp3_44100_128";
+  if (f == "ulaw") return "ulaw_8000";
+  if (f == "pcm") return absl::StrCat("pcm_", t.sample_rate() > 0 ? t.sample_rate() : 24000);
+  // Their own names pass through: mp3_22050_32, pcm_16000, ulaw_8000, ...
+  std::vector<absl::string_view> parts = absl::StrSplit(f, '_');
+  int n = 0;
+  if ((parts.size() == 2 || parts.size() == 3) &&
+      (parts[0] == "mp3" || parts[0] == "pcm" || parts[0] == "ulaw") &&
+      absl::SimpleAtoi(parts[1], &n) && n > 0) {
+    return f;
+  }
+  return "";
+}
+
+// ElevenLabs: POST /v1/text-to-speech/{voice}[/stream]?output_format=..., and the WebSocket
+// .../stream-input (one socket per request: the server closes it after isFinal).
+class ElevenLabsDialect final : public DialectBase {
+ public:
+  ElevenLabsDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
+                    DialectExtras extras, std::string output_format)
+      : DialectBase(std::move(target), std::move(url), std::move(secret), std::move(extras)),
+        output_format_(std::move(output_format)) {
+    std::vector<absl::string_view> parts = absl::StrSplit(output_format_, '_');
+    meter_format_ = std::string(parts[0]);
+    if (meter_format_ != "mp3") (void)absl::SimpleAtoi(parts[1], &rate_);
+    query_ = absl::StrCat("?output_format=", output_format_);
+    const std::string base = absl::StrCat("/v1/text-to-speech/", UrlEncode(target_.voice()));
+    if (target_.stream_format() == "ws") {
+      if (!target_.model().empty())
+        absl::StrAppend(&query_, "&model_id=", UrlEncode(target_.model()));
+      UseWebSocket(absl::StrCat(PathOr(absl::StrCat(base, "/stream-input")), query_),
+                   /*reuse=*/false, /*ends_on_close=*/false);
+    } else {
+      path_ = PathOr(target_.streaming() ? absl::StrCat(base, "/stream") : base);
+    }
+  }
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    std::string settings;
+    if (target_.speed() > 0) {
+      settings = absl::StrCat(",\"voice_settings\":{\"speed\":", Number(target_.speed()), "}");
+    }
+    if (transport_.kind == TransportSpec::Kind::kWebSocket) {
+      // Open the stream (a single space), send the text and flush it, then end the input.
+      PreparedRequest req;
+      req.chars = Chars(text);
+      req.messages.push_back(absl::StrCat("{\"text\":\" \"", settings, "}"));
+      req.messages.push_back(
+          absl::StrCat("{\"text\":", JsonQuote(absl::StrCat(text, " ")), ",\"flush\":true}"));
+      req.messages.push_back("{\"text\":\"\"}");
+      return req;
+    }
+    std::string body = absl::StrCat("{\"text\":", JsonQuote(text));
+    if (!target_.model().empty())
+      absl::StrAppend(&body, ",\"model_id\":", JsonQuote(target_.model()));
+    absl::StrAppend(&body, settings, "}");
+    return PostJson(absl::StrCat(path_, query_), body,
+                    meter_format_ == "mp3" ? "audio/mpeg" : "*/*", Chars(text));
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
+      absl::string_view content_type) const override {
+    common::MeterOptions options{meter_format_, std::string(content_type), rate_, 1};
+    if (transport_.kind == TransportSpec::Kind::kWebSocket) {
+      AudioEventSpec spec;
+      spec.final_field = "isFinal";
+      spec.error_field = "error";
+      options.content_type.clear();
+      return Decoder<WsAudioDecoder>(spec, options);
+    }
+    return RawDecoder(options);
+  }
+
+ private:
+  std::string output_format_;
+  std::string meter_format_;
+  int rate_ = 0;
+  std::string path_;
+  std::string query_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Templates
+
+enum class Escape { kUrl, kJson, kRaw };
+
+struct TemplateVars {
+  std::string voice, format, model, speed, sample_rate;
+};
+
+std::string Expand(absl::string_view tmpl, const TemplateVars& v, absl::string_view text,
+                   Escape escape) {
+  auto esc = [escape](absl::string_view s) {
+    switch (escape) {
+      case Escape::kUrl:
+        return UrlEncode(s);
+      case Escape::kJson:
+        return JsonEscape(s);
+      case Escape::kRaw:
+        break;
+    }
+    return std::string(s);
+  };
+  return absl::StrReplaceAll(tmpl, {{"{text}", esc(text)},
+                                    {"{voice}", esc(v.voice)},
+                                    {"{format}", esc(v.format)},
+                                    {"{model}", esc(v.model)},
+                                    {"{speed}", v.speed},
+                                    {"{sample_rate}", v.sample_rate}});
+}
+
+bool IsJsonContentType(absl::string_view ct) {
+  return absl::StrContains(absl::AsciiStrToLower(ct), "json");
+}
+
+class TemplateDialect final : public DialectBase {
+ public:
+  TemplateDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
+                  DialectExtras extras)
+      : DialectBase(std::move(target), std::move(url), std::move(secret), std::move(extras)) {
+    const TemplateSpec& t = extras_.request_template;
+    vars_.voice = target_.voice();
+    vars_.format = target_.format();
+    vars_.model = target_.model();
+    vars_.speed = Number(target_.speed() > 0 ? target_.speed() : 1.0);
+    vars_.sample_rate = absl::StrCat(DefaultRate());
+    spec_.audio_fields = {t.audio_field.empty() ? "audio" : t.audio_field};
+    if (const size_t eq = t.done.find('='); eq != std::string::npos) {
+      spec_.type_field = t.done.substr(0, eq);
+      spec_.done_types = {t.done.substr(eq + 1)};
+    } else {
+      spec_.final_field = t.done;
+    }
+    transport_.streamed = t.audio == "sse";
+    if (t.audio == "websocket") {
+      // Without an end marker only the server's close ends an answer: a socket per request.
+      const bool marked = !t.done.empty();
+      UseWebSocket(Target(""), /*reuse=*/marked, /*ends_on_close=*/!marked);
+    }
+  }
+
+  absl::Status Validate() const {
+    const TemplateSpec& t = extras_.request_template;
+    static constexpr absl::string_view kAudio[] = {"body", "json", "sse", "websocket"};
+    if (std::find(std::begin(kAudio), std::end(kAudio), t.audio) == std::end(kAudio)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("template audio '", t.audio, "' must be body, json, sse or websocket"));
+    }
+    if (t.path.empty() || t.path[0] != '/') {
+      return absl::InvalidArgumentError("template path must start with /");
+    }
+    if (t.method != "GET" && t.method != "POST" && t.method != "PUT") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("template method '", t.method, "' must be GET, POST or PUT"));
+    }
+    if (t.method == "GET" && !t.body.empty()) {
+      return absl::InvalidArgumentError("template body needs method POST or PUT");
+    }
+    if (!HeaderSafe(t.content_type)) {
+      return absl::InvalidArgumentError("template content_type contains a line break");
+    }
+    for (const v1::Header& h : t.headers) {
+      if (!IsToken(h.name()) || !HeaderSafe(h.value())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("template header '", h.name(), "' is not a valid header line"));
+      }
+    }
+    if (t.audio == "websocket") {
+      if (t.messages.empty()) {
+        return absl::InvalidArgumentError("template audio websocket needs messages to send");
+      }
+      if (absl::StrContains(t.path, "{text}")) {
+        return absl::InvalidArgumentError(
+            "a websocket template sends {text} in messages, not in the path");
+      }
+      for (const v1::Header& q : t.query) {
+        if (absl::StrContains(q.value(), "{text}")) {
+          return absl::InvalidArgumentError(
+              "a websocket template sends {text} in messages, not in the query");
+        }
+      }
+    }
+    // A body that is not JSON once filled in is caught now, not as 4xx under load.
+    if (!t.body.empty() && IsJsonContentType(t.content_type)) {
+      const std::string sample = Expand(t.body, vars_, "a \"quoted\"\nline", Escape::kJson);
+      boost::json::error_code ec;
+      boost::json::parse(sample, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            "template body is not JSON once filled in (write \"{text}\" inside quotes)");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    const TemplateSpec& t = extras_.request_template;
+    if (transport_.kind == TransportSpec::Kind::kWebSocket) {
+      PreparedRequest req;
+      req.chars = Chars(text);
+      for (const std::string& m : t.messages) {
+        req.messages.push_back(Expand(m, vars_, text, Escape::kJson));
+      }
+      return req;
+    }
+    std::string body = Expand(t.body, vars_, text,
+                              IsJsonContentType(t.content_type) ? Escape::kJson : Escape::kRaw);
+    PreparedRequest req = Http(t.method, Target(text), body, t.content_type,
+                               t.audio == "sse" ? "text/event-stream" : "*/*", Chars(text));
+    if (!t.headers.empty()) {
+      // Template headers go before the blank line that ends the head.
+      std::string extra;
+      for (const v1::Header& h : t.headers) {
+        const std::string value = Expand(h.value(), vars_, text, Escape::kRaw);
+        if (!HeaderSafe(value)) return absl::InvalidArgumentError("header value has a line break");
+        absl::StrAppend(&extra, h.name(), ": ", value, "\r\n");
+      }
+      const size_t head_end = req.wire.find("\r\n\r\n");
+      req.wire.insert(head_end + 2, extra);
+    }
+    return req;
+  }
+
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
+      absl::string_view content_type) const override {
+    const TemplateSpec& t = extras_.request_template;
+    if (t.audio == "websocket") return Decoder<WsAudioDecoder>(spec_, Meter(target_.format()));
+    if (t.audio == "sse" && IsEventStream(content_type)) {
+      return Decoder<SseAudioDecoder>(spec_, Meter(target_.format()));
+    }
+    if (t.audio == "json") {
+      AudioEventSpec spec = spec_;
+      spec.error_field = "error";
+      return Decoder<JsonBase64Decoder>(spec, Meter(target_.format()));
+    }
+    return RawDecoder(Meter(target_.format(), content_type));
+  }
+
+ private:
+  // Path and query, filled in ({text} in the query for GET APIs).
+  std::string Target(absl::string_view text) const {
+    const TemplateSpec& t = extras_.request_template;
+    std::string out = Expand(t.path, vars_, text, Escape::kUrl);
+    const char* sep = out.find('?') == std::string::npos ? "?" : "&";
+    for (const v1::Header& q : t.query) {
+      absl::StrAppend(&out, sep, UrlEncode(q.name()), "=",
+                      Expand(q.value(), vars_, text, Escape::kUrl));
+      sep = "&";
+    }
+    return out;
+  }
+
+  TemplateVars vars_;
+  AudioEventSpec spec_;
+};
+
+constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",   "opentts",
+                                       "piper",  "elevenlabs",      "template"};
+
+}  // namespace
+
+absl::StatusOr<MessageResult> ResponseDecoder::OnMessage(absl::string_view, bool) {
+  return absl::UnimplementedError("this answer is not read as WebSocket messages");
+}
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
+                                                    const common::Url& url,
+                                                    std::vector<v1::Header> secret_headers,
+                                                    const DialectExtras& extras) {
+  for (const v1::Header& h : secret_headers) {
+    // Never echo a secret value: name the header only.
+    if (!IsToken(h.name()) || !HeaderSafe(h.value())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("auth header '", h.name(), "' has an invalid name or a line break"));
+    }
+  }
+  for (const v1::Header& h : target.headers()) {
+    if (!IsToken(h.name()) || !HeaderSafe(h.value())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("header '", h.name(), "' has an invalid name or a line break"));
+    }
+  }
+  if (!extras.path.empty() && (extras.path[0] != '/' || !HeaderSafe(extras.path) ||
+                               extras.path.find(' ') != std::string::npos)) {
+    return absl::InvalidArgumentError("path must start with / and hold no spaces");
+  }
+  const std::string& api = target.api();
+  const std::string& sf = target.stream_format();
+  if (sf != "" && sf != "sse" && sf != "ws") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stream_format '", sf, "' must be empty, sse or ws"));
+  }
+  if (sf == "sse" && api != "openai") {
+    return absl::InvalidArgumentError("stream_format sse is only for api openai");
+  }
+  if (sf == "ws" && api != "torch-inference" && api != "elevenlabs") {
+    return absl::InvalidArgumentError(
+        "stream_format ws is only for api torch-inference or elevenlabs (template: audio "
+        "websocket)");
+  }
+  auto make = [&](auto* tag) -> std::unique_ptr<Dialect> {
+    using D = std::remove_pointer_t<decltype(tag)>;
+    return std::make_unique<D>(target, url, std::move(secret_headers), extras);
+  };
+  if (api == "openai") {
+    static constexpr absl::string_view kFormats[] = {"wav", "pcm",  "mp3", "opus",
+                                                     "aac", "flac", "ulaw"};
+    if (std::find(std::begin(kFormats), std::end(kFormats), target.format()) ==
+        std::end(kFormats)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("format '", target.format(),
+                       "' is not supported (wav, pcm, mp3, opus, aac, flac, ulaw)"));
+    }
+    return make(static_cast<OpenAiDialect*>(nullptr));
+  }
+  if (api == "torch-inference") return make(static_cast<TorchInferenceDialect*>(nullptr));
+  if (api == "coqui") return make(static_cast<CoquiDialect*>(nullptr));
+  if (api == "opentts") return make(static_cast<OpenTtsDialect*>(nullptr));
+  if (api == "piper") return make(static_cast<PiperDialect*>(nullptr));
+  if (api == "elevenlabs") {
+    if (target.voice().empty()) {
+      return absl::InvalidArgumentError("api elevenlabs needs a voice (its voice id)");
+    }
+    std::string output_format = ElevenLabsFormat(target);
+    if (output_format.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("format '", target.format(),
+                       "' is not an ElevenLabs output format (mp3, pcm, ulaw, or their own names "
+                       "such as mp3_44100_128, pcm_16000)"));
+    }
+    return std::unique_ptr<Dialect>(std::make_unique<ElevenLabsDialect>(
+        target, url, std::move(secret_headers), extras, std::move(output_format)));
+  }
+  if (api == "template") {
+    auto d = std::make_unique<TemplateDialect>(target, url, std::move(secret_headers), extras);
+    if (absl::Status st = d->Validate(); !st.ok()) return st;
+    return std::unique_ptr<Dialect>(std::move(d));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown api '", api, "' (", absl::StrJoin(kApis, ", "), ")"));
+}
+
+}  // namespace
+
+DialectExtras ExtrasFromTarget(const v1::Target& target) {
+  DialectExtras x;
+  x.path = target.path();
+  x.language = target.language();
+  if (target.has_request_template()) {
+    const v1::RequestTemplate& r = target.request_template();
+    TemplateSpec& t = x.request_template;
+    if (!r.method().empty()) t.method = r.method();
+    t.path = r.path();
+    t.query.assign(r.query().begin(), r.query().end());
+    t.headers.assign(r.headers().begin(), r.headers().end());
+    t.body = r.body();
+    if (!r.content_type().empty()) t.content_type = r.content_type();
+    if (!r.audio().empty()) t.audio = r.audio();
+    if (!r.audio_field().empty()) t.audio_field = r.audio_field();
+    t.done = r.done();
+    t.messages.assign(r.messages().begin(), r.messages().end());
+  }
+  return x;
+}
+
+absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
+                                                     const common::Url& url,
+                                                     std::vector<v1::Header> secret_headers,
+                                                     const DialectExtras& extras) {
+  auto dialect = NewDialect(target, url, std::move(secret_headers), extras);
+  if (!dialect.ok()) return dialect.status();
+  // A CA file that cannot be read fails the level before any load, not every request.
+  if (const TlsOptions& tls = (*dialect)->transport().tls; tls.enabled) {
+    auto ctx = MakeClientTlsContext(tls);
+    if (!ctx.ok()) return ctx.status();
+  }
+  return dialect;
+}
+
+}  // namespace ttsbench::agent

@@ -1,0 +1,122 @@
+#include "agent/client/sse.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/match.h"
+
+namespace ttsbench::agent {
+namespace {
+
+constexpr absl::string_view kBom = "\xEF\xBB\xBF";
+
+}  // namespace
+
+absl::Status SseParser::Feed(absl::string_view piece, std::vector<SseEvent>& out) {
+  if (failed_) return absl::InvalidArgumentError("event stream already failed");
+  size_t i = 0;
+  if (after_cr_ && !piece.empty() && piece[0] == '\n') i = 1;
+  if (!piece.empty()) after_cr_ = false;
+  // Line ends are found with memchr (vectorised in glibc): an audio event's data line is
+  // kilobytes of base64, and a byte-by-byte find_first_of was most of the decoder's time. The
+  // next LF is remembered across lines so CR-only streams stay linear.
+  const char* const p = piece.data();
+  size_t next_lf = 0;
+  bool lf_known = false;
+  while (i < piece.size()) {
+    if (!lf_known || next_lf < i) {
+      const void* lf = std::memchr(p + i, '\n', piece.size() - i);
+      next_lf =
+          lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - p) : piece.size();
+      lf_known = true;
+    }
+    const void* cr = std::memchr(p + i, '\r', next_lf - i);
+    size_t j = cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : next_lf;
+    if (j == piece.size()) j = absl::string_view::npos;
+    if (j == absl::string_view::npos) {
+      line_.append(piece.data() + i, piece.size() - i);
+      if (line_.size() + data_.size() > max_event_bytes_) {
+        failed_ = true;
+        return absl::InvalidArgumentError("server-sent event too large");
+      }
+      break;
+    }
+    absl::Status st;
+    if (line_.empty()) {
+      st = Line(piece.substr(i, j - i), out);  // the common case: no copy
+    } else {
+      line_.append(piece.data() + i, j - i);
+      st = Line(line_, out);
+      line_.clear();
+    }
+    if (!st.ok()) {
+      failed_ = true;
+      return st;
+    }
+    if (piece[j] == '\r') {
+      if (j + 1 == piece.size()) {
+        after_cr_ = true;
+        i = j + 1;
+      } else {
+        i = piece[j + 1] == '\n' ? j + 2 : j + 1;
+      }
+    } else {
+      i = j + 1;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SseParser::Finish(std::vector<SseEvent>& out) {
+  if (failed_) return absl::InvalidArgumentError("event stream already failed");
+  if (!line_.empty()) {
+    std::string last = std::move(line_);
+    line_.clear();
+    if (absl::Status st = Line(last, out); !st.ok()) return st;
+  }
+  return Line("", out);  // dispatches a pending event
+}
+
+absl::Status SseParser::Line(absl::string_view line, std::vector<SseEvent>& out) {
+  if (!started_) {
+    // The byte order mark may only open the stream; it can arrive split over pieces, which is
+    // why it is removed from the first complete line rather than from the first piece.
+    started_ = true;
+    if (absl::StartsWith(line, kBom)) line.remove_prefix(kBom.size());
+  }
+  if (line.empty()) {
+    if (has_data_) {
+      if (!data_.empty() && data_.back() == '\n') data_.pop_back();
+      // The next event is likely the size of this one: one allocation for it instead of the
+      // string growing line by line from empty.
+      const size_t capacity = data_.capacity();
+      out.push_back(SseEvent{std::move(event_), std::move(data_)});
+      data_.reserve(capacity);
+    }
+    event_.clear();
+    data_.clear();
+    has_data_ = false;
+    return absl::OkStatus();
+  }
+  if (line[0] == ':') return absl::OkStatus();  // comment / keep-alive
+  absl::string_view field = line;
+  absl::string_view value;
+  if (const size_t colon = line.find(':'); colon != absl::string_view::npos) {
+    field = line.substr(0, colon);
+    value = line.substr(colon + 1);
+    if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+  }
+  if (field == "data") {
+    if (data_.size() + value.size() + 1 > max_event_bytes_) {
+      return absl::InvalidArgumentError("server-sent event too large");
+    }
+    data_.append(value.data(), value.size());
+    data_.push_back('\n');
+    has_data_ = true;
+  } else if (field == "event") {
+    event_.assign(value.data(), value.size());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ttsbench::agent

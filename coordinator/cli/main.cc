@@ -1,0 +1,791 @@
+// ttsbench: the CLI users run. Each mode builds a plan from its flags and runs a session.
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "common/slo.h"
+#include "common/url.h"
+#include "common/version.h"
+#include "coordinator/cli/cli_guide.h"
+#include "coordinator/sessions/compare.h"
+#include "coordinator/discover/discover.h"
+#include "coordinator/cli/plan_file.h"
+#include "coordinator/run/session_runner.h"
+#include "coordinator/sessions/sessions.h"
+#include "synth/synth_server.h"
+
+namespace {
+
+namespace v1 = ttsbench::v1;
+using ttsbench::coordinator::kExitRunFailed;
+using ttsbench::coordinator::kExitUsage;
+
+// Flags shared by every load-running mode; turned into a Plan.
+struct LoadFlags {
+  std::string api = "openai";
+  std::string voice = "default";
+  std::string model;
+  std::string format;  // empty: the dialect's default (DefaultFormat)
+  bool streaming = false;
+  std::vector<int> concurrency = {1, 2, 4, 8, 16};
+  int iterations = 40;
+  bool iterations_given = false;
+  int warmup = 4;
+  bool warmup_given = false;
+  std::string timeout = "30s";
+  int agents = 2;
+  int expect_agents = 0;
+  std::string listen;
+  std::string agent_timeout = "30s";
+  std::string output_dir = "ttsbench-results";
+  std::string session_name;
+  bool overwrite = false;
+  std::string texts_file;
+  std::string text_length = "medium";
+  uint64_t seed = 42;
+  int sample_rate = 0;
+  std::string auth_token_env;
+  std::string auth_scheme;  // default: Bearer for Authorization, none (the raw token) otherwise
+  // Load model (issue: load models without coordinated omission).
+  std::vector<double> rate;
+  std::string arrival = "poisson";
+  double burstiness = 1;
+  int max_inflight = 0;
+  std::string duration;
+  std::string warmup_duration;
+  std::string ramp_up;
+  std::string think_time;
+  std::string connections = "keepalive";
+  std::string level_time_limit;
+  std::vector<std::string> slo;
+  std::string stall_threshold = "100ms";
+  std::string metrics_addr;
+  bool jsonl = false;
+  // Transport and request details.
+  std::vector<std::string> headers;
+  std::string ca_file;
+  bool insecure = false;
+  std::string stream_format;
+  std::string auth_header;
+  std::string auth_token_file;
+  double speed = 0;
+  std::string instructions;
+  std::string path;
+  std::string language;
+  std::string request_template_file;
+};
+
+void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
+  cmd->add_option("--api", f.api, "API dialect")
+      ->check(CLI::IsMember(
+          {"openai", "torch-inference", "coqui", "opentts", "piper", "elevenlabs", "template"}))
+      ->capture_default_str();
+  cmd->add_option("--voice", f.voice, "voice name")->capture_default_str();
+  cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
+  // Checked by ValidatePlan: the choices depend on --api (ElevenLabs has its own names).
+  cmd->add_option("--format", f.format,
+                  absl::StrCat("audio format: wav pcm mp3 opus aac flac ulaw (elevenlabs: mp3 pcm "
+                               "ulaw or its output_format names, e.g. pcm_16000); default: ",
+                               ttsbench::coordinator::DefaultFormat("openai"), ", elevenlabs ",
+                               ttsbench::coordinator::DefaultFormat("elevenlabs")));
+  cmd->add_option("--concurrency", f.concurrency, "concurrency levels")
+      ->check(CLI::Range(1, 1000000))
+      ->expected(1, -1)
+      ->capture_default_str();
+  cmd->add_option("--iterations", f.iterations, "measured requests per level (all agents)")
+      ->each([&f](const std::string&) { f.iterations_given = true; })
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
+  cmd->add_option("--warmup", f.warmup, "warm-up requests per level, excluded from statistics")
+      ->each([&f](const std::string&) { f.warmup_given = true; })
+      ->check(CLI::Range(0, 100000000))
+      ->capture_default_str();
+  cmd->add_option("--timeout", f.timeout,
+                  "per request: connect, send and the whole answer (e.g. 30s, 500ms)")
+      ->capture_default_str();
+  cmd->add_option("--agents", f.agents, "local agent processes to start")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--expect-agents", f.expect_agents,
+                  "wait for this many remote agents instead of starting local ones")
+      ->check(CLI::Range(0, 10000));
+  cmd->add_option("--listen", f.listen, "coordinator listen address HOST:PORT for agents");
+  cmd->add_option("--agent-timeout", f.agent_timeout, "how long to wait for agents (e.g. 30s)")
+      ->capture_default_str();
+  cmd->add_option("--output-dir", f.output_dir, "where sessions are written")
+      ->capture_default_str();
+  cmd->add_option("--session-name", f.session_name,
+                  "session folder name (a taken name gets a suffix: NAME-2, ...)");
+  cmd->add_flag("--overwrite", f.overwrite,
+                "replace the session folder of the same name instead of writing NAME-2");
+  cmd->add_option("--texts", f.texts_file, "file of input texts, one per line");
+  cmd->add_option("--text-length", f.text_length, "built-in corpus bucket")
+      ->check(CLI::IsMember({"short", "medium", "long", "mixed"}))
+      ->capture_default_str();
+  cmd->add_option("--seed", f.seed, "seed for text selection")->capture_default_str();
+  cmd->add_option("--sample-rate", f.sample_rate, "sample rate of raw PCM when not announced")
+      ->check(CLI::Range(1000, 768000));
+  cmd->add_option("--auth-token-env", f.auth_token_env,
+                  "environment variable holding the API token (never written out)");
+  cmd->add_option("--auth-scheme", f.auth_scheme,
+                  "token prefix: Bearer (default with Authorization), Token, or none (default "
+                  "with any other --auth-header)")
+      ->check(CLI::IsMember({"Bearer", "Token", "none"}));
+  cmd->add_option("--rate", f.rate, "open loop: request-rate levels (requests/s, all agents)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            double v = 0;
+            return absl::SimpleAtod(text, &v) && v > 0 && v <= 1e9
+                       ? ""
+                       : absl::StrCat("--rate ", text, ": must be a rate above 0 (requests/s)");
+          },
+          "RATE>0"))
+      ->expected(1, -1);
+  cmd->add_option("--arrival", f.arrival, "open loop: arrival process")
+      ->check(CLI::IsMember({"constant", "poisson", "gamma"}))
+      ->capture_default_str();
+  cmd->add_option("--burstiness", f.burstiness, "gamma arrivals: shape (1 = poisson, <1 burstier)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-inflight", f.max_inflight,
+                  "open loop: in-flight cap; arrivals beyond it are dropped and counted")
+      ->check(CLI::Range(0, 10000000));
+  cmd->add_option("--duration", f.duration, "bound each level by time (e.g. 30s) instead of count");
+  cmd->add_option("--warmup-duration", f.warmup_duration, "warm-up by time (e.g. 5s)");
+  cmd->add_option("--ramp-up", f.ramp_up, "closed loop: start users spread over this time");
+  cmd->add_option("--think-time", f.think_time, "closed loop: pause between a user's requests");
+  cmd->add_option("--connections", f.connections, "keep-alive reuse or a new connection each")
+      ->check(CLI::IsMember({"keepalive", "per_request"}))
+      ->capture_default_str();
+  cmd->add_option("--level-time-limit", f.level_time_limit, "hard bound on each level (e.g. 5m)");
+  cmd->add_option("--slo", f.slo,
+                  "threshold, e.g. ttfa_p95=300ms rtf_p95=0.5 success_rate=99% (default: "
+                  "success_rate=50% when none is given; success_rate=0% turns it off)")
+      ->expected(1, -1);
+  cmd->add_option("--header", f.headers, "extra request header K:V (repeatable; not secret)")
+      ->expected(1, -1);
+  cmd->add_option("--ca-file", f.ca_file, "TLS: CA bundle to verify the server with")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--insecure", f.insecure, "TLS: do not verify the server's certificate");
+  cmd->add_option("--stream-format", f.stream_format,
+                  "sse (openai) or ws (WebSocket: torch-inference /audio/ws, elevenlabs "
+                  "stream-input); default: the dialect's plain HTTP answer")
+      ->check(CLI::IsMember({"", "sse", "ws"}));
+  cmd->add_option("--path", f.path,
+                  "override the dialect's endpoint path (torch-inference: /synthesize = its "
+                  "older API)");
+  cmd->add_option("--language", f.language, "language id (coqui)");
+  cmd->add_option("--request-template", f.request_template_file,
+                  "api template: YAML file with method, path, query, headers, body, audio, "
+                  "audio_field, done, messages")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--auth-header", f.auth_header,
+                  "header carrying the token (default Authorization; e.g. X-API-Key, xi-api-key)");
+  cmd->add_option("--auth-token-file", f.auth_token_file, "file holding the API token")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--speed", f.speed, "speech speed field (OpenAI, ElevenLabs)")
+      ->check(CLI::Range(0.25, 4.0));
+  cmd->add_option("--instructions", f.instructions, "OpenAI instructions field");
+  cmd->add_option("--metrics-addr", f.metrics_addr,
+                  "serve live Prometheus metrics on HOST:PORT during the run");
+  cmd->add_flag("--jsonl", f.jsonl, "also write requests.jsonl (one JSON object per request)");
+  cmd->add_option("--stall-threshold", f.stall_threshold,
+                  "continuity: worst playback stall a request may have (e.g. 100ms)")
+      ->capture_default_str();
+}
+
+// A duration flag in seconds, within [min_s, max_s]; `zero_ok` lets 0 mean "not set".
+absl::StatusOr<double> DurationFlag(const std::string& flag, const std::string& text, double min_s,
+                                    double max_s, bool zero_ok) {
+  if (text.empty()) return 0.0;
+  auto seconds = ttsbench::coordinator::ParseDurationFlag(flag, text);
+  if (!seconds.ok()) return seconds.status();
+  if (*seconds == 0 && zero_ok) return 0.0;
+  if (*seconds == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", text, ": must be more than 0",
+                     flag == "--duration" ? " (omit it to bound levels by request count)" : ""));
+  }
+  if (*seconds < min_s || *seconds > max_s) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", text, ": must be within ", min_s, " s and ", max_s, " s"));
+  }
+  return *seconds;
+}
+
+// A URL typed without a scheme gets http://, said on stderr; ParseUrl checks the rest.
+std::string WithScheme(const std::string& url) {
+  if (url.empty() || absl::StrContains(url, "://")) return url;
+  std::cerr << "ttsbench: note: '" << url << "' has no scheme; using http://" << url
+            << " (write https:// for TLS)\n";
+  return "http://" + url;
+}
+
+// --header NAME:VALUE
+absl::Status AddHeaderFlags(const std::vector<std::string>& flags, v1::Target* t) {
+  for (const std::string& h : flags) {
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--header '", h, "': expected NAME:VALUE"));
+    }
+    v1::Header* header = t->add_headers();
+    header->set_name(std::string(absl::StripAsciiWhitespace(h.substr(0, colon))));
+    header->set_value(std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
+  }
+  return absl::OkStatus();
+}
+
+// Where the token is (never the token), with the scheme defaulted for the header.
+void SetAuth(const LoadFlags& f, v1::Target* t) {
+  if (f.auth_token_env.empty() && f.auth_token_file.empty()) return;
+  t->set_auth_token_env(f.auth_token_env);
+  t->set_auth_token_file(f.auth_token_file);
+  t->set_auth_header(f.auth_header);
+  std::string scheme = f.auth_scheme;
+  if (scheme.empty()) {
+    scheme = f.auth_header.empty() || absl::EqualsIgnoreCase(f.auth_header, "Authorization")
+                 ? "Bearer"
+                 : "none";
+  }
+  t->set_auth_scheme(scheme);
+}
+
+// Builds the plan a mode's flags describe; one-line errors for bad input. Secrets stay out:
+// the plan names where the token is, never the token.
+absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
+    const std::string& mode, const std::string& url, const LoadFlags& f,
+    const std::vector<std::string>& voices = {},
+    const ttsbench::v1::CapacitySearch* capacity = nullptr) {
+  v1::Plan plan;
+  plan.set_mode(mode);
+  plan.set_session_name(f.session_name);
+  plan.set_output_dir(f.output_dir);
+  v1::Target* t = plan.mutable_target();
+  t->set_url(url);
+  t->set_api(f.api);
+  t->set_voice(f.voice);
+  t->set_model(f.model);
+  t->set_format(f.format);
+  t->set_streaming(f.streaming);
+  t->set_sample_rate(f.sample_rate);
+  auto timeout = DurationFlag("--timeout", f.timeout, 0.001, 86400, false);
+  if (!timeout.ok()) return timeout.status();
+  t->set_timeout_s(*timeout);
+  SetAuth(f, t);
+  if (auto st = AddHeaderFlags(f.headers, t); !st.ok()) return st;
+  t->set_ca_file(f.ca_file);
+  t->set_insecure(f.insecure);
+  t->set_stream_format(f.stream_format);
+  t->set_speed(f.speed);
+  t->set_instructions(f.instructions);
+  t->set_path(f.path);
+  t->set_language(f.language);
+  if (!f.request_template_file.empty()) {
+    if (auto st = ttsbench::coordinator::LoadMessageYamlFile(f.request_template_file,
+                                                             *t->mutable_request_template());
+        !st.ok()) {
+      return st;
+    }
+  }
+  plan.mutable_texts()->set_file(f.texts_file);
+  plan.mutable_texts()->set_length(f.text_length);
+  plan.mutable_texts()->set_seed(f.seed);
+  v1::Load* load = plan.mutable_load();
+  if (!f.rate.empty()) {
+    load->set_model("open");
+    for (double r : f.rate) load->add_rate(r);
+    load->set_arrival(f.arrival);
+    load->set_burstiness(f.burstiness);
+    load->set_max_inflight(f.max_inflight);
+  } else {
+    load->set_model("closed");
+    for (int c : f.concurrency) load->add_concurrency(c);
+  }
+  load->set_connections(f.connections);
+  auto stall = DurationFlag("--stall-threshold", f.stall_threshold, 0.0001, 3600, false);
+  if (!stall.ok()) return stall.status();
+  if (double bare = 0; absl::SimpleAtod(f.stall_threshold, &bare) && bare >= 10) {
+    // It used to take milliseconds: "100" meant 100 ms; say so rather than wait 100 s.
+    return absl::InvalidArgumentError(absl::StrCat("--stall-threshold ", f.stall_threshold,
+                                                   ": a bare number is seconds; write ",
+                                                   f.stall_threshold, "ms for milliseconds"));
+  }
+  load->set_stall_threshold_ms(*stall * 1000);
+  struct TimeFlag {
+    const char* name;
+    const std::string& text;
+    bool zero_ok;  // 0 is a meaningful value (no ramp-up) rather than a mistake
+    void (v1::Load::*set)(double);
+  };
+  constexpr double kWeek = 7 * 86400;
+  for (const TimeFlag& tf :
+       {TimeFlag{"--duration", f.duration, false, &v1::Load::set_duration_s},
+        TimeFlag{"--warmup-duration", f.warmup_duration, true, &v1::Load::set_warmup_s},
+        TimeFlag{"--ramp-up", f.ramp_up, true, &v1::Load::set_ramp_up_s},
+        TimeFlag{"--think-time", f.think_time, true, &v1::Load::set_think_time_s},
+        TimeFlag{"--level-time-limit", f.level_time_limit, false,
+                 &v1::Load::set_level_time_limit_s}}) {
+    auto seconds = DurationFlag(tf.name, tf.text, 0.001, kWeek, tf.zero_ok);
+    if (!seconds.ok()) return seconds.status();
+    (load->*tf.set)(*seconds);
+  }
+  // A time-bound level has no request count unless one is given explicitly.
+  load->set_iterations(f.duration.empty() || f.iterations_given ? f.iterations : 0);
+  if (f.warmup_given && !f.warmup_duration.empty()) {
+    return absl::InvalidArgumentError(
+        "--warmup and --warmup-duration: give warm-up by count or by time, not both");
+  }
+  load->set_warmup(f.warmup_duration.empty() ? f.warmup : 0);
+  for (const std::string& text : f.slo) plan.add_slo(text);
+  for (const std::string& v : voices) plan.add_voices(v);
+  plan.mutable_output()->set_metrics_addr(f.metrics_addr);
+  plan.mutable_output()->set_jsonl(f.jsonl);
+  plan.mutable_output()->set_overwrite(f.overwrite);
+  if (capacity != nullptr) {
+    *plan.mutable_capacity() = *capacity;
+    // Every probe is one level chosen by the search, not the sweep's list.
+    load->clear_concurrency();
+    load->clear_rate();
+    if (load->model() == "open") {
+      load->add_rate(capacity->start() > 0 ? capacity->start() : 1);
+    } else {
+      load->add_concurrency(capacity->start() > 0 ? static_cast<int>(capacity->start()) : 1);
+    }
+  }
+  v1::AgentsPlan* agents = plan.mutable_agents();
+  auto agent_timeout = DurationFlag("--agent-timeout", f.agent_timeout, 0.1, 86400, false);
+  if (!agent_timeout.ok()) return agent_timeout.status();
+  agents->set_connect_timeout_s(*agent_timeout);
+  if (f.expect_agents > 0) {
+    agents->set_expect(f.expect_agents);
+  } else {
+    agents->set_spawn(f.agents);
+  }
+  agents->set_listen(f.listen);
+  if (auto st = ttsbench::coordinator::ValidatePlan(plan, nullptr); !st.ok()) return st;
+  return plan;
+}
+
+int Fail(const absl::Status& st) {
+  std::cerr << "ttsbench: " << st.message() << "\n";
+  return absl::IsNotFound(st) || absl::IsInvalidArgument(st) ? kExitUsage : kExitRunFailed;
+}
+
+// Probes `url` with the auth, headers and TLS settings of `f`. The token goes in the probes'
+// headers only; the suggested command names where it is.
+absl::StatusOr<ttsbench::coordinator::DiscoveryResult> DiscoverWith(const std::string& url,
+                                                                    const LoadFlags& f,
+                                                                    double timeout_s,
+                                                                    double budget_s) {
+  namespace tc = ttsbench::coordinator;
+  v1::Target t;
+  SetAuth(f, &t);
+  if (auto st = AddHeaderFlags(f.headers, &t); !st.ok()) return st;
+  auto secrets = tc::ResolveSecretHeaders(t);
+  if (!secrets.ok()) return secrets.status();
+  tc::DiscoverOptions options;
+  options.url = url;
+  options.timeout_s = timeout_s;
+  options.budget_s = budget_s;
+  options.ca_file = f.ca_file;
+  options.insecure = f.insecure;
+  options.headers = std::move(*secrets);
+  options.headers.insert(options.headers.end(), t.headers().begin(), t.headers().end());
+  std::vector<std::string> words;
+  if (!t.auth_token_env().empty())
+    words.push_back("--auth-token-env " + tc::ShellQuote(t.auth_token_env()));
+  if (!t.auth_token_file().empty())
+    words.push_back("--auth-token-file " + tc::ShellQuote(t.auth_token_file()));
+  if (!t.auth_header().empty()) words.push_back("--auth-header " + tc::ShellQuote(t.auth_header()));
+  if (!f.auth_scheme.empty()) words.push_back("--auth-scheme " + f.auth_scheme);
+  for (const std::string& h : f.headers) words.push_back("--header " + tc::ShellQuote(h));
+  options.auth_flags = absl::StrJoin(words, " ");
+  return tc::Discover(options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ttsbench: measure how fast text-to-speech servers really are"};
+  app.set_version_flag("--version,-V", ttsbench::common::kVersion);
+  app.require_subcommand(1);
+  bool print_plan = false;
+
+  LoadFlags demo_flags;
+  demo_flags.streaming = true;
+  demo_flags.iterations = 64;
+  int demo_slots = 4;
+  CLI::App* demo = app.add_subcommand("demo", "benchmark the embedded synthetic TTS server");
+  AddLoadFlags(demo, demo_flags);
+  demo->add_flag("--streaming,!--no-streaming", demo_flags.streaming,
+                 "stream audio (default for demo)");
+  demo->add_option("--slots", demo_slots, "parallel synthesis slots of the synthetic server")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  demo->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+
+  LoadFlags server_flags;
+  std::string url;
+  CLI::App* server = app.add_subcommand("server", "benchmark a TTS server");
+  server->add_option("--url", url, "base URL of the TTS server")->required();
+  AddLoadFlags(server, server_flags);
+  server->add_flag("--streaming,!--no-streaming", server_flags.streaming, "request streamed audio");
+  server->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+
+  // Multi-series modes: one series per voice (voices), voice x streamed/not (comprehensive).
+  LoadFlags voices_flags, comp_flags, cap_flags;
+  std::string voices_url, comp_url, cap_url;
+  std::vector<std::string> voices_list, comp_voices;
+  CLI::App* voices = app.add_subcommand("voices", "compare voices under the same load");
+  voices->add_option("--url", voices_url, "base URL of the TTS server")->required();
+  voices->add_option("--voices", voices_list, "voices to compare")->expected(1, -1)->required();
+  AddLoadFlags(voices, voices_flags);
+  voices->add_flag("--streaming,!--no-streaming", voices_flags.streaming, "request streamed audio");
+  voices->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+  CLI::App* comprehensive = app.add_subcommand(
+      "comprehensive", "streamed and non-streamed sweeps for each voice, in one session");
+  comprehensive->add_option("--url", comp_url, "base URL of the TTS server")->required();
+  comprehensive->add_option("--voices", comp_voices, "voices (default: --voice)")->expected(1, -1);
+  AddLoadFlags(comprehensive, comp_flags);
+  comprehensive->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+  double cap_start = 0, cap_max = 0, cap_resolution = 0;
+  int cap_replicas = 0, cap_streams = 0;
+  bool cap_open = false;
+  CLI::App* capacity = app.add_subcommand(
+      "capacity", "find the highest concurrency (or rate) that meets every --slo");
+  capacity->add_option("--url", cap_url, "base URL of the TTS server")->required();
+  AddLoadFlags(capacity, cap_flags);
+  capacity->add_flag("--streaming,!--no-streaming", cap_flags.streaming, "request streamed audio");
+  capacity->add_flag("--open-loop", cap_open, "search request rates instead of concurrency");
+  capacity->add_option("--start", cap_start, "first probe (default 1)")->check(CLI::PositiveNumber);
+  capacity->add_option("--max", cap_max, "give up above this (default 4096)")
+      ->check(CLI::PositiveNumber);
+  capacity
+      ->add_option("--resolution", cap_resolution,
+                   "stop bisecting at this bracket width, % (default 10)")
+      ->check(CLI::PositiveNumber);
+  capacity
+      ->add_option("--replicas", cap_replicas,
+                   "server replicas behind the URL (per-replica capacity)")
+      ->check(CLI::Range(1, 100000));
+  capacity
+      ->add_option("--target-streams", cap_streams,
+                   "report the replicas needed for this many concurrent streams")
+      ->check(CLI::Range(1, 100000000));
+  capacity->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
+
+  LoadFlags disc_flags;
+  std::string disc_url;
+  std::string disc_timeout = "5s", disc_budget = "30s";
+  CLI::App* discover =
+      app.add_subcommand("discover", "find a server's TTS endpoints and how to benchmark them");
+  discover->add_option("--url", disc_url, "base URL of the server")->required();
+  discover->add_option("--timeout", disc_timeout, "per probe (e.g. 5s)")->capture_default_str();
+  discover->add_option("--budget", disc_budget, "for the whole discovery (e.g. 30s)")
+      ->capture_default_str();
+  discover->add_option("--output-dir", disc_flags.output_dir, "where discovery.json is written")
+      ->capture_default_str();
+  discover->add_option("--auth-token-env", disc_flags.auth_token_env,
+                       "environment variable holding the API token (never written out)");
+  discover->add_option("--auth-token-file", disc_flags.auth_token_file, "file holding the token")
+      ->check(CLI::ExistingFile);
+  discover->add_option("--auth-header", disc_flags.auth_header, "header carrying the token");
+  discover->add_option("--auth-scheme", disc_flags.auth_scheme, "Bearer, Token or none")
+      ->check(CLI::IsMember({"Bearer", "Token", "none"}));
+  discover->add_option("--header", disc_flags.headers, "extra header K:V")->expected(1, -1);
+  discover->add_option("--ca-file", disc_flags.ca_file, "TLS: CA bundle")->check(CLI::ExistingFile);
+  discover->add_flag("--insecure", disc_flags.insecure, "TLS: do not verify the certificate");
+
+  std::string plan_path;
+  std::vector<std::string> overrides;
+  CLI::App* run = app.add_subcommand("run", "run a plan file (YAML)");
+  run->add_option("plan", plan_path, "plan file")->required();
+  run->add_option("--set", overrides, "override a plan key, e.g. --set load.iterations=100")
+      ->expected(1, -1);
+  run->add_flag("--print-plan", print_plan, "print the plan as YAML (defaults filled) and exit");
+  bool run_overwrite = false;
+  run->add_flag("--overwrite", run_overwrite,
+                "replace the session folder of the same name (as output.overwrite: true)");
+
+  // Sessions and comparisons over an output directory.
+  std::string sessions_dir = "ttsbench-results";
+  std::string session_name;
+  CLI::App* sessions = app.add_subcommand("sessions", "list, show or delete saved sessions");
+  sessions->require_subcommand(1);
+  sessions->add_option("--output-dir", sessions_dir, "where sessions are")->capture_default_str();
+  sessions->fallthrough();  // --output-dir may follow list/show/delete
+  CLI::App* sessions_list = sessions->add_subcommand("list", "an index of the sessions");
+  sessions_list->fallthrough();
+  CLI::App* sessions_show = sessions->add_subcommand("show", "one session's summary");
+  sessions_show->add_option("name", session_name, "session name")->required();
+  sessions_show->fallthrough();
+  CLI::App* sessions_delete = sessions->add_subcommand("delete", "remove a session folder");
+  sessions_delete->add_option("name", session_name, "session name")->required();
+  sessions_delete->fallthrough();
+
+  std::vector<std::string> compare_paths;
+  std::vector<std::string> fail_on;
+  std::string compare_out;
+  bool allow_unevaluated = false;
+  CLI::App* compare = app.add_subcommand(
+      "compare",
+      "compare sessions (the first is the baseline); exit 4 when a --fail-on rule is crossed, "
+      "5 when one could not be checked");
+  compare->add_option("sessions", compare_paths, "session folders or names in --output-dir")
+      ->expected(2, -1)
+      ->required();
+  compare->add_option("--output-dir", sessions_dir, "where session names are looked up")
+      ->capture_default_str();
+  compare->add_option("--fail-on", fail_on, "regression gate, e.g. asps=-5% ttfa_p95=+10%")
+      ->expected(1, -1);
+  compare->add_option("--write", compare_out,
+                      "folder to write compare.csv and compare.json to (default: the last "
+                      "session's folder)");
+  compare->add_flag("--allow-unevaluated", allow_unevaluated,
+                    "pass (exit 0) when a rule could not be evaluated (n/a metric, no common "
+                    "level) instead of exiting 5");
+
+  for (CLI::App* cmd : {demo, server, voices, comprehensive, capacity, discover}) {
+    ttsbench::coordinator::GroupLoadOptions(*cmd);
+  }
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && (args[0] == "--version" || args[0] == "-V" || args[0] == "version")) {
+    std::cout << "ttsbench " << ttsbench::common::kVersion << "\n";
+    return 0;
+  }
+  if (auto st = ttsbench::coordinator::CheckCommandLine(app, args); !st.ok()) {
+    std::cerr << "ttsbench: " << st.message() << "\n";
+    // The list of modes helps with a missing or unknown mode; a flag's error names --help.
+    if (absl::StartsWith(st.message(), "unknown mode") ||
+        absl::StartsWith(st.message(), "a mode is required")) {
+      std::cerr << "\n" << ttsbench::coordinator::ModeList(app);
+    }
+    return kExitUsage;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    std::cerr << "ttsbench: unexpected argument(s): "
+              << absl::StrJoin(ttsbench::coordinator::InTypedOrder(app.remaining(true), args), " ")
+              << "\n";
+    return kExitUsage;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "ttsbench: " << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  namespace tc = ttsbench::coordinator;
+  for (std::string* u : {&url, &voices_url, &comp_url, &cap_url, &disc_url}) *u = WithScheme(*u);
+  if (*sessions) {
+    if (*sessions_list) {
+      auto list = tc::ListSessions(sessions_dir);
+      if (!list.ok()) return Fail(list.status());
+      std::cout << tc::FormatSessionList(*list);
+      return 0;
+    }
+    if (*sessions_show) {
+      auto text = tc::ShowSession(sessions_dir, session_name);
+      if (!text.ok()) return Fail(text.status());
+      std::cout << *text;
+      return 0;
+    }
+    if (auto st = tc::DeleteSession(sessions_dir, session_name); !st.ok()) return Fail(st);
+    std::cout << "deleted " << session_name << "\n";
+    return 0;
+  }
+  if (*compare) {
+    tc::CompareOptions options;
+    options.allow_unevaluated = allow_unevaluated;
+    for (const std::string& text : fail_on) {
+      auto rule = tc::ParseFailRule(text);
+      if (!rule.ok()) return Fail(rule.status());
+      options.fail_on.push_back(std::move(*rule));
+    }
+    std::vector<tc::LoadedSession> loaded;
+    for (const std::string& p : compare_paths) {
+      auto dir = tc::ResolveSessionDir(sessions_dir, p);
+      if (!dir.ok()) return Fail(dir.status());
+      auto session = tc::LoadSession(*dir);
+      if (!session.ok()) return Fail(session.status());
+      loaded.push_back(std::move(*session));
+    }
+    auto result = tc::CompareSessions(loaded, options);
+    if (!result.ok()) return Fail(result.status());
+    std::cout << tc::CompareTable(*result);
+    // Next to the newest candidate by default, so the session artifacts explain the verdict. A
+    // read-only session (downloaded artifacts) still gets its verdict: only --write must work.
+    const bool chosen = !compare_out.empty();
+    if (!chosen) compare_out = loaded.back().dir;
+    if (auto st = tc::WriteComparison(compare_out, *result); !st.ok()) {
+      if (chosen) return Fail(st);
+      std::cerr << "ttsbench: note: compare.csv not written (" << st.message()
+                << "); --write DIR chooses another folder\n";
+    } else {
+      std::cout << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
+                << " and compare.json\n";
+    }
+    if (tc::ComparisonFailed(*result)) return tc::kExitRegression;
+    return tc::ComparisonUnevaluated(*result) ? tc::kExitNotEvaluated : 0;
+  }
+
+  if (*discover) {
+    auto probe_s = DurationFlag("--timeout", disc_timeout, 0.1, 600, false);
+    if (!probe_s.ok()) return Fail(probe_s.status());
+    auto budget_s = DurationFlag("--budget", disc_budget, 0.1, 3600, false);
+    if (!budget_s.ok()) return Fail(budget_s.status());
+    auto result = DiscoverWith(disc_url, disc_flags, *probe_s, *budget_s);
+    if (!result.ok()) {
+      if (absl::StrContains(result.status().message(), "certificate verify failed")) {
+        std::cerr << "ttsbench: " << result.status().message()
+                  << " (give the server's CA with --ca-file FILE, or skip verification with "
+                     "--insecure)\n";
+        return kExitRunFailed;
+      }
+      return Fail(result.status());
+    }
+    std::cout << tc::DiscoveryTable(*result);
+    std::error_code ec;
+    std::filesystem::create_directories(disc_flags.output_dir, ec);
+    const std::string path =
+        (std::filesystem::path(disc_flags.output_dir) / "discovery.json").string();
+    if (auto st = tc::WriteDiscoveryJson(path, *result); !st.ok()) return Fail(st);
+    std::cout << "Wrote " << path << "\n";
+    if (result->best_dialect.empty()) {
+      std::cerr << "ttsbench: no TTS endpoint found at " << result->url << "\n";
+      return kExitRunFailed;
+    }
+    return 0;
+  }
+
+  std::unique_ptr<ttsbench::synth::SynthServer> synth;
+  ttsbench::coordinator::SessionRequest req;
+  if (*run) {
+    ttsbench::coordinator::PlanSource source;
+    auto plan = ttsbench::coordinator::LoadPlanFile(plan_path, overrides, &source);
+    if (!plan.ok()) return Fail(plan.status());
+    if (auto st = ttsbench::coordinator::ValidatePlan(*plan, &source); !st.ok()) return Fail(st);
+    if (run_overwrite) plan->mutable_output()->set_overwrite(true);
+    req.plan = std::move(*plan);
+    req.title = "Benchmark Results Summary";
+  } else if (*demo) {
+    ttsbench::synth::SynthOptions so;
+    so.model.slots = demo_slots;
+    auto started = ttsbench::synth::SynthServer::Start(so);
+    if (!started.ok()) {
+      std::cerr << "ttsbench: synthetic server: " << started.status().message() << "\n";
+      return kExitRunFailed;
+    }
+    synth = std::move(*started);
+    auto plan = BuildPlan("demo", absl::StrCat("http://127.0.0.1:", synth->port()), demo_flags);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Demo Benchmark Results Summary";
+    if (!print_plan) {
+      std::cout << "Synthetic TTS server on http://127.0.0.1:" << synth->port() << " ("
+                << demo_slots << " slots)\n";
+    }
+  } else if (*voices) {
+    auto plan = BuildPlan("voices", voices_url, voices_flags, voices_list);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Voice Comparison Results Summary";
+  } else if (*comprehensive) {
+    // Discovery first: it picks the dialect (unless --api) and the voices (unless --voices),
+    // and its discovery.json goes into the session.
+    if (!print_plan) {
+      auto found = DiscoverWith(comp_url, comp_flags, 5, 30);
+      if (!found.ok()) return Fail(found.status());
+      std::cout << tc::DiscoveryTable(*found) << "\n";
+      if (found->best_dialect.empty()) {
+        std::cerr << "ttsbench: no TTS endpoint found at " << found->url << "\n";
+        return kExitRunFailed;
+      }
+      const tc::EndpointProbe& best = found->probes[found->best_probe];
+      // Without --api: the default dialect when the server speaks it, else the best match.
+      const bool speaks_default =
+          std::any_of(found->probes.begin(), found->probes.end(), [&](const auto& p) {
+            return p.working && p.kind == "speech" && p.dialect == comp_flags.api;
+          });
+      if (comprehensive->get_option("--api")->count() == 0 && !speaks_default) {
+        std::cout << "Dialect from discovery: " << best.dialect << "\n";
+        comp_flags.api = best.dialect;
+        if (comprehensive->get_option("--format")->count() == 0 && !best.formats.empty()) {
+          comp_flags.format = best.formats.front();
+        }
+        if (comprehensive->get_option("--path")->count() == 0 && best.path == "/synthesize" &&
+            best.dialect == "torch-inference") {
+          comp_flags.path = best.path;
+        }
+      }
+      if (comp_voices.empty() && !found->voices.empty()) {
+        constexpr size_t kMaxVoices = 4;
+        comp_voices.assign(
+            found->voices.begin(),
+            found->voices.begin() + static_cast<long>(std::min(kMaxVoices, found->voices.size())));
+        std::cout << "Voices from discovery: " << absl::StrJoin(comp_voices, " ")
+                  << (found->voices.size() > kMaxVoices ? " (first 4; --voices to choose)" : "")
+                  << "\n";
+      }
+      req.extra_files.emplace_back("discovery.json", tc::DiscoveryJson(*found));
+    }
+    auto plan = BuildPlan("comprehensive", comp_url, comp_flags, comp_voices);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Comprehensive Benchmark Results Summary";
+  } else if (*capacity) {
+    if (cap_flags.slo.empty()) {
+      std::cerr << "ttsbench: capacity needs at least one --slo (e.g. --slo ttfa_p95=300ms)\n";
+      return kExitUsage;
+    }
+    // Probes are chosen by the search; the load flags only set how long each probe runs.
+    if (cap_open) cap_flags.rate = {1};
+    v1::CapacitySearch cap_search;
+    cap_search.set_start(cap_start);
+    cap_search.set_max(cap_max);
+    cap_search.set_resolution_pct(cap_resolution);
+    cap_search.set_replicas(cap_replicas);
+    cap_search.set_target_streams(cap_streams);
+    auto plan = BuildPlan("capacity", cap_url, cap_flags, {}, &cap_search);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Capacity Search Results Summary";
+  } else {
+    auto plan = BuildPlan("server", url, server_flags);
+    if (!plan.ok()) return Fail(plan.status());
+    req.plan = std::move(*plan);
+    req.title = "Server Benchmark Results Summary";
+  }
+  req.progress = true;
+  if (print_plan) {
+    std::cout << ttsbench::coordinator::PlanToYaml(req.plan);
+    return 0;
+  }
+  // Ctrl-C stops the agents and writes the partial session, marked interrupted.
+  static std::atomic<bool> interrupted{false};
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { interrupted.store(true); };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  req.interrupted = &interrupted;
+  const int code = ttsbench::coordinator::RunSession(req, std::cout, std::cerr);
+  if (synth) synth->Stop();
+  return code;
+}

@@ -1,0 +1,386 @@
+#include "coordinator/run/session_runner.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <tuple>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "common/metrics.h"
+#include "common/stats.h"
+#include "common/status_macros.h"
+#include "common/texts.h"
+#include "common/url.h"
+#include "common/version.h"
+#include "coordinator/run/agent_hub.h"
+#include "coordinator/run/capacity.h"
+#include "coordinator/report/html_report.h"
+#include "coordinator/run/live_metrics.h"
+#include "coordinator/run/local_agents.h"
+#include "coordinator/run/orchestrator.h"
+#include "coordinator/report/plots.h"
+#include "coordinator/run/preflight.h"
+#include "coordinator/report/report.h"
+#include "coordinator/run/self_checks.h"
+#include "coordinator/sessions/sessions.h"
+
+namespace ttsbench::coordinator {
+namespace {
+
+std::string WallClockLabel() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The live progress line: rewritten in place on a terminal, one plain line per level otherwise.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(std::ostream& out, bool enabled) : out_(out), enabled_(enabled) {}
+  void Level(const LevelSpec& spec) {
+    if (!enabled_) return;
+    ++index_;
+    out_ << absl::StrCat("ttsbench: level ", index_, ": ",
+                         spec.series.empty() ? "" : spec.series + " ",
+                         spec.rate > 0 ? absl::StrCat("rate ", spec.rate, "/s")
+                                       : absl::StrCat("concurrency ", spec.concurrency))
+         << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::ostream& out_;
+  bool enabled_;
+  int index_ = 0;
+};
+
+std::string DefaultSessionName(const std::string& mode) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", &tm);
+  return absl::StrCat(mode, "_", buf);
+}
+
+// A run that stops before its first level (target unreachable, agents not started): the session
+// folder still says what happened, as session.json marked failed with the reason, so it is never
+// left empty. Returns `exit_code`.
+int FailBeforeRun(const std::string& dir, const v1::Plan& plan, absl::string_view reason,
+                  int exit_code, std::ostream& err) {
+  err << "ttsbench: " << reason << "\n";
+  v1::Session session;
+  session.set_name(plan.session_name());
+  session.set_version(common::kVersion);
+  session.set_status("failed");
+  *session.mutable_plan() = plan;
+  session.set_mode(plan.mode());
+  session.set_started_at(WallClockLabel());
+  session.set_ended_at(session.started_at());
+  session.add_warnings(absl::StrCat("run failed: ", reason));
+  if (auto st = WriteSessionFiles(dir, session, {}); !st.ok()) {
+    err << "ttsbench: " << st.message() << "\n";
+  }
+  return exit_code;
+}
+
+// session.json, summary.csv and requests.csv, then the PNGs and report.html. output.plots and
+// output.html record what was written: set before the first write (the usual outcome), and
+// the session files are written again only when gnuplot or the report failed.
+absl::Status WriteOutputs(const std::string& dir, v1::Session& session,
+                          const std::vector<LevelData>& levels, std::ostream& err) {
+  v1::Output& recorded = *session.mutable_plan()->mutable_output();
+  recorded.set_plots(true);
+  recorded.set_html(true);
+  if (auto st = WriteSessionFiles(dir, session, levels); !st.ok()) {
+    recorded.set_plots(false);
+    recorded.set_html(false);
+    return st;
+  }
+  // Pictures are a convenience: without gnuplot everything else is still written.
+  std::vector<std::string> pngs;
+  if (auto st = WritePlots(dir, session, levels, &pngs); !st.ok()) {
+    err << "ttsbench: " << st.message() << "\n";
+  }
+  recorded.set_plots(!pngs.empty());
+  if (auto st = WriteHtmlReport(dir, session, pngs); !st.ok()) {
+    err << "ttsbench: report.html: " << st.message() << "\n";
+    recorded.set_html(false);
+  }
+  if (recorded.plots() && recorded.html()) return absl::OkStatus();
+  return WriteSessionFiles(dir, session, levels);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& target) {
+  std::string token;
+  if (!target.auth_token_env().empty()) {
+    const char* value = std::getenv(target.auth_token_env().c_str());
+    if (value == nullptr || *value == '\0') {
+      return absl::InvalidArgumentError(absl::StrCat("target.auth_token_env: environment variable ",
+                                                     target.auth_token_env(), " is not set"));
+    }
+    token = value;
+  } else if (!target.auth_token_file().empty()) {
+    std::ifstream in(target.auth_token_file());
+    if (!in || !std::getline(in, token)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target.auth_token_file: cannot read ", target.auth_token_file()));
+    }
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target.auth_token_file: ", target.auth_token_file(), " is empty"));
+    }
+  } else {
+    return std::vector<v1::Header>{};
+  }
+  v1::Header h;
+  h.set_name(target.auth_header().empty() ? "Authorization" : target.auth_header());
+  const std::string scheme = target.auth_scheme().empty() ? "Bearer" : target.auth_scheme();
+  h.set_value(scheme == "none" ? token : absl::StrCat(scheme, " ", token));
+  return std::vector<v1::Header>{h};
+}
+
+int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err) {
+  v1::Plan plan = request.plan;
+  if (plan.session_name().empty()) plan.set_session_name(DefaultSessionName(plan.mode()));
+  auto secret_headers = ResolveSecretHeaders(plan.target());
+  if (!secret_headers.ok()) {
+    err << "ttsbench: " << secret_headers.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto url = common::ParseUrl(plan.target().url());
+  if (!url.ok()) {
+    err << "ttsbench: " << url.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
+      !slos.ok()) {
+    err << "ttsbench: " << slos.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto texts = plan.texts().file().empty() ? common::BuiltinTexts(plan.texts().length())
+                                           : common::LoadTextsFile(plan.texts().file());
+  if (!texts.ok()) {
+    err << "ttsbench: " << texts.status().message() << "\n";
+    return kExitUsage;
+  }
+  // A taken name is never overwritten unless the plan says so: the run gets name-2 instead.
+  auto claimed = ClaimSessionDir(plan.output_dir(), plan.session_name(), plan.output().overwrite());
+  if (!claimed.ok()) {
+    err << "ttsbench: " << claimed.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (!claimed->notice.empty()) err << "ttsbench: " << claimed->notice << "\n";
+  plan.set_session_name(claimed->name);
+  const std::string dir = claimed->dir;
+  if (auto st = PrepareOutputDir(dir); !st.ok()) {
+    err << "ttsbench: " << st.message() << "\n";
+    return kExitUsage;
+  }
+  for (const auto& [name, content] : request.extra_files) {
+    const std::string path = (std::filesystem::path(dir) / name).string();
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << content;
+    if (!f.flush()) {
+      return FailBeforeRun(dir, plan, absl::StrCat(path, ": cannot write"), kExitRunFailed, err);
+    }
+  }
+  const bool local = plan.agents().expect() == 0;
+  if (local) {
+    if (auto st = CheckReachable(*url, 3.0); !st.ok()) {
+      return FailBeforeRun(dir, plan, st.message(), kExitRunFailed, err);
+    }
+  }
+  const std::string listen =
+      plan.agents().listen().empty() ? "127.0.0.1:0" : plan.agents().listen();
+  ServerSecurity security;
+  for (const auto& [path, pem, what] :
+       {std::tuple{plan.agents().tls_cert(), &security.tls_cert_pem, "agents.tls_cert"},
+        std::tuple{plan.agents().tls_key(), &security.tls_key_pem, "agents.tls_key"},
+        std::tuple{plan.agents().tls_ca(), &security.tls_ca_pem, "agents.tls_ca"},
+        std::tuple{plan.agents().token_file(), &security.token, "agents.token_file"}}) {
+    if (path.empty()) continue;
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream content;
+    content << in.rdbuf();
+    if (!in || content.str().empty()) {
+      return FailBeforeRun(dir, plan, absl::StrCat(what, ": cannot read ", path), kExitUsage, err);
+    }
+    *pem = content.str();
+  }
+  security.token = std::string(absl::StripAsciiWhitespace(security.token));
+  auto server = StartCoordinatorServer(listen, security);
+  if (!server.ok()) {
+    return FailBeforeRun(dir, plan, server.status().message(),
+                         absl::IsPermissionDenied(server.status()) ? kExitUsage : kExitRunFailed,
+                         err);
+  }
+  std::optional<LocalAgents> agents;
+  if (local) {
+    auto spawned =
+        LocalAgents::Spawn(plan.agents().spawn(), absl::StrCat("127.0.0.1:", (*server)->port));
+    if (!spawned.ok()) {
+      return FailBeforeRun(dir, plan, spawned.status().message(), kExitRunFailed, err);
+    }
+    agents.emplace(std::move(*spawned));
+  }
+
+  RunOptions options;
+  options.plan = plan;
+  options.secret_headers = *secret_headers;
+  options.texts = *texts;
+  options.expect_agents = local ? plan.agents().spawn() : plan.agents().expect();
+  options.agent_timeout_s = plan.agents().connect_timeout_s();
+  options.max_clock_uncertainty_ms =
+      plan.agents().max_clock_uncertainty_ms() > 0 ? plan.agents().max_clock_uncertainty_ms() : 10;
+  options.continue_on_agent_loss = plan.agents().failure_policy() == "continue";
+  if (plan.agents().lease_s() > 0) options.lease_s = plan.agents().lease_s();
+  options.interrupted = request.interrupted;
+  // A live line on a terminal (level, done/planned, requests/s, errors, elapsed and ETA) and,
+  // with output.metrics_addr, the same as Prometheus gauges.
+  std::unique_ptr<LiveMetrics> metrics;
+  if (!plan.output().metrics_addr().empty()) {
+    auto started = LiveMetrics::Start(plan.output().metrics_addr(), plan.session_name());
+    if (!started.ok()) {
+      return FailBeforeRun(dir, plan, started.status().message(), kExitUsage, err);
+    }
+    metrics = std::move(*started);
+  }
+  const bool live_line = request.progress && isatty(STDERR_FILENO);
+  if (live_line || metrics != nullptr) {
+    options.on_progress = [&err, live_line, m = metrics.get()](const LevelProgress& p) {
+      if (m != nullptr) m->Update(p);
+      if (!live_line) return;
+      const double rps = p.elapsed_s > 0 ? static_cast<double>(p.done) / p.elapsed_s : 0;
+      double eta = 0;
+      if (p.planned > 0 && rps > 0) eta = static_cast<double>(p.planned - p.done) / rps;
+      if (p.planned_s > 0) eta = p.planned_s - p.elapsed_s;
+      err << absl::StrFormat(
+                 "\r\x1b[2K%s: %d/%s done, %.1f req/s, %d errors, %.0fs elapsed, ETA %.0fs",
+                 p.level, p.done, p.planned > 0 ? absl::StrCat(p.planned) : "-", rps, p.errors,
+                 p.elapsed_s, std::max(0.0, eta))
+          << std::flush;
+    };
+  }
+  const std::string started_at = WallClockLabel();
+  auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
+  // A run whose requests mostly failed measured nothing: the default success-rate floor judges
+  // every mode but a capacity search, whose probes beyond capacity fail by design.
+  const std::vector<common::Slo> slo_list =
+      plan.mode() == "capacity"
+          ? (slos.ok() ? *slos : std::vector<common::Slo>{})
+          : common::WithDefaultSlos(slos.ok() ? *slos : std::vector<common::Slo>{});
+  RunResult result;
+  v1::CapacityResult capacity;
+  {
+    Orchestrator orchestrator(*(*server)->hub, options);
+    absl::Status st = orchestrator.Admit();
+    ProgressPrinter progress(err, request.progress);
+    if (st.ok() && plan.mode() == "capacity") {
+      // Each probe is one level; it passes when every SLO holds there.
+      const bool open = plan.load().model() == "open";
+      auto searched = SearchCapacity(
+          plan.capacity(), !open, [&](double load) -> absl::StatusOr<v1::CapacityProbeResult> {
+            LevelSpec spec;
+            spec.series = "capacity";
+            if (open) {
+              spec.rate = load;
+            } else {
+              spec.concurrency = static_cast<int>(load);
+            }
+            spec.iterations =
+                ProbeRequests(plan.capacity(), slo_list, load, !open, plan.load().iterations());
+            progress.Level(spec);
+            RETURN_IF_ERROR(orchestrator.RunLevel(spec));
+            const LevelData& level = orchestrator.levels().back();
+            std::vector<std::string> ignored;
+            const v1::LevelStats stats =
+                BuildLevelStats(level, plan, slo_list, CheckBounds{}, &ignored);
+            return JudgeProbe(load, spec.iterations, stats, level.records, slo_list);
+          });
+      if (searched.ok()) {
+        capacity = *searched;
+      } else {
+        st = searched.status();
+      }
+    } else {
+      for (const LevelSpec& spec : PlanLevels(plan)) {
+        if (!st.ok()) break;
+        progress.Level(spec);
+        st = orchestrator.RunLevel(spec);
+      }
+    }
+    result = orchestrator.Finish(std::move(st));
+  }
+  if (live_line) err << "\r\x1b[2K" << std::flush;
+
+  v1::Session& session = result.session;
+  session.set_name(plan.session_name());
+  session.set_version(common::kVersion);
+  session.set_status(result.status.ok() ? (result.degraded() ? "degraded" : "completed")
+                     : absl::IsCancelled(result.status) ? "interrupted"
+                                                        : "failed");
+  *session.mutable_plan() = plan;
+  session.set_started_at(started_at);
+  session.set_ended_at(WallClockLabel());
+  session.set_percentile_method(common::kPercentileMethod);
+  session.set_timeline(
+      "seconds on the coordinator's steady clock from session start; agent times converted "
+      "with the measured clock offset");
+  bool slo_passed = true;
+  std::vector<std::string> warnings;
+  for (const LevelData& level : result.levels) {
+    v1::LevelStats stats = BuildLevelStats(level, plan, slo_list, CheckBounds{}, &warnings);
+    for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
+    *session.add_levels() = std::move(stats);
+  }
+  if (plan.mode() == "capacity") {
+    // Probes beyond capacity fail by design: the verdict is whether any load met the SLOs.
+    slo_passed = capacity.found() > 0;
+    *session.mutable_capacity() = capacity;
+  }
+  for (std::string& w : warnings) session.add_warnings(std::move(w));
+  session.set_slo_passed(slo_passed);
+  session.set_mode(plan.mode());
+  if (!result.status.ok()) {
+    session.add_warnings(absl::StrCat("run failed: ", result.status.message()));
+  }
+  // Files first: nothing measured is lost even if the console is gone.
+  const absl::Status written = WriteOutputs(dir, session, result.levels, err);
+  (*server).reset();
+  agents.reset();
+  out << ConsoleTable(request.title, session);
+  if (written.ok()) {
+    out << "Session written to " << dir << "/\n";
+  } else {
+    err << "ttsbench: " << written.message() << "\n";
+  }
+  out.flush();
+  if (!result.status.ok()) {
+    err << "ttsbench: run failed: " << result.status.message() << "\n";
+    return kExitRunFailed;
+  }
+  if (!written.ok()) return kExitRunFailed;
+  if (!slo_passed && plan.mode() != "capacity") {
+    err << "ttsbench: " << SloFailureLine(session) << "\n";
+  }
+  return slo_passed ? kExitOk : kExitSloFailed;
+}
+
+}  // namespace ttsbench::coordinator
