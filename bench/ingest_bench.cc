@@ -46,9 +46,9 @@
 #include "common/clock.h"
 #include "common/slo.h"
 #include "common/version.h"
+#include "coordinator/report/report.h"
 #include "coordinator/run/agent_hub.h"
 #include "coordinator/run/orchestrator.h"
-#include "coordinator/report/report.h"
 #include "coordinator/run/self_checks.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 

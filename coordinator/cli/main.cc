@@ -20,10 +20,10 @@
 #include "common/url.h"
 #include "common/version.h"
 #include "coordinator/cli/cli_guide.h"
-#include "coordinator/sessions/compare.h"
-#include "coordinator/discover/discover.h"
 #include "coordinator/cli/plan_file.h"
+#include "coordinator/discover/discover.h"
 #include "coordinator/run/session_runner.h"
+#include "coordinator/sessions/compare.h"
 #include "coordinator/sessions/sessions.h"
 #include "synth/synth_server.h"
 

@@ -337,7 +337,8 @@ Interval BootstrapTailShare(const Blocked& base, const Blocked& cand, double cut
     for (size_t j = 0; j < b.blocks(); ++j) {
       const auto first = b.values.begin() + static_cast<std::ptrdiff_t>(b.offsets[j]);
       const auto last = b.values.begin() + static_cast<std::ptrdiff_t>(b.offsets[j + 1]);
-      c.above.push_back(static_cast<double>(std::count_if(first, last, [cut](double x) { return x > cut; })));
+      c.above.push_back(
+          static_cast<double>(std::count_if(first, last, [cut](double x) { return x > cut; })));
       c.total.push_back(static_cast<double>(last - first));
     }
     return c;
@@ -363,8 +364,10 @@ Interval BootstrapTailShare(const Blocked& base, const Blocked& cand, double cut
   if (d.empty()) return {};
   std::sort(d.begin(), d.end());
   const double n = static_cast<double>(d.size());
-  const double at_or_below = static_cast<double>(std::upper_bound(d.begin(), d.end(), 0.0) - d.begin());
-  const double at_or_above = static_cast<double>(d.end() - std::lower_bound(d.begin(), d.end(), 0.0));
+  const double at_or_below =
+      static_cast<double>(std::upper_bound(d.begin(), d.end(), 0.0) - d.begin());
+  const double at_or_above =
+      static_cast<double>(d.end() - std::lower_bound(d.begin(), d.end(), 0.0));
   return {common::PercentileSorted(d, alpha / 2), common::PercentileSorted(d, 1 - alpha / 2),
           std::min(1.0, (2 * std::min(at_or_below, at_or_above) + 1) / (n + 1))};
 }
@@ -504,10 +507,9 @@ LevelComparison CompareLevel(const v1::LevelStats& a, const LevelData* ra, const
         pooled.insert(pooled.end(), xb.begin(), xb.end());
         std::sort(pooled.begin(), pooled.end());
       }
-      const Interval share =
-          BootstrapTailShare(ba, bb, common::PercentileSorted(pooled, quantiles[k]),
-                             std::max(o.bootstrap_resamples, 200), o.alpha,
-                             source_seed * 7919 + 1 + k);
+      const Interval share = BootstrapTailShare(
+          ba, bb, common::PercentileSorted(pooled, quantiles[k]),
+          std::max(o.bootstrap_resamples, 200), o.alpha, source_seed * 7919 + 1 + k);
       m.p_value = std::max(common::QuantileTestP(xa, xb, quantiles[k]), share.p);
       m.moved_low = share.low;
       m.moved_high = share.high;

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/sessions/compare.h"
 #include "coordinator/run/self_checks.h"
+#include "coordinator/sessions/compare.h"
 #include "coordinator/sessions/sessions.h"
 #include "gtest/gtest.h"
 
