@@ -98,7 +98,10 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
       warn(absl::StrFormat(
           "%.1f requests per user: the level never reached steady state (raise --iterations)",
           per_user));
-    } else if (load.think_time_s() == 0) {
+    } else if (load.think_time_s() == 0 && st.successful() > 0) {
+      // With no success the requests fail fast and the gaps between them are the error
+      // handling's, which the failure breakdown already explains; judging them as the
+      // generator's idleness would send the user looking in the wrong place.
       // Little's law: users in flight = throughput x time in system. Measured over the window
       // in which every user is busy (first start to last start, before the count runs out),
       // each closed-loop user is always in a request, so the average must match concurrency.

@@ -474,3 +474,47 @@ TEST(PlanSeriesTest, ComprehensiveNonStreamedSeriesAsksForTheWholeAnswer) {
 
 }  // namespace
 }  // namespace ttsbench::coordinator
+
+namespace ttsbench::coordinator {
+namespace {
+
+// A closed-loop level of 2 users, 200 requests, each taking 1 ms with `gap_ms` between a user's
+// requests; `failed`: every request failed (a refused connection, a TLS error).
+LevelData ClosedLevel(double gap_ms, bool failed) {
+  LevelData level;
+  level.concurrency = 2;
+  for (int i = 0; i < 200; ++i) {
+    common::Record r;
+    r.request_id = static_cast<uint64_t>(i);
+    r.start_ns = 1'000'000'000 + static_cast<int64_t>((i / 2) * (1 + gap_ms) * 1e6);
+    r.end_ns = r.start_ns + 1'000'000;
+    if (failed) {
+      r.error = v1::ERROR_CONNECT;
+    } else {
+      r.first_byte_ns = r.first_audio_ns = r.start_ns + 500'000;
+      r.audio_s = 1;
+    }
+    level.records.Append(r);
+  }
+  return level;
+}
+
+bool WarnsOfLittlesLaw(const LevelData& level) {
+  v1::Plan plan;
+  plan.mutable_load()->set_model("closed");
+  std::vector<std::string> warnings;
+  BuildLevelStats(level, plan, {}, CheckBounds{}, &warnings);
+  return absl::StrJoin(warnings, "\n").find("Little's law") != std::string::npos;
+}
+
+TEST(SelfChecksTest, LittlesLawJudgesTheGeneratorOnlyWhenSomethingSucceeded) {
+  // Users idle half the time between successful requests: the generator did not keep them busy.
+  EXPECT_TRUE(WarnsOfLittlesLaw(ClosedLevel(/*gap_ms=*/1, /*failed=*/false)));
+  EXPECT_FALSE(WarnsOfLittlesLaw(ClosedLevel(/*gap_ms=*/0, /*failed=*/false)));
+  // Every request failed fast: the gaps are the error handling's, and the failure breakdown
+  // says what happened; a Little's-law warning would point at the generator instead.
+  EXPECT_FALSE(WarnsOfLittlesLaw(ClosedLevel(/*gap_ms=*/1, /*failed=*/true)));
+}
+
+}  // namespace
+}  // namespace ttsbench::coordinator
