@@ -44,8 +44,9 @@ def write_wav(path, seconds=1.0, rate=24000):
     return 44 + len(pcm)
 
 
-def start_nginx(b, root, types="audio/wav wav;"):
-    """nginx, one worker pinned to SERVER_CPU, serving `root`; `types`: nginx types lines."""
+def start_nginx(b, root, types="audio/wav wav;", server_extra=""):
+    """nginx, one worker pinned to SERVER_CPU, serving `root`; `types`: nginx types lines;
+    `server_extra`: more lines of the server block (locations)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.access(nginx, os.X_OK):
         sys.exit("nginx not found: apt-get install -y nginx-light")
@@ -71,6 +72,7 @@ http {{
     listen 127.0.0.1:{port};
     root {root};
     open_file_cache max=16;
+    {server_extra}
   }}
 }}
 """)
