@@ -29,7 +29,10 @@ struct Field {
   Kind kind = Kind::kAbsent;
   bool boolean = false;
   double number = 0;
-  std::string text;  // unescaped; keeps its capacity between messages
+  std::string text;  // unescaped, when the string came in parts; keeps its capacity
+  // The string's value: into the message itself when it came whole and unescaped (no copy:
+  // an answer's base64 audio is most of its bytes), else text.
+  absl::string_view value;
 
   // A present value that counts as set: true, a non-empty string, a non-zero number, an object
   // or an array.
@@ -38,7 +41,7 @@ struct Field {
       case Kind::kBool:
         return boolean;
       case Kind::kString:
-        return !text.empty();
+        return !value.empty();
       case Kind::kNumber:
         return number != 0;
       case Kind::kObject:
@@ -61,7 +64,9 @@ class FieldHandler {
 
   std::vector<Field> fields;
 
-  void Reset() {
+  // `input`: the message about to be parsed, which outlives the parse.
+  void Reset(absl::string_view input) {
+    input_ = input;
     for (Field& f : fields) Clear(f);
     frames_.clear();
     path_.clear();
@@ -128,7 +133,20 @@ class FieldHandler {
     return true;
   }
   bool on_string(json::string_view s, size_t, json::error_code& ec) {
-    on_string_part(s, 0, ec);
+    if (pending_ >= 0) {
+      Field& f = fields[static_cast<size_t>(pending_)];
+      // Whole and unescaped, it lies in the message; escaped, it is in the parser's temporary
+      // buffer, gone after this call.
+      const auto at = reinterpret_cast<uintptr_t>(s.data());
+      const auto begin = reinterpret_cast<uintptr_t>(input_.data());
+      if (f.text.empty() && at >= begin && at + s.size() <= begin + input_.size()) {
+        f.kind = Field::Kind::kString;
+        f.value = absl::string_view(s.data(), s.size());
+      } else {
+        on_string_part(s, 0, ec);
+        f.value = f.text;
+      }
+    }
     pending_ = -1;
     return true;
   }
@@ -163,6 +181,7 @@ class FieldHandler {
   static void Clear(Field& f) {
     f.kind = Field::Kind::kAbsent;
     f.text.clear();
+    f.value = {};
   }
 
   // The field the value now starting belongs to, if any.
@@ -186,6 +205,7 @@ class FieldHandler {
     return true;
   }
 
+  absl::string_view input_;
   std::vector<Frame> frames_;
   std::string path_;      // dotted path of the innermost followed object
   std::string key_;       // a key arriving in parts
@@ -424,7 +444,7 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
   }
   json::basic_parser<FieldHandler>& parser = impl_->parser;
   parser.reset();
-  parser.handler().Reset();
+  parser.handler().Reset(trimmed);
   json::error_code ec;
   const size_t n = trimmed.empty() || trimmed.front() != '{'
                        ? 0
@@ -434,7 +454,7 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
   }
   using Kind = Field::Kind;
   if (const Field* t = impl_->Get(impl_->type); t != nullptr && t->kind == Kind::kString) {
-    ev.type.assign(t->text);
+    ev.type.assign(t->value.data(), t->value.size());
   }
   if (const Field* e = impl_->Get(impl_->error); e != nullptr && e->Truthy()) {
     return ServerReportedError(trimmed);
@@ -447,7 +467,7 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
     if (a == nullptr || a->kind == Kind::kNull) continue;
     if (a->kind != Kind::kString) return absl::InvalidArgumentError("audio is not a base64 string");
     // Decodes into ev.audio, whose capacity is kept from the previous message.
-    if (!Base64Decode(a->text, &ev.audio)) {
+    if (!Base64Decode(a->value, &ev.audio)) {
       return absl::InvalidArgumentError("audio is not base64");
     }
     break;
@@ -458,7 +478,7 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
       ev.sample_rate = static_cast<int>(rate);
   }
   if (const Field* e = impl_->Get(impl_->encoding); e != nullptr && e->kind == Kind::kString) {
-    ev.encoding.assign(e->text);
+    ev.encoding.assign(e->value.data(), e->value.size());
   }
   ev.ignored = !ev.type.empty() && Contains(spec.ignore_types, ev.type);
   const Field* f = impl_->Get(impl_->final_);

@@ -196,14 +196,14 @@ class HttpConnection final : public ClientConnection {
     }
     const int status = parser.status();
     const bool ok_status = status >= 200 && status < 300;
-    std::unique_ptr<ResponseDecoder> decoder;
+    ResponseDecoder* decoder = nullptr;
     if (ok_status) {
-      auto d = ctx.dialect.NewDecoder(content_type_);
+      auto d = Decoder(ctx.dialect);
       if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
-      decoder = std::move(*d);
+      decoder = *d;
     }
     BodySink sink;
-    sink.decoder = decoder.get();
+    sink.decoder = decoder;
     parser.set_sink(&sink);
     ChunkTimeline timeline(gaps_ns_);
     const bool streamed = rec.streamed();
@@ -219,7 +219,7 @@ class HttpConnection final : public ClientConnection {
         sink.audio_s = 0;
       }
       if (ec || deadline.Passed(t)) {
-        KeepReceived(rec, sink.bytes, timeline, decoder.get());
+        KeepReceived(rec, sink.bytes, timeline, decoder);
         if (!ec) co_return fail(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "reading the answer"));
         if (ReadErrorKind(ec) == v1::ERROR_TIMEOUT) {
           co_return fail(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "reading the answer"));
@@ -244,8 +244,26 @@ class HttpConnection final : public ClientConnection {
   net::io_context& ioc_;
   const TransportSpec& spec_;
   net::ssl::context* tls_;
+  // The decoder of this answer: the last answer's, reset, when the dialect and Content-Type
+  // are the same (steady state), else a new one.
+  absl::StatusOr<ResponseDecoder*> Decoder(const Dialect& dialect) {
+    if (decoder_ == nullptr || decoder_dialect_ != &dialect || decoder_type_ != content_type_ ||
+        !decoder_->Reset()) {
+      decoder_ = nullptr;
+      auto d = dialect.NewDecoder(content_type_);
+      if (!d.ok()) return d.status();
+      decoder_ = std::move(*d);
+      decoder_dialect_ = &dialect;
+      decoder_type_.assign(content_type_);
+    }
+    return decoder_.get();
+  }
+
   std::unique_ptr<Layer<kTls>> stream_;
   Endpoints endpoints_;  // of the last Open: where a stale kept connection is reopened
+  std::unique_ptr<ResponseDecoder> decoder_;
+  const Dialect* decoder_dialect_ = nullptr;
+  std::string decoder_type_;  // the Content-Type decoder_ was made for
   int64_t open_began_ns_ = 0;
   beast::flat_buffer buffer_{kHeaderLimit};
   std::string content_type_;

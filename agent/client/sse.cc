@@ -13,6 +13,24 @@ constexpr absl::string_view kBom = "\xEF\xBB\xBF";
 }  // namespace
 
 absl::Status SseParser::Feed(absl::string_view piece, std::vector<SseEvent>& out) {
+  return Feed(piece, [&out](const SseEvent& e) { out.push_back(e); });
+}
+
+absl::Status SseParser::Finish(std::vector<SseEvent>& out) {
+  return Finish([&out](const SseEvent& e) { out.push_back(e); });
+}
+
+void SseParser::Reset() {
+  line_.clear();
+  event_.event.clear();
+  event_.data.clear();
+  has_data_ = false;
+  after_cr_ = false;
+  started_ = false;
+  failed_ = false;
+}
+
+absl::Status SseParser::Feed(absl::string_view piece, EventSink out) {
   if (failed_) return absl::InvalidArgumentError("event stream already failed");
   size_t i = 0;
   if (after_cr_ && !piece.empty() && piece[0] == '\n') i = 1;
@@ -35,7 +53,7 @@ absl::Status SseParser::Feed(absl::string_view piece, std::vector<SseEvent>& out
     if (j == piece.size()) j = absl::string_view::npos;
     if (j == absl::string_view::npos) {
       line_.append(piece.data() + i, piece.size() - i);
-      if (line_.size() + data_.size() > max_event_bytes_) {
+      if (line_.size() + event_.data.size() > max_event_bytes_) {
         failed_ = true;
         return absl::InvalidArgumentError("server-sent event too large");
       }
@@ -67,17 +85,18 @@ absl::Status SseParser::Feed(absl::string_view piece, std::vector<SseEvent>& out
   return absl::OkStatus();
 }
 
-absl::Status SseParser::Finish(std::vector<SseEvent>& out) {
+absl::Status SseParser::Finish(EventSink out) {
   if (failed_) return absl::InvalidArgumentError("event stream already failed");
   if (!line_.empty()) {
-    std::string last = std::move(line_);
+    // Line() does not touch line_, so the carried line is read in place.
+    absl::Status st = Line(line_, out);
     line_.clear();
-    if (absl::Status st = Line(last, out); !st.ok()) return st;
+    if (!st.ok()) return st;
   }
   return Line("", out);  // dispatches a pending event
 }
 
-absl::Status SseParser::Line(absl::string_view line, std::vector<SseEvent>& out) {
+absl::Status SseParser::Line(absl::string_view line, EventSink out) {
   if (!started_) {
     // The byte order mark may only open the stream; it can arrive split over pieces, which is
     // why it is removed from the first complete line rather than from the first piece.
@@ -86,15 +105,12 @@ absl::Status SseParser::Line(absl::string_view line, std::vector<SseEvent>& out)
   }
   if (line.empty()) {
     if (has_data_) {
-      if (!data_.empty() && data_.back() == '\n') data_.pop_back();
-      // The next event is likely the size of this one: one allocation for it instead of the
-      // string growing line by line from empty.
-      const size_t capacity = data_.capacity();
-      out.push_back(SseEvent{std::move(event_), std::move(data_)});
-      data_.reserve(capacity);
+      std::string& data = event_.data;
+      if (!data.empty() && data.back() == '\n') data.pop_back();
+      out(event_);
     }
-    event_.clear();
-    data_.clear();
+    event_.event.clear();
+    event_.data.clear();  // keeps its capacity for the next event
     has_data_ = false;
     return absl::OkStatus();
   }
@@ -107,14 +123,15 @@ absl::Status SseParser::Line(absl::string_view line, std::vector<SseEvent>& out)
     if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
   }
   if (field == "data") {
-    if (data_.size() + value.size() + 1 > max_event_bytes_) {
+    std::string& data = event_.data;
+    if (data.size() + value.size() + 1 > max_event_bytes_) {
       return absl::InvalidArgumentError("server-sent event too large");
     }
-    data_.append(value.data(), value.size());
-    data_.push_back('\n');
+    data.append(value.data(), value.size());
+    data.push_back('\n');
     has_data_ = true;
   } else if (field == "event") {
-    event_.assign(value.data(), value.size());
+    event_.event.assign(value.data(), value.size());
   }
   return absl::OkStatus();
 }
