@@ -322,23 +322,29 @@ int64_t DecodeScalar(const unsigned char* src, size_t n, char* out) {
 // multiply-adds pack 6-bit values). Writes 32 bytes per 24 decoded: `out` needs 8 bytes of
 // slack. Returns the characters consumed, a multiple of 32; the caller decodes the rest.
 __attribute__((target("avx2"))) size_t DecodeAvx2(const unsigned char* src, size_t n, char* out) {
+  // clang-format off
+  // Classification: a byte is outside the alphabet when lut_lo[low nibble] & lut_hi[high
+  // nibble] != 0. Translation: value = byte + lut_roll[high nibble, or 1 for '/'].
   const __m256i lut_lo = _mm256_setr_epi8(
-      0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B,
-      0x1A, 0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B,
-      0x1B, 0x1A);
+      0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+      0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B, 0x1A,
+      0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+      0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B, 0x1A);
   const __m256i lut_hi = _mm256_setr_epi8(
-      0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
-      0x10, 0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
-      0x10, 0x10);
-  const __m256i lut_roll = _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0,
-                                            0, 0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0,
-                                            0, 0, 0);
+      0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08,
+      0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
+      0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08,
+      0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10);
+  const __m256i lut_roll = _mm256_setr_epi8(
+      0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0,
+      0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+  // clang-format on
   const __m256i nibble = _mm256_set1_epi8(0x0f);
   const __m256i slash = _mm256_set1_epi8(0x2f);
   const __m256i pack1 = _mm256_set1_epi32(0x01400140);
   const __m256i pack2 = _mm256_set1_epi32(0x00011000);
-  const __m256i order = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,
-                                         2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+  const __m256i order = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1, 2,
+                                         1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {

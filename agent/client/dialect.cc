@@ -142,7 +142,9 @@ class JsonBase64Decoder final : public ResponseDecoder {
 class EventAudio {
  public:
   EventAudio(AudioEventSpec spec, common::MeterOptions meter_options)
-      : parser_(std::move(spec)), base_options_(meter_options), options_(std::move(meter_options)) {}
+      : parser_(std::move(spec)),
+        base_options_(meter_options),
+        options_(std::move(meter_options)) {}
 
   // Ready for another answer (a metadata message may have changed the meter's options).
   void Reset() {
@@ -269,7 +271,7 @@ class SseAudioDecoder final : public ResponseDecoder {
   EventAudio audio_;
   bool done_ = false;
   absl::Status error_;
-  common::AudioFeed total_;    // of the piece being read
+  common::AudioFeed total_;   // of the piece being read
   absl::Status event_error_;  // the first bad event of the piece being read
 };
 

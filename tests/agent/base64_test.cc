@@ -22,9 +22,10 @@ void ExpectSameAsAbsl(const std::string& in) {
 }
 
 TEST(Base64DecodeTest, DecodesWhatAbslDecodes) {
-  for (const char* in : {"", "QQ==", "QQ", "QUI=", "QUI", "QUJD", "QQ=", "Q", "QQ.." , "QUI.",
-                         " Q U J D ", "QUJD\n", "QU\tJD", "QQ= =", "QQ==QQ==", "=", "QUJD=",
-                         "QUJ*", "QUJD\0", "-_-_", "QUJDRA==  \r\n"}) {
+  for (const char* in :
+       {"",         "QQ==", "QQ",    "QUI=",      "QUI",    "QUJD",   "QQ=",
+        "Q",        "QQ..", "QUI.",  " Q U J D ", "QUJD\n", "QU\tJD", "QQ= =",
+        "QQ==QQ==", "=",    "QUJD=", "QUJ*",      "QUJD\0", "-_-_",   "QUJDRA==  \r\n"}) {
     ExpectSameAsAbsl(in);
   }
 }
