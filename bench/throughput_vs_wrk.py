@@ -16,6 +16,7 @@ run; ttsbench verifies it with --ca-file, wrk does not verify), and Locust is no
 Target: ttsbench >= 0.9 x wrk's requests/s.
 
 Usage: bench/throughput_vs_wrk.py [--bin build/bin] [--duration 10] [--smoke] [--tls]
+       [--perf FILE]  (records `perf record -g` of the agent into FILE)
 """
 import argparse
 import math
@@ -105,7 +106,7 @@ def run_wrk(url, duration):
     return rps, int(errors.group(1)) if errors else 0
 
 
-def run_ttsbench(b, url, duration, ca_file=None):
+def run_ttsbench(b, url, duration, ca_file=None, perf_out=None):
     tpl = b.path("get-wav.yaml")
     with open(tpl, "w") as f:
         f.write("method: GET\npath: /audio.wav\naudio: body\n")
@@ -113,7 +114,8 @@ def run_ttsbench(b, url, duration, ca_file=None):
         ["server", "--url", url, "--api", "template", "--request-template", tpl,
          "--concurrency", str(CONNECTIONS), "--duration", f"{duration}s", "--warmup-duration",
          "1s", "--timeout", "10", *(["--ca-file", ca_file] if ca_file else [])],
-        agent_threads=1, cpus=LOAD_CPU)
+        agent_threads=1, cpus=LOAD_CPU,
+        agent_wrap=["perf", "record", "-g", "-q", "-o", perf_out] if perf_out else [])
     row = benchlib.read_csv(os.path.join(session, "summary.csv"))[0]
     with open(os.path.join(session, "requests.csv")) as f:
         recorded = sum(1 for _ in f) - 1
@@ -153,6 +155,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--smoke", action="store_true", help="2-second runs; no target asserted")
     ap.add_argument("--tls", action="store_true", help="over HTTPS (Locust not run)")
+    ap.add_argument("--perf", metavar="FILE", help="record the agent with perf record -g")
     args = ap.parse_args()
     if args.smoke:
         args.duration = 2
@@ -167,7 +170,8 @@ def main():
         # wrk before and after ttsbench; the better of the two is the reference (the
         # conservative choice when the machine's pace drifts between runs).
         wrk_first, wrk_errors = run_wrk(url + "/audio.wav", args.duration)
-        tb = run_ttsbench(b, url, args.duration, ca_file=tls[0] if tls else None)
+        tb = run_ttsbench(b, url, args.duration, ca_file=tls[0] if tls else None,
+                          perf_out=os.path.abspath(args.perf) if args.perf else None)
         wrk_second, more_errors = run_wrk(url + "/audio.wav", args.duration)
         wrk_rps, wrk_errors = max(wrk_first, wrk_second), wrk_errors + more_errors
         locust_rps = None if tls else run_locust(b, url, args.duration)
