@@ -1,5 +1,6 @@
 #include "agent/client/sse.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -37,19 +38,21 @@ absl::Status SseParser::Feed(absl::string_view piece, EventSink out) {
   if (!piece.empty()) after_cr_ = false;
   // Line ends are found with memchr (vectorised in glibc): an audio event's data line is
   // kilobytes of base64, and a byte-by-byte find_first_of was most of the decoder's time. The
-  // next LF is remembered across lines so CR-only streams stay linear.
+  // next LF and the next CR are each remembered across lines, so every byte is scanned once
+  // per character, and a stream without CRs (the usual one) costs one CR scan per piece.
   const char* const p = piece.data();
+  auto next = [&](char c, size_t from) {
+    const void* at = std::memchr(p + from, c, piece.size() - from);
+    return at != nullptr ? static_cast<size_t>(static_cast<const char*>(at) - p) : piece.size();
+  };
   size_t next_lf = 0;
-  bool lf_known = false;
+  size_t next_cr = 0;
+  bool known = false;
   while (i < piece.size()) {
-    if (!lf_known || next_lf < i) {
-      const void* lf = std::memchr(p + i, '\n', piece.size() - i);
-      next_lf =
-          lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - p) : piece.size();
-      lf_known = true;
-    }
-    const void* cr = std::memchr(p + i, '\r', next_lf - i);
-    size_t j = cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : next_lf;
+    if (!known || next_lf < i) next_lf = next('\n', i);
+    if (!known || next_cr < i) next_cr = next('\r', i);
+    known = true;
+    size_t j = std::min(next_lf, next_cr);
     if (j == piece.size()) j = absl::string_view::npos;
     if (j == absl::string_view::npos) {
       line_.append(piece.data() + i, piece.size() - i);
