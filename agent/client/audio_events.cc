@@ -433,8 +433,16 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
   const AudioEventSpec& spec = impl_->spec;
   AudioEvent& ev = event_;
   ev.type.clear();
-  ev.audio.clear();
   ev.encoding.clear();
+  // The audio keeps its size from the previous message until it is decoded over (growing a
+  // string zero-fills the new bytes, a cost per message); emptied on every other way out.
+  struct EmptyUnlessDecoded {
+    std::string& audio;
+    bool decoded = false;
+    ~EmptyUnlessDecoded() {
+      if (!decoded) audio.clear();
+    }
+  } audio_guard{ev.audio};
   ev.done = false;
   ev.ignored = false;
   ev.sample_rate = 0;
@@ -476,6 +484,7 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
     if (!Base64Decode(a->value, &ev.audio)) {
       return absl::InvalidArgumentError("audio is not base64");
     }
+    audio_guard.decoded = true;
     break;
   }
   if (const Field* r = impl_->Get(impl_->sample_rate); r != nullptr && r->kind == Kind::kNumber) {
