@@ -241,9 +241,6 @@ class HttpConnection final : public ClientConnection {
   }
 
  private:
-  net::io_context& ioc_;
-  const TransportSpec& spec_;
-  net::ssl::context* tls_;
   // The decoder of this answer: the last answer's, reset, when the dialect and Content-Type
   // are the same (steady state), else a new one.
   absl::StatusOr<ResponseDecoder*> Decoder(const Dialect& dialect) {
@@ -259,6 +256,9 @@ class HttpConnection final : public ClientConnection {
     return decoder_.get();
   }
 
+  net::io_context& ioc_;
+  const TransportSpec& spec_;
+  net::ssl::context* tls_;
   std::unique_ptr<Layer<kTls>> stream_;
   Endpoints endpoints_;  // of the last Open: where a stale kept connection is reopened
   std::unique_ptr<ResponseDecoder> decoder_;
