@@ -145,10 +145,12 @@ class Bench:
             raise RuntimeError(f"ttsbench-synth did not start: {line!r}")
         return f"http://127.0.0.1:{port}", p
 
-    def ttsbench(self, mode_args, agent_threads=1, agent_args=(), timeout=600, cpus=None):
+    def ttsbench(self, mode_args, agent_threads=1, agent_args=(), timeout=600, cpus=None,
+                 agent_wrap=()):
         """Runs `ttsbench <mode_args>` with one remote agent process (--threads agent_threads)
         dialling in over gRPC on loopback. `cpus` ("1"): pin the coordinator and the agent to
-        those CPUs (taskset). Returns (session_dir, stdout, agent Proc)."""
+        those CPUs (taskset). `agent_wrap`: a command the agent runs under (perf record ...).
+        Returns (session_dir, stdout, agent Proc)."""
         port = free_port()
         out = self.path("results")
         name = f"s{len(self.procs)}"
@@ -157,9 +159,9 @@ class Bench:
             [*pin, os.path.join(self.bin, "ttsbench"), *mode_args, "--expect-agents", "1",
              "--listen", f"127.0.0.1:{port}", "--output-dir", out, "--session-name", name],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        agent = self.start([*pin, os.path.join(self.bin, "ttsbench-agent"), "--coordinator",
-                            f"127.0.0.1:{port}", "--id", "bench-agent", "--once",
-                            "--threads", str(agent_threads), *agent_args])
+        agent = self.start([*pin, *agent_wrap, os.path.join(self.bin, "ttsbench-agent"),
+                            "--coordinator", f"127.0.0.1:{port}", "--id", "bench-agent",
+                            "--once", "--threads", str(agent_threads), *agent_args])
         try:
             stdout, stderr = coord.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -11,9 +11,12 @@ the same run:
   - Locust (FastHttpUser, one process, 64 users), when python3-locust is installed.
 nginx is pinned to CPU 0 and each tool (for ttsbench: the agent and the coordinator) to CPU 1,
 so the tools never share a core with the server or each other's leftovers.
+With --tls, nginx serves the same file over HTTPS (a self-signed P-256 certificate made for the
+run; ttsbench verifies it with --ca-file, wrk does not verify), and Locust is not run.
 Target: ttsbench >= 0.9 x wrk's requests/s.
 
-Usage: bench/throughput_vs_wrk.py [--bin build/bin] [--duration 10] [--smoke]
+Usage: bench/throughput_vs_wrk.py [--bin build/bin] [--duration 10] [--smoke] [--tls]
+       [--perf FILE]  (records `perf record -g` of the agent into FILE)
 """
 import argparse
 import math
@@ -44,12 +47,26 @@ def write_wav(path, seconds=1.0, rate=24000):
     return 44 + len(pcm)
 
 
-def start_nginx(b, root, types="audio/wav wav;"):
-    """nginx, one worker pinned to SERVER_CPU, serving `root`; `types`: nginx types lines."""
+def make_cert(b):
+    """A self-signed certificate for 127.0.0.1; returns (cert, key) paths."""
+    cert, key = b.path("cert.pem"), b.path("key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key,
+                    "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def start_nginx(b, root, types="audio/wav wav;", server_extra="", tls=None):
+    """nginx, one worker pinned to SERVER_CPU, serving `root`; `types`: nginx types lines;
+    `server_extra`: more lines of the server block (locations); `tls`: (cert, key) for HTTPS."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.access(nginx, os.X_OK):
         sys.exit("nginx not found: apt-get install -y nginx-light")
     port = benchlib.free_port()
+    if tls:
+        server_extra += (f"\n    ssl_certificate {tls[0]};\n    ssl_certificate_key {tls[1]};"
+                         "\n    ssl_session_cache shared:SSL:1m;")
     conf = b.path("nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""worker_processes 1;
@@ -68,15 +85,16 @@ http {{
   scgi_temp_path {b.tmp};
   types {{ {types} }}
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port}{' ssl' if tls else ''};
     root {root};
     open_file_cache max=16;
+    {server_extra}
   }}
 }}
 """)
     b.start(["taskset", "-c", SERVER_CPU, nginx, "-c", conf, "-p", b.tmp])
     benchlib.wait_port(port)
-    return f"http://127.0.0.1:{port}"
+    return f"{'https' if tls else 'http'}://127.0.0.1:{port}"
 
 
 def run_wrk(url, duration):
@@ -88,14 +106,16 @@ def run_wrk(url, duration):
     return rps, int(errors.group(1)) if errors else 0
 
 
-def run_ttsbench(b, url, duration):
+def run_ttsbench(b, url, duration, ca_file=None, perf_out=None):
     tpl = b.path("get-wav.yaml")
     with open(tpl, "w") as f:
         f.write("method: GET\npath: /audio.wav\naudio: body\n")
     session, _, agent = b.ttsbench(
         ["server", "--url", url, "--api", "template", "--request-template", tpl,
          "--concurrency", str(CONNECTIONS), "--duration", f"{duration}s", "--warmup-duration",
-         "1s", "--timeout", "10"], agent_threads=1, cpus=LOAD_CPU)
+         "1s", "--timeout", "10", *(["--ca-file", ca_file] if ca_file else [])],
+        agent_threads=1, cpus=LOAD_CPU,
+        agent_wrap=["perf", "record", "-g", "-q", "-o", perf_out] if perf_out else [])
     row = benchlib.read_csv(os.path.join(session, "summary.csv"))[0]
     with open(os.path.join(session, "requests.csv")) as f:
         recorded = sum(1 for _ in f) - 1
@@ -134,6 +154,8 @@ def main():
     ap.add_argument("--bin", default="build/bin")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--smoke", action="store_true", help="2-second runs; no target asserted")
+    ap.add_argument("--tls", action="store_true", help="over HTTPS (Locust not run)")
+    ap.add_argument("--perf", metavar="FILE", help="record the agent with perf record -g")
     args = ap.parse_args()
     if args.smoke:
         args.duration = 2
@@ -143,14 +165,16 @@ def main():
         root = b.path("www")
         os.makedirs(root)
         size = write_wav(os.path.join(root, "audio.wav"))
-        url = start_nginx(b, root)
+        tls = make_cert(b) if args.tls else None
+        url = start_nginx(b, root, tls=tls)
         # wrk before and after ttsbench; the better of the two is the reference (the
         # conservative choice when the machine's pace drifts between runs).
         wrk_first, wrk_errors = run_wrk(url + "/audio.wav", args.duration)
-        tb = run_ttsbench(b, url, args.duration)
+        tb = run_ttsbench(b, url, args.duration, ca_file=tls[0] if tls else None,
+                          perf_out=os.path.abspath(args.perf) if args.perf else None)
         wrk_second, more_errors = run_wrk(url + "/audio.wav", args.duration)
         wrk_rps, wrk_errors = max(wrk_first, wrk_second), wrk_errors + more_errors
-        locust_rps = run_locust(b, url, args.duration)
+        locust_rps = None if tls else run_locust(b, url, args.duration)
         ratio = tb["rps"] / wrk_rps
         rows = [["wrk -t1 -c64", f"{wrk_rps:,.0f}", "1.00",
                  f"better of {wrk_first:,.0f} (before) and {wrk_second:,.0f} (after); "
@@ -162,9 +186,10 @@ def main():
         if locust_rps is not None:
             rows.append(["locust FastHttpUser -u64", f"{locust_rps:,.0f}",
                          f"{locust_rps / wrk_rps:.2f}", "one process"])
-        else:
+        elif not tls:
             rows.append(["locust", "-", "-", "not installed (apt-get install -y python3-locust)"])
-        print(f"nginx 1 worker, {size:,}-byte WAV, {CONNECTIONS} keep-alive connections, "
+        print(f"nginx 1 worker, {size:,}-byte WAV, {'HTTPS' if tls else 'HTTP'}, "
+              f"{CONNECTIONS} keep-alive connections, "
               f"{args.duration} s each, one load thread per tool\n")
         print(benchlib.table(rows, ["tool", "req/s", "x wrk", "notes"]))
         ok = ratio >= 0.9 and tb["success"] == 100.0 and abs(tb["audio_s_each"] - 1.0) < 1e-6

@@ -63,6 +63,14 @@ class AudioEventParser {
   AudioEvent event_;
 };
 
+// Decodes standard base64 into `dest` (overwritten; its capacity is reused), exactly as
+// absl::Base64Unescape does: whitespace anywhere is skipped, padding ('=' or '.') is optional
+// but, when present, complete. False (dest cleared) on anything else. Vectorised (AVX2) where
+// the CPU has it: base64 was a third of the agent's CPU on streamed answers with absl's decoder.
+bool Base64Decode(absl::string_view src, std::string* dest);
+// The same without the vector path, so tests can compare both on any CPU.
+bool Base64DecodeScalarForTest(absl::string_view src, std::string* dest);
+
 // One message parsed on its own (tests, fuzzers); the decoders keep an AudioEventParser.
 absl::StatusOr<AudioEvent> ParseAudioEvent(absl::string_view json, const AudioEventSpec& spec);
 

@@ -46,8 +46,8 @@ bool IsToken(absl::string_view s) {
 // Body bytes are audio (raw or in a container) as they arrive.
 class StreamingAudioDecoder final : public ResponseDecoder {
  public:
-  explicit StreamingAudioDecoder(std::unique_ptr<common::AudioMeter> meter)
-      : meter_(std::move(meter)) {}
+  StreamingAudioDecoder(std::unique_ptr<common::AudioMeter> meter, common::MeterOptions options)
+      : meter_(std::move(meter)), options_(std::move(options)) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
     return meter_->Feed(piece);
   }
@@ -58,16 +58,32 @@ class StreamingAudioDecoder final : public ResponseDecoder {
   }
   double seconds() const override { return meter_->seconds(); }
   int sample_rate() const override { return meter_->sample_rate(); }
+  bool Reset() override {
+    // common::AudioMeter has no reset: a fresh meter (its allocation is the answer's only one).
+    auto meter = common::MakeMeter(options_);
+    if (!meter.ok()) return false;
+    meter_ = std::move(*meter);
+    return true;
+  }
 
  private:
   std::unique_ptr<common::AudioMeter> meter_;
+  common::MeterOptions options_;
 };
 
-absl::StatusOr<std::unique_ptr<ResponseDecoder>> RawDecoder(const common::MeterOptions& options) {
+absl::StatusOr<std::unique_ptr<ResponseDecoder>> RawDecoder(common::MeterOptions options) {
   auto meter = common::MakeMeter(options);
   if (!meter.ok()) return meter.status();
   return std::unique_ptr<ResponseDecoder>(
-      std::make_unique<StreamingAudioDecoder>(std::move(*meter)));
+      std::make_unique<StreamingAudioDecoder>(std::move(*meter), std::move(options)));
+}
+
+// Buffers bigger than this are not kept for the next answer: a connection holds what a typical
+// answer needs, not the largest one it ever saw.
+constexpr size_t kKeepBufferBytes = size_t{1} << 20;
+
+void ReleaseIfLarge(std::string& buffer) {
+  if (buffer.capacity() > kKeepBufferBytes) std::string().swap(buffer);
 }
 
 // A JSON body with base64 audio in it; the audio is known only when the body is complete.
@@ -101,6 +117,12 @@ class JsonBase64Decoder final : public ResponseDecoder {
   }
   double seconds() const override { return meter_ ? meter_->seconds() : 0; }
   int sample_rate() const override { return meter_ ? meter_->sample_rate() : 0; }
+  bool Reset() override {
+    body_.clear();
+    ReleaseIfLarge(body_);
+    meter_.reset();
+    return true;
+  }
 
  private:
   static AudioEventSpec WholeBody(AudioEventSpec spec) {
@@ -120,7 +142,18 @@ class JsonBase64Decoder final : public ResponseDecoder {
 class EventAudio {
  public:
   EventAudio(AudioEventSpec spec, common::MeterOptions meter_options)
-      : parser_(std::move(spec)), options_(std::move(meter_options)) {}
+      : parser_(std::move(spec)),
+        base_options_(meter_options),
+        options_(std::move(meter_options)) {}
+
+  // Ready for another answer (a metadata message may have changed the meter's options).
+  void Reset() {
+    options_.format.assign(base_options_.format);
+    options_.content_type.assign(base_options_.content_type);
+    options_.sample_rate = base_options_.sample_rate;
+    options_.channels = base_options_.channels;
+    meter_.reset();
+  }
 
   absl::StatusOr<common::AudioFeed> Audio(absl::string_view bytes) {
     if (bytes.empty()) return common::AudioFeed{};
@@ -154,7 +187,8 @@ class EventAudio {
   int sample_rate() const { return meter_ ? meter_->sample_rate() : 0; }
 
  private:
-  AudioEventParser parser_;  // one per answer: its buffers are reused event after event
+  AudioEventParser parser_;  // its buffers are reused event after event, answer after answer
+  const common::MeterOptions base_options_;
   common::MeterOptions options_;
   std::unique_ptr<common::AudioMeter> meter_;
 };
@@ -173,57 +207,72 @@ class SseAudioDecoder final : public ResponseDecoder {
         audio_(std::move(spec), std::move(meter_options)) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
     if (!error_.ok()) return error_;
-    if (absl::Status st = parser_.Feed(piece, events_); !st.ok()) {
+    Start();
+    const absl::Status st = parser_.Feed(piece, [this](const SseEvent& e) { Event(e); });
+    if (absl::Status bad = Settle(); !bad.ok()) return bad;
+    if (!st.ok()) {
       // An event over the bound: the events completed before it in this piece were received.
-      auto feed = Drain();
-      if (!feed.ok()) return feed.status();
-      if (feed->audio_bytes == 0) return st;
+      if (total_.audio_bytes == 0) return st;
       if (error_.ok()) error_ = st;
-      return feed;
     }
-    return Drain();
+    return total_;
   }
   absl::StatusOr<common::AudioFeed> Finish() override {
     if (!error_.ok()) return error_;
-    if (absl::Status st = parser_.Finish(events_); !st.ok()) return st;
-    auto feed = Drain();
-    if (!feed.ok()) return feed.status();
+    Start();
+    if (absl::Status st = parser_.Finish([this](const SseEvent& e) { Event(e); }); !st.ok()) {
+      return st;
+    }
+    if (absl::Status bad = Settle(); !bad.ok()) return bad;
     // A stream that names its end event but ended without it was cut short (a crashed worker,
     // a proxy's timeout): whatever audio came is kept, but the answer is not whole.
     if (marked_ && !done_) return absl::DataLossError("event stream ended before its end event");
     if (absl::Status st = audio_.Finish(); !st.ok()) return st;
-    return feed;
+    return total_;
   }
   double seconds() const override { return audio_.seconds(); }
   int sample_rate() const override { return audio_.sample_rate(); }
+  bool Reset() override {
+    parser_.Reset();
+    audio_.Reset();
+    done_ = false;
+    error_ = absl::OkStatus();
+    return true;
+  }
 
  private:
-  absl::StatusOr<common::AudioFeed> Drain() {
-    common::AudioFeed total;
-    for (const SseEvent& e : events_) {
-      if (done_) break;  // nothing after the end event is part of the answer
-      auto r = audio_.Json(e.data);
-      if (!r.ok()) {
-        events_.clear();
-        // Audio that arrived in the same read before the bad event was still received: it is
-        // timed, and the error is reported with the next piece or at the end.
-        if (total.audio_bytes == 0) return r.status();
-        error_ = r.status();
-        return total;
-      }
-      Add(total, r->feed);
-      done_ = r->done;
+  // Events are read as the parser completes them, straight from its buffers.
+  void Start() {
+    total_ = common::AudioFeed{};
+    event_error_ = absl::OkStatus();
+  }
+  void Event(const SseEvent& e) {
+    // Nothing after the end event is part of the answer, nor after a bad event.
+    if (done_ || !event_error_.ok()) return;
+    auto r = audio_.Json(e.data);
+    if (!r.ok()) {
+      event_error_ = r.status();
+      return;
     }
-    events_.clear();
-    return total;
+    Add(total_, r->feed);
+    done_ = r->done;
+  }
+  // A bad event fails the piece, unless audio arrived in the same read before it: that audio
+  // was received and is timed, and the error is reported with the next piece or at the end.
+  absl::Status Settle() {
+    if (event_error_.ok()) return absl::OkStatus();
+    if (total_.audio_bytes == 0) return event_error_;
+    error_ = event_error_;
+    return absl::OkStatus();
   }
 
   bool marked_;  // the dialect names an end event: a stream without one is truncated
   SseParser parser_;
   EventAudio audio_;
-  std::vector<SseEvent> events_;
   bool done_ = false;
   absl::Status error_;
+  common::AudioFeed total_;   // of the piece being read
+  absl::Status event_error_;  // the first bad event of the piece being read
 };
 
 // WebSocket answers: binary frames of audio and JSON text messages (metadata, base64 audio, an
@@ -249,6 +298,10 @@ class WsAudioDecoder final : public ResponseDecoder {
   }
   double seconds() const override { return audio_.seconds(); }
   int sample_rate() const override { return audio_.sample_rate(); }
+  bool Reset() override {
+    audio_.Reset();
+    return true;
+  }
 
  private:
   EventAudio audio_;

@@ -45,6 +45,10 @@ class ResponseDecoder {
   virtual absl::StatusOr<common::AudioFeed> Finish() = 0;
   virtual double seconds() const = 0;
   virtual int sample_rate() const = 0;
+  // Ready for the next answer of the same dialect and Content-Type, exactly as a new decoder
+  // from NewDecoder would be, keeping its buffers' capacity: a connection keeps its decoder
+  // from answer to answer. False: not reusable, ask the dialect for a new one.
+  virtual bool Reset() { return false; }
 };
 
 // TLS settings of a target: certificates are verified against the system store plus `ca_file`

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -28,21 +29,30 @@ class SseParser {
   explicit SseParser(size_t max_event_bytes = kDefaultMaxEventBytes)
       : max_event_bytes_(max_event_bytes) {}
 
-  // Appends the events that `piece` completes to `out`. InvalidArgument when an event exceeds
-  // the bound; the parser is unusable afterwards.
+  // Calls `on_event` for each event that `piece` completes, in order. The event is the
+  // parser's own, valid during the call only: its buffers are reused for the next event, so a
+  // stream of events allocates nothing once they have reached their size. InvalidArgument when
+  // an event exceeds the bound (the events before it were dispatched); the parser is unusable
+  // afterwards.
+  using EventSink = absl::FunctionRef<void(const SseEvent&)>;
+  absl::Status Feed(absl::string_view piece, EventSink on_event);
+  // The same, appending copies of the events to `out`.
   absl::Status Feed(absl::string_view piece, std::vector<SseEvent>& out);
 
   // End of body. An event whose blank line never came is dispatched anyway: servers that end
   // the body right after the last data line are common, and its audio was received.
+  absl::Status Finish(EventSink on_event);
   absl::Status Finish(std::vector<SseEvent>& out);
 
+  // Ready for another body, as a new parser with the same bound; buffers keep their capacity.
+  void Reset();
+
  private:
-  absl::Status Line(absl::string_view line, std::vector<SseEvent>& out);
+  absl::Status Line(absl::string_view line, EventSink on_event);
 
   size_t max_event_bytes_;
   std::string line_;  // an unfinished line carried over from the previous piece
-  std::string event_;
-  std::string data_;
+  SseEvent event_;    // the event being read
   bool has_data_ = false;
   bool after_cr_ = false;  // the previous piece ended in CR: a leading LF belongs to it
   bool started_ = false;   // past a possible UTF-8 byte order mark
