@@ -87,7 +87,8 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="50 in flight; no target asserted")
     args = ap.parse_args()
     if args.smoke:
-        args.users = 50
+        # The JSON case is still unbounded (16 MiB per request): the guard ends it early.
+        args.users, args.guard_mb = 50, 600
     results = []
     with benchlib.Bench(args.bin) as b:
         print(f"{args.users:,} requests in flight on one agent (--threads 2), 2 per user; load "
