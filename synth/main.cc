@@ -175,6 +175,12 @@ int Run(int argc, char** argv) {
   app.add_option("--ws-encoding", options.ws_encoding,
                  "torch-inference /audio/ws frames: pcm_f32le or pcm_s16le")
       ->capture_default_str();
+  app.add_option("--log-first-event", options.log_first_event,
+                 "append a line per streamed answer as its first audio is sent: received_ns, "
+                 "sent_ns (steady clock, CLOCK_MONOTONIC) and the text, tab-separated");
+  app.add_option("--misbehave", options.misbehave,
+                 "a broken server: endless-sse-line (SSE answers), endless-json (JSON answers) "
+                 "or endless-ws-text (torch-inference /audio/ws): one that never ends");
 
   try {
     app.parse(argc, argv);

@@ -22,6 +22,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -297,6 +298,22 @@ struct State {
     return d;
   }
 
+  // SynthOptions::log_first_event: one line per streamed answer, written as its first audio
+  // leaves (a few thousand lines a second at most, so a locked unbuffered write is cheap).
+  void LogFirstAudio(Clock::time_point received, Clock::time_point sent, absl::string_view text) {
+    if (first_event_log == nullptr) return;
+    std::string line = absl::StrCat(Ns(received), "\t", Ns(sent), "\t");
+    for (const char c : text) line += (c == '\t' || c == '\n' || c == '\r') ? ' ' : c;
+    line += '\n';
+    std::lock_guard<std::mutex> lock(log_mu);
+    std::fwrite(line.data(), 1, line.size(), first_event_log);
+    std::fflush(first_event_log);
+  }
+
+  static int64_t Ns(Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  }
+
   const SynthOptions options;
   const LatencyModel& model;
   AudioLibrary audio;
@@ -306,6 +323,8 @@ struct State {
   SeededRng fault_rng;
   std::string voices_json;
   std::optional<net::ssl::context> tls;
+  std::mutex log_mu;
+  std::FILE* first_event_log = nullptr;  // owned by SynthServer::Impl
 
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> tls_connections{0};
@@ -752,6 +771,16 @@ class Connection {
       co_return co_await WriteJson(req, http::status::bad_request,
                                    ErrorJson(parsed.status().message(), "invalid_request_error"));
     }
+    const std::string& misbehave = state_.options.misbehave;
+    if (misbehave == "endless-sse-line" && parsed->reply == Reply::kSse) {
+      co_return co_await SendEndless(req, "text/event-stream",
+                                     R"(data: {"type":"speech.audio.delta","audio":")");
+    }
+    if (misbehave == "endless-json" &&
+        (parsed->reply == Reply::kTorchJson || parsed->reply == Reply::kLegacyJson)) {
+      co_return co_await SendEndless(req, "application/json",
+                                     R"({"success":true,"audio_base64":")");
+    }
     const Plan plan = MakePlan(*parsed);
     if (plan.draw.error) {
       state_.errors_injected.fetch_add(1, std::memory_order_relaxed);
@@ -768,7 +797,7 @@ class Connection {
     }
     if (plan.draw.truncate) state_.truncations_injected.fetch_add(1, std::memory_order_relaxed);
     if (parsed->stream) {
-      co_return co_await SendStream(req, *body, parsed->reply == Reply::kSse, plan);
+      co_return co_await SendStream(req, *body, parsed->reply == Reply::kSse, plan, parsed->text);
     }
     co_return co_await SendWhole(req, *parsed, *body, plan);
   }
@@ -831,7 +860,7 @@ class Connection {
   // SSE wraps each chunk in a speech.audio.delta event (base64) and ends with speech.audio.done;
   // it opens with a comment line, as servers do to get proxies to pass the stream at once.
   net::awaitable<bool> SendStream(const Request& req, const AudioBody& body, bool sse,
-                                  const Plan& plan) {
+                                  const Plan& plan, const std::string& text) {
     state_.requests_streamed.fetch_add(1, std::memory_order_relaxed);
     // HTTP/1.0 has no chunked encoding: the body is delimited by closing the connection.
     const bool chunked = req.version() >= 11;
@@ -863,6 +892,7 @@ class Connection {
     const int64_t cut = plan.draw.truncate ? body.samples() / 2 : body.samples();
     std::vector<std::string_view> parts;
     std::string event;
+    bool logged = false;
     for (int k = 0; k < schedule.chunks(); ++k) {
       if (!co_await SleepUntil(start + Ms(schedule.DueMs(k)))) co_return false;
       if (k == schedule.chunks() - 1) lease.Release();
@@ -877,6 +907,10 @@ class Connection {
         }
       } else {
         body.Append(begin, end, parts);
+      }
+      if (!logged && !parts.empty()) {
+        logged = true;
+        state_.LogFirstAudio(received_, Clock::now(), text);
       }
       if (!co_await WriteChunk(chunked, Buffers(parts))) co_return false;
       if (plan.draw.truncate && end >= cut) {
@@ -905,6 +939,37 @@ class Connection {
                        ? co_await net::async_write(stream_, http::make_chunk(buffers), kUseTuple)
                        : co_await net::async_write(stream_, buffers, kUseTuple);
     co_return !ec;
+  }
+
+  // SynthOptions::misbehave: a 200 whose body starts with `opening` and then never ends (one
+  // base64-looking run, so no line, event or JSON value is ever complete), sent as fast as the
+  // client reads, until it closes the connection.
+  net::awaitable<bool> SendEndless(const Request& req, std::string content_type,
+                                   std::string opening) {
+    state_.requests_streamed.fetch_add(1, std::memory_order_relaxed);
+    http::response<http::empty_body> res{http::status::ok, req.version()};
+    res.set(http::field::server, kServerName);
+    res.set(http::field::content_type, content_type);
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    Lowest().expires_after(kWriteTimeout);
+    if (auto [ec, n] = co_await http::async_write_header(stream_, sr, kUseTuple); ec) {
+      co_return false;
+    }
+    std::vector<net::const_buffer> first;
+    first.emplace_back(opening.data(), opening.size());
+    if (!co_await WriteChunk(true, std::move(first))) co_return false;
+    const std::string& filler = EndlessFiller();
+    for (;;) {
+      std::vector<net::const_buffer> more;
+      more.emplace_back(filler.data(), filler.size());
+      if (!co_await WriteChunk(true, std::move(more))) co_return false;
+    }
+  }
+
+  static const std::string& EndlessFiller() {
+    static const std::string* filler = new std::string(64 * 1024, 'A');
+    return *filler;
   }
 
   // The chunk schedule of a body: the model's, at the body's sample rate.
@@ -975,6 +1040,7 @@ class Connection {
       buf.clear();
       auto [ec, n] = co_await ws.async_read(buf, kUseTuple);
       if (ec) co_return;
+      const Clock::time_point received = Clock::now();
       if (!ws.got_text()) continue;  // binary frames are speech-to-text input on the real server
       auto request = ParseTorchWs(beast::buffers_to_string(buf.data()));
       if (!request.ok()) {
@@ -996,6 +1062,10 @@ class Connection {
       if (!body.ok()) co_return;
       state_.requests_streamed.fetch_add(1, std::memory_order_relaxed);
       if (plan.draw.truncate) state_.truncations_injected.fetch_add(1, std::memory_order_relaxed);
+      if (state_.options.misbehave == "endless-ws-text") {
+        co_await EndlessWsText(ws);
+        co_return;
+      }
       if (!co_await state_.pool.Acquire()) co_return;
       SlotLease lease(state_.pool);
       const Clock::time_point start = Clock::now();
@@ -1005,6 +1075,11 @@ class Connection {
       const StreamPlan schedule = Schedule(*body, plan.synthesis_ms);
       const int64_t cut = plan.draw.truncate ? body->samples() / 2 : body->samples();
       std::vector<std::string_view> parts;
+      int first_audio = 0;  // the first chunk with samples (a later one if chunk 0 is empty)
+      while (first_audio + 1 < schedule.chunks() &&
+             schedule.EndSample(first_audio) <= schedule.BeginSample(first_audio)) {
+        ++first_audio;
+      }
       for (int k = 0; k < schedule.chunks(); ++k) {
         if (!co_await Sleep(timer, start + Ms(schedule.DueMs(k)))) co_return;
         if (k == schedule.chunks() - 1) lease.Release();
@@ -1012,6 +1087,7 @@ class Connection {
         parts.clear();
         body->Append(std::min(schedule.BeginSample(k), end), end, parts);
         if (!parts.empty()) {
+          if (k == first_audio) state_.LogFirstAudio(received, Clock::now(), request->text);
           ws.binary(true);
           auto [wec, wn] = co_await ws.async_write(Buffers(parts), kUseTuple);
           if (wec) co_return;
@@ -1025,6 +1101,18 @@ class Connection {
       if (!co_await WsText(ws, TorchWsDone(duration_ms))) {
         co_return;
       }
+    }
+  }
+
+  // SynthOptions::misbehave "endless-ws-text": one text message, fragment after fragment,
+  // never finished, until the client goes away.
+  static net::awaitable<void> EndlessWsText(Ws& ws) {
+    static constexpr std::string_view kOpening = R"({"type":"audio","audio":")";
+    const std::string& filler = EndlessFiller();
+    ws.text(true);
+    auto [ec, n] = co_await ws.async_write_some(false, net::buffer(kOpening), kUseTuple);
+    while (!ec) {
+      std::tie(ec, n) = co_await ws.async_write_some(false, net::buffer(filler), kUseTuple);
     }
   }
 
@@ -1089,6 +1177,7 @@ class Connection {
   // False when the session is over (error, truncation, shutdown).
   net::awaitable<bool> ElevenLabsGenerate(Ws& ws, net::steady_timer& timer,
                                           const AudioRequest& request) {
+    const Clock::time_point received = Clock::now();
     state_.websocket_requests.fetch_add(1, std::memory_order_relaxed);
     const Plan plan = MakePlan(request);
     if (plan.draw.error) {
@@ -1106,11 +1195,16 @@ class Connection {
     const Clock::time_point start = Clock::now();
     const StreamPlan schedule = Schedule(*body, plan.synthesis_ms);
     const int64_t cut = plan.draw.truncate ? body->samples() / 2 : body->samples();
+    bool logged = false;
     for (int k = 0; k < schedule.chunks(); ++k) {
       if (!co_await Sleep(timer, start + Ms(schedule.DueMs(k)))) co_return false;
       if (k == schedule.chunks() - 1) lease.Release();
       const int64_t end = std::min(schedule.EndSample(k), cut);
       const std::string audio = body->Copy(std::min(schedule.BeginSample(k), end), end);
+      if (!logged && !audio.empty()) {
+        logged = true;
+        state_.LogFirstAudio(received, Clock::now(), request.text);
+      }
       if (!audio.empty() && !co_await WsText(ws, ElevenLabsWsAudio(audio))) {
         co_return false;
       }
@@ -1238,6 +1332,12 @@ absl::Status ValidateOptions(const SynthOptions& options) {
   if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
     return absl::InvalidArgumentError("a TLS certificate needs its key, and a key its certificate");
   }
+  if (!options.misbehave.empty() && options.misbehave != "endless-sse-line" &&
+      options.misbehave != "endless-json" && options.misbehave != "endless-ws-text") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("misbehave must be endless-sse-line, endless-json or endless-ws-text, got ",
+                     options.misbehave));
+  }
   if (options.ws_encoding != "pcm_f32le" && options.ws_encoding != "pcm_s16le") {
     return absl::InvalidArgumentError(
         absl::StrCat("ws_encoding must be pcm_f32le or pcm_s16le, got ", options.ws_encoding));
@@ -1254,11 +1354,21 @@ class SynthServer::Impl {
   explicit Impl(const SynthOptions& options)
       : state_(options), ioc_(std::make_unique<net::io_context>(options.threads)) {}
 
-  ~Impl() { Stop(); }
+  ~Impl() {
+    Stop();
+    if (state_.first_event_log != nullptr) std::fclose(state_.first_event_log);
+  }
 
   absl::Status Listen() {
     const SynthOptions& o = state_.options;
     beast::error_code ec;
+    if (!o.log_first_event.empty()) {
+      state_.first_event_log = std::fopen(o.log_first_event.c_str(), "w");
+      if (state_.first_event_log == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cannot write the first-event log ", o.log_first_event));
+      }
+    }
     if (!o.tls_cert_pem.empty()) {
       state_.tls.emplace(net::ssl::context::tls_server);
       state_.tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |

@@ -35,6 +35,15 @@ struct SynthOptions {
   std::string api_key;
   // torch-inference /audio/ws audio frames: pcm_f32le (what the real server sends) or pcm_s16le.
   std::string ws_encoding = "pcm_f32le";
+  // When set, a line per streamed answer is appended to this file as its first audio goes out:
+  // "<received_ns>\t<first_audio_ns>\t<text>", both on the steady clock (CLOCK_MONOTONIC, as
+  // the agent's), received = the request read whole. Benchmarks match it to the agent's records.
+  std::string log_first_event;
+  // A broken server, for memory bounds (every other answer stays normal):
+  // "endless-sse-line": SSE requests get one data line that never ends;
+  // "endless-json": JSON answers (torch-inference /tts/synthesize, /synthesize) never end;
+  // "endless-ws-text": torch-inference /audio/ws answers one text message that never ends.
+  std::string misbehave;
 };
 
 // A snapshot of the server's counters (kept in atomics, so reading never blocks the server).

@@ -342,12 +342,20 @@ class DialectBase : public Dialect {
     transport_.tls.ca_file = target_.ca_file();
     transport_.tls.insecure = target_.insecure();
     transport_.ws_host = host_header_;
+    if (target_.max_event_bytes() > 0) transport_.max_event_bytes = target_.max_event_bytes();
   }
 
   const TransportSpec& transport() const override { return transport_; }
 
  protected:
   int Chars(absl::string_view text) const { return common::CountCharacters(text); }
+
+  // An event spec bounded by target.max_event_bytes.
+  AudioEventSpec Events() const {
+    AudioEventSpec spec;
+    spec.max_event_bytes = transport_.max_event_bytes;
+    return spec;
+  }
 
   // `target` is the path (with query) below the base URL.
   PreparedRequest Http(absl::string_view method, absl::string_view target, absl::string_view body,
@@ -430,7 +438,7 @@ class OpenAiDialect final : public DialectBase {
       absl::string_view content_type) const override {
     // A server that ignores stream_format answers with raw audio: read what was sent.
     if (IsEventStream(content_type)) {
-      AudioEventSpec spec;
+      AudioEventSpec spec = Events();
       spec.done_types = {"speech.audio.done"};
       spec.error_types = {"error"};
       spec.error_field = "error";
@@ -493,7 +501,7 @@ class TorchInferenceDialect final : public DialectBase {
   }
   absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
       absl::string_view content_type) const override {
-    AudioEventSpec spec;
+    AudioEventSpec spec = Events();
     switch (mode_) {
       case Mode::kWebSocket:
         spec.done_types = {"tts_done"};
@@ -643,7 +651,7 @@ class ElevenLabsDialect final : public DialectBase {
       absl::string_view content_type) const override {
     common::MeterOptions options{meter_format_, std::string(content_type), rate_, 1};
     if (transport_.kind == TransportSpec::Kind::kWebSocket) {
-      AudioEventSpec spec;
+      AudioEventSpec spec = Events();
       spec.final_field = "isFinal";
       spec.error_field = "error";
       options.content_type.clear();
@@ -705,6 +713,7 @@ class TemplateDialect final : public DialectBase {
     vars_.model = target_.model();
     vars_.speed = Number(target_.speed() > 0 ? target_.speed() : 1.0);
     vars_.sample_rate = absl::StrCat(DefaultRate());
+    spec_ = Events();
     spec_.audio_fields = {t.audio_field.empty() ? "audio" : t.audio_field};
     if (const size_t eq = t.done.find('='); eq != std::string::npos) {
       spec_.type_field = t.done.substr(0, eq);

@@ -77,6 +77,8 @@ struct TransportSpec {
   bool ws_reuse = false;
   // The server closing the socket ends the answer normally (else it is a read error).
   bool ws_ends_on_close = false;
+  // target.max_event_bytes: the largest SSE event or WebSocket text message held.
+  size_t max_event_bytes = size_t{1} << 20;
 };
 
 class Dialect {

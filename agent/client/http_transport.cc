@@ -221,6 +221,12 @@ class HttpConnection final : public ClientConnection {
         sink.audio_bytes = 0;
         sink.audio_s = 0;
       }
+      if (sink.bad != v1::ERROR_NONE) {
+        // The answer is refused (an event over the cap, audio that is not audio): the rest of
+        // the body may never end, so it is not read; the connection closes with the failure.
+        KeepReceived(rec, sink.bytes, timeline, decoder.get());
+        co_return fail(sink.bad, std::move(sink.bad_detail));
+      }
       if (ec || deadline.Passed(t)) {
         KeepReceived(rec, sink.bytes, timeline, decoder);
         if (!ec) co_return fail(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "reading the answer"));

@@ -23,8 +23,10 @@ using namespace internal;  // NOLINT: the transport's private vocabulary
 namespace websocket = beast::websocket;
 using common::SteadyNowNs;
 
-// Audio messages of a few MB are plausible (a whole sentence in one frame); no TTS answer needs
-// more than this in one message.
+// Binary audio messages of a few MB are plausible (a whole sentence in one frame); no TTS answer
+// needs more than this in one message. A binary message is fed to the decoder piece by piece
+// once it outgrows the event cap, so even this size is never held; a text message (JSON) is
+// refused as soon as it outgrows TransportSpec::max_event_bytes.
 constexpr uint64_t kMaxMessageBytes = uint64_t{64} << 20;
 constexpr size_t kReadBufferBytes = 16 * 1024;
 
@@ -92,6 +94,8 @@ class WsConnection final : public ClientConnection {
   void Close() override {
     open_ = false;
     buffer_.clear();
+    // A refused message may have grown the buffer to the event cap: not kept while idle.
+    if (buffer_.capacity() > kReadBufferBytes) buffer_.shrink_to_fit();
     if (ws_ != nullptr) ShutdownAndClose(*ws_);
   }
 
@@ -141,19 +145,39 @@ class WsConnection final : public ClientConnection {
       KeepReceived(rec, bytes, timeline, decoder.get());
       return fail(kind, std::move(detail));
     };
+    const size_t max_event = spec_.max_event_bytes;
     for (bool done = false; !done;) {
       buffer_.clear();
-      // A message piece by piece, so the deadline is checked however fast frames arrive.
+      // A message piece by piece, so the deadline is checked however fast frames arrive, and a
+      // message larger than the event cap is never held whole.
       beast::error_code ec;
       size_t n = 0;
+      common::AudioFeed early;  // audio of a large binary message fed before its end
       do {
         auto [pec, pn] = co_await ws.async_read_some(buffer_, kReadBufferBytes, kUse);
         ec = pec;
         n += pn;
-        if (!ec && deadline.Passed(SteadyNowNs())) {
+        if (ec) break;
+        if (deadline.Passed(SteadyNowNs())) {
           co_return fail_keeping(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "reading the answer"));
         }
-      } while (!ec && !ws.is_message_done());
+        if (buffer_.size() <= max_event) continue;
+        if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(SteadyNowNs());
+        if (!ws.got_binary()) {
+          bytes += static_cast<int64_t>(n);
+          co_return fail_keeping(v1::ERROR_INVALID_AUDIO,
+                                 absl::StrCat("WebSocket text message larger than ", max_event,
+                                              " bytes (target.max_event_bytes)"));
+        }
+        auto r = decoder->OnMessage(View(buffer_), /*binary=*/true);
+        if (!r.ok()) {
+          bytes += static_cast<int64_t>(n);
+          co_return fail_keeping(DecoderErrorKind(r.status()), std::string(r.status().message()));
+        }
+        early.audio_bytes += r->feed.audio_bytes;
+        early.audio_s += r->feed.audio_s;
+        buffer_.consume(buffer_.size());
+      } while (!ws.is_message_done());
       if (ec) {
         if (ec == websocket::error::closed && spec_.ws_ends_on_close) {
           open_ = false;
@@ -168,9 +192,7 @@ class WsConnection final : public ClientConnection {
                       : absl::StrCat("answer cut off after ", bytes, " bytes: ", ec.message()));
       }
       const int64_t t = SteadyNowNs();
-      const auto data = buffer_.cdata();
-      auto r = decoder->OnMessage(
-          absl::string_view(static_cast<const char*>(data.data()), data.size()), ws.got_binary());
+      auto r = decoder->OnMessage(View(buffer_), ws.got_binary());
       if (!r.ok()) {
         // The session's state is unknown after a bad answer: the next request reconnects.
         if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
@@ -180,6 +202,8 @@ class WsConnection final : public ClientConnection {
       if (r->ignored) continue;
       if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
       bytes += static_cast<int64_t>(n);
+      r->feed.audio_bytes += early.audio_bytes;
+      r->feed.audio_s += early.audio_s;
       if (streamed && r->feed.audio_bytes > 0) timeline.Audio(t, r->feed.audio_s, rec);
       done = r->done;
     }
@@ -191,6 +215,11 @@ class WsConnection final : public ClientConnection {
   }
 
  private:
+  static absl::string_view View(const beast::flat_buffer& b) {
+    const auto data = b.cdata();
+    return absl::string_view(static_cast<const char*>(data.data()), data.size());
+  }
+
   net::io_context& ioc_;
   const TransportSpec& spec_;
   net::ssl::context* tls_;

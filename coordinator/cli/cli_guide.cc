@@ -166,6 +166,7 @@ void GroupLoadOptions(CLI::App& cmd) {
                                              {"streaming", "Streaming"},
                                              {"stream-format", "Streaming"},
                                              {"stall-threshold", "Streaming"},
+                                             {"max-event-bytes", "Streaming"},
                                              {"auth-token-env", "Auth and TLS"},
                                              {"auth-token-file", "Auth and TLS"},
                                              {"auth-header", "Auth and TLS"},

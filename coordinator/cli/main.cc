@@ -57,6 +57,7 @@ struct LoadFlags {
   std::string text_length = "medium";
   uint64_t seed = 42;
   int sample_rate = 0;
+  uint64_t max_event_bytes = 0;
   std::string auth_token_env;
   std::string auth_scheme;  // default: Bearer for Authorization, none (the raw token) otherwise
   // Load model (issue: load models without coordinated omission).
@@ -138,6 +139,8 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--seed", f.seed, "seed for text selection")->capture_default_str();
   cmd->add_option("--sample-rate", f.sample_rate, "sample rate of raw PCM when not announced")
       ->check(CLI::Range(1000, 768000));
+  cmd->add_option("--max-event-bytes", f.max_event_bytes,
+                  "largest SSE event or WebSocket message the agent holds (default 1 MiB)");
   cmd->add_option("--auth-token-env", f.auth_token_env,
                   "environment variable holding the API token (never written out)");
   cmd->add_option("--auth-scheme", f.auth_scheme,
@@ -281,6 +284,7 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   t->set_format(f.format);
   t->set_streaming(f.streaming);
   t->set_sample_rate(f.sample_rate);
+  t->set_max_event_bytes(f.max_event_bytes);
   auto timeout = DurationFlag("--timeout", f.timeout, 0.001, 86400, false);
   if (!timeout.ok()) return timeout.status();
   t->set_timeout_s(*timeout);

@@ -606,6 +606,10 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
     RETURN_IF_ERROR(c.Between("target.sample_rate", t.sample_rate(), 1000, 768000));
   }
   RETURN_IF_ERROR(c.AtLeast("target.speed", t.speed(), 0));
+  if (t.max_event_bytes() != 0) {
+    RETURN_IF_ERROR(c.Between("target.max_event_bytes", static_cast<double>(t.max_event_bytes()),
+                              1024, 64 << 20));
+  }
   RETURN_IF_ERROR(c.Enum("target.stream_format", t.stream_format(), kStreamFormats));
   if (t.stream_format() == "sse" && t.api() != "openai") {
     return c.Error("target.stream_format", "sse is only for api: openai");

@@ -193,6 +193,10 @@ const BrokenPlan kBrokenPlans[] = {
      "target:\n  url: http://h:1\n  sample_rate: 500\n",
      {},
      "plan.yaml:3: target.sample_rate: must be between 1000 and 768000"},
+    {"MaxEventBytesOutOfRange",
+     "target:\n  url: http://h:1\n  max_event_bytes: 100\n",
+     {},
+     "plan.yaml:3: target.max_event_bytes: must be between 1024 and 67108864"},
     {"ContinuityWithoutStreaming",
      "target:\n  url: http://h:1\nload:\n  concurrency: 1\nslo: [\"continuity_ok=99%\"]\n",
      {},
@@ -479,6 +483,12 @@ TEST(ParsePlanYamlTest, RecordsLinesOfKeysAndListElements) {
   EXPECT_EQ(source.lines.at("target.headers[0].value"), 6);
   EXPECT_EQ(source.lines.at("load.concurrency"), 8);
   EXPECT_EQ(source.lines.at("load.concurrency[1]"), 10);
+}
+
+TEST(ParsePlanYamlTest, MaxEventBytesIsAPlanKey) {
+  EXPECT_EQ(MustLoad(WithMinimal(""), {"target.max_event_bytes=262144"}).target().max_event_bytes(),
+            262144u);
+  EXPECT_EQ(MustLoad(WithMinimal("")).target().max_event_bytes(), 0u);  // the agent's 1 MiB
 }
 
 TEST(ParsePlanYamlTest, NullValueLeavesFieldUnset) {
