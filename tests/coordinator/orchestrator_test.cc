@@ -46,6 +46,42 @@ TEST(SplitByWeightTest, NeverLosesOrInventsLoad) {
   }
 }
 
+v1::AgentMessage Hello(const std::string& id, const std::string& version,
+                       const std::string& host = "") {
+  v1::AgentMessage m;
+  m.mutable_hello()->set_agent_id(id);
+  m.mutable_hello()->set_version(version);
+  m.mutable_hello()->set_cores(2);
+  m.mutable_hello()->set_host(host);
+  return m;
+}
+
+// The answer to `probe` with the agent's receive and send stamps both `at_ns`.
+v1::AgentMessage ClockReply(const v1::ClockProbe& probe, int64_t at_ns) {
+  v1::AgentMessage r;
+  r.mutable_clock_reply()->set_seq(probe.seq());
+  r.mutable_clock_reply()->set_t0_ns(probe.t0_ns());
+  r.mutable_clock_reply()->set_t1_ns(at_ns);
+  r.mutable_clock_reply()->set_t2_ns(at_ns);
+  return r;
+}
+
+// A well-behaved agent's answer to `m` if it is a clock probe (stamped now) or an assignment
+// (ready at once); false for any other message, which the caller plays.
+bool AnswerRoutine(Stream& s, const v1::CoordinatorMessage& m) {
+  if (m.has_clock_probe()) {
+    s.Write(ClockReply(m.clock_probe(), common::SteadyNowNs()));
+    return true;
+  }
+  if (m.has_assign()) {
+    v1::AgentMessage r;
+    r.mutable_ready()->set_level(m.assign().level());
+    s.Write(r);
+    return true;
+  }
+  return false;
+}
+
 // Runs RunPlan on a thread against a real gRPC server; tests script the agent side.
 class OrchestratorTest : public ::testing::Test {
  protected:
@@ -75,30 +111,15 @@ class OrchestratorTest : public ::testing::Test {
   }
 
   static void SendHello(Stream& s, const std::string& id, const std::string& version) {
-    v1::AgentMessage m;
-    m.mutable_hello()->set_agent_id(id);
-    m.mutable_hello()->set_version(version);
-    m.mutable_hello()->set_cores(2);
-    ASSERT_TRUE(s.Write(m));
+    ASSERT_TRUE(s.Write(Hello(id, version)));
   }
 
   // Plays a well-behaved agent until Start; then calls `on_start`.
   static void PlayUntilStart(Stream& s, const std::function<void(const v1::Start&)>& on_start) {
     v1::CoordinatorMessage m;
     while (s.Read(&m)) {
-      if (m.has_clock_probe()) {
-        v1::AgentMessage r;
-        const int64_t now = common::SteadyNowNs();
-        r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
-        r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
-        r.mutable_clock_reply()->set_t1_ns(now);
-        r.mutable_clock_reply()->set_t2_ns(now);
-        s.Write(r);
-      } else if (m.has_assign()) {
-        v1::AgentMessage r;
-        r.mutable_ready()->set_level(m.assign().level());
-        s.Write(r);
-      } else if (m.has_start()) {
+      if (AnswerRoutine(s, m)) continue;
+      if (m.has_start()) {
         on_start(m.start());
         return;
       }
@@ -199,12 +220,7 @@ TEST_F(OrchestratorTest, AgentErrorAbortsWithItsMessage) {
   v1::CoordinatorMessage m;
   while (stream->Read(&m)) {
     if (m.has_clock_probe()) {
-      v1::AgentMessage r;
-      r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
-      r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
-      r.mutable_clock_reply()->set_t1_ns(m.clock_probe().t0_ns());
-      r.mutable_clock_reply()->set_t2_ns(m.clock_probe().t0_ns());
-      stream->Write(r);
+      stream->Write(ClockReply(m.clock_probe(), m.clock_probe().t0_ns()));
     } else if (m.has_assign()) {
       v1::AgentMessage r;
       r.mutable_error()->set_message("unknown api 'x'");
@@ -224,29 +240,11 @@ class ScriptedAgent {
   using OnStart = std::function<bool(Stream&, const v1::Start&)>;
   ScriptedAgent(v1::Coordinator::Stub& stub, std::string id, std::string host, OnStart on_start)
       : stream_(stub.Session(&ctx_)), thread_([this, id, host, on_start] {
-          v1::AgentMessage hello;
-          hello.mutable_hello()->set_agent_id(id);
-          hello.mutable_hello()->set_version(common::kVersion);
-          hello.mutable_hello()->set_cores(2);
-          hello.mutable_hello()->set_host(host);
-          stream_->Write(hello);
+          stream_->Write(Hello(id, common::kVersion, host));
           v1::CoordinatorMessage m;
           while (stream_->Read(&m)) {
-            if (m.has_clock_probe()) {
-              v1::AgentMessage r;
-              const int64_t now = common::SteadyNowNs();
-              r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
-              r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
-              r.mutable_clock_reply()->set_t1_ns(now);
-              r.mutable_clock_reply()->set_t2_ns(now);
-              stream_->Write(r);
-            } else if (m.has_assign()) {
-              v1::AgentMessage r;
-              r.mutable_ready()->set_level(m.assign().level());
-              stream_->Write(r);
-            } else if (m.has_start()) {
-              if (!on_start(*stream_, m.start())) break;
-            }
+            if (AnswerRoutine(*stream_, m)) continue;
+            if (m.has_start() && !on_start(*stream_, m.start())) break;
           }
           ctx_.TryCancel();
           stream_->Finish();
