@@ -132,8 +132,8 @@ TEST(ErrorDetailTest, BadAudioAndEmptyAudioSayWhy) {
 TEST(ErrorDetailTest, TimeoutNamesTheDeadline) {
   HttpAnswer silent;
   silent.bytes = "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: 100000\r\n\r\n";
-  ExpectDetail(Against({.http = AlwaysAnswer(silent)}, OpenAi(), 0.3),
-               v1::ERROR_TIMEOUT, "the request deadline (--timeout 0.3s) passed while reading");
+  ExpectDetail(Against({.http = AlwaysAnswer(silent)}, OpenAi(), 0.3), v1::ERROR_TIMEOUT,
+               "the request deadline (--timeout 0.3s) passed while reading");
 }
 
 TEST(ErrorDetailTest, WebSocketRefusalAndServerErrorsSayWhy) {

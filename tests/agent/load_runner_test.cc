@@ -176,11 +176,7 @@ TEST(LoadRunnerTest, UnreachableTargetGivesConnectErrors) {
   Shard shard = MakeShard(t);
   shard.cfg.concurrency = 2;
   shard.cfg.iterations = 4;
-  CollectingSink sink;
-  LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{});
-  runner.Warmup();
-  runner.Run(common::SteadyNowNs());
-  auto records = sink.measured();
+  auto records = RunShard(std::move(shard)).records;
   ASSERT_EQ(records.size(), 4u);
   for (const auto& r : records) EXPECT_EQ(r.error(), v1::ERROR_CONNECT);
 }
@@ -267,11 +263,11 @@ TEST(LoadRunnerTest, TimeBoundWarmupIsNotCutByTheLevelTimeLimit) {
   Harness h;
   Shard shard = h.ShardOf(OpenAi("wav", false));
   shard.cfg.timeout_s = 5;
-  CollectingSink sink;
   shard.cfg.concurrency = 2;
   shard.cfg.warmup_s = 0.6;
   shard.cfg.duration_s = 0.3;
   shard.cfg.time_limit_s = 0.4;
+  CollectingSink sink;
   LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{});
   const auto began = std::chrono::steady_clock::now();
   runner.Warmup();
@@ -293,11 +289,11 @@ TEST(LoadRunnerTest, TimeBoundWarmupAndMeasuredRequestIdsNeverCollide) {
   Harness h;
   Shard shard = h.ShardOf(OpenAi("wav", false));
   shard.cfg.timeout_s = 5;
-  CollectingSink sink;
   shard.cfg.concurrency = 2;
   shard.cfg.warmup_s = 0.2;  // how many warm-up requests that is, nobody knows beforehand
   shard.cfg.iterations = 20;
   shard.cfg.threads = 2;
+  CollectingSink sink;
   LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{});
   runner.Warmup();
   runner.Run(common::SteadyNowNs());

@@ -48,6 +48,14 @@ Shard OpenAiShard(const std::string& url) {
   return shard;
 }
 
+// The synthetic server started with `so`, and an OpenAiShard against it.
+struct SynthAndShard {
+  explicit SynthAndShard(const synth::SynthOptions& so)
+      : server(so), shard(OpenAiShard(server.url())) {}
+  LoopbackSynth server;
+  Shard shard;
+};
+
 TEST(OpenLoopTest, AServerStallShowsInLatencyFromIntendedButHidesInClosedLoop) {
   // Open loop, 50 requests/s for 2 s; the 20th request freezes the server for 1 s.
   FakeServer open_server(Stalling(20));
@@ -57,11 +65,7 @@ TEST(OpenLoopTest, AServerStallShowsInLatencyFromIntendedButHidesInClosedLoop) {
   cfg.rate = 50;
   cfg.arrival = "constant";
   cfg.iterations = 100;
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), *shard.dialect, sink, TimelineMap{});
-  runner.Warmup();
-  runner.Run(common::SteadyNowNs() + 20'000'000);
-  const std::vector<v1::RequestRecord> records = sink.measured();
+  const std::vector<v1::RequestRecord> records = RunShard(std::move(shard), 20'000'000).records;
   ASSERT_EQ(records.size(), 100u);
   const v1::LevelStats open = common::ComputeLevelStats(0, records);
   EXPECT_EQ(open.successful(), 100u);
@@ -78,11 +82,7 @@ TEST(OpenLoopTest, AServerStallShowsInLatencyFromIntendedButHidesInClosedLoop) {
   ShardConfig& cfg2 = shard2.cfg;
   cfg2.concurrency = 1;
   cfg2.iterations = 100;
-  CollectingSink sink2;
-  LoadRunner runner2(std::move(cfg2), *shard2.dialect, sink2, TimelineMap{});
-  runner2.Warmup();
-  runner2.Run(common::SteadyNowNs());
-  const v1::LevelStats closed = common::ComputeLevelStats(1, sink2.measured());
+  const v1::LevelStats closed = common::ComputeLevelStats(1, RunShard(std::move(shard2)).records);
   EXPECT_LT(closed.latency_ms().p95(), 100);  // coordinated omission: the stall is one sample
   EXPECT_GT(closed.latency_ms().max(), 900);
 }
@@ -91,19 +91,16 @@ TEST(OpenLoopTest, InflightCapDropsAndCountsWhatCannotStart) {
   synth::SynthOptions so;
   so.model.slots = 1;
   so.model.base_ms = 100;
-  LoopbackSynth server(so);
-  Shard shard = OpenAiShard(server.url());
-  ShardConfig& cfg = shard.cfg;
+  SynthAndShard fx(so);
+  ShardConfig& cfg = fx.shard.cfg;
   cfg.open_loop = true;
   cfg.rate = 100;  // far beyond 10 requests/s of capacity
   cfg.arrival = "constant";
   cfg.iterations = 50;
   cfg.max_inflight = 2;
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), *shard.dialect, sink, TimelineMap{});
-  runner.Warmup();
-  const PhaseCounters counters = runner.Run(common::SteadyNowNs());
-  const std::vector<v1::RequestRecord> records = sink.measured();
+  const RunResult run = RunShard(std::move(fx.shard));
+  const std::vector<v1::RequestRecord>& records = run.records;
+  const PhaseCounters& counters = run.counters;
   // Every arrival is either a record or a drop; nothing vanishes.
   EXPECT_EQ(records.size() + counters.dropped, 50u);
   EXPECT_GT(counters.dropped, 30u);
@@ -112,16 +109,15 @@ TEST(OpenLoopTest, InflightCapDropsAndCountsWhatCannotStart) {
 
 TEST(OpenLoopTest, DurationBoundLevelStopsOnTime) {
   synth::SynthOptions so;
-  LoopbackSynth server(so);
-  Shard shard = OpenAiShard(server.url());
-  ShardConfig& cfg = shard.cfg;
+  SynthAndShard fx(so);
+  ShardConfig& cfg = fx.shard.cfg;
   cfg.open_loop = true;
   cfg.rate = 40;
   cfg.arrival = "poisson";
   cfg.iterations = INT64_MAX / 2;
   cfg.duration_s = 1.0;
   CollectingSink sink;
-  LoadRunner runner(std::move(cfg), *shard.dialect, sink, TimelineMap{});
+  LoadRunner runner(std::move(cfg), *fx.shard.dialect, sink, TimelineMap{});
   runner.Warmup();
   const auto began = std::chrono::steady_clock::now();
   runner.Run(common::SteadyNowNs());
@@ -133,19 +129,15 @@ TEST(OpenLoopTest, DurationBoundLevelStopsOnTime) {
 
 TEST(ClosedLoopTest, ThinkTimeAndRampUpSpaceRequests) {
   synth::SynthOptions so;
-  LoopbackSynth server(so);
-  Shard shard = OpenAiShard(server.url());
-  ShardConfig& cfg = shard.cfg;
+  SynthAndShard fx(so);
+  ShardConfig& cfg = fx.shard.cfg;
   cfg.concurrency = 2;
   cfg.iterations = 6;
   cfg.think_time_s = 0.1;
   cfg.ramp_up_s = 0.2;
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), *shard.dialect, sink, TimelineMap{});
-  runner.Warmup();
-  const int64_t t0 = common::SteadyNowNs();
-  runner.Run(t0);
-  const std::vector<v1::RequestRecord> records = sink.measured();
+  const RunResult run = RunShard(std::move(fx.shard));
+  const std::vector<v1::RequestRecord>& records = run.records;
+  const int64_t t0 = run.start_ns;
   ASSERT_EQ(records.size(), 6u);
   int64_t latest_first = 0;
   for (const auto& r : records) latest_first = std::max(latest_first, r.intended_ns() - t0);
@@ -156,23 +148,18 @@ TEST(ClosedLoopTest, ThinkTimeAndRampUpSpaceRequests) {
 
 TEST(ClosedLoopTest, PerRequestConnectionsRecordConnectTime) {
   synth::SynthOptions so;
-  LoopbackSynth server(so);
-  Shard shard = OpenAiShard(server.url());
-  ShardConfig& cfg = shard.cfg;
+  SynthAndShard fx(so);
+  ShardConfig& cfg = fx.shard.cfg;
   cfg.concurrency = 2;
   cfg.iterations = 6;
   cfg.keepalive = false;
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), *shard.dialect, sink, TimelineMap{});
-  runner.Warmup();
-  runner.Run(common::SteadyNowNs());
-  const std::vector<v1::RequestRecord> records = sink.measured();
+  const std::vector<v1::RequestRecord> records = RunShard(std::move(fx.shard)).records;
   ASSERT_EQ(records.size(), 6u);
   for (const auto& r : records) {
     EXPECT_EQ(r.error(), v1::ERROR_NONE);
     EXPECT_GT(r.connect_ns(), 0);
   }
-  EXPECT_GE(server.server->stats().connections_accepted, 6u);
+  EXPECT_GE(fx.server.server->stats().connections_accepted, 6u);
 }
 
 // Serves the short WAV over TLS, one request per connection, but only after holding every
@@ -206,11 +193,9 @@ TEST(OpenLoopTest, LatenessIsTheSendDecisionNotTheConnectionSetUp) {
   cfg.arrival = "constant";
   cfg.iterations = 10;
   cfg.keepalive = false;
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), *shard.dialect, sink, TimelineMap{});
-  runner.Warmup();
-  const PhaseCounters counters = runner.Run(common::SteadyNowNs() + 20'000'000);
-  const std::vector<v1::RequestRecord> records = sink.measured();
+  const RunResult run = RunShard(std::move(shard), 20'000'000);
+  const std::vector<v1::RequestRecord>& records = run.records;
+  const PhaseCounters& counters = run.counters;
   ASSERT_EQ(records.size(), 10u);
   // A send decided late was also late to start connecting: the connection set-up began after
   // the decision. So no more sends are late than requests whose first byte, less their connect
@@ -231,20 +216,17 @@ TEST(OpenLoopTest, InflightCapIsOneCapForTheAgentWhateverItsThreads) {
   synth::SynthOptions so;
   so.model.slots = 16;
   so.model.base_ms = 150;
-  LoopbackSynth server(so);
-  Shard shard = OpenAiShard(server.url());
-  ShardConfig& cfg = shard.cfg;
+  SynthAndShard fx(so);
+  ShardConfig& cfg = fx.shard.cfg;
   cfg.open_loop = true;
   cfg.threads = 4;
   cfg.rate = 40;
   cfg.arrival = "constant";
   cfg.iterations = 40;
   cfg.max_inflight = 2;
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), *shard.dialect, sink, TimelineMap{});
-  runner.Warmup();
-  const PhaseCounters counters = runner.Run(common::SteadyNowNs() + 20'000'000);
-  const std::vector<v1::RequestRecord> records = sink.measured();
+  const RunResult run = RunShard(std::move(fx.shard), 20'000'000);
+  const std::vector<v1::RequestRecord>& records = run.records;
+  const PhaseCounters& counters = run.counters;
   EXPECT_EQ(records.size() + counters.dropped, 40u);
   // Sweep the requests' [start, end] intervals: the most that overlapped.
   std::vector<std::pair<int64_t, int>> edges;

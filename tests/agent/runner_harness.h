@@ -122,13 +122,27 @@ struct RunSpec {
 struct RunResult {
   std::vector<v1::RequestRecord> records;  // measured, in completion order
   int connections_after_warmup = 0;
+  int64_t start_ns = 0;  // when the measured phase was to start
+  PhaseCounters counters;
   common::LogHistogram gaps_us;  // inter-chunk gaps of the measured phase
 };
 
-inline RunResult RunLoad(const RunSpec& spec) {
+// `shard` through a LoadRunner: warm-up, then the measured phase from `lead_ns` after it.
+inline RunResult RunShard(Shard shard, int64_t lead_ns = 0) {
   RunResult out;
-  Shard shard = MakeShard(spec.target, spec.text, spec.secrets, spec.extras);
   if (shard.dialect == nullptr) return out;
+  CollectingSink sink;
+  LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{});
+  out.connections_after_warmup = runner.Warmup();
+  out.start_ns = common::SteadyNowNs() + lead_ns;
+  out.counters = runner.Run(out.start_ns);
+  out.gaps_us = common::LogHistogram::FromProto(out.counters.gaps_us);
+  out.records = sink.measured();
+  return out;
+}
+
+inline RunResult RunLoad(const RunSpec& spec) {
+  Shard shard = MakeShard(spec.target, spec.text, spec.secrets, spec.extras);
   ShardConfig& cfg = shard.cfg;
   cfg.concurrency = spec.concurrency;
   cfg.iterations = spec.iterations;
@@ -138,12 +152,7 @@ inline RunResult RunLoad(const RunSpec& spec) {
   cfg.think_time_s = spec.think_time_s;
   cfg.time_limit_s = 30;  // a hung test fails instead of hanging the suite
   cfg.threads = spec.threads;
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), *shard.dialect, sink, TimelineMap{});
-  out.connections_after_warmup = runner.Warmup();
-  out.gaps_us = common::LogHistogram::FromProto(runner.Run(common::SteadyNowNs()).gaps_us);
-  out.records = sink.measured();
-  return out;
+  return RunShard(std::move(shard));
 }
 
 // `spec` against `server`: its url set to the server's.

@@ -110,8 +110,12 @@ class OrchestratorTest : public ::testing::Test {
     return v1::Coordinator::NewStub(channel);
   }
 
-  static void SendHello(Stream& s, const std::string& id, const std::string& version) {
-    ASSERT_TRUE(s.Write(Hello(id, version)));
+  // The one agent session a test plays by hand: opened, and hello said as `id` at `version`.
+  Stream& OpenSession(const std::string& id, const std::string& version) {
+    stub_ = Stub();
+    session_ = stub_->Session(&session_ctx_);
+    EXPECT_TRUE(session_->Write(Hello(id, version)));
+    return *session_;
   }
 
   // Plays a well-behaved agent until Start; then calls `on_start`.
@@ -142,22 +146,22 @@ class OrchestratorTest : public ::testing::Test {
 
   std::unique_ptr<CoordinatorServer> server_;
   RunOptions options_;
+  grpc::ClientContext session_ctx_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  std::unique_ptr<Stream> session_;
 };
 
 TEST_F(OrchestratorTest, VersionMismatchIsRefusedWithAClearMessage) {
   options_.agent_timeout_s = 1;
   auto run = StartRun();
-  auto stub = Stub();
-  grpc::ClientContext ctx;
-  auto stream = stub->Session(&ctx);
-  SendHello(*stream, "old-agent", "0.0.1");
+  Stream& stream = OpenSession("old-agent", "0.0.1");
   v1::CoordinatorMessage m;
-  ASSERT_TRUE(stream->Read(&m));
+  ASSERT_TRUE(stream.Read(&m));
   ASSERT_TRUE(m.has_stop());
   EXPECT_NE(m.stop().reason().find("version mismatch"), std::string::npos) << m.stop().reason();
   EXPECT_NE(m.stop().reason().find("0.0.1"), std::string::npos);
-  EXPECT_FALSE(stream->Read(&m));
-  const grpc::Status st = stream->Finish();
+  EXPECT_FALSE(stream.Read(&m));
+  const grpc::Status st = stream.Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   RunResult result = run.get();
   EXPECT_TRUE(absl::IsUnavailable(result.status)) << result.status;
@@ -166,22 +170,19 @@ TEST_F(OrchestratorTest, VersionMismatchIsRefusedWithAClearMessage) {
 
 TEST_F(OrchestratorTest, SequenceGapIsReportedAndRecordsKept) {
   auto run = StartRun();
-  auto stub = Stub();
-  grpc::ClientContext ctx;
-  auto stream = stub->Session(&ctx);
-  SendHello(*stream, "gappy", common::kVersion);
-  PlayUntilStart(*stream, [&](const v1::Start&) {
-    stream->Write(Batch(1, 2));
-    stream->Write(Batch(3, 2));  // batch 2 never sent
+  Stream& stream = OpenSession("gappy", common::kVersion);
+  PlayUntilStart(stream, [&](const v1::Start&) {
+    stream.Write(Batch(1, 2));
+    stream.Write(Batch(3, 2));  // batch 2 never sent
     v1::AgentMessage done;
     done.mutable_done()->set_level(0);
     done.mutable_done()->set_batches(3);
-    stream->Write(done);
+    stream.Write(done);
   });
   v1::CoordinatorMessage m;
-  while (stream->Read(&m)) {
+  while (stream.Read(&m)) {
   }
-  stream->Finish();
+  stream.Finish();
   RunResult result = run.get();
   ASSERT_TRUE(result.status.ok()) << result.status;
   ASSERT_EQ(result.levels.size(), 1u);
@@ -195,15 +196,12 @@ TEST_F(OrchestratorTest, SequenceGapIsReportedAndRecordsKept) {
 
 TEST_F(OrchestratorTest, AgentLostMidLevelAbortsAndKeepsRecords) {
   auto run = StartRun();
-  auto stub = Stub();
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  auto stream = stub->Session(ctx.get());
-  SendHello(*stream, "doomed", common::kVersion);
-  PlayUntilStart(*stream, [&](const v1::Start&) {
-    stream->Write(Batch(1, 3));
-    stream->WritesDone();
+  Stream& stream = OpenSession("doomed", common::kVersion);
+  PlayUntilStart(stream, [&](const v1::Start&) {
+    stream.Write(Batch(1, 3));
+    stream.WritesDone();
   });
-  ctx->TryCancel();
+  session_ctx_.TryCancel();
   RunResult result = run.get();
   EXPECT_TRUE(absl::IsUnavailable(result.status)) << result.status;
   EXPECT_NE(result.status.message().find("doomed"), std::string::npos);
@@ -213,21 +211,18 @@ TEST_F(OrchestratorTest, AgentLostMidLevelAbortsAndKeepsRecords) {
 
 TEST_F(OrchestratorTest, AgentErrorAbortsWithItsMessage) {
   auto run = StartRun();
-  auto stub = Stub();
-  grpc::ClientContext ctx;
-  auto stream = stub->Session(&ctx);
-  SendHello(*stream, "picky", common::kVersion);
+  Stream& stream = OpenSession("picky", common::kVersion);
   v1::CoordinatorMessage m;
-  while (stream->Read(&m)) {
+  while (stream.Read(&m)) {
     if (m.has_clock_probe()) {
-      stream->Write(ClockReply(m.clock_probe(), m.clock_probe().t0_ns()));
+      stream.Write(ClockReply(m.clock_probe(), m.clock_probe().t0_ns()));
     } else if (m.has_assign()) {
       v1::AgentMessage r;
       r.mutable_error()->set_message("unknown api 'x'");
-      stream->Write(r);
+      stream.Write(r);
     }
   }
-  stream->Finish();
+  stream.Finish();
   RunResult result = run.get();
   EXPECT_TRUE(absl::IsAborted(result.status)) << result.status;
   EXPECT_NE(result.status.message().find("unknown api 'x'"), std::string::npos);
