@@ -10,19 +10,8 @@
 #include "synth/tls_cert.h"
 #include "tests/agent/runner_harness.h"
 
-namespace ttsbench::agent {
+namespace ttsbench::agent::testing {
 namespace {
-
-using testing::kText;
-using testing::RunLoad;
-using testing::RunSpec;
-
-v1::Header H(const std::string& name, const std::string& value) {
-  v1::Header h;
-  h.set_name(name);
-  h.set_value(value);
-  return h;
-}
 
 // Fast enough that the suite stays short, slow enough that TTFA is visibly before the end.
 synth::SynthOptions Options() {
@@ -34,23 +23,14 @@ synth::SynthOptions Options() {
   return o;
 }
 
-struct Server {
-  explicit Server(synth::SynthOptions o = Options()) : options(o) {
-    auto s = synth::SynthServer::Start(o);
-    EXPECT_TRUE(s.ok()) << s.status();
-    server = std::move(*s);
-  }
-  std::string url(const std::string& scheme = "http") const {
-    return scheme + "://127.0.0.1:" + std::to_string(server->port());
-  }
+struct Server : LoopbackSynth {
+  explicit Server(synth::SynthOptions o = Options()) : LoopbackSynth(std::move(o)) {}
   // Exact duration of the synthetic answer to kText at `rate`.
   double Seconds(int rate = 0, double speed = 1) const {
     const double s = synth::AudioSeconds(options.model, synth::CountCharacters(kText), speed);
     const int r = rate > 0 ? rate : options.model.sample_rate;
     return static_cast<double>(std::llround(s * r)) / r;
   }
-  synth::SynthOptions options;
-  std::unique_ptr<synth::SynthServer> server;
 };
 
 RunSpec Spec(const Server& s, const std::string& api, const std::string& format = "wav") {
@@ -252,7 +232,7 @@ struct TlsServer : Server {
     EXPECT_TRUE(pem.ok()) << pem.status();
     m.options.tls_cert_pem = pem->cert;
     m.options.tls_key_pem = pem->key;
-    m.ca_file = testing::WriteTempFile("ttsbench-ca-" + names[0] + ".pem", pem->cert);
+    m.ca_file = WriteTempFile("ttsbench-ca-" + names[0] + ".pem", pem->cert);
     return m;
   }
   explicit TlsServer(const std::vector<std::string>& names = {"localhost", "127.0.0.1"})
@@ -409,4 +389,4 @@ TEST(DialectE2eTest, InjectedFaultsOnStreamsAreClassified) {
 }
 
 }  // namespace
-}  // namespace ttsbench::agent
+}  // namespace ttsbench::agent::testing

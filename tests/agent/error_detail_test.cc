@@ -12,49 +12,27 @@
 #include "tests/agent/fake_server.h"
 #include "tests/agent/runner_harness.h"
 
-namespace ttsbench::agent {
+namespace ttsbench::agent::testing {
 namespace {
 
-using testing::FakeServer;
 using ::testing::HasSubstr;
-using testing::HttpAnswer;
-using testing::HttpOk;
-using testing::Recorded;
-using testing::RunLoad;
-using testing::RunSpec;
-using ::testing::StartsWith;
-using testing::WavBytes;
-using testing::WsAnswer;
 
-v1::Target OpenAi() {
-  v1::Target t;
-  t.set_api("openai");
-  t.set_voice("alloy");
-  t.set_format("wav");
-  return t;
-}
+v1::Target OpenAi() { return OpenAiTarget("wav"); }
 
-v1::Target TorchWs() {
-  v1::Target t;
-  t.set_api("torch-inference");
-  t.set_format("pcm");
-  t.set_stream_format("ws");
-  return t;
-}
+v1::Target TorchWs() { return TorchWsTarget("pcm"); }
 
+// Two requests to a server made from `options`; their records.
 std::vector<v1::RequestRecord> Against(FakeServer::Options options, v1::Target target,
                                        double timeout_s = 2) {
-  FakeServer server(std::move(options));
   RunSpec spec;
   spec.target = std::move(target);
-  spec.target.set_url(server.url());
   spec.iterations = 2;
   spec.timeout_s = timeout_s;
-  return RunLoad(spec).records;
+  return RunAgainst(std::move(options), std::move(spec));
 }
 
 std::vector<v1::RequestRecord> Answering(HttpAnswer answer) {
-  return Against({.http = [answer](const Recorded&) { return answer; }}, OpenAi());
+  return Against({.http = AlwaysAnswer(std::move(answer))}, OpenAi());
 }
 
 void ExpectDetail(const std::vector<v1::RequestRecord>& records, v1::ErrorKind kind,
@@ -154,8 +132,8 @@ TEST(ErrorDetailTest, BadAudioAndEmptyAudioSayWhy) {
 TEST(ErrorDetailTest, TimeoutNamesTheDeadline) {
   HttpAnswer silent;
   silent.bytes = "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: 100000\r\n\r\n";
-  ExpectDetail(Against({.http = [silent](const Recorded&) { return silent; }}, OpenAi(), 0.3),
-               v1::ERROR_TIMEOUT, "the request deadline (--timeout 0.3s) passed while reading");
+  ExpectDetail(Against({.http = AlwaysAnswer(silent)}, OpenAi(), 0.3), v1::ERROR_TIMEOUT,
+               "the request deadline (--timeout 0.3s) passed while reading");
 }
 
 TEST(ErrorDetailTest, WebSocketRefusalAndServerErrorsSayWhy) {
@@ -174,4 +152,4 @@ TEST(ErrorDetailTest, WebSocketRefusalAndServerErrorsSayWhy) {
 }
 
 }  // namespace
-}  // namespace ttsbench::agent
+}  // namespace ttsbench::agent::testing

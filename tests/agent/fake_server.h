@@ -1,6 +1,6 @@
 // A loopback server for agent tests: records every request (HTTP head and body, or a WebSocket
 // handshake and the messages that follow) and answers with what the test scripts, including
-// malformed answers no real server library would produce.
+// malformed answers no real server library would produce, late ones, and slow TLS handshakes.
 #ifndef TTSBENCH_TESTS_AGENT_FAKE_SERVER_H_
 #define TTSBENCH_TESTS_AGENT_FAKE_SERVER_H_
 
@@ -10,12 +10,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -23,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -68,6 +72,7 @@ struct HttpAnswer {
   std::vector<std::string> more;  // written after `bytes`, `every` apart
   std::string forever;            // then written again and again until the client goes away
   std::chrono::milliseconds every{0};
+  std::chrono::nanoseconds delay{0};  // before `bytes`, counted from when the request was read
   bool reset = false;  // instead of answering: a TCP reset (SO_LINGER 0), nothing written
 };
 
@@ -110,6 +115,11 @@ inline std::string WavBytes(int rate, int samples) {
   return w;
 }
 
+// Every request answered with `answer`.
+inline std::function<HttpAnswer(const Recorded&)> AlwaysAnswer(HttpAnswer answer) {
+  return [answer = std::move(answer)](const Recorded&) { return answer; };
+}
+
 class FakeServer {
  public:
   struct Options {
@@ -120,13 +130,20 @@ class FakeServer {
     std::vector<WsFrame> ws_greeting = {};         // sent as soon as the socket is accepted
     int ws_refuse_status = 0;                      // answer upgrades with this status instead
     std::chrono::milliseconds ws_accept_delay{0};  // before the upgrade is answered
+    // Set: HTTPS only, with this certificate chain and key (PEM).
+    std::string tls_cert_pem = {};
+    std::string tls_key_pem = {};
+    std::chrono::milliseconds connect_delay{0};  // after accepting, before the TLS handshake
   };
 
   explicit FakeServer(Options options)
-      : options_(std::move(options)), acceptor_(ioc_, tcp::endpoint(tcp::v4(), 0)) {
-    acceptor_.set_option(net::socket_base::reuse_address(true));
-    acceptor_.listen();
+      : options_(std::move(options)),
+        acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
     port_ = acceptor_.local_endpoint().port();
+    if (!options_.tls_cert_pem.empty()) {
+      tls_.use_certificate_chain(net::buffer(options_.tls_cert_pem));
+      tls_.use_private_key(net::buffer(options_.tls_key_pem), net::ssl::context::pem);
+    }
     net::co_spawn(ioc_, Accept(), net::detached);
     thread_ = std::thread([this] { ioc_.run(); });
   }
@@ -140,7 +157,10 @@ class FakeServer {
   }
 
   uint16_t port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return (options_.tls_cert_pem.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+           std::to_string(port_);
+  }
   std::vector<Recorded> requests() const {
     std::lock_guard lock(mu_);
     return requests_;
@@ -149,13 +169,31 @@ class FakeServer {
  private:
   static constexpr auto kUse = net::as_tuple(net::use_awaitable);
 
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+  template <class Stream>
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
   net::awaitable<void> Accept() {
     for (;;) {
       tcp::socket socket(ioc_);
       auto [ec] = co_await acceptor_.async_accept(socket, kUse);
       if (ec) co_return;
-      net::co_spawn(ioc_, Serve(beast::tcp_stream(std::move(socket))), net::detached);
+      net::co_spawn(ioc_, Connection(std::move(socket)), net::detached);
     }
+  }
+
+  net::awaitable<void> Connection(tcp::socket socket) {
+    if (options_.connect_delay.count() > 0) {
+      net::steady_timer timer(ioc_, options_.connect_delay);
+      co_await timer.async_wait(kUse);
+    }
+    if (options_.tls_cert_pem.empty()) {
+      co_await Serve(beast::tcp_stream(std::move(socket)));
+      co_return;
+    }
+    TlsStream stream(beast::tcp_stream(std::move(socket)), tls_);
+    auto [ec] = co_await stream.async_handshake(net::ssl::stream_base::server, kUse);
+    if (!ec) co_await Serve(std::move(stream));
   }
 
   size_t Record(Recorded r) {
@@ -164,7 +202,8 @@ class FakeServer {
     return requests_.size() - 1;
   }
 
-  net::awaitable<void> Serve(beast::tcp_stream stream) {
+  template <class Stream>
+  net::awaitable<void> Serve(Stream stream) {
     beast::flat_buffer buffer;
     for (int on_connection = 0;; ++on_connection) {
       http::request_parser<http::string_body> parser;
@@ -193,25 +232,34 @@ class FakeServer {
       Record(r);
       const HttpAnswer answer =
           options_.http ? options_.http(r) : HttpAnswer{HttpOk("audio/wav", WavBytes(8000, 800))};
+      beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
       if (answer.reset) {
         beast::error_code ignored;
-        stream.socket().set_option(net::socket_base::linger(true, 0), ignored);
-        stream.close();
+        lowest.socket().set_option(net::socket_base::linger(true, 0), ignored);
+        lowest.close();
         co_return;
+      }
+      if (answer.delay.count() > 0) {
+        net::steady_timer timer(ioc_, answer.delay);
+        co_await timer.async_wait(kUse);
       }
       auto [wec, wn] = co_await net::async_write(stream, net::buffer(answer.bytes), kUse);
       if (!wec) wec = co_await WriteMore(stream, answer);
       if (wec || answer.close) {
+        if constexpr (kTls<Stream>) {
+          if (!wec) co_await stream.async_shutdown(kUse);
+        }
         beast::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream.close();
+        lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        lowest.close();
         co_return;
       }
     }
   }
 
   // The answer's later pieces, paced by `every`; the first error ends it.
-  net::awaitable<beast::error_code> WriteMore(beast::tcp_stream& stream, const HttpAnswer& answer) {
+  template <class Stream>
+  net::awaitable<beast::error_code> WriteMore(Stream& stream, const HttpAnswer& answer) {
     net::steady_timer timer(ioc_);
     auto pause = [&]() -> net::awaitable<void> {
       if (answer.every.count() == 0) co_return;
@@ -231,13 +279,14 @@ class FakeServer {
     co_return beast::error_code{};
   }
 
-  net::awaitable<void> ServeWebSocket(beast::tcp_stream stream,
-                                      http::request<http::string_body> req, size_t index) {
+  template <class Stream>
+  net::awaitable<void> ServeWebSocket(Stream stream, http::request<http::string_body> req,
+                                      size_t index) {
     if (options_.ws_accept_delay.count() > 0) {
       net::steady_timer timer(ioc_, options_.ws_accept_delay);
       co_await timer.async_wait(kUse);
     }
-    websocket::stream<beast::tcp_stream> ws(std::move(stream));
+    websocket::stream<Stream> ws(std::move(stream));
     auto [aec] = co_await ws.async_accept(req, kUse);
     if (aec) co_return;
     for (const WsFrame& f : options_.ws_greeting) {
@@ -279,6 +328,7 @@ class FakeServer {
 
   Options options_;
   net::io_context ioc_;
+  net::ssl::context tls_{net::ssl::context::tls_server};
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;
   std::thread thread_;

@@ -2,85 +2,48 @@
 #include "agent/load_runner.h"
 
 #include <chrono>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
-#include "common/texts.h"
 #include "gtest/gtest.h"
 #include "synth/synth_server.h"
+#include "tests/agent/runner_harness.h"
 
-namespace ttsbench::agent {
+namespace ttsbench::agent::testing {
 namespace {
 
-class CollectingSink final : public RecordSink {
- public:
-  void Push(std::vector<v1::RequestRecord>&& records) override {
-    std::lock_guard lock(mu_);
-    for (auto& r : records) all_.push_back(std::move(r));
-  }
-  std::vector<v1::RequestRecord> measured() {
-    std::lock_guard lock(mu_);
-    std::vector<v1::RequestRecord> out;
-    for (const auto& r : all_) {
-      if (!r.warmup()) out.push_back(r);
-    }
-    return out;
-  }
-  size_t size() {
-    std::lock_guard lock(mu_);
-    return all_.size();
-  }
-  std::vector<v1::RequestRecord> all() {
-    std::lock_guard lock(mu_);
-    return all_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<v1::RequestRecord> all_;
-};
-
-constexpr char kText[] = "The next train to the airport leaves from platform four.";
-
-struct Harness {
-  explicit Harness(const synth::SynthOptions& so = synth::SynthOptions()) {
-    auto s = synth::SynthServer::Start(so);
-    EXPECT_TRUE(s.ok()) << s.status();
-    server = std::move(*s);
-    model = so.model;
-  }
+struct Harness : LoopbackSynth {
+  explicit Harness(const synth::SynthOptions& so = synth::SynthOptions())
+      : LoopbackSynth(so), model(so.model) {}
 
   // Runs `iterations` measured requests after `warmup` at `concurrency`; returns the records.
   std::vector<v1::RequestRecord> Run(v1::Target target, int concurrency, int iterations, int warmup,
                                      int* connections = nullptr, int threads = 2) {
-    target.set_url("http://127.0.0.1:" + std::to_string(server->port()));
+    target.set_url(url());
     if (target.voice().empty()) target.set_voice("default");
-    auto url = common::ParseUrl(target.url());
-    auto dialect = MakeDialect(target, *url, {});
-    EXPECT_TRUE(dialect.ok()) << dialect.status();
-    ShardConfig cfg;
-    cfg.url = *url;
-    cfg.concurrency = concurrency;
-    cfg.iterations = iterations;
-    cfg.warmup = warmup;
-    cfg.timeout_s = target.timeout_s() > 0 ? target.timeout_s() : 10;
-    cfg.streamed = target.streaming();
-    cfg.threads = threads;
-    cfg.requests.push_back(*(*dialect)->Prepare(kText));
-    LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
-    const int open = runner.Warmup();
-    if (connections != nullptr) *connections = open;
-    runner.Run(common::SteadyNowNs());
-    return sink.measured();
+    RunSpec spec;
+    spec.target = target;
+    spec.concurrency = concurrency;
+    spec.iterations = iterations;
+    spec.warmup = warmup;
+    spec.timeout_s = target.timeout_s() > 0 ? target.timeout_s() : 10;
+    spec.threads = threads;
+    const RunResult result = RunLoad(spec);
+    if (connections != nullptr) *connections = result.connections_after_warmup;
+    return result.records;
   }
 
-  std::unique_ptr<synth::SynthServer> server;
+  // A runner's shard against this server, voice "default"; the test sets the load.
+  Shard ShardOf(v1::Target target) const {
+    target.set_url(url());
+    target.set_voice("default");
+    return MakeShard(target);
+  }
+
   synth::LatencyModel model;
-  CollectingSink sink;
 };
 
 double ExpectedAudioSeconds(const synth::LatencyModel& m) {
@@ -88,9 +51,7 @@ double ExpectedAudioSeconds(const synth::LatencyModel& m) {
 }
 
 v1::Target OpenAi(const std::string& format, bool streaming) {
-  v1::Target t;
-  t.set_api("openai");
-  t.set_format(format);
+  v1::Target t = OpenAiTarget(format, "", "");
   t.set_streaming(streaming);
   return t;
 }
@@ -209,22 +170,13 @@ TEST(LoadRunnerTest, BodyCutShortIsAReadError) {
 
 TEST(LoadRunnerTest, UnreachableTargetGivesConnectErrors) {
   Harness h;
-  const uint16_t port = h.server->port();
-  h.server->Stop();
   v1::Target t = OpenAi("wav", false);
-  t.set_url("http://127.0.0.1:" + std::to_string(port));
-  auto url = common::ParseUrl(t.url());
-  auto dialect = MakeDialect(t, *url, {});
-  ShardConfig cfg;
-  cfg.url = *url;
-  cfg.concurrency = 2;
-  cfg.iterations = 4;
-  cfg.requests.push_back(*(*dialect)->Prepare(kText));
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
-  runner.Warmup();
-  runner.Run(common::SteadyNowNs());
-  auto records = sink.measured();
+  t.set_url(h.url());
+  h.server->Stop();
+  Shard shard = MakeShard(t);
+  shard.cfg.concurrency = 2;
+  shard.cfg.iterations = 4;
+  auto records = RunShard(std::move(shard)).records;
   ASSERT_EQ(records.size(), 4u);
   for (const auto& r : records) EXPECT_EQ(r.error(), v1::ERROR_CONNECT);
 }
@@ -246,19 +198,11 @@ TEST(LoadRunnerTest, LapsedLeaseStopsLoadAndCancelsInFlight) {
   synth::SynthOptions so;
   so.model.base_ms = 400;  // each request takes ~0.4 s
   Harness h(so);
-  v1::Target t = OpenAi("wav", true);
-  t.set_url("http://127.0.0.1:" + std::to_string(h.server->port()));
-  t.set_voice("default");
-  auto url = common::ParseUrl(t.url());
-  auto dialect = MakeDialect(t, *url, {});
-  ShardConfig cfg;
-  cfg.url = *url;
-  cfg.concurrency = 2;
-  cfg.iterations = 1000;
-  cfg.streamed = true;
-  cfg.requests.push_back(*(*dialect)->Prepare(kText));
+  Shard shard = h.ShardOf(OpenAi("wav", true));  // streamed
+  shard.cfg.concurrency = 2;
+  shard.cfg.iterations = 1000;
   CollectingSink sink;
-  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
+  LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{});
   runner.Warmup();
   const auto began = std::chrono::steady_clock::now();
   runner.ExtendLease(common::SteadyNowNs() + 600'000'000);
@@ -277,19 +221,12 @@ TEST(LoadRunnerTest, StopFromAnotherThreadEndsTheRun) {
   synth::SynthOptions so;
   so.model.base_ms = 300;
   Harness h(so);
-  v1::Target t = OpenAi("wav", false);
-  t.set_url("http://127.0.0.1:" + std::to_string(h.server->port()));
-  t.set_voice("default");
-  auto url = common::ParseUrl(t.url());
-  auto dialect = MakeDialect(t, *url, {});
-  ShardConfig cfg;
-  cfg.url = *url;
-  cfg.concurrency = 4;
-  cfg.iterations = 100000;
-  cfg.threads = 2;
-  cfg.requests.push_back(*(*dialect)->Prepare(kText));
+  Shard shard = h.ShardOf(OpenAi("wav", false));
+  shard.cfg.concurrency = 4;
+  shard.cfg.iterations = 100000;
+  shard.cfg.threads = 2;
   CollectingSink sink;
-  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
+  LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{});
   runner.Warmup();
   std::thread stopper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -304,21 +241,14 @@ TEST(LoadRunnerTest, StopFromAnotherThreadEndsTheRun) {
 
 TEST(LoadRunnerTest, RecordsAreOnTheCoordinatorTimeline) {
   Harness h;
-  v1::Target t = OpenAi("wav", false);
-  t.set_url("http://127.0.0.1:" + std::to_string(h.server->port()));
-  t.set_voice("default");
-  auto url = common::ParseUrl(t.url());
-  auto dialect = MakeDialect(t, *url, {});
-  ShardConfig cfg;
-  cfg.url = *url;
-  cfg.concurrency = 1;
-  cfg.iterations = 1;
-  cfg.requests.push_back(*(*dialect)->Prepare(kText));
+  Shard shard = h.ShardOf(OpenAi("wav", false));
+  shard.cfg.concurrency = 1;
+  shard.cfg.iterations = 1;
   CollectingSink sink;
   // The agent's clock runs 5 s ahead of the coordinator's; the epoch is "now" on the latter.
   const int64_t offset = 5'000'000'000;
   const int64_t epoch = common::SteadyNowNs() - offset;
-  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{epoch, offset});
+  LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{epoch, offset});
   runner.Warmup();
   runner.Run(common::SteadyNowNs());
   auto records = sink.measured();
@@ -327,33 +257,18 @@ TEST(LoadRunnerTest, RecordsAreOnTheCoordinatorTimeline) {
   EXPECT_LT(records[0].start_ns(), 2'000'000'000);
 }
 
-// A runner against the synthetic server, configured by the test.
-struct Shard {
-  explicit Shard(Harness& h, bool streaming = false) {
-    v1::Target t = OpenAi("wav", streaming);
-    t.set_url("http://127.0.0.1:" + std::to_string(h.server->port()));
-    t.set_voice("default");
-    url = *common::ParseUrl(t.url());
-    dialect = std::move(*MakeDialect(t, url, {}));
-    cfg.url = url;
-    cfg.timeout_s = 5;
-    cfg.requests.push_back(*dialect->Prepare(kText));
-  }
-  common::Url url;
-  std::unique_ptr<Dialect> dialect;
-  ShardConfig cfg;
-};
-
 TEST(LoadRunnerTest, TimeBoundWarmupIsNotCutByTheLevelTimeLimit) {
   // The level time limit bounds the measured phase; it once also cut a longer time-bound
   // warm-up, and the cut stopped the runner for good: no measured request at all.
   Harness h;
-  Shard shard(h);
+  Shard shard = h.ShardOf(OpenAi("wav", false));
+  shard.cfg.timeout_s = 5;
   shard.cfg.concurrency = 2;
   shard.cfg.warmup_s = 0.6;
   shard.cfg.duration_s = 0.3;
   shard.cfg.time_limit_s = 0.4;
-  LoadRunner runner(std::move(shard.cfg), *shard.dialect, h.sink, TimelineMap{});
+  CollectingSink sink;
+  LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{});
   const auto began = std::chrono::steady_clock::now();
   runner.Warmup();
   EXPECT_GE(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(550));
@@ -361,7 +276,7 @@ TEST(LoadRunnerTest, TimeBoundWarmupIsNotCutByTheLevelTimeLimit) {
   EXPECT_FALSE(runner.lease_lapsed());
   // The measured phase ran: successes, and at most a last request or two cut by the limit.
   size_t ok = 0;
-  for (const auto& r : h.sink.measured()) {
+  for (const auto& r : sink.measured()) {
     ok += r.error() == v1::ERROR_NONE;
     if (r.error() != v1::ERROR_NONE) {
       EXPECT_EQ(r.error(), v1::ERROR_CANCELLED) << r.DebugString();
@@ -372,17 +287,19 @@ TEST(LoadRunnerTest, TimeBoundWarmupIsNotCutByTheLevelTimeLimit) {
 
 TEST(LoadRunnerTest, TimeBoundWarmupAndMeasuredRequestIdsNeverCollide) {
   Harness h;
-  Shard shard(h);
+  Shard shard = h.ShardOf(OpenAi("wav", false));
+  shard.cfg.timeout_s = 5;
   shard.cfg.concurrency = 2;
   shard.cfg.warmup_s = 0.2;  // how many warm-up requests that is, nobody knows beforehand
   shard.cfg.iterations = 20;
   shard.cfg.threads = 2;
-  LoadRunner runner(std::move(shard.cfg), *shard.dialect, h.sink, TimelineMap{});
+  CollectingSink sink;
+  LoadRunner runner(std::move(shard.cfg), *shard.dialect, sink, TimelineMap{});
   runner.Warmup();
   runner.Run(common::SteadyNowNs());
   std::set<uint64_t> ids;
   size_t warmup = 0;
-  std::vector<v1::RequestRecord> all = h.sink.all();
+  std::vector<v1::RequestRecord> all = sink.all();
   for (const auto& r : all) {
     warmup += r.warmup();
     EXPECT_TRUE(ids.insert(r.request_id()).second) << "duplicate id " << r.request_id();
@@ -392,4 +309,4 @@ TEST(LoadRunnerTest, TimeBoundWarmupAndMeasuredRequestIdsNeverCollide) {
 }
 
 }  // namespace
-}  // namespace ttsbench::agent
+}  // namespace ttsbench::agent::testing

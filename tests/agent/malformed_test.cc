@@ -7,36 +7,20 @@
 #include "tests/agent/fake_server.h"
 #include "tests/agent/runner_harness.h"
 
-namespace ttsbench::agent {
+namespace ttsbench::agent::testing {
 namespace {
 
-using testing::FakeServer;
-using testing::HttpAnswer;
-using testing::HttpOk;
-using testing::Recorded;
-using testing::RunLoad;
-using testing::RunSpec;
-using testing::WavBytes;
-using testing::WsAnswer;
-
-// Every request answered with `answer`; returns the records of `n` requests.
+// `n` requests, each answered with `answer`, a 2 s deadline each; their records.
 std::vector<v1::RequestRecord> Against(HttpAnswer answer, v1::Target target, int n = 2) {
-  FakeServer server({.http = [answer](const Recorded&) { return answer; }});
   RunSpec spec;
   spec.target = std::move(target);
-  spec.target.set_url(server.url());
   spec.iterations = n;
   spec.timeout_s = 2;
-  return RunLoad(spec).records;
+  return RunAgainst({.http = AlwaysAnswer(std::move(answer))}, std::move(spec));
 }
 
 v1::Target OpenAi(const std::string& format, const std::string& stream_format = "") {
-  v1::Target t;
-  t.set_api("openai");
-  t.set_voice("alloy");
-  t.set_format(format);
-  t.set_stream_format(stream_format);
-  return t;
+  return OpenAiTarget(format, stream_format);
 }
 
 void ExpectAll(const std::vector<v1::RequestRecord>& records, v1::ErrorKind kind,
@@ -205,22 +189,15 @@ TEST(MalformedTest, TorchJsonWithoutAudioIsInvalidAudio) {
             v1::ERROR_INVALID_AUDIO, "cut json");
 }
 
-v1::Target TorchWs() {
-  v1::Target t;
-  t.set_api("torch-inference");
-  t.set_stream_format("ws");
-  return t;
-}
+v1::Target TorchWs() { return TorchWsTarget(); }
 
-std::vector<v1::RequestRecord> AgainstWs(FakeServer::Options options, v1::Target target,
-                                         int n = 2) {
-  FakeServer server(std::move(options));
+// Two requests to a server made from `options`, a 1 s deadline each; their records.
+std::vector<v1::RequestRecord> AgainstWs(FakeServer::Options options, v1::Target target) {
   RunSpec spec;
   spec.target = std::move(target);
-  spec.target.set_url(server.url());
-  spec.iterations = n;
+  spec.iterations = 2;
   spec.timeout_s = 1;
-  return RunLoad(spec).records;
+  return RunAgainst(std::move(options), std::move(spec));
 }
 
 TEST(MalformedTest, WebSocketClosedBeforeTheEndIsARead) {
@@ -289,4 +266,4 @@ TEST(MalformedTest, SilentWebSocketTimesOut) {
 }
 
 }  // namespace
-}  // namespace ttsbench::agent
+}  // namespace ttsbench::agent::testing

@@ -8,86 +8,38 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "agent/load_runner.h"
-#include "common/histogram.h"
 #include "gtest/gtest.h"
 #include "tests/agent/fake_server.h"
 #include "tests/agent/runner_harness.h"
 
-namespace ttsbench::agent {
+namespace ttsbench::agent::testing {
 namespace {
-
-using testing::CollectingSink;
-using testing::FakeServer;
-using testing::HttpAnswer;
-using testing::HttpOk;
-using testing::kText;
-using testing::Recorded;
-using testing::WavBytes;
-using testing::WsAnswer;
-using testing::WsFrame;
 
 constexpr int64_t kMs = 1'000'000;
 
 struct Load {
-  v1::Target target;  // url set by Run
+  v1::Target target;  // url set by RunShard
   int iterations = 1;
-  double timeout_s = 1;
   double think_time_s = 0;
   bool keepalive = true;
 };
 
-struct Result {
-  std::vector<v1::RequestRecord> records;
-  common::LogHistogram gaps_us;
-};
-
-// One closed-loop user through the real LoadRunner against `server`.
-Result RunShard(const FakeServer& server, Load load) {
-  Result out;
-  load.target.set_url(server.url());
-  auto url = common::ParseUrl(load.target.url());
-  EXPECT_TRUE(url.ok()) << url.status();
-  if (!url.ok()) return out;
-  auto dialect = MakeDialect(load.target, *url, {});
-  EXPECT_TRUE(dialect.ok()) << dialect.status();
-  if (!dialect.ok()) return out;
-  ShardConfig cfg;
-  cfg.url = *url;
-  cfg.concurrency = 1;
-  cfg.iterations = load.iterations;
-  cfg.keepalive = load.keepalive;
-  cfg.timeout_s = load.timeout_s;
-  cfg.think_time_s = load.think_time_s;
-  cfg.time_limit_s = 30;  // a hung test fails instead of hanging the suite
-  cfg.streamed = load.target.streaming();
-  auto req = (*dialect)->Prepare(kText);
-  EXPECT_TRUE(req.ok()) << req.status();
-  if (!req.ok()) return out;
-  cfg.requests.push_back(*req);
-  CollectingSink sink;
-  LoadRunner runner(std::move(cfg), **dialect, sink, TimelineMap{});
-  runner.Warmup();
-  out.gaps_us = common::LogHistogram::FromProto(runner.Run(common::SteadyNowNs()).gaps_us);
-  out.records = sink.measured();
-  return out;
+// One closed-loop user through the real LoadRunner against `server`, a 1 s deadline a request.
+RunResult RunShard(const FakeServer& server, Load load) {
+  RunSpec spec;
+  spec.target = std::move(load.target);
+  spec.iterations = load.iterations;
+  spec.keepalive = load.keepalive;
+  spec.timeout_s = 1;
+  spec.think_time_s = load.think_time_s;
+  return RunLoad(server, std::move(spec));
 }
 
 v1::Target OpenAi(const std::string& format, const std::string& stream_format = "") {
-  v1::Target t;
-  t.set_api("openai");
-  t.set_voice("alloy");
-  t.set_format(format);
-  t.set_stream_format(stream_format);
-  return t;
+  return OpenAiTarget(format, stream_format);
 }
 
-v1::Target TorchWs() {
-  v1::Target t;
-  t.set_api("torch-inference");
-  t.set_stream_format("ws");
-  return t;
-}
+v1::Target TorchWs() { return TorchWsTarget(); }
 
 std::string Chunk(const std::string& data) {
   return absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n");
@@ -101,7 +53,7 @@ std::string SseDelta(int samples) {
 constexpr char kSseDone[] = "data: {\"type\":\"speech.audio.done\"}\n\n";
 
 // Timed out at the deadline (within scheduling slack), with what arrived kept.
-void ExpectTimedOutKeepingWhatArrived(const Result& result, double timeout_s) {
+void ExpectTimedOutKeepingWhatArrived(const RunResult& result, double timeout_s) {
   ASSERT_EQ(result.records.size(), 1u);
   const v1::RequestRecord& r = result.records[0];
   EXPECT_EQ(r.error(), v1::ERROR_TIMEOUT) << r.DebugString();
@@ -120,8 +72,8 @@ TEST(RequestDeadlineTest, HttpBodyArrivingAtFullSpeedStopsAtTheTimeout) {
       "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nTransfer-Encoding: chunked\r\n\r\n" +
       Chunk(wav_header)};
   answer.forever = Chunk(std::string(16384, '\0'));
-  FakeServer server({.http = [answer](const Recorded&) { return answer; }});
-  const Result result = RunShard(server, {.target = OpenAi("wav")});
+  FakeServer server({.http = AlwaysAnswer(answer)});
+  const RunResult result = RunShard(server, {.target = OpenAi("wav")});
   ExpectTimedOutKeepingWhatArrived(result, 1);
   ASSERT_EQ(result.records.size(), 1u);
   EXPECT_EQ(result.records[0].http_status(), 200);
@@ -131,8 +83,8 @@ TEST(RequestDeadlineTest, SseEventsArrivingAtFullSpeedStopAtTheTimeout) {
   HttpAnswer answer{
       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"};
   answer.forever = Chunk(SseDelta(2400));
-  FakeServer server({.http = [answer](const Recorded&) { return answer; }});
-  const Result result = RunShard(server, {.target = OpenAi("pcm", "sse")});
+  FakeServer server({.http = AlwaysAnswer(answer)});
+  const RunResult result = RunShard(server, {.target = OpenAi("pcm", "sse")});
   ExpectTimedOutKeepingWhatArrived(result, 1);
   ASSERT_EQ(result.records.size(), 1u);
   EXPECT_GT(result.records[0].first_audio_ns(), 0);
@@ -157,8 +109,8 @@ TEST(RequestDeadlineTest, TrickledBodyStopsAtTheTimeout) {
       Chunk(WavBytes(24000, 0))};
   answer.forever = Chunk(std::string(480, '\0'));
   answer.every = std::chrono::milliseconds(50);
-  FakeServer server({.http = [answer](const Recorded&) { return answer; }});
-  const Result result = RunShard(server, {.target = OpenAi("wav")});
+  FakeServer server({.http = AlwaysAnswer(answer)});
+  const RunResult result = RunShard(server, {.target = OpenAi("wav")});
   ASSERT_EQ(result.records.size(), 1u);
   EXPECT_EQ(result.records[0].error(), v1::ERROR_TIMEOUT);
   EXPECT_LT(result.records[0].end_ns() - result.records[0].start_ns(), 1400 * kMs);
@@ -170,7 +122,7 @@ TEST(RequestDeadlineTest, ConnectionSetUpCountsAgainstTheSameTimeout) {
   // and the answer never comes: the request ends 1 s after it began, not 1.6 s.
   FakeServer server({.ws = [](const Recorded&, const std::string&) { return WsAnswer{}; },
                      .ws_accept_delay = std::chrono::milliseconds(600)});
-  const Result result = RunShard(server, {.target = TorchWs(), .keepalive = false});
+  const RunResult result = RunShard(server, {.target = TorchWs(), .keepalive = false});
   ASSERT_EQ(result.records.size(), 1u);
   const v1::RequestRecord& r = result.records[0];
   EXPECT_EQ(r.error(), v1::ERROR_TIMEOUT) << r.DebugString();
@@ -187,7 +139,7 @@ HttpAnswer FirstOnlyThenReset(const Recorded& r) {
 
 TEST(KeptConnectionTest, ServerResettingAnAcceptedRequestIsAnErrorNotARetry) {
   FakeServer server({.http = FirstOnlyThenReset});
-  const Result result = RunShard(server, {.target = OpenAi("wav"), .iterations = 6});
+  const RunResult result = RunShard(server, {.target = OpenAi("wav"), .iterations = 6});
   ASSERT_EQ(result.records.size(), 6u);
   int ok = 0, read = 0;
   for (const auto& r : result.records) {
@@ -206,7 +158,7 @@ TEST(KeptConnectionTest, ServerResettingEveryRequestShowsOnlyErrors) {
     a.reset = true;
     return a;
   }});
-  const Result result = RunShard(server, {.target = OpenAi("wav"), .iterations = 4});
+  const RunResult result = RunShard(server, {.target = OpenAi("wav"), .iterations = 4});
   ASSERT_EQ(result.records.size(), 4u);
   for (const auto& r : result.records) EXPECT_EQ(r.error(), v1::ERROR_READ) << r.DebugString();
 }
@@ -226,7 +178,7 @@ TEST(KeptConnectionTest, SocketClosedWhileIdleIsReopenedAndTimedFromTheFirstAtte
              return a;
            },
        .ws_accept_delay = std::chrono::milliseconds(300)});
-  const Result result =
+  const RunResult result =
       RunShard(server, {.target = TorchWs(), .iterations = 3, .think_time_s = 0.2});
   ASSERT_EQ(result.records.size(), 3u);
   // The first request uses the connection opened before the level; the others reopen.
@@ -244,7 +196,7 @@ TEST(KeptConnectionTest, HttpConnectionClosedWhileIdleIsReopenedNotFailed) {
   FakeServer server({.http = [](const Recorded&) {
     return HttpAnswer(HttpOk("audio/wav", WavBytes(8000, 800)), /*c=*/true);
   }});
-  const Result result =
+  const RunResult result =
       RunShard(server, {.target = OpenAi("wav"), .iterations = 3, .think_time_s = 0.2});
   ASSERT_EQ(result.records.size(), 3u);
   for (size_t i = 1; i < result.records.size(); ++i) {
@@ -266,15 +218,15 @@ TEST(GapAccountingTest, OnlyStreamedSuccessesAddInterChunkGaps) {
   HttpAnswer cut = whole;
   cut.more.back() = Chunk(SseDelta(2400)) + Chunk("");  // no done event: truncated
   {
-    FakeServer server({.http = [whole](const Recorded&) { return whole; }});
-    const Result result = RunShard(server, {.target = OpenAi("pcm", "sse"), .iterations = 2});
+    FakeServer server({.http = AlwaysAnswer(whole)});
+    const RunResult result = RunShard(server, {.target = OpenAi("pcm", "sse"), .iterations = 2});
     ASSERT_EQ(result.records.size(), 2u);
     for (const auto& r : result.records) EXPECT_EQ(r.error(), v1::ERROR_NONE) << r.DebugString();
     EXPECT_EQ(result.gaps_us.count(), 4u);
   }
   {
-    FakeServer server({.http = [cut](const Recorded&) { return cut; }});
-    const Result result = RunShard(server, {.target = OpenAi("pcm", "sse"), .iterations = 2});
+    FakeServer server({.http = AlwaysAnswer(cut)});
+    const RunResult result = RunShard(server, {.target = OpenAi("pcm", "sse"), .iterations = 2});
     ASSERT_EQ(result.records.size(), 2u);
     for (const auto& r : result.records) {
       EXPECT_EQ(r.error(), v1::ERROR_PROTOCOL);
@@ -289,8 +241,8 @@ TEST(GapAccountingTest, OnlyStreamedSuccessesAddInterChunkGaps) {
                       std::to_string(wav.size()) + "\r\n\r\n" + wav.substr(0, 4000)};
     pieces.more = {wav.substr(4000, 4000), wav.substr(8000)};
     pieces.every = std::chrono::milliseconds(50);
-    FakeServer server({.http = [pieces](const Recorded&) { return pieces; }});
-    const Result result = RunShard(server, {.target = OpenAi("wav"), .iterations = 2});
+    FakeServer server({.http = AlwaysAnswer(pieces)});
+    const RunResult result = RunShard(server, {.target = OpenAi("wav"), .iterations = 2});
     ASSERT_EQ(result.records.size(), 2u);
     for (const auto& r : result.records) {
       EXPECT_EQ(r.error(), v1::ERROR_NONE) << r.DebugString();
@@ -301,4 +253,4 @@ TEST(GapAccountingTest, OnlyStreamedSuccessesAddInterChunkGaps) {
 }
 
 }  // namespace
-}  // namespace ttsbench::agent
+}  // namespace ttsbench::agent::testing

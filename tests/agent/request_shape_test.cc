@@ -8,18 +8,8 @@
 #include "tests/agent/fake_server.h"
 #include "tests/agent/runner_harness.h"
 
-namespace ttsbench::agent {
+namespace ttsbench::agent::testing {
 namespace {
-
-using testing::FakeServer;
-using testing::HttpAnswer;
-using testing::HttpOk;
-using testing::Recorded;
-using testing::RunLoad;
-using testing::RunSpec;
-using testing::WavBytes;
-using testing::WsAnswer;
-using testing::WsFrame;
 
 google::protobuf::Struct Json(const std::string& s) {
   google::protobuf::Struct out;
@@ -35,13 +25,6 @@ std::string Str(const google::protobuf::Struct& s, const std::string& key) {
 double Num(const google::protobuf::Struct& s, const std::string& key) {
   auto it = s.fields().find(key);
   return it == s.fields().end() ? -1 : it->second.number_value();
-}
-
-v1::Header H(const std::string& name, const std::string& value) {
-  v1::Header h;
-  h.set_name(name);
-  h.set_value(value);
-  return h;
 }
 
 // One request to `server`; expects it to succeed and returns what the server saw.
@@ -226,8 +209,7 @@ TEST(RequestShapeTest, PiperPostsJsonAndItsWavIsReadWhateverTheContentType) {
   spec.target.set_api("piper");
   spec.target.set_voice("en_US-lessac-medium");
   spec.target.set_speed(2);
-  spec.target.set_url(server.url());
-  auto result = RunLoad(spec);
+  auto result = RunLoad(server, spec);
   ASSERT_EQ(result.records.size(), 1u);
   EXPECT_EQ(result.records[0].error(), v1::ERROR_NONE);
   EXPECT_DOUBLE_EQ(result.records[0].audio_s(), 0.1);
@@ -252,8 +234,7 @@ TEST(RequestShapeTest, ElevenLabsHttpCarriesTheKeyFormatAndVoiceSettings) {
   spec.target.set_speed(1.1);
   spec.target.set_streaming(true);
   spec.secrets = {H("xi-api-key", "xi-secret")};
-  spec.target.set_url(server.url());
-  auto result = RunLoad(spec);
+  auto result = RunLoad(server, spec);
   ASSERT_EQ(result.records.size(), 1u);
   EXPECT_EQ(result.records[0].error(), v1::ERROR_NONE);
   EXPECT_DOUBLE_EQ(result.records[0].audio_s(), 0.1);  // 1600 samples at 16 kHz
@@ -285,8 +266,7 @@ TEST(RequestShapeTest, ElevenLabsWebSocketStreamsInputAndEndsIt) {
   spec.target.set_format("ulaw");
   spec.target.set_stream_format("ws");
   spec.secrets = {H("xi-api-key", "xi-secret")};
-  spec.target.set_url(server.url());
-  auto result = RunLoad(spec);
+  auto result = RunLoad(server, spec);
   ASSERT_EQ(result.records.size(), 1u);
   EXPECT_EQ(result.records[0].error(), v1::ERROR_NONE) << result.records[0].DebugString();
   EXPECT_DOUBLE_EQ(result.records[0].audio_s(), 0.2);  // 1600 mu-law bytes at 8 kHz
@@ -363,4 +343,4 @@ TEST(RequestShapeTest, TemplateWebSocketSendsItsMessagesAndEndsOnTheMarker) {
 }
 
 }  // namespace
-}  // namespace ttsbench::agent
+}  // namespace ttsbench::agent::testing

@@ -46,6 +46,42 @@ TEST(SplitByWeightTest, NeverLosesOrInventsLoad) {
   }
 }
 
+v1::AgentMessage Hello(const std::string& id, const std::string& version,
+                       const std::string& host = "") {
+  v1::AgentMessage m;
+  m.mutable_hello()->set_agent_id(id);
+  m.mutable_hello()->set_version(version);
+  m.mutable_hello()->set_cores(2);
+  m.mutable_hello()->set_host(host);
+  return m;
+}
+
+// The answer to `probe` with the agent's receive and send stamps both `at_ns`.
+v1::AgentMessage ClockReply(const v1::ClockProbe& probe, int64_t at_ns) {
+  v1::AgentMessage r;
+  r.mutable_clock_reply()->set_seq(probe.seq());
+  r.mutable_clock_reply()->set_t0_ns(probe.t0_ns());
+  r.mutable_clock_reply()->set_t1_ns(at_ns);
+  r.mutable_clock_reply()->set_t2_ns(at_ns);
+  return r;
+}
+
+// A well-behaved agent's answer to `m` if it is a clock probe (stamped now) or an assignment
+// (ready at once); false for any other message, which the caller plays.
+bool AnswerRoutine(Stream& s, const v1::CoordinatorMessage& m) {
+  if (m.has_clock_probe()) {
+    s.Write(ClockReply(m.clock_probe(), common::SteadyNowNs()));
+    return true;
+  }
+  if (m.has_assign()) {
+    v1::AgentMessage r;
+    r.mutable_ready()->set_level(m.assign().level());
+    s.Write(r);
+    return true;
+  }
+  return false;
+}
+
 // Runs RunPlan on a thread against a real gRPC server; tests script the agent side.
 class OrchestratorTest : public ::testing::Test {
  protected:
@@ -74,31 +110,20 @@ class OrchestratorTest : public ::testing::Test {
     return v1::Coordinator::NewStub(channel);
   }
 
-  static void SendHello(Stream& s, const std::string& id, const std::string& version) {
-    v1::AgentMessage m;
-    m.mutable_hello()->set_agent_id(id);
-    m.mutable_hello()->set_version(version);
-    m.mutable_hello()->set_cores(2);
-    ASSERT_TRUE(s.Write(m));
+  // The one agent session a test plays by hand: opened, and hello said as `id` at `version`.
+  Stream& OpenSession(const std::string& id, const std::string& version) {
+    stub_ = Stub();
+    session_ = stub_->Session(&session_ctx_);
+    EXPECT_TRUE(session_->Write(Hello(id, version)));
+    return *session_;
   }
 
   // Plays a well-behaved agent until Start; then calls `on_start`.
   static void PlayUntilStart(Stream& s, const std::function<void(const v1::Start&)>& on_start) {
     v1::CoordinatorMessage m;
     while (s.Read(&m)) {
-      if (m.has_clock_probe()) {
-        v1::AgentMessage r;
-        const int64_t now = common::SteadyNowNs();
-        r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
-        r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
-        r.mutable_clock_reply()->set_t1_ns(now);
-        r.mutable_clock_reply()->set_t2_ns(now);
-        s.Write(r);
-      } else if (m.has_assign()) {
-        v1::AgentMessage r;
-        r.mutable_ready()->set_level(m.assign().level());
-        s.Write(r);
-      } else if (m.has_start()) {
+      if (AnswerRoutine(s, m)) continue;
+      if (m.has_start()) {
         on_start(m.start());
         return;
       }
@@ -121,22 +146,22 @@ class OrchestratorTest : public ::testing::Test {
 
   std::unique_ptr<CoordinatorServer> server_;
   RunOptions options_;
+  grpc::ClientContext session_ctx_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  std::unique_ptr<Stream> session_;
 };
 
 TEST_F(OrchestratorTest, VersionMismatchIsRefusedWithAClearMessage) {
   options_.agent_timeout_s = 1;
   auto run = StartRun();
-  auto stub = Stub();
-  grpc::ClientContext ctx;
-  auto stream = stub->Session(&ctx);
-  SendHello(*stream, "old-agent", "0.0.1");
+  Stream& stream = OpenSession("old-agent", "0.0.1");
   v1::CoordinatorMessage m;
-  ASSERT_TRUE(stream->Read(&m));
+  ASSERT_TRUE(stream.Read(&m));
   ASSERT_TRUE(m.has_stop());
   EXPECT_NE(m.stop().reason().find("version mismatch"), std::string::npos) << m.stop().reason();
   EXPECT_NE(m.stop().reason().find("0.0.1"), std::string::npos);
-  EXPECT_FALSE(stream->Read(&m));
-  const grpc::Status st = stream->Finish();
+  EXPECT_FALSE(stream.Read(&m));
+  const grpc::Status st = stream.Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   RunResult result = run.get();
   EXPECT_TRUE(absl::IsUnavailable(result.status)) << result.status;
@@ -145,22 +170,19 @@ TEST_F(OrchestratorTest, VersionMismatchIsRefusedWithAClearMessage) {
 
 TEST_F(OrchestratorTest, SequenceGapIsReportedAndRecordsKept) {
   auto run = StartRun();
-  auto stub = Stub();
-  grpc::ClientContext ctx;
-  auto stream = stub->Session(&ctx);
-  SendHello(*stream, "gappy", common::kVersion);
-  PlayUntilStart(*stream, [&](const v1::Start&) {
-    stream->Write(Batch(1, 2));
-    stream->Write(Batch(3, 2));  // batch 2 never sent
+  Stream& stream = OpenSession("gappy", common::kVersion);
+  PlayUntilStart(stream, [&](const v1::Start&) {
+    stream.Write(Batch(1, 2));
+    stream.Write(Batch(3, 2));  // batch 2 never sent
     v1::AgentMessage done;
     done.mutable_done()->set_level(0);
     done.mutable_done()->set_batches(3);
-    stream->Write(done);
+    stream.Write(done);
   });
   v1::CoordinatorMessage m;
-  while (stream->Read(&m)) {
+  while (stream.Read(&m)) {
   }
-  stream->Finish();
+  stream.Finish();
   RunResult result = run.get();
   ASSERT_TRUE(result.status.ok()) << result.status;
   ASSERT_EQ(result.levels.size(), 1u);
@@ -174,15 +196,12 @@ TEST_F(OrchestratorTest, SequenceGapIsReportedAndRecordsKept) {
 
 TEST_F(OrchestratorTest, AgentLostMidLevelAbortsAndKeepsRecords) {
   auto run = StartRun();
-  auto stub = Stub();
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  auto stream = stub->Session(ctx.get());
-  SendHello(*stream, "doomed", common::kVersion);
-  PlayUntilStart(*stream, [&](const v1::Start&) {
-    stream->Write(Batch(1, 3));
-    stream->WritesDone();
+  Stream& stream = OpenSession("doomed", common::kVersion);
+  PlayUntilStart(stream, [&](const v1::Start&) {
+    stream.Write(Batch(1, 3));
+    stream.WritesDone();
   });
-  ctx->TryCancel();
+  session_ctx_.TryCancel();
   RunResult result = run.get();
   EXPECT_TRUE(absl::IsUnavailable(result.status)) << result.status;
   EXPECT_NE(result.status.message().find("doomed"), std::string::npos);
@@ -192,26 +211,18 @@ TEST_F(OrchestratorTest, AgentLostMidLevelAbortsAndKeepsRecords) {
 
 TEST_F(OrchestratorTest, AgentErrorAbortsWithItsMessage) {
   auto run = StartRun();
-  auto stub = Stub();
-  grpc::ClientContext ctx;
-  auto stream = stub->Session(&ctx);
-  SendHello(*stream, "picky", common::kVersion);
+  Stream& stream = OpenSession("picky", common::kVersion);
   v1::CoordinatorMessage m;
-  while (stream->Read(&m)) {
+  while (stream.Read(&m)) {
     if (m.has_clock_probe()) {
-      v1::AgentMessage r;
-      r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
-      r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
-      r.mutable_clock_reply()->set_t1_ns(m.clock_probe().t0_ns());
-      r.mutable_clock_reply()->set_t2_ns(m.clock_probe().t0_ns());
-      stream->Write(r);
+      stream.Write(ClockReply(m.clock_probe(), m.clock_probe().t0_ns()));
     } else if (m.has_assign()) {
       v1::AgentMessage r;
       r.mutable_error()->set_message("unknown api 'x'");
-      stream->Write(r);
+      stream.Write(r);
     }
   }
-  stream->Finish();
+  stream.Finish();
   RunResult result = run.get();
   EXPECT_TRUE(absl::IsAborted(result.status)) << result.status;
   EXPECT_NE(result.status.message().find("unknown api 'x'"), std::string::npos);
@@ -224,29 +235,11 @@ class ScriptedAgent {
   using OnStart = std::function<bool(Stream&, const v1::Start&)>;
   ScriptedAgent(v1::Coordinator::Stub& stub, std::string id, std::string host, OnStart on_start)
       : stream_(stub.Session(&ctx_)), thread_([this, id, host, on_start] {
-          v1::AgentMessage hello;
-          hello.mutable_hello()->set_agent_id(id);
-          hello.mutable_hello()->set_version(common::kVersion);
-          hello.mutable_hello()->set_cores(2);
-          hello.mutable_hello()->set_host(host);
-          stream_->Write(hello);
+          stream_->Write(Hello(id, common::kVersion, host));
           v1::CoordinatorMessage m;
           while (stream_->Read(&m)) {
-            if (m.has_clock_probe()) {
-              v1::AgentMessage r;
-              const int64_t now = common::SteadyNowNs();
-              r.mutable_clock_reply()->set_seq(m.clock_probe().seq());
-              r.mutable_clock_reply()->set_t0_ns(m.clock_probe().t0_ns());
-              r.mutable_clock_reply()->set_t1_ns(now);
-              r.mutable_clock_reply()->set_t2_ns(now);
-              stream_->Write(r);
-            } else if (m.has_assign()) {
-              v1::AgentMessage r;
-              r.mutable_ready()->set_level(m.assign().level());
-              stream_->Write(r);
-            } else if (m.has_start()) {
-              if (!on_start(*stream_, m.start())) break;
-            }
+            if (AnswerRoutine(*stream_, m)) continue;
+            if (m.has_start() && !on_start(*stream_, m.start())) break;
           }
           ctx_.TryCancel();
           stream_->Finish();

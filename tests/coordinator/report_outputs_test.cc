@@ -423,6 +423,16 @@ const MetricComparison& Metric(const LevelComparison& l, const std::string& name
   return l.metrics.front();
 }
 
+// A simulated session as compare reads it, with its per-request data.
+LoadedSession Loaded(const Synthetic& s) { return {"", s.session, s.levels, true, {}}; }
+
+// Compare options whose one rule is `rule`.
+CompareOptions FailOn(const std::string& rule) {
+  CompareOptions o;
+  o.fail_on = {*ParseFailRule(rule)};
+  return o;
+}
+
 CompareOptions GateOptions() {
   CompareOptions o;
   o.fail_on = {*ParseFailRule("asps=-5%"), *ParseFailRule("ttfa_p95=+10%"),
@@ -483,9 +493,7 @@ TEST_F(ReportOutputsTest, CompareDoesNotFlagNoiseFromTheSameDistribution) {
     SCOPED_TRACE(seed);
     const Synthetic a = MakeSession("a", TwoLevels(), seed);
     const Synthetic b = MakeSession("b", TwoLevels(), seed + 7);
-    LoadedSession la{"", a.session, a.levels, true, {}};
-    LoadedSession lb{"", b.session, b.levels, true, {}};
-    auto result = CompareSessions({la, lb}, GateOptions());
+    auto result = CompareSessions({Loaded(a), Loaded(b)}, GateOptions());
     ASSERT_TRUE(result.ok());
     for (const LevelComparison& l : result->candidates[0].levels) {
       for (const MetricComparison& m : l.metrics) {
@@ -509,11 +517,7 @@ TEST_F(ReportOutputsTest, CompareRuleNeedsSignificanceNotJustADelta) {
   small_slow[0].slowdown = 1.1;
   const Synthetic a = MakeSession("a", small, 5);
   const Synthetic b = MakeSession("b", small_slow, 6);
-  LoadedSession la{"", a.session, a.levels, true, {}};
-  LoadedSession lb{"", b.session, b.levels, true, {}};
-  CompareOptions o;
-  o.fail_on = {*ParseFailRule("latency_p99=+1%")};
-  auto result = CompareSessions({la, lb}, o);
+  auto result = CompareSessions({Loaded(a), Loaded(b)}, FailOn("latency_p99=+1%"));
   ASSERT_TRUE(result.ok());
   const MetricComparison& p99 = Metric(result->candidates[0].levels[0], "latency_p99");
   EXPECT_FALSE(p99.significant) << "p=" << p99.p_value << " delta%=" << p99.delta_pct;
@@ -526,10 +530,9 @@ TEST_F(ReportOutputsTest, CompareRuleOnAnNaMetricIsNotEvaluatedAndFailsTheGate) 
   tiny[0].requests = 4;
   const Synthetic a = MakeSession("a", tiny, 5);
   const Synthetic b = MakeSession("b", tiny, 6);
-  LoadedSession la{"", a.session, a.levels, true, {}};
-  LoadedSession lb{"", b.session, b.levels, true, {}};
-  CompareOptions o;
-  o.fail_on = {*ParseFailRule("asps=-5%")};
+  const LoadedSession la = Loaded(a);
+  const LoadedSession lb = Loaded(b);
+  CompareOptions o = FailOn("asps=-5%");
   auto result = CompareSessions({la, lb}, o);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(Metric(result->candidates[0].levels[0], "asps").verdict, Verdict::kNoData);
@@ -556,8 +559,8 @@ TEST_F(ReportOutputsTest, CompareOfSessionsWithNoLevelInCommonIsNotEvaluated) {
   other[1].concurrency = 5;
   const Synthetic a = MakeSession("a", TwoLevels(), 1);
   const Synthetic b = MakeSession("b", other, 2);
-  LoadedSession la{"", a.session, a.levels, true, {}};
-  LoadedSession lb{"", b.session, b.levels, true, {}};
+  const LoadedSession la = Loaded(a);
+  const LoadedSession lb = Loaded(b);
   // Without rules: the implicit "any WORSE" gate saw no level.
   auto result = CompareSessions({la, lb}, CompareOptions{});
   ASSERT_TRUE(result.ok());
@@ -565,8 +568,7 @@ TEST_F(ReportOutputsTest, CompareOfSessionsWithNoLevelInCommonIsNotEvaluated) {
   EXPECT_TRUE(ComparisonUnevaluated(*result));
   EXPECT_THAT(CompareTable(*result), HasSubstr("NOT EVALUATED: b: no level in common with a"));
   // With a rule: the rule says so.
-  CompareOptions o;
-  o.fail_on = {*ParseFailRule("ttfa_p95=+10%")};
+  CompareOptions o = FailOn("ttfa_p95=+10%");
   result = CompareSessions({la, lb}, o);
   ASSERT_TRUE(result.ok());
   EXPECT_TRUE(ComparisonUnevaluated(*result));
@@ -584,8 +586,8 @@ TEST_F(ReportOutputsTest, CompareMatchesLevelsBySeriesAndLoadAndWritesCsvAndJson
   cand[1].series = "voice=b";
   const Synthetic a = MakeSession("a", base, 1);
   const Synthetic b = MakeSession("b", cand, 2);
-  LoadedSession la{"", a.session, a.levels, true, {}};
-  LoadedSession lb{"", b.session, b.levels, true, {}};
+  const LoadedSession la = Loaded(a);
+  const LoadedSession lb = Loaded(b);
   auto result = CompareSessions({la, lb}, CompareOptions{});
   ASSERT_TRUE(result.ok());
   const CandidateComparison& cc = result->candidates[0];
@@ -698,7 +700,7 @@ TEST_F(ReportOutputsTest, HostileSeriesAndAgentNamesRoundTripThroughEveryFile) {
   EXPECT_EQ(parsed->SerializeAsString(), shown.SerializeAsString());
 
   // compare.csv and compare.json with hostile session names.
-  LoadedSession la{"", s.session, s.levels, true, {}};
+  LoadedSession la = Loaded(s);
   LoadedSession lb = la;
   la.session.set_name("base,\"1\"\n");
   lb.session.set_name("cand \\ ü");

@@ -4,21 +4,19 @@ synthetic TTS server, on loopback. Metrics are recomputed independently from req
 
 Run: cli_test.py BIN_DIR [unittest args], e.g. cli_test.py build/bin CliTest.test_demo
 """
-import csv
 import http.server
 import json
 import os
 import re
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import unittest
 
-BIN = None
+import harness
+from harness import read_csv
+
 SUMMARY_COLUMNS = [
     "Concurrency", "ASPS", "RTF_Mean", "RTF_Median", "RTF_p95", "RPS", "CPS", "TTFA_p50_ms",
     "TTFA_p95_ms", "TTFA_p99_ms", "Latency_p50_ms", "Latency_p95_ms", "Latency_p99_ms",
@@ -42,69 +40,26 @@ def percentile(values, q):
     return xs[lo] + (h - lo) * (xs[lo + 1] - xs[lo])
 
 
-def read_csv(path):
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        return reader.fieldnames, list(reader)
+def fixed_answer(status, body):
+    """An HTTP handler answering every request with one status and JSON body: a TTS server the
+    synthetic one cannot imitate (e.g. one that refuses an unknown voice)."""
 
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        def answer(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(n)
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
+        do_GET = do_POST = answer
 
-class Synth:
-    """A standalone ttsbench-synth process on a free loopback port."""
-
-    def __init__(self, *flags):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{self.port}", *flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if "listening" not in line:
-            raise RuntimeError(f"synth did not start: {line} {self.proc.stderr.read()}")
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class FakeServer:
-    """A loopback HTTP server answering every request with one fixed status and body: a TTS
-    server the synthetic one cannot imitate (e.g. one that refuses an unknown voice)."""
-
-    def __init__(self, status, body):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def answer(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(n)
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = answer
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    return Handler
 
 
 class TlsOnlyServer:
@@ -140,28 +95,8 @@ class TlsOnlyServer:
         self.sock.close()
 
 
-class CliTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = self.tmp.name
-        self.synths = []
-
-    def tearDown(self):
-        for s in self.synths:
-            s.close()
-        self.tmp.cleanup()
-
-    def synth(self, *flags):
-        s = Synth(*flags)
-        self.synths.append(s)
-        return s
-
-    def ttsbench(self, *args, timeout=120, env=None):
-        return subprocess.run([os.path.join(BIN, "ttsbench"), *args], capture_output=True,
-                              text=True, timeout=timeout, env=env)
-
-    def session_dir(self, name):
-        return os.path.join(self.out, name)
+class CliTest(harness.E2eTest):
+    TTSBENCH_TIMEOUT = 120
 
     def assert_summary_matches_requests(self, session):
         cols, summary = read_csv(os.path.join(session, "summary.csv"))
@@ -223,8 +158,7 @@ class CliTest(unittest.TestCase):
             self.assertLessEqual(ttfas[-1], latencies[-1], q)
             self.assertGreater(int(q["chunks"]), 1)
         self.assertLess(percentile(ttfas, 0.5), percentile(latencies, 0.5) * 0.8)
-        with open(os.path.join(session, "session.json")) as f:
-            js = json.load(f)
+        js = harness.read_json(os.path.join(session, "session.json"))
         self.assertEqual(js["status"], "completed")
         self.assertEqual(len(js["agents"]), 2)
         for a in js["agents"]:
@@ -282,8 +216,7 @@ class CliTest(unittest.TestCase):
         for name in os.listdir(self.session_dir("sec")):
             with open(os.path.join(self.session_dir("sec"), name), "rb") as f:
                 self.assertNotIn(SECRET.encode(), f.read(), name)
-        with open(os.path.join(self.session_dir("sec"), "session.json")) as f:
-            self.assertEqual(json.load(f)["plan"]["target"]["auth_token_env"], "TTS_TOKEN")
+        self.assertEqual(self.session_json("sec")["plan"]["target"]["auth_token_env"], "TTS_TOKEN")
 
     def assert_one_line_error(self, r, code, *needles):
         self.assertEqual(r.returncode, code, r.stdout + r.stderr)
@@ -293,7 +226,7 @@ class CliTest(unittest.TestCase):
             self.assertIn(n, lines[0])
 
     def test_bad_input_gives_one_line_and_exit_code(self):
-        port = free_port()  # nothing listens there
+        port = harness.free_port()  # nothing listens there
         base = ["--output-dir", self.out, "--agents", "1"]
         r = self.ttsbench("server", "--url", f"http://127.0.0.1:{port}", *base, timeout=30)
         self.assert_one_line_error(r, 2, "cannot reach", str(port))
@@ -370,8 +303,7 @@ class CliTest(unittest.TestCase):
         r = self.ttsbench("discover", "--url", s.url, "--output-dir", self.out, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("note:", r.stdout)
-        with open(os.path.join(self.out, "discovery.json")) as f:
-            found = json.load(f)
+        found = harness.read_json(os.path.join(self.out, "discovery.json"))
         commands = [p["server_flags"] for p in found["probes"]
                     if p["working"] and p["kind"] == "speech" and p["server_flags"]]
         self.assertTrue(any("--stream-format sse --sample-rate 22050" in c for c in commands),
@@ -394,27 +326,23 @@ class CliTest(unittest.TestCase):
         s = self.synth()
         start = time.monotonic()
         r = self.ttsbench("server", "--url", s.url, "--expect-agents", "1", "--agent-timeout", "1",
-                          "--listen", f"127.0.0.1:{free_port()}", "--output-dir", self.out,
+                          "--listen", f"127.0.0.1:{harness.free_port()}", "--output-dir", self.out,
                           "--session-name", "noagent", timeout=30)
         self.assertLess(time.monotonic() - start, 15)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("0 of 1 agents connected", r.stderr)
         # The (empty) session is still written, marked failed.
-        with open(os.path.join(self.session_dir("noagent"), "session.json")) as f:
-            self.assertEqual(json.load(f)["status"], "failed")
+        self.assertEqual(self.session_json("noagent")["status"], "failed")
 
     def test_remote_agent_dials_in(self):
         s = self.synth()
-        port = free_port()
-        coord = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench"), "server", "--url", s.url, "--expect-agents", "1",
-             "--listen", f"127.0.0.1:{port}", "--concurrency", "2", "--iterations", "6",
-             "--warmup", "0", "--output-dir", self.out, "--session-name", "remote"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        agent = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-agent"), "--coordinator", f"127.0.0.1:{port}",
-             "--id", "far-1", "--once"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+        port = harness.free_port()
+        coord = harness.start("ttsbench", "server", "--url", s.url, "--expect-agents", "1",
+                              "--listen", f"127.0.0.1:{port}", "--concurrency", "2",
+                              "--iterations", "6", "--warmup", "0", "--output-dir", self.out,
+                              "--session-name", "remote")
+        agent = harness.start("ttsbench-agent", "--coordinator", f"127.0.0.1:{port}",
+                              "--id", "far-1", "--once")
         try:
             out, err = coord.communicate(timeout=60)
             self.assertEqual(coord.returncode, 0, err)
@@ -430,8 +358,8 @@ class CliTest(unittest.TestCase):
     # console explains the failures by kind, with the first detail and a hint where the fix is
     # known.
     def fake(self, status, body):
-        f = FakeServer(status, body)
-        self.synths.append(f)
+        f = harness.HttpServer(fixed_answer(status, body))
+        self.addCleanup(f.close)
         return f
 
     def run_server(self, url, name, *extra):
@@ -466,8 +394,7 @@ class CliTest(unittest.TestCase):
         for h in hint:
             self.assertIn(h, got_hint)
         session = self.session_dir(name)
-        with open(os.path.join(session, "session.json")) as f:
-            js = json.load(f)
+        js = harness.read_json(os.path.join(session, "session.json"))
         self.assertFalse(js.get("slo_passed", False))
         level = js["levels"][0]
         self.assertEqual([(s["slo"], s.get("pass", False)) for s in level["slo"]],
@@ -493,7 +420,7 @@ class CliTest(unittest.TestCase):
                                ["--ca-file FILE", "--insecure"])
         # http:// to a port that speaks only TLS: dropped without an answer.
         tls_only = TlsOnlyServer()
-        self.synths.append(tls_only)
+        self.addCleanup(tls_only.close)
         r = self.run_server(tls_only.url, "plain")
         self.assert_failed_run(r, "plain", "read", "closed the connection without answering",
                                ["https://", tls_only.url.replace("http://", "https://")])
@@ -591,15 +518,11 @@ def yaml_value(v):
     return str(v) if isinstance(v, (int, float)) else json.dumps(v)
 
 
-class DialectTest(unittest.TestCase):
+class DialectTest(harness.E2eTest):
     """ttsbench against each API dialect and transport of the synthetic server."""
 
-    # CliTest's fixtures, without inheriting (and so re-running) its cases.
-    setUp = CliTest.setUp
-    tearDown = CliTest.tearDown
-    synth = CliTest.synth
-    ttsbench = CliTest.ttsbench
-    session_dir = CliTest.session_dir
+    TTSBENCH_TIMEOUT = CliTest.TTSBENCH_TIMEOUT
+    # Without inheriting from CliTest, which would re-run its cases.
     assert_summary_matches_requests = CliTest.assert_summary_matches_requests
 
     def write_plan(self, name, url, api, target, iterations=6):
@@ -715,15 +638,7 @@ output:
 
     def test_elevenlabs_key_header_authenticates_and_stays_secret(self):
         env = dict(os.environ, SYNTH_KEY=SECRET, TTS_TOKEN=SECRET)
-        s = Synth.__new__(Synth)
-        s.port = free_port()
-        s.proc = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{s.port}",
-             "--api-key-env", "SYNTH_KEY"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.synths.append(s)
-        self.assertIn("listening", s.proc.stdout.readline())
-        url = f"http://127.0.0.1:{s.port}"
+        url = self.synth("--api-key-env", "SYNTH_KEY", env=env).url
         target = {"format": "pcm", "voice": "v1", "auth_token_env": "TTS_TOKEN",
                   "auth_header": "xi-api-key", "auth_scheme": "none"}
         r = self.ttsbench("run", self.write_plan("key", url, "elevenlabs", target), env=env)
@@ -741,5 +656,4 @@ output:
 
 
 if __name__ == "__main__":
-    BIN = os.path.abspath(sys.argv.pop(1))
-    unittest.main()
+    harness.main()

@@ -6,18 +6,13 @@ file a session writes and are read back by standard parsers and by `ttsbench ses
 
 Run: files_test.py BIN_DIR [unittest args]
 """
-import csv
 import html
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import tempfile
-import unittest
 
-BIN = None
+import harness
 
 # The names of the issue, then one of each kind; the last is 10 KB.
 HOSTILE_VOICES = [
@@ -33,42 +28,14 @@ SESSION_A = 'base,"line" é'
 SESSION_B = "cand 'two', ünï"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f, strict=True))
-    return rows[0], rows[1:]
-
-
-class FilesTest(unittest.TestCase):
+class FilesTest(harness.E2eTest):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = self.tmp.name
-        port = free_port()
-        self.synth = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}", "--slots", "8"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.assertIn("listening", self.synth.stdout.readline())
-        self.url = f"http://127.0.0.1:{port}"
+        super().setUp()
+        self.url = self.synth("--slots", "8").url
 
-    def tearDown(self):
-        self.synth.terminate()
-        self.synth.wait(timeout=10)
-        self.synth.stdout.close()
-        self.synth.stderr.close()
-        self.tmp.cleanup()
-
-    def ttsbench(self, *args, timeout=150):
-        r = subprocess.run([os.path.join(BIN, "ttsbench"), *args], capture_output=True,
-                           timeout=timeout)
-        r.stdout = r.stdout.decode("utf-8", "replace")
-        r.stderr = r.stderr.decode("utf-8", "replace")
-        return r
+    def ttsbench(self, *args):
+        # Hostile names hold line breaks of every kind: read the output as it was written.
+        return super().ttsbench(*args, keep_newlines=True)
 
     def run_voices(self, session):
         r = self.ttsbench("voices", "--url", self.url, "--voices", *HOSTILE_VOICES,
@@ -80,11 +47,11 @@ class FilesTest(unittest.TestCase):
     def check_session_files(self, d, session):
         series = ["voice=" + v for v in HOSTILE_VOICES]
 
-        header, rows = read_csv(os.path.join(d, "summary.csv"))
+        header, rows = harness.read_csv_rows(os.path.join(d, "summary.csv"))
         self.assertTrue(all(len(row) == len(header) for row in rows))
         self.assertEqual([row[header.index("Series")] for row in rows], series)
 
-        header, rows = read_csv(os.path.join(d, "requests.csv"))
+        header, rows = harness.read_csv_rows(os.path.join(d, "requests.csv"))
         self.assertEqual(len(rows), len(series) * 11)  # 10 measured + 1 warm-up each
         self.assertTrue(all(len(row) == len(header) for row in rows),
                         sorted({len(row) for row in rows}))
@@ -98,8 +65,7 @@ class FilesTest(unittest.TestCase):
         self.assertEqual(sorted({line["series"] for line in lines}), sorted(series))
         self.assertTrue(all("record" in line for line in lines))
 
-        with open(os.path.join(d, "session.json"), encoding="utf-8") as f:
-            s = json.load(f)
+        s = harness.read_json(os.path.join(d, "session.json"))
         self.assertEqual(s["name"], session)
         self.assertEqual([lv["series"] for lv in s["levels"]], series)
         self.assertEqual(s["plan"]["voices"], HOSTILE_VOICES)
@@ -161,7 +127,7 @@ class FilesTest(unittest.TestCase):
         self.assertNotIn("unmatched level", r.stdout)
 
         series = ["voice=" + v for v in HOSTILE_VOICES]
-        header, rows = read_csv(os.path.join(cmp_dir, "compare.csv"))
+        header, rows = harness.read_csv_rows(os.path.join(cmp_dir, "compare.csv"))
         self.assertTrue(all(len(row) == len(header) for row in rows))
         self.assertEqual({row[header.index("baseline")] for row in rows}, {SESSION_A})
         self.assertEqual({row[header.index("candidate")] for row in rows}, {SESSION_B})
@@ -170,14 +136,13 @@ class FilesTest(unittest.TestCase):
         self.assertEqual({row[header.index("baseline_requests")] for row in rows}, {"10"})
         self.assertEqual({row[header.index("candidate_requests")] for row in rows}, {"10"})
 
-        with open(os.path.join(cmp_dir, "compare.json"), encoding="utf-8") as f:
-            c = json.load(f)
+        c = harness.read_json(os.path.join(cmp_dir, "compare.json"))
         self.assertEqual(c["candidates"][0]["baseline"], SESSION_A)
         self.assertEqual([lv["series"] for lv in c["candidates"][0]["levels"]], series)
         self.assertTrue(os.path.isdir(db))
 
     def test_name_that_is_not_utf8_is_refused_before_the_run(self):
-        r = subprocess.run([os.path.join(BIN, "ttsbench"), "voices", "--url", self.url,
+        r = subprocess.run([harness.binary("ttsbench"), "voices", "--url", self.url,
                             "--voices", b"bad\xffname", "default", "--output-dir", self.out,
                             "--session-name", "bad"], capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 1, r.stderr)
@@ -185,12 +150,11 @@ class FilesTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.out, "bad")))
 
     def test_unreachable_target_leaves_a_session_marked_failed(self):
-        dead = f"http://127.0.0.1:{free_port()}"
+        dead = f"http://127.0.0.1:{harness.free_port()}"
         r = self.ttsbench("server", "--url", dead, "--concurrency", "1", "--iterations", "2",
                           "--output-dir", self.out, "--session-name", "dead")
         self.assertEqual(r.returncode, 2, r.stderr)
-        with open(os.path.join(self.out, "dead", "session.json"), encoding="utf-8") as f:
-            s = json.load(f)
+        s = self.session_json("dead")
         self.assertEqual(s["status"], "failed")
         self.assertTrue(any(w.startswith("run failed: ") and "127.0.0.1" in w
                             for w in s["warnings"]), s["warnings"])
@@ -201,5 +165,4 @@ class FilesTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    BIN = os.path.abspath(sys.argv.pop(1))
-    unittest.main()
+    harness.main()

@@ -7,20 +7,18 @@ root (CI runs as root); skipped otherwise.
 
 Run: fleet_test.py BIN_DIR [unittest args]
 """
-import csv
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.request
 
-BIN = None
+import harness
+
 BRIDGE = "tbfleet0"
 HOST_IP = "198.18.0.1"
 AGENT_IPS = ["198.18.0.11", "198.18.0.12", "198.18.0.13"]
@@ -55,12 +53,6 @@ def can_run():
     return None
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Fleet:
     """A bridge in the root namespace and one namespace per agent host."""
 
@@ -93,7 +85,7 @@ class Fleet:
         cmd = ["ip", "netns", "exec", self.ns[i]]
         if shift:
             cmd += ["unshare", "--fork", "--time", "--monotonic", str(shift)]
-        cmd += [os.path.join(BIN, "ttsbench-agent"), "--coordinator", f"{HOST_IP}:{port}",
+        cmd += [harness.binary("ttsbench-agent"), "--coordinator", f"{HOST_IP}:{port}",
                 "--id", f"host-{i + 1}", "--allow-target", allow, *extra]
         if token:
             cmd += ["--token-file", self.token_file]
@@ -104,7 +96,7 @@ class Fleet:
 
 
 @unittest.skipIf(can_run() is not None, can_run() or "")
-class FleetTest(unittest.TestCase):
+class FleetTest(harness.E2eTest):
     @classmethod
     def setUpClass(cls):
         cls.fleet = Fleet()
@@ -114,32 +106,24 @@ class FleetTest(unittest.TestCase):
         cls.fleet.teardown()
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = self.tmp.name
+        super().setUp()
         self.fleet.token_file = os.path.join(self.out, "token")
         with open(self.fleet.token_file, "w") as f:
             f.write(TOKEN + "\n")
         self.procs = []
-        self.synth_port = free_port()
-        self.synth = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"{HOST_IP}:{self.synth_port}",
-             "--slots", "8", "--base-ms", "30"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.assertIn("listening", self.synth.stdout.readline())
-        self.url = f"http://{HOST_IP}:{self.synth_port}"
+        self.url = self.synth("--slots", "8", "--base-ms", "30", host=HOST_IP).url
 
     def tearDown(self):
-        for p in self.procs + [self.synth]:
+        for p in self.procs:
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     p.kill()
                 p.wait(timeout=10)
-        self.tmp.cleanup()
 
     def plan(self, name, **overrides):
-        port = free_port()
+        port = harness.free_port()
         agents = {"connect_timeout_s": 20, "max_clock_uncertainty_ms": 50}
         agents.update(overrides)
         agents_yaml = "".join(f"  {k}: {v}\n" for k, v in agents.items())
@@ -164,9 +148,7 @@ agents:
         return path, port
 
     def coordinator(self, plan, *extra):
-        p = subprocess.Popen([os.path.join(BIN, "ttsbench"), "run", plan, *extra],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+        p = harness.start("ttsbench", "run", plan, *extra, start_new_session=True)
         self.procs.append(p)
         return p
 
@@ -176,14 +158,7 @@ agents:
         return ps
 
     def read(self, name):
-        d = os.path.join(self.out, name)
-        with open(os.path.join(d, "session.json")) as f:
-            session = json.load(f)
-        with open(os.path.join(d, "requests.csv"), newline="") as f:
-            requests = list(csv.DictReader(f))
-        with open(os.path.join(d, "summary.csv"), newline="") as f:
-            summary = list(csv.DictReader(f))
-        return session, requests, summary
+        return self.session_json(name), self.requests(name), self.summary(name)
 
     def test_three_hosts_shifted_clocks_merge_on_one_timeline(self):
         plan, port = self.plan("fleet")
@@ -432,5 +407,4 @@ agents:
 
 
 if __name__ == "__main__":
-    BIN = os.path.abspath(sys.argv.pop(1))
-    unittest.main()
+    harness.main()

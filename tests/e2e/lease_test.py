@@ -6,25 +6,15 @@ follow the failure policy; a stopped coordinator must never report the level as 
 
 Run: lease_test.py BIN_DIR [unittest args]
 """
-import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
-BIN = None
+import harness
+
 LEASE_S = 2
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def children(pid):
@@ -33,16 +23,10 @@ def children(pid):
         return [int(c) for c in f.read().split()]
 
 
-class LeaseTest(unittest.TestCase):
+class LeaseTest(harness.E2eTest):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = self.tmp.name
-        port = free_port()
-        self.synth = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.assertIn("listening", self.synth.stdout.readline())
-        self.url = f"http://127.0.0.1:{port}"
+        super().setUp()
+        self.url = self.synth().url
         self.coord = None
 
     def tearDown(self):
@@ -54,15 +38,6 @@ class LeaseTest(unittest.TestCase):
                 self.coord.wait(timeout=10)
             self.coord.stdout.close()
             self.coord.stderr.close()
-        self.synth.terminate()
-        try:
-            self.synth.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.synth.kill()
-            self.synth.wait(timeout=10)
-        self.synth.stdout.close()
-        self.synth.stderr.close()
-        self.tmp.cleanup()
 
     def stop_mid_level(self, name, victim, policy, pause_s=5):
         """A 12 s level on two local agents; 3 s in, `victim` ("agent" or "coordinator") gets
@@ -82,9 +57,7 @@ agents:
   lease_s: {LEASE_S}
   failure_policy: {policy}
 """)
-        self.coord = subprocess.Popen([os.path.join(BIN, "ttsbench"), "run", plan],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      start_new_session=True)
+        self.coord = harness.start("ttsbench", "run", plan, start_new_session=True)
         time.sleep(3)
         self.assertIsNone(self.coord.poll(), "the run ended before the stop")
         pid = children(self.coord.pid)[1] if victim == "agent" else self.coord.pid
@@ -94,9 +67,7 @@ agents:
         finally:
             os.kill(pid, signal.SIGCONT)
         _, err = self.coord.communicate(timeout=60)
-        with open(os.path.join(self.out, name, "session.json")) as f:
-            session = json.load(f)
-        return self.coord.returncode, err, session
+        return self.coord.returncode, err, self.session_json(name)
 
     def test_stopped_agent_is_named_within_the_lease_and_fails_the_run(self):
         code, err, session = self.stop_mid_level("agent-abort", "agent", "abort")
@@ -133,5 +104,4 @@ agents:
 
 
 if __name__ == "__main__":
-    BIN = os.path.abspath(sys.argv.pop(1))
-    unittest.main()
+    harness.main()

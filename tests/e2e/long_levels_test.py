@@ -7,60 +7,28 @@ Each case runs one 75 s level and takes about 80 s.
 
 Run: long_levels_test.py BIN_DIR [unittest args]
 """
-import csv
-import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
-BIN = None
+import harness
+
 DURATION_S = 75
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LongLevelsTest(unittest.TestCase):
+class LongLevelsTest(harness.E2eTest):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = self.tmp.name
-        port = free_port()
-        self.synth = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.assertIn("listening", self.synth.stdout.readline())
-        self.url = f"http://127.0.0.1:{port}"
-
-    def tearDown(self):
-        self.synth.terminate()
-        try:
-            self.synth.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.synth.kill()
-            self.synth.wait(timeout=10)
-        self.synth.stdout.close()
-        self.synth.stderr.close()
-        self.tmp.cleanup()
+        super().setUp()
+        self.url = self.synth().url
 
     def run_level(self, name, *flags):
         began = time.monotonic()
-        p = subprocess.run(
-            [os.path.join(BIN, "ttsbench"), "server", "--url", self.url, "--duration",
-             f"{DURATION_S}s", "--output-dir", self.out, "--session-name", name, *flags],
-            capture_output=True, text=True, timeout=DURATION_S + 45)
+        p = self.ttsbench("server", "--url", self.url, "--duration", f"{DURATION_S}s",
+                          "--output-dir", self.out, "--session-name", name, *flags,
+                          timeout=DURATION_S + 45)
         took = time.monotonic() - began
         self.assertEqual(p.returncode, 0, p.stderr)
-        with open(os.path.join(self.out, name, "session.json")) as f:
-            session = json.load(f)
-        with open(os.path.join(self.out, name, "requests.csv"), newline="") as f:
-            measured = [r for r in csv.DictReader(f) if r["warmup"] == "0"]
+        session = self.session_json(name)
+        measured = [r for r in self.requests(name) if r["warmup"] == "0"]
         self.assertEqual(session["status"], "completed", session.get("warnings"))
         self.assertEqual(len(session["levels"]), 1)
         starts = sorted(float(r["start_s"]) for r in measured)
@@ -88,5 +56,4 @@ class LongLevelsTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    BIN = os.path.abspath(sys.argv.pop(1))
-    unittest.main()
+    harness.main()

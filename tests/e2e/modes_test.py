@@ -4,50 +4,21 @@ files), voices, comprehensive, capacity, sessions, compare, plus the report file
 
 Run: modes_test.py BIN_DIR [unittest args]
 """
-import csv
-import json
+import http.server
 import os
-import socket
+import signal
 import struct
 import subprocess
 import sys
-import tempfile
-import unittest
+import time
 
-BIN = None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import harness
 
 
-class ModesTest(unittest.TestCase):
+class ModesTest(harness.E2eTest):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.out = self.tmp.name
-        port = free_port()
-        self.synth = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}", "--slots", "4"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.assertIn("listening", self.synth.stdout.readline())
-        self.url = f"http://127.0.0.1:{port}"
-
-    def tearDown(self):
-        self.synth.terminate()
-        self.synth.wait(timeout=10)
-        self.synth.stdout.close()
-        self.synth.stderr.close()
-        self.tmp.cleanup()
-
-    def ttsbench(self, *args, timeout=150):
-        return subprocess.run([os.path.join(BIN, "ttsbench"), *args], capture_output=True,
-                              text=True, timeout=timeout)
-
-    def summary(self, name):
-        with open(os.path.join(self.out, name, "summary.csv"), newline="") as f:
-            return list(csv.DictReader(f))
+        super().setUp()
+        self.url = self.synth("--slots", "4").url
 
     def test_run_plan_file_and_print_plan(self):
         plan = os.path.join(self.out, "plan.yaml")
@@ -109,8 +80,8 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         self.assertEqual(r.returncode, 0, r.stderr)
         # Discovery ran first and its findings are part of the session.
         self.assertIn("ttsbench server --url", r.stdout)
-        with open(os.path.join(self.out, "comp", "discovery.json")) as f:
-            self.assertTrue(json.load(f)["tts_endpoint_found"])
+        discovery = harness.read_json(os.path.join(self.out, "comp", "discovery.json"))
+        self.assertTrue(discovery["tts_endpoint_found"])
         rows = self.summary("comp")
         series = sorted({row["Series"] for row in rows})
         self.assertEqual(series, ["voice=default streaming=off", "voice=default streaming=on",
@@ -125,8 +96,7 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
     def test_discover_finds_endpoints_and_its_suggestion_runs(self):
         r = self.ttsbench("discover", "--url", self.url, "--output-dir", self.out, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
-        with open(os.path.join(self.out, "discovery.json")) as f:
-            found = json.load(f)
+        found = harness.read_json(os.path.join(self.out, "discovery.json"))
         self.assertTrue(found["tts_endpoint_found"])
         working = {(p["dialect"], p["path"]) for p in found["probes"] if p["working"]}
         for dialect, path in [("openai", "/v1/audio/speech"), ("torch-inference", "/tts/stream"),
@@ -145,29 +115,19 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
 
     def test_discover_without_tts_endpoints_exits_2(self):
         # A web server that answers 404 to everything.
-        import http.server
-        import threading
-
         class NotFound(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 self.send_error(404)
             do_POST = do_GET
 
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            r = self.ttsbench("discover", "--url", f"http://127.0.0.1:{server.server_port}",
-                              "--output-dir", self.out, timeout=60)
-        finally:
-            server.shutdown()
+        with harness.HttpServer(NotFound) as server:
+            r = self.ttsbench("discover", "--url", server.url, "--output-dir", self.out,
+                              timeout=60)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("no TTS endpoint found", r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
         # Nothing listening at all: refused, exit 2, one line.
-        r = self.ttsbench("discover", "--url", f"http://127.0.0.1:{free_port()}",
+        r = self.ttsbench("discover", "--url", f"http://127.0.0.1:{harness.free_port()}",
                           "--output-dir", self.out, timeout=60)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
@@ -180,8 +140,7 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
                           "--target-streams", "100", "--output-dir", self.out,
                           "--session-name", "cap")
         self.assertEqual(r.returncode, 0, r.stderr)
-        with open(os.path.join(self.out, "cap", "session.json")) as f:
-            cap = json.load(f)["capacity"]
+        cap = self.session_json("cap")["capacity"]
         self.assertIn(cap["found"], (7, 8, 9))
         self.assertEqual(cap["replicas_needed"], int(-(-100 // (cap["found"] / 2))))
         self.assertIn("Capacity:", r.stdout)
@@ -194,28 +153,17 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         round waits a whole synthesis (TTFA ~42 ms): 1/(slots+1) of requests, more than 1%, so
         ttfa_p99=25ms fails from slots+1 on. Only a probe large enough to resolve the p99 sees it.
         """
-        port = free_port()
-        synth = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}",
-             "--slots", str(slots), "--base-ms", "40", "--per-char-ms", "0",
-             "--first-chunk-ms", "2", "--audio-per-char", "0.01", "--chunk-ms", "250",
-             "--threads", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            self.assertIn("listening", synth.stdout.readline())
-            name = f"cap{slots}"
-            r = self.ttsbench("capacity", "--url", f"http://127.0.0.1:{port}", "--streaming",
+        name = f"cap{slots}"
+        with harness.Synth("--slots", str(slots), "--base-ms", "40", "--per-char-ms", "0",
+                           "--first-chunk-ms", "2", "--audio-per-char", "0.01", "--chunk-ms",
+                           "250", "--threads", "2") as synth:
+            r = self.ttsbench("capacity", "--url", synth.url, "--streaming",
                               "--slo", "ttfa_p99=25ms", "--output-dir", self.out,
                               "--session-name", name, timeout=240)
-        finally:
-            synth.terminate()
-            synth.wait(timeout=10)
-            synth.stdout.close()
-            synth.stderr.close()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         print(f"\n$ ttsbench capacity --url SYNTH(--slots {slots}) --streaming "
               f"--slo ttfa_p99=25ms\n{r.stdout}", file=sys.stderr)
-        with open(os.path.join(self.out, name, "session.json")) as f:
-            cap = json.load(f)["capacity"]
+        cap = self.session_json(name)["capacity"]
         self.assertEqual(cap["found"], slots, r.stdout)
         self.assertGreater(cap["first_failing"], slots)
         for probe in cap["probes"]:
@@ -257,21 +205,11 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
 
     def open_loop_session(self, name, texts, *synth_flags):
         """150 requests/s, 1160 measured, against a fresh synth with `synth_flags`."""
-        port = free_port()
-        synth = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench-synth"), "--listen", f"127.0.0.1:{port}", "--slots", "64",
-             "--first-chunk-ms", "5", "--jitter", "0.1", *synth_flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            self.assertIn("listening", synth.stdout.readline())
-            r = self.ttsbench("server", "--url", f"http://127.0.0.1:{port}", "--texts", texts,
+        with harness.Synth("--slots", "64", "--first-chunk-ms", "5", "--jitter", "0.1",
+                           *synth_flags) as synth:
+            r = self.ttsbench("server", "--url", synth.url, "--texts", texts,
                               "--rate", "150", "--iterations", "1160", "--warmup", "20",
                               "--output-dir", self.out, "--session-name", name)
-        finally:
-            synth.terminate()
-            synth.wait(timeout=10)
-            synth.stdout.close()
-            synth.stderr.close()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_compare_flags_a_slow_tail_on_p99_and_passes_a_rerun(self):
@@ -333,20 +271,16 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
             self.assertIn("data:image/png;base64,", html)
 
     def test_ctrl_c_writes_the_partial_session_marked_interrupted(self):
-        p = subprocess.Popen(
-            [os.path.join(BIN, "ttsbench"), "server", "--url", self.url, "--concurrency", "4",
-             "--iterations", "100000", "--warmup", "0", "--output-dir", self.out,
-             "--session-name", "cut"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        import time
+        p = harness.start("ttsbench", "server", "--url", self.url, "--concurrency", "4",
+                          "--iterations", "100000", "--warmup", "0", "--output-dir", self.out,
+                          "--session-name", "cut")
         time.sleep(3)
-        p.send_signal(2)  # SIGINT, as Ctrl-C
+        p.send_signal(signal.SIGINT)  # as Ctrl-C
         out, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 2, err)
-        with open(os.path.join(self.out, "cut", "session.json")) as f:
-            session = json.load(f)
+        session = self.session_json("cut")
         self.assertEqual(session["status"], "interrupted")
-        with open(os.path.join(self.out, "cut", "requests.csv"), newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = self.requests("cut")
         self.assertGreater(len(rows), 20)  # what was measured before Ctrl-C is kept
         self.assertFalse([n for n in os.listdir(os.path.join(self.out, "cut")) if n.endswith(".tmp")])
 
@@ -355,10 +289,6 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
                              "--iterations", iterations, "--warmup", "0", "--agents", "1",
                              "--output-dir", output_dir or self.out, "--session-name", name,
                              *extra)
-
-    def session_json(self, name):
-        with open(os.path.join(self.out, name, "session.json")) as f:
-            return json.load(f)
 
     def test_reused_session_name_is_never_overwritten_silently(self):
         r = self.small_run("same")
@@ -435,12 +365,11 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
         self.assertIn("NOT EVALUATED: c12b c=1: asps", r.stdout)
         self.assertIn("c12b c=2: asps", r.stdout)
         # compare.csv and compare.json go into the candidate's folder, as docs/CI.md says.
-        with open(os.path.join(self.out, "c12b", "compare.csv"), newline="") as f:
-            rows = list(csv.DictReader(f))
+        _, rows = harness.read_csv(os.path.join(self.out, "c12b", "compare.csv"))
         self.assertTrue(rows)
         self.assertTrue(all(row["candidate"] == "c12b" for row in rows))
-        with open(os.path.join(self.out, "c12b", "compare.json")) as f:
-            self.assertTrue(json.load(f)["not_evaluated"])
+        self.assertTrue(harness.read_json(os.path.join(self.out, "c12b", "compare.json"))
+                        ["not_evaluated"])
         elsewhere = os.path.join(self.out, "cmp")
         r = self.ttsbench("compare", "c12", "c12b", "--output-dir", self.out, "--write", elsewhere)
         self.assertTrue(os.path.exists(os.path.join(elsewhere, "compare.csv")))
@@ -478,5 +407,4 @@ slo: ["ttfa_p95=500ms", "success_rate=99%"]
 
 
 if __name__ == "__main__":
-    BIN = os.path.abspath(sys.argv.pop(1))
-    unittest.main()
+    harness.main()

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "common/audio.h"
+#include "tests/fuzz/pieces.h"
 
 namespace {
 
@@ -38,13 +39,9 @@ struct Result {
 Result Run(absl::string_view body, uint32_t seed) {
   std::unique_ptr<AudioMeter> meter = NewMeter();
   Result r;
-  uint32_t x = seed;
+  ttsbench::fuzzing::PieceSizes pieces(seed, 64);
   while (!body.empty()) {
-    size_t n = body.size();
-    if (seed != 0) {
-      x = x * 1103515245u + 12345u;
-      n = std::min<size_t>(body.size(), 1 + (x >> 16) % 64);
-    }
+    const size_t n = pieces.Next(body.size());
     auto feed = meter->Feed(body.substr(0, n));
     if (!feed.ok()) return r;
     r.piece_seconds += feed->audio_s;

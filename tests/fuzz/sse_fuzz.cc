@@ -8,6 +8,7 @@
 
 #include "agent/client/audio_events.h"
 #include "agent/client/sse.h"
+#include "tests/fuzz/pieces.h"
 
 namespace {
 
@@ -24,13 +25,9 @@ struct Result {
 Result Run(absl::string_view body, uint32_t seed) {
   SseParser parser(4096);
   Result r;
-  uint32_t x = seed;
+  ttsbench::fuzzing::PieceSizes pieces(seed, 32);
   while (!body.empty()) {
-    size_t n = body.size();
-    if (seed != 0) {
-      x = x * 1103515245u + 12345u;
-      n = std::min<size_t>(body.size(), 1 + (x >> 16) % 32);
-    }
+    const size_t n = pieces.Next(body.size());
     if (!parser.Feed(body.substr(0, n), r.events).ok()) {
       r.ok = false;
       return r;
