@@ -42,7 +42,6 @@ class CollectingSink final : public RecordSink {
 
 struct RunSpec {
   v1::Target target;  // url set
-  DialectExtras extras;
   std::vector<v1::Header> secrets;
   int concurrency = 1;
   int iterations = 1;
@@ -63,7 +62,7 @@ inline RunResult RunLoad(const RunSpec& spec) {
   auto url = common::ParseUrl(spec.target.url());
   EXPECT_TRUE(url.ok()) << url.status();
   if (!url.ok()) return out;
-  auto dialect = MakeDialect(spec.target, *url, spec.secrets, spec.extras);
+  auto dialect = MakeDialect(spec.target, *url, spec.secrets);
   EXPECT_TRUE(dialect.ok()) << dialect.status();
   if (!dialect.ok()) return out;
   ShardConfig cfg;
