@@ -650,55 +650,9 @@ class TemplateDialect final : public DialectBase {
   }
 
   absl::Status Validate() const {
-    const v1::RequestTemplate& t = t_;
-    static constexpr absl::string_view kAudio[] = {"body", "json", "sse", "websocket"};
-    if (std::find(std::begin(kAudio), std::end(kAudio), t.audio()) == std::end(kAudio)) {
+    if (std::optional<TemplateIssue> issue = FindTemplateIssue(t_)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("template audio '", t.audio(), "' must be body, json, sse or websocket"));
-    }
-    if (t.path().empty() || t.path()[0] != '/') {
-      return absl::InvalidArgumentError("template path must start with /");
-    }
-    if (t.method() != "GET" && t.method() != "POST" && t.method() != "PUT") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("template method '", t.method(), "' must be GET, POST or PUT"));
-    }
-    if (t.method() == "GET" && !t.body().empty()) {
-      return absl::InvalidArgumentError("template body needs method POST or PUT");
-    }
-    if (!HeaderSafe(t.content_type())) {
-      return absl::InvalidArgumentError("template content_type contains a line break");
-    }
-    for (const v1::Header& h : t.headers()) {
-      if (!IsToken(h.name()) || !HeaderSafe(h.value())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("template header '", h.name(), "' is not a valid header line"));
-      }
-    }
-    if (t.audio() == "websocket") {
-      if (t.messages().empty()) {
-        return absl::InvalidArgumentError("template audio websocket needs messages to send");
-      }
-      if (absl::StrContains(t.path(), "{text}")) {
-        return absl::InvalidArgumentError(
-            "a websocket template sends {text} in messages, not in the path");
-      }
-      for (const v1::Header& q : t.query()) {
-        if (absl::StrContains(q.value(), "{text}")) {
-          return absl::InvalidArgumentError(
-              "a websocket template sends {text} in messages, not in the query");
-        }
-      }
-    }
-    // A body that is not JSON once filled in is caught now, not as 4xx under load.
-    if (!t.body().empty() && IsJsonContentType(t.content_type())) {
-      const std::string sample = Expand(t.body(), vars_, "a \"quoted\"\nline", Escape::kJson);
-      boost::json::error_code ec;
-      boost::json::parse(sample, ec);
-      if (ec) {
-        return absl::InvalidArgumentError(
-            "template body is not JSON once filled in (write \"{text}\" inside quotes)");
-      }
+          absl::StrCat("template ", issue->field, ": ", issue->problem));
     }
     return absl::OkStatus();
   }
@@ -862,6 +816,57 @@ v1::RequestTemplate WithTemplateDefaults(v1::RequestTemplate t) {
   if (t.audio().empty()) t.set_audio("body");
   if (t.audio_field().empty()) t.set_audio_field("audio");
   return t;
+}
+
+std::optional<TemplateIssue> FindTemplateIssue(const v1::RequestTemplate& t) {
+  auto issue = [](std::string field, std::string problem) {
+    return std::optional<TemplateIssue>(TemplateIssue{std::move(field), std::move(problem)});
+  };
+  auto one_of = [](const auto& values, const std::string& v) {
+    return std::find(std::begin(values), std::end(values), v) != std::end(values);
+  };
+  if (!one_of(kTemplateAudio, t.audio())) {
+    return issue("audio", absl::StrCat("must be ", absl::StrJoin(kTemplateAudio, ", "), ", got '",
+                                       t.audio(), "'"));
+  }
+  if (t.path().empty() || t.path()[0] != '/') {
+    return issue("path", "required for api: template, and must start with /");
+  }
+  if (!one_of(kTemplateMethods, t.method())) {
+    return issue("method", absl::StrCat("must be ", absl::StrJoin(kTemplateMethods, ", "),
+                                        ", got '", t.method(), "'"));
+  }
+  if (t.method() == "GET" && !t.body().empty()) return issue("body", "needs method POST or PUT");
+  if (!HeaderSafe(t.content_type())) return issue("content_type", "contains a line break");
+  for (int i = 0; i < t.headers_size(); ++i) {
+    if (!IsToken(t.headers(i).name())) {
+      return issue(absl::StrCat("headers[", i, "].name"), "is not a valid header name");
+    }
+    if (!HeaderSafe(t.headers(i).value())) {
+      return issue(absl::StrCat("headers[", i, "].value"), "contains a line break");
+    }
+  }
+  if (t.audio() == "websocket") {
+    if (t.messages().empty()) return issue("messages", "audio: websocket needs messages to send");
+    if (absl::StrContains(t.path(), "{text}")) {
+      return issue("path", "a websocket template sends {text} in messages, not in the path");
+    }
+    for (int i = 0; i < t.query_size(); ++i) {
+      if (absl::StrContains(t.query(i).value(), "{text}")) {
+        return issue(absl::StrCat("query[", i, "].value"),
+                     "a websocket template sends {text} in messages, not in the query");
+      }
+    }
+  }
+  // A body that is not JSON once filled in is caught now, not as 4xx under load.
+  if (!t.body().empty() && IsJsonContentType(t.content_type())) {
+    const TemplateVars sample{"voice", "wav", "model", "1", "24000"};
+    const std::string body = Expand(t.body(), sample, "a \"quoted\"\nline", Escape::kJson);
+    boost::json::error_code ec;
+    boost::json::parse(body, ec);
+    if (ec) return issue("body", "is not JSON once filled in (write \"{text}\" inside quotes)");
+  }
+  return std::nullopt;
 }
 
 std::string HostHeader(const common::Url& url) {

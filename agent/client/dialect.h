@@ -4,6 +4,7 @@
 #define TTSBENCH_AGENT_DIALECT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,19 @@ class Dialect {
 // application/json, audio body, audio_field "audio") filled in: the plan validator stores them,
 // and the template dialect reads the template through this.
 v1::RequestTemplate WithTemplateDefaults(v1::RequestTemplate t);
+
+// The values request_template.method and .audio take.
+inline constexpr absl::string_view kTemplateMethods[] = {"GET", "POST", "PUT"};
+inline constexpr absl::string_view kTemplateAudio[] = {"body", "json", "sse", "websocket"};
+
+// A rule of request templates that a template (its defaults filled in) breaks: the field
+// ("path", "headers[2].name", ...) and what is wrong with it. The one statement of the rules:
+// the plan validator names the file and line of the field, the dialect refuses the target.
+struct TemplateIssue {
+  std::string field;
+  std::string problem;
+};
+std::optional<TemplateIssue> FindTemplateIssue(const v1::RequestTemplate& t);
 
 // Selected by target.api: openai | torch-inference | coqui | opentts | piper | elevenlabs |
 // template. target.path overrides the dialect's endpoint path (torch-inference: "/synthesize"
