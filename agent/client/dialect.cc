@@ -869,6 +869,10 @@ std::optional<TemplateIssue> FindTemplateIssue(const v1::RequestTemplate& t) {
   return std::nullopt;
 }
 
+bool IsHeaderName(absl::string_view name) { return IsToken(name); }
+
+bool IsHeaderValue(absl::string_view value) { return HeaderSafe(value); }
+
 std::string HostHeader(const common::Url& url) {
   const bool tls = url.scheme == "https" || url.scheme == "wss";
   std::string host =

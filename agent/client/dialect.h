@@ -115,6 +115,10 @@ absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
                                                      std::vector<v1::Header> secret_headers);
 
 // Request framing shared by the dialects and by one-off requests (discover's list probes).
+// RFC 9110 token characters only: what a header name may hold.
+bool IsHeaderName(absl::string_view name);
+// No line break: a value that cannot end its header line early.
+bool IsHeaderValue(absl::string_view value);
 // The Host header for `url`: [v6] literals bracketed, the port unless it is the scheme's own.
 std::string HostHeader(const common::Url& url);
 // "Name: value\r\n" for each header, in order (names and values already checked).

@@ -502,13 +502,8 @@ std::string ParentPath(const std::string& path) {
   return cut == std::string::npos ? "" : path.substr(0, cut);
 }
 
-// RFC 9110 token characters: what a header name may contain.
-bool IsHeaderName(absl::string_view name) {
-  if (name.empty()) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c);
-  });
-}
+// One rule for header names, the client layer's (it refuses the same names before any load).
+using agent::IsHeaderName;
 
 bool IsEnvName(absl::string_view name) {
   if (name.empty() || absl::ascii_isdigit(name[0])) return false;

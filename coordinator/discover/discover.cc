@@ -529,9 +529,7 @@ class Prober {
 
   absl::Status Init() {
     for (const v1::Header& h : options_.headers) {
-      if (h.name().empty() || absl::StrContains(h.name(), "\n") ||
-          absl::StrContains(h.name(), "\r") || absl::StrContains(h.name(), ":") ||
-          absl::StrContains(h.value(), "\n") || absl::StrContains(h.value(), "\r")) {
+      if (!agent::IsHeaderName(h.name()) || !agent::IsHeaderValue(h.value())) {
         // Never the value: it is likely a secret.
         return absl::InvalidArgumentError(
             absl::StrCat("header '", Shorten(h.name()), "' has an invalid name or value"));
