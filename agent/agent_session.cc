@@ -250,8 +250,7 @@ class Session {
                                     "/s exceeds this agent's --max-rate ", options_.max_rate));
     }
     std::vector<v1::Header> secrets(assign.secret_headers().begin(), assign.secret_headers().end());
-    auto dialect =
-        MakeDialect(assign.target(), *url, std::move(secrets), ExtrasFromTarget(assign.target()));
+    auto dialect = MakeDialect(assign.target(), *url, std::move(secrets));
     if (!dialect.ok()) return SendError(std::string(dialect.status().message()));
     const v1::Load& load = assign.load();
     ShardConfig cfg;

@@ -322,21 +322,13 @@ bool IsEventStream(absl::string_view content_type) {
 // Request framing and transport settings shared by every dialect.
 class DialectBase : public Dialect {
  public:
-  DialectBase(v1::Target target, common::Url url, std::vector<v1::Header> secret_headers,
-              DialectExtras extras)
-      : target_(std::move(target)), url_(std::move(url)), extras_(std::move(extras)) {
+  DialectBase(v1::Target target, common::Url url, std::vector<v1::Header> secret_headers)
+      : target_(std::move(target)), url_(std::move(url)), host_header_(HostHeader(url_)) {
     const bool tls = url_.scheme == "https" || url_.scheme == "wss";
-    host_header_ =
-        url_.host.find(':') != std::string::npos ? absl::StrCat("[", url_.host, "]") : url_.host;
-    if (url_.port != (tls ? 443 : 80)) absl::StrAppend(&host_header_, ":", url_.port);
-    for (const v1::Header& h : secret_headers) {
-      absl::StrAppend(&extra_headers_, h.name(), ": ", h.value(), "\r\n");
-      transport_.ws_headers.push_back(h);
-    }
-    for (const v1::Header& h : target_.headers()) {
-      absl::StrAppend(&extra_headers_, h.name(), ": ", h.value(), "\r\n");
-      transport_.ws_headers.push_back(h);
-    }
+    transport_.ws_headers = std::move(secret_headers);
+    transport_.ws_headers.insert(transport_.ws_headers.end(), target_.headers().begin(),
+                                 target_.headers().end());
+    extra_headers_ = HeaderLines(transport_.ws_headers);
     transport_.tls.enabled = tls;
     transport_.tls.host = url_.host;
     transport_.tls.ca_file = target_.ca_file();
@@ -362,14 +354,7 @@ class DialectBase : public Dialect {
                        absl::string_view content_type, absl::string_view accept, int chars) const {
     PreparedRequest req;
     req.chars = chars;
-    req.wire =
-        absl::StrCat(method, " ", url_.base_path, target, " HTTP/1.1\r\nHost: ", host_header_,
-                     "\r\nUser-Agent: ttsbench/0.1\r\nAccept: ", accept, "\r\n");
-    if (!body.empty() || method != "GET") {
-      absl::StrAppend(&req.wire, "Content-Type: ", content_type,
-                      "\r\nContent-Length: ", body.size(), "\r\n");
-    }
-    absl::StrAppend(&req.wire, extra_headers_, "\r\n", body);
+    req.wire = HttpRequestWire(url_, method, target, accept, extra_headers_, body, content_type);
     return req;
   }
 
@@ -399,12 +384,11 @@ class DialectBase : public Dialect {
 
   // The dialect's path, or the plan's override.
   std::string PathOr(absl::string_view fallback) const {
-    return extras_.path.empty() ? std::string(fallback) : extras_.path;
+    return target_.path().empty() ? std::string(fallback) : target_.path();
   }
 
   v1::Target target_;
   common::Url url_;
-  DialectExtras extras_;
   std::string host_header_;
   std::string extra_headers_;
   TransportSpec transport_;
@@ -414,9 +398,8 @@ class DialectBase : public Dialect {
 // or not, or SSE events with base64 audio deltas.
 class OpenAiDialect final : public DialectBase {
  public:
-  OpenAiDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
-                DialectExtras extras)
-      : DialectBase(std::move(target), std::move(url), std::move(secret), std::move(extras)) {
+  OpenAiDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret)
+      : DialectBase(std::move(target), std::move(url), std::move(secret)) {
     transport_.streamed = target_.stream_format() == "sse";
   }
   absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
@@ -453,14 +436,13 @@ class OpenAiDialect final : public DialectBase {
 // and the older POST /synthesize ({model_name, inputs, ...} -> {audio_data, ...}).
 class TorchInferenceDialect final : public DialectBase {
  public:
-  TorchInferenceDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
-                        DialectExtras extras)
-      : DialectBase(std::move(target), std::move(url), std::move(secret), std::move(extras)) {
+  TorchInferenceDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret)
+      : DialectBase(std::move(target), std::move(url), std::move(secret)) {
     if (target_.stream_format() == "ws") {
       mode_ = Mode::kWebSocket;
       // One session serves request after request, as the server's protocol intends.
       UseWebSocket(PathOr("/audio/ws"), /*reuse=*/true, /*ends_on_close=*/false);
-    } else if (extras_.path == "/synthesize") {
+    } else if (target_.path() == "/synthesize") {
       mode_ = Mode::kLegacy;
     } else {
       mode_ = target_.streaming() ? Mode::kStream : Mode::kJson;
@@ -534,8 +516,8 @@ class CoquiDialect final : public DialectBase {
     std::string params = absl::StrCat("text=", UrlEncode(text));
     if (!target_.voice().empty())
       absl::StrAppend(&params, "&speaker_id=", UrlEncode(target_.voice()));
-    if (!extras_.language.empty()) {
-      absl::StrAppend(&params, "&language_id=", UrlEncode(extras_.language));
+    if (!target_.language().empty()) {
+      absl::StrAppend(&params, "&language_id=", UrlEncode(target_.language()));
     }
     const std::string path = PathOr("/api/tts");
     if (params.size() <= kMaxQueryBytes) {
@@ -608,8 +590,8 @@ std::string ElevenLabsFormat(const v1::Target& t) {
 class ElevenLabsDialect final : public DialectBase {
  public:
   ElevenLabsDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
-                    DialectExtras extras, std::string output_format)
-      : DialectBase(std::move(target), std::move(url), std::move(secret), std::move(extras)),
+                    std::string output_format)
+      : DialectBase(std::move(target), std::move(url), std::move(secret)),
         output_format_(std::move(output_format)) {
     std::vector<absl::string_view> parts = absl::StrSplit(output_format_, '_');
     meter_format_ = std::string(parts[0]);
@@ -704,103 +686,57 @@ bool IsJsonContentType(absl::string_view ct) {
 
 class TemplateDialect final : public DialectBase {
  public:
-  TemplateDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
-                  DialectExtras extras)
-      : DialectBase(std::move(target), std::move(url), std::move(secret), std::move(extras)) {
-    const TemplateSpec& t = extras_.request_template;
+  TemplateDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret)
+      : DialectBase(std::move(target), std::move(url), std::move(secret)),
+        t_(WithTemplateDefaults(target_.request_template())) {
+    const v1::RequestTemplate& t = t_;
     vars_.voice = target_.voice();
     vars_.format = target_.format();
     vars_.model = target_.model();
     vars_.speed = Number(target_.speed() > 0 ? target_.speed() : 1.0);
     vars_.sample_rate = absl::StrCat(DefaultRate());
     spec_ = Events();
-    spec_.audio_fields = {t.audio_field.empty() ? "audio" : t.audio_field};
-    if (const size_t eq = t.done.find('='); eq != std::string::npos) {
-      spec_.type_field = t.done.substr(0, eq);
-      spec_.done_types = {t.done.substr(eq + 1)};
+    spec_.audio_fields = {t.audio_field()};
+    if (const size_t eq = t.done().find('='); eq != std::string::npos) {
+      spec_.type_field = t.done().substr(0, eq);
+      spec_.done_types = {t.done().substr(eq + 1)};
     } else {
-      spec_.final_field = t.done;
+      spec_.final_field = t.done();
     }
-    transport_.streamed = t.audio == "sse";
-    if (t.audio == "websocket") {
+    transport_.streamed = t.audio() == "sse";
+    if (t.audio() == "websocket") {
       // Without an end marker only the server's close ends an answer: a socket per request.
-      const bool marked = !t.done.empty();
+      const bool marked = !t.done().empty();
       UseWebSocket(Target(""), /*reuse=*/marked, /*ends_on_close=*/!marked);
     }
   }
 
   absl::Status Validate() const {
-    const TemplateSpec& t = extras_.request_template;
-    static constexpr absl::string_view kAudio[] = {"body", "json", "sse", "websocket"};
-    if (std::find(std::begin(kAudio), std::end(kAudio), t.audio) == std::end(kAudio)) {
+    if (std::optional<TemplateIssue> issue = FindTemplateIssue(t_)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("template audio '", t.audio, "' must be body, json, sse or websocket"));
-    }
-    if (t.path.empty() || t.path[0] != '/') {
-      return absl::InvalidArgumentError("template path must start with /");
-    }
-    if (t.method != "GET" && t.method != "POST" && t.method != "PUT") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("template method '", t.method, "' must be GET, POST or PUT"));
-    }
-    if (t.method == "GET" && !t.body.empty()) {
-      return absl::InvalidArgumentError("template body needs method POST or PUT");
-    }
-    if (!HeaderSafe(t.content_type)) {
-      return absl::InvalidArgumentError("template content_type contains a line break");
-    }
-    for (const v1::Header& h : t.headers) {
-      if (!IsToken(h.name()) || !HeaderSafe(h.value())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("template header '", h.name(), "' is not a valid header line"));
-      }
-    }
-    if (t.audio == "websocket") {
-      if (t.messages.empty()) {
-        return absl::InvalidArgumentError("template audio websocket needs messages to send");
-      }
-      if (absl::StrContains(t.path, "{text}")) {
-        return absl::InvalidArgumentError(
-            "a websocket template sends {text} in messages, not in the path");
-      }
-      for (const v1::Header& q : t.query) {
-        if (absl::StrContains(q.value(), "{text}")) {
-          return absl::InvalidArgumentError(
-              "a websocket template sends {text} in messages, not in the query");
-        }
-      }
-    }
-    // A body that is not JSON once filled in is caught now, not as 4xx under load.
-    if (!t.body.empty() && IsJsonContentType(t.content_type)) {
-      const std::string sample = Expand(t.body, vars_, "a \"quoted\"\nline", Escape::kJson);
-      boost::json::error_code ec;
-      boost::json::parse(sample, ec);
-      if (ec) {
-        return absl::InvalidArgumentError(
-            "template body is not JSON once filled in (write \"{text}\" inside quotes)");
-      }
+          absl::StrCat("template ", issue->field, ": ", issue->problem));
     }
     return absl::OkStatus();
   }
 
   absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
-    const TemplateSpec& t = extras_.request_template;
+    const v1::RequestTemplate& t = t_;
     if (transport_.kind == TransportSpec::Kind::kWebSocket) {
       PreparedRequest req;
       req.chars = Chars(text);
-      for (const std::string& m : t.messages) {
+      for (const std::string& m : t.messages()) {
         req.messages.push_back(Expand(m, vars_, text, Escape::kJson));
       }
       return req;
     }
-    std::string body = Expand(t.body, vars_, text,
-                              IsJsonContentType(t.content_type) ? Escape::kJson : Escape::kRaw);
-    PreparedRequest req = Http(t.method, Target(text), body, t.content_type,
-                               t.audio == "sse" ? "text/event-stream" : "*/*", Chars(text));
-    if (!t.headers.empty()) {
+    std::string body = Expand(t.body(), vars_, text,
+                              IsJsonContentType(t.content_type()) ? Escape::kJson : Escape::kRaw);
+    PreparedRequest req = Http(t.method(), Target(text), body, t.content_type(),
+                               t.audio() == "sse" ? "text/event-stream" : "*/*", Chars(text));
+    if (!t.headers().empty()) {
       // Template headers go before the blank line that ends the head.
       std::string extra;
-      for (const v1::Header& h : t.headers) {
+      for (const v1::Header& h : t.headers()) {
         const std::string value = Expand(h.value(), vars_, text, Escape::kRaw);
         if (!HeaderSafe(value)) return absl::InvalidArgumentError("header value has a line break");
         absl::StrAppend(&extra, h.name(), ": ", value, "\r\n");
@@ -813,12 +749,12 @@ class TemplateDialect final : public DialectBase {
 
   absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
       absl::string_view content_type) const override {
-    const TemplateSpec& t = extras_.request_template;
-    if (t.audio == "websocket") return Decoder<WsAudioDecoder>(spec_, Meter(target_.format()));
-    if (t.audio == "sse" && IsEventStream(content_type)) {
+    const v1::RequestTemplate& t = t_;
+    if (t.audio() == "websocket") return Decoder<WsAudioDecoder>(spec_, Meter(target_.format()));
+    if (t.audio() == "sse" && IsEventStream(content_type)) {
       return Decoder<SseAudioDecoder>(spec_, Meter(target_.format()));
     }
-    if (t.audio == "json") {
+    if (t.audio() == "json") {
       AudioEventSpec spec = spec_;
       spec.error_field = "error";
       return Decoder<JsonBase64Decoder>(spec, Meter(target_.format()));
@@ -829,10 +765,10 @@ class TemplateDialect final : public DialectBase {
  private:
   // Path and query, filled in ({text} in the query for GET APIs).
   std::string Target(absl::string_view text) const {
-    const TemplateSpec& t = extras_.request_template;
-    std::string out = Expand(t.path, vars_, text, Escape::kUrl);
+    const v1::RequestTemplate& t = t_;
+    std::string out = Expand(t.path(), vars_, text, Escape::kUrl);
     const char* sep = out.find('?') == std::string::npos ? "?" : "&";
-    for (const v1::Header& q : t.query) {
+    for (const v1::Header& q : t.query()) {
       absl::StrAppend(&out, sep, UrlEncode(q.name()), "=",
                       Expand(q.value(), vars_, text, Escape::kUrl));
       sep = "&";
@@ -840,6 +776,8 @@ class TemplateDialect final : public DialectBase {
     return out;
   }
 
+  // The template with its defaults: the dialect's compiled form of target.request_template.
+  v1::RequestTemplate t_;
   TemplateVars vars_;
   AudioEventSpec spec_;
 };
@@ -857,8 +795,7 @@ namespace {
 
 absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
                                                     const common::Url& url,
-                                                    std::vector<v1::Header> secret_headers,
-                                                    const DialectExtras& extras) {
+                                                    std::vector<v1::Header> secret_headers) {
   for (const v1::Header& h : secret_headers) {
     // Never echo a secret value: name the header only.
     if (!IsToken(h.name()) || !HeaderSafe(h.value())) {
@@ -872,8 +809,9 @@ absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
           absl::StrCat("header '", h.name(), "' has an invalid name or a line break"));
     }
   }
-  if (!extras.path.empty() && (extras.path[0] != '/' || !HeaderSafe(extras.path) ||
-                               extras.path.find(' ') != std::string::npos)) {
+  if (const std::string& path = target.path();
+      !path.empty() &&
+      (path[0] != '/' || !HeaderSafe(path) || path.find(' ') != std::string::npos)) {
     return absl::InvalidArgumentError("path must start with / and hold no spaces");
   }
   const std::string& api = target.api();
@@ -892,7 +830,7 @@ absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
   }
   auto make = [&](auto* tag) -> std::unique_ptr<Dialect> {
     using D = std::remove_pointer_t<decltype(tag)>;
-    return std::make_unique<D>(target, url, std::move(secret_headers), extras);
+    return std::make_unique<D>(target, url, std::move(secret_headers));
   };
   if (api == "openai") {
     static constexpr absl::string_view kFormats[] = {"wav", "pcm",  "mp3", "opus",
@@ -921,10 +859,10 @@ absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
                        "such as mp3_44100_128, pcm_16000)"));
     }
     return std::unique_ptr<Dialect>(std::make_unique<ElevenLabsDialect>(
-        target, url, std::move(secret_headers), extras, std::move(output_format)));
+        target, url, std::move(secret_headers), std::move(output_format)));
   }
   if (api == "template") {
-    auto d = std::make_unique<TemplateDialect>(target, url, std::move(secret_headers), extras);
+    auto d = std::make_unique<TemplateDialect>(target, url, std::move(secret_headers));
     if (absl::Status st = d->Validate(); !st.ok()) return st;
     return std::unique_ptr<Dialect>(std::move(d));
   }
@@ -934,32 +872,102 @@ absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
 
 }  // namespace
 
-DialectExtras ExtrasFromTarget(const v1::Target& target) {
-  DialectExtras x;
-  x.path = target.path();
-  x.language = target.language();
-  if (target.has_request_template()) {
-    const v1::RequestTemplate& r = target.request_template();
-    TemplateSpec& t = x.request_template;
-    if (!r.method().empty()) t.method = r.method();
-    t.path = r.path();
-    t.query.assign(r.query().begin(), r.query().end());
-    t.headers.assign(r.headers().begin(), r.headers().end());
-    t.body = r.body();
-    if (!r.content_type().empty()) t.content_type = r.content_type();
-    if (!r.audio().empty()) t.audio = r.audio();
-    if (!r.audio_field().empty()) t.audio_field = r.audio_field();
-    t.done = r.done();
-    t.messages.assign(r.messages().begin(), r.messages().end());
+v1::RequestTemplate WithTemplateDefaults(v1::RequestTemplate t) {
+  if (t.method().empty()) t.set_method("POST");
+  if (t.content_type().empty()) t.set_content_type("application/json");
+  if (t.audio().empty()) t.set_audio("body");
+  if (t.audio_field().empty()) t.set_audio_field("audio");
+  return t;
+}
+
+std::optional<TemplateIssue> FindTemplateIssue(const v1::RequestTemplate& t) {
+  auto issue = [](std::string field, std::string problem) {
+    return std::optional<TemplateIssue>(TemplateIssue{std::move(field), std::move(problem)});
+  };
+  auto one_of = [](const auto& values, const std::string& v) {
+    return std::find(std::begin(values), std::end(values), v) != std::end(values);
+  };
+  if (!one_of(kTemplateAudio, t.audio())) {
+    return issue("audio", absl::StrCat("must be ", absl::StrJoin(kTemplateAudio, ", "), ", got '",
+                                       t.audio(), "'"));
   }
-  return x;
+  if (t.path().empty() || t.path()[0] != '/') {
+    return issue("path", "required for api: template, and must start with /");
+  }
+  if (!one_of(kTemplateMethods, t.method())) {
+    return issue("method", absl::StrCat("must be ", absl::StrJoin(kTemplateMethods, ", "),
+                                        ", got '", t.method(), "'"));
+  }
+  if (t.method() == "GET" && !t.body().empty()) return issue("body", "needs method POST or PUT");
+  if (!HeaderSafe(t.content_type())) return issue("content_type", "contains a line break");
+  for (int i = 0; i < t.headers_size(); ++i) {
+    if (!IsToken(t.headers(i).name())) {
+      return issue(absl::StrCat("headers[", i, "].name"), "is not a valid header name");
+    }
+    if (!HeaderSafe(t.headers(i).value())) {
+      return issue(absl::StrCat("headers[", i, "].value"), "contains a line break");
+    }
+  }
+  if (t.audio() == "websocket") {
+    if (t.messages().empty()) return issue("messages", "audio: websocket needs messages to send");
+    if (absl::StrContains(t.path(), "{text}")) {
+      return issue("path", "a websocket template sends {text} in messages, not in the path");
+    }
+    for (int i = 0; i < t.query_size(); ++i) {
+      if (absl::StrContains(t.query(i).value(), "{text}")) {
+        return issue(absl::StrCat("query[", i, "].value"),
+                     "a websocket template sends {text} in messages, not in the query");
+      }
+    }
+  }
+  // A body that is not JSON once filled in is caught now, not as 4xx under load.
+  if (!t.body().empty() && IsJsonContentType(t.content_type())) {
+    const TemplateVars sample{"voice", "wav", "model", "1", "24000"};
+    const std::string body = Expand(t.body(), sample, "a \"quoted\"\nline", Escape::kJson);
+    boost::json::error_code ec;
+    boost::json::parse(body, ec);
+    if (ec) return issue("body", "is not JSON once filled in (write \"{text}\" inside quotes)");
+  }
+  return std::nullopt;
+}
+
+bool IsHeaderName(absl::string_view name) { return IsToken(name); }
+
+bool IsHeaderValue(absl::string_view value) { return HeaderSafe(value); }
+
+std::string HostHeader(const common::Url& url) {
+  const bool tls = url.scheme == "https" || url.scheme == "wss";
+  std::string host =
+      url.host.find(':') != std::string::npos ? absl::StrCat("[", url.host, "]") : url.host;
+  if (url.port != (tls ? 443 : 80)) absl::StrAppend(&host, ":", url.port);
+  return host;
+}
+
+std::string HeaderLines(const std::vector<v1::Header>& headers) {
+  std::string lines;
+  for (const v1::Header& h : headers) absl::StrAppend(&lines, h.name(), ": ", h.value(), "\r\n");
+  return lines;
+}
+
+std::string HttpRequestWire(const common::Url& url, absl::string_view method,
+                            absl::string_view target, absl::string_view accept,
+                            absl::string_view header_lines, absl::string_view body,
+                            absl::string_view content_type) {
+  std::string wire =
+      absl::StrCat(method, " ", url.base_path, target, " HTTP/1.1\r\nHost: ", HostHeader(url),
+                   "\r\nUser-Agent: ttsbench/0.1\r\nAccept: ", accept, "\r\n");
+  if (!body.empty() || method != "GET") {
+    absl::StrAppend(&wire, "Content-Type: ", content_type, "\r\nContent-Length: ", body.size(),
+                    "\r\n");
+  }
+  absl::StrAppend(&wire, header_lines, "\r\n", body);
+  return wire;
 }
 
 absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
                                                      const common::Url& url,
-                                                     std::vector<v1::Header> secret_headers,
-                                                     const DialectExtras& extras) {
-  auto dialect = NewDialect(target, url, std::move(secret_headers), extras);
+                                                     std::vector<v1::Header> secret_headers) {
+  auto dialect = NewDialect(target, url, std::move(secret_headers));
   if (!dialect.ok()) return dialect.status();
   // A CA file that cannot be read fails the level before any load, not every request.
   if (const TlsOptions& tls = (*dialect)->transport().tls; tls.enabled) {

@@ -4,6 +4,7 @@
 #define TTSBENCH_AGENT_DIALECT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,47 +92,50 @@ class Dialect {
   virtual const TransportSpec& transport() const = 0;
 };
 
-// api: template. Placeholders {text} {voice} {format} {model} {speed} {sample_rate} are
-// replaced in the path, query values, header values, body and messages, escaped for where they
-// stand: URL-encoded in the path and query, JSON-escaped in the body and messages (so write
-// "input": "{text}"; {speed} and {sample_rate} are bare numbers), verbatim in headers.
-struct TemplateSpec {
-  std::string method = "POST";      // GET | POST | PUT; a body needs POST or PUT
-  std::string path;                 // e.g. /v1/tts/{voice}
-  std::vector<v1::Header> query;    // name=value pairs
-  std::vector<v1::Header> headers;  // non-secret
-  std::string body;                 // JSON template (or any text with content_type set)
-  std::string content_type = "application/json";
-  // Where the audio is: body (raw audio bytes), json (base64 at audio_field in a JSON body),
-  // sse (base64 at audio_field of each event's JSON data), websocket (binary frames, or base64
-  // at audio_field of JSON text messages).
-  std::string audio = "body";
-  std::string audio_field = "audio";  // dotted path
-  // sse / websocket: what ends the answer: "FIELD" (a true value, e.g. "isFinal") or
-  // "FIELD=VALUE" (e.g. "type=done"). Empty: the end of the body, or the server closing the
-  // WebSocket (then each request opens its own socket).
-  std::string done;
-  std::vector<std::string> messages;  // websocket: sent after the handshake, in order
-};
+// api: template: target.request_template (the proto is the one representation; see its
+// comment for the placeholders). The defaults of its empty fields (method POST, content_type
+// application/json, audio body, audio_field "audio") filled in: the plan validator stores them,
+// and the template dialect reads the template through this.
+v1::RequestTemplate WithTemplateDefaults(v1::RequestTemplate t);
 
-// The target's path, language and request_template, with the template's defaults applied.
-struct DialectExtras {
-  // Overrides the dialect's endpoint path. torch-inference: "/synthesize" selects the older
-  // {model_name, inputs, voice, output_format} API.
-  std::string path;
-  std::string language;  // coqui: language_id
-  TemplateSpec request_template;
-};
+// The values request_template.method and .audio take.
+inline constexpr absl::string_view kTemplateMethods[] = {"GET", "POST", "PUT"};
+inline constexpr absl::string_view kTemplateAudio[] = {"body", "json", "sse", "websocket"};
 
-DialectExtras ExtrasFromTarget(const v1::Target& target);
+// A rule of request templates that a template (its defaults filled in) breaks: the field
+// ("path", "headers[2].name", ...) and what is wrong with it. The one statement of the rules:
+// the plan validator names the file and line of the field, the dialect refuses the target.
+struct TemplateIssue {
+  std::string field;
+  std::string problem;
+};
+std::optional<TemplateIssue> FindTemplateIssue(const v1::RequestTemplate& t);
 
 // Selected by target.api: openai | torch-inference | coqui | opentts | piper | elevenlabs |
-// template. `secret_headers` (auth) and target.headers are added to every request and
+// template. target.path overrides the dialect's endpoint path (torch-inference: "/synthesize"
+// selects the older {model_name, inputs, voice, output_format} API); target.language is coqui's
+// language_id. `secret_headers` (auth) and target.headers are added to every request and
 // handshake; secret values are never logged or returned in errors.
 absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
                                                      const common::Url& url,
-                                                     std::vector<v1::Header> secret_headers,
-                                                     const DialectExtras& extras = {});
+                                                     std::vector<v1::Header> secret_headers);
+
+// Request framing shared by the dialects and by one-off requests (discover's list probes).
+// RFC 9110 token characters only: what a header name may hold.
+bool IsHeaderName(absl::string_view name);
+// No line break: a value that cannot end its header line early.
+bool IsHeaderValue(absl::string_view value);
+// The Host header for `url`: [v6] literals bracketed, the port unless it is the scheme's own.
+std::string HostHeader(const common::Url& url);
+// "Name: value\r\n" for each header, in order (names and values already checked).
+std::string HeaderLines(const std::vector<v1::Header>& headers);
+// An HTTP/1.1 request as written on the socket: `target` (path and query) below url's base
+// path, `header_lines` as HeaderLines makes them; a Content-Type and Content-Length with a body
+// or any method but GET.
+std::string HttpRequestWire(const common::Url& url, absl::string_view method,
+                            absl::string_view target, absl::string_view accept,
+                            absl::string_view header_lines, absl::string_view body = "",
+                            absl::string_view content_type = "");
 
 // Percent-encodes everything but RFC 3986 unreserved characters (a query value, a path
 // segment).

@@ -27,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/client/dialect.h"
 #include "common/escape.h"
 #include "common/slo.h"
 #include "common/status_macros.h"
@@ -476,8 +477,6 @@ constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",   "
 constexpr absl::string_view kFormats[] = {"wav", "pcm", "mp3", "opus", "aac", "flac", "ulaw"};
 constexpr absl::string_view kAuthSchemes[] = {"Bearer", "Token", "none"};
 constexpr absl::string_view kStreamFormats[] = {"", "sse", "ws"};
-constexpr absl::string_view kTemplateMethods[] = {"GET", "POST", "PUT"};
-constexpr absl::string_view kTemplateAudio[] = {"body", "json", "sse", "websocket"};
 constexpr absl::string_view kLengths[] = {"short", "medium", "long", "mixed"};
 constexpr absl::string_view kLoadModels[] = {"closed", "open"};
 constexpr absl::string_view kArrivals[] = {"constant", "poisson", "gamma"};
@@ -503,13 +502,8 @@ std::string ParentPath(const std::string& path) {
   return cut == std::string::npos ? "" : path.substr(0, cut);
 }
 
-// RFC 9110 token characters: what a header name may contain.
-bool IsHeaderName(absl::string_view name) {
-  if (name.empty()) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c);
-  });
-}
+// One rule for header names, the client layer's (it refuses the same names before any load).
+using agent::IsHeaderName;
 
 bool IsEnvName(absl::string_view name) {
   if (name.empty() || absl::ascii_isdigit(name[0])) return false;
@@ -629,26 +623,14 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
     return c.Error("target.path", "must start with / and hold no spaces");
   }
   if (t.api() == "template") {
+    // The rules are the client layer's (the dialect checks the same before any load); the
+    // enumerations first, for their did-you-mean.
     v1::RequestTemplate& r = *t.mutable_request_template();
-    if (r.path().empty() || r.path()[0] != '/') {
-      return c.Error("target.request_template.path",
-                     "required for api: template, and must start with /");
-    }
-    if (r.method().empty()) r.set_method("POST");
-    RETURN_IF_ERROR(c.Enum("target.request_template.method", r.method(), kTemplateMethods));
-    if (r.audio().empty()) r.set_audio("body");
-    RETURN_IF_ERROR(c.Enum("target.request_template.audio", r.audio(), kTemplateAudio));
-    if (r.method() == "GET" && !r.body().empty()) {
-      return c.Error("target.request_template.body", "needs method POST or PUT");
-    }
-    if (r.audio() == "websocket" && r.messages().empty()) {
-      return c.Error("target.request_template.messages", "audio: websocket needs messages to send");
-    }
-    for (int i = 0; i < r.headers_size(); ++i) {
-      if (!IsHeaderName(r.headers(i).name())) {
-        return c.Error(absl::StrCat("target.request_template.headers[", i, "].name"),
-                       "is not a valid header name");
-      }
+    r = agent::WithTemplateDefaults(std::move(r));
+    RETURN_IF_ERROR(c.Enum("target.request_template.method", r.method(), agent::kTemplateMethods));
+    RETURN_IF_ERROR(c.Enum("target.request_template.audio", r.audio(), agent::kTemplateAudio));
+    if (std::optional<agent::TemplateIssue> issue = agent::FindTemplateIssue(r)) {
+      return c.Error(absl::StrCat("target.request_template.", issue->field), issue->problem);
     }
   } else if (t.has_request_template()) {
     return c.Error("target.request_template", "is only for api: template");

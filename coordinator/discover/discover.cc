@@ -1,42 +1,33 @@
 #include "coordinator/discover/discover.h"
 
-#include <openssl/ssl.h>
-
 #include <algorithm>
 #include <array>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "agent/client/audio_events.h"
+#include "agent/client/dialect.h"
+#include "agent/client/one_shot.h"
+#include "agent/client/sse.h"
+#include "agent/client/tls.h"
 #include "common/audio.h"
 #include "common/escape.h"
 #include "common/json.h"
@@ -48,34 +39,24 @@ namespace ttsbench::coordinator {
 namespace {
 
 namespace net = boost::asio;
-namespace ssl = net::ssl;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
 namespace json = boost::json;
+using agent::AnswerPiece;
+using agent::AudioEventParser;
+using agent::AudioEventSpec;
+using agent::OneShotRequest;
 using common::JsonText;
-using common::UrlEncode;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using Value = json::value;
+// One exchange as it happened on the wire; classification is done afterwards, from this alone.
+using Exchange = agent::RecordedAnswer;
 
-constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 // A few words: enough for every server to answer audio, cheap for a GPU server.
 constexpr absl::string_view kText = "Hello from ttsbench discovery.";
-// A few words of audio, or a voice list, are far below this.
-constexpr uint64_t kMaxBody = 32u << 20;
-constexpr size_t kReadChunk = 16u << 10;
 // Server messages quoted in `why` are cut to this.
 constexpr size_t kMaxWhy = 100;
 // OpenAI formats tried after wav answered, to list what the endpoint serves.
 constexpr std::array<absl::string_view, 3> kExtraOpenAiFormats = {"pcm", "mp3", "opus"};
-
-// Abseil here has its own string_view, distinct from std:: and boost::core:: ones (Beast's).
-template <class S>
-absl::string_view Av(const S& s) {
-  return absl::string_view(s.data(), s.size());
-}
-std::string_view Sv(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -116,15 +97,6 @@ std::string StringField(const Value& v, const char* key) {
   const Value* f = Field(v, key);
   return f != nullptr && f->is_string() ? std::string(f->get_string()) : "";
 }
-
-// A numeric member as an int (sample rates), 0 when absent or not a number.
-int IntField(const Value& v, const char* key) {
-  const Value* f = Field(v, key);
-  return f != nullptr && f->is_number() ? static_cast<int>(f->to_number<double>()) : 0;
-}
-
-// A request body: `fields` as one JSON object.
-std::string JsonBody(json::object fields) { return json::serialize(fields); }
 
 // A server's error message in a JSON body: OpenAI {"error":{"message"}}, FastAPI {"detail"},
 // ElevenLabs {"detail":{"message"}}, or {"error":"..."} / {"message":"..."}.
@@ -208,20 +180,34 @@ bool IsTextual(absl::string_view content_type) {
          absl::StrContains(ct, "html") || absl::StrContains(ct, "xml");
 }
 
-std::string Why(const beast::error_code& ec) {
-  if (ec == beast::error::timeout) return "timeout";
-  if (ec == net::error::connection_refused) return "connection refused";
-  if (ec == net::error::eof || ec == http::error::end_of_stream ||
-      ec == http::error::partial_message || ec == net::error::connection_reset ||
-      ec == net::ssl::error::stream_truncated || ec == websocket::error::closed) {
-    return "connection closed";
+// The streamed events of every dialect discover probes (OpenAI SSE, torch-inference
+// WebSocket, ElevenLabs): base64 audio, the end markers and error reports of each.
+AudioEventSpec EventSpec() {
+  AudioEventSpec spec;
+  spec.done_types = {"speech.audio.done", "tts_done", "done"};
+  spec.error_types = {"error"};
+  spec.error_field = "error";
+  spec.final_field = "isFinal";
+  return spec;
+}
+
+// A whole JSON answer with base64 audio (torch-inference).
+AudioEventSpec JsonAnswerSpec(uint64_t max_bytes) {
+  AudioEventSpec spec;
+  spec.audio_fields = {"audio_base64", "audio_data", "audio"};
+  spec.error_field = "error";
+  spec.max_event_bytes = max_bytes;
+  return spec;
+}
+
+// Why an event was refused, in the words of the table: the server's own message for an error
+// it reported.
+std::string EventWhy(const absl::Status& st, absl::string_view data) {
+  if (absl::IsFailedPrecondition(st)) {
+    const std::string m = ErrorMessage(data);
+    return Shorten(absl::StrCat("error event", m.empty() ? "" : ": ", m));
   }
-  if (ec == http::error::body_limit) return absl::StrCat("answer over ", kMaxBody >> 20, " MiB");
-  if (ec.category() == net::error::get_ssl_category()) return absl::StrCat("tls: ", ec.message());
-  if (ec.category() == http::make_error_code(http::error::end_of_stream).category()) {
-    return absl::StrCat("bad HTTP: ", ec.message());
-  }
-  return ec.message();
+  return Shorten(std::string(st.message()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,11 +220,9 @@ struct ProbeSpec {
   std::string kind;  // speech | voices | models | health
   std::string variant;
   std::string method = "GET";
-  std::string path;    // shown, below the base URL
-  std::string target;  // path and query as requested, below the base URL
-  std::string body;
-  std::string content_type = "application/json";
-  std::string accept = "*/*";
+  std::string path;        // shown, below the base URL
+  OneShotRequest request;  // as the dialect (or, for lists, a plain GET) asks
+  v1::Target target;       // speech: what the request was prepared from
   Shape shape = Shape::kAudio;
   std::string voice;
   std::string meter_format = "auto";  // what the dialect's agent would measure the answer as
@@ -247,28 +231,6 @@ struct ProbeSpec {
   std::string server_flags;
   bool extra_openai_formats = false;  // after success, try kExtraOpenAiFormats too
   bool rate_in_request = false;       // the request names the raw PCM rate (pcm_24000)
-};
-
-struct Piece {
-  Clock::time_point at;
-  std::string bytes;
-  bool binary = true;  // WebSocket: a binary message (else text)
-};
-
-// One exchange as it happened on the wire; classification is done afterwards, from this alone.
-struct Exchange {
-  std::string error;  // transport failure: "" when the answer was read to its end
-  int status = 0;
-  std::string content_type;
-  bool incremental = false;  // chunked or close-delimited body, or WebSocket frames
-  Clock::time_point sent{};  // request written (WebSocket: after the handshake)
-  Clock::time_point end{};
-  std::vector<Piece> pieces;
-  std::string Body() const {
-    std::string all;
-    for (const Piece& p : pieces) all += p.bytes;
-    return all;
-  }
 };
 
 // Fills `out` from an HTTP status that is not success: "404", or "400: <server's message>".
@@ -358,7 +320,7 @@ void ClassifyAudio(const ProbeSpec& spec, const Exchange& ex, EndpointProbe& out
   }
   out.streaming = ex.incremental;
   std::optional<Clock::time_point> first_audio;
-  for (const Piece& p : ex.pieces) {
+  for (const AnswerPiece& p : ex.pieces) {
     if (absl::Status st = FeedMeter(**meter, p.bytes, p.at, first_audio); !st.ok()) {
       SetTiming(ex, first_audio, out);
       out.why = Shorten(absl::StrCat("not audio: ", st.message()));
@@ -376,118 +338,40 @@ void ClassifyJsonBase64(const ProbeSpec& spec, const Exchange& ex, EndpointProbe
     out.why = ex.error;
     return;
   }
-  std::optional<Value> json = ParseJson(ex.Body());
-  if (!json || !json->is_object()) {
-    out.why =
-        absl::StrCat("not JSON (", ex.content_type.empty() ? "no type" : ex.content_type, ")");
+  const std::string body = ex.Body();
+  AudioEventParser parser(JsonAnswerSpec(spec.request.max_body));
+  if (absl::Status st = parser.Parse(body); !st.ok()) {
+    if (absl::IsFailedPrecondition(st)) {
+      out.why = Shorten(absl::StrCat("error: ", ErrorMessage(body)));
+    } else if (absl::StrContains(st.message(), "base64")) {
+      out.why = "audio is not base64";
+    } else {
+      out.why =
+          absl::StrCat("not JSON (", ex.content_type.empty() ? "no type" : ex.content_type, ")");
+    }
     return;
   }
-  std::string b64;
-  for (const char* key : {"audio_base64", "audio_data", "audio"}) {
-    if (b64 = StringField(*json, key); !b64.empty()) break;
-  }
-  if (b64.empty()) {
-    std::string m = ErrorMessage(ex.Body());
+  const agent::AudioEvent& answer = parser.event();
+  if (answer.audio.empty()) {
+    std::string m = ErrorMessage(body);
     out.why = m.empty() ? "no audio in JSON" : Shorten(absl::StrCat("error: ", m));
     return;
   }
-  std::string audio;
-  if (!absl::Base64Unescape(b64, &audio)) {
-    out.why = "audio is not base64";
-    return;
-  }
-  const int rate = IntField(*json, "sample_rate");
-  if (rate > 0) out.rate_source = "JSON sample_rate";
-  auto meter = NewMeter(spec, "", rate);
+  if (answer.sample_rate > 0) out.rate_source = "JSON sample_rate";
+  auto meter = NewMeter(spec, "", answer.sample_rate);
   if (!meter.ok()) {
     out.why = Shorten(std::string(meter.status().message()));
     return;
   }
   std::optional<Clock::time_point> first_audio;
-  if (!FeedMeter(**meter, audio, ex.end, first_audio).ok()) {
+  if (!FeedMeter(**meter, answer.audio, ex.end, first_audio).ok()) {
     out.why = "not audio";
     return;
   }
   FinishAudio(ex, **meter, ex.end, out);
 }
 
-// Base64 audio in a JSON event (SSE data, WebSocket text): appended to `audio`. True when the
-// event ends the answer; `error` set when it reports a failure.
-bool ReadAudioEvent(absl::string_view data, std::string& audio, std::string& error) {
-  if (absl::StripAsciiWhitespace(data) == "[DONE]") return true;
-  std::optional<Value> json = ParseJson(data);
-  if (!json || !json->is_object()) {
-    error = "event is not JSON";
-    return true;
-  }
-  const std::string type = StringField(*json, "type");
-  if (type == "error" || Field(*json, "error") != nullptr) {
-    std::string m = ErrorMessage(data);
-    error = Shorten(absl::StrCat("error event", m.empty() ? "" : ": ", m));
-    return true;
-  }
-  if (std::string b64 = StringField(*json, "audio"); !b64.empty()) {
-    std::string bytes;
-    if (!absl::Base64Unescape(b64, &bytes)) {
-      error = "audio is not base64";
-      return true;
-    }
-    audio += bytes;
-  }
-  const Value* final_flag = Field(*json, "isFinal");
-  return type == "speech.audio.done" || type == "tts_done" || type == "done" ||
-         (final_flag != nullptr && final_flag->is_bool() && final_flag->get_bool());
-}
-
-// text/event-stream: the events' `data` lines, split as the WHATWG grammar says (enough of it
-// for one short answer: CR, LF or CRLF line ends; a blank line dispatches).
-class SseEvents {
- public:
-  // Appends the data of the events `piece` completes.
-  void Feed(absl::string_view piece, std::vector<std::string>& events) {
-    for (char c : piece) {
-      if (c == '\n' && after_cr_) {
-        after_cr_ = false;
-        continue;
-      }
-      after_cr_ = c == '\r';
-      if (c == '\r' || c == '\n') {
-        Line(events);
-        line_.clear();
-      } else {
-        line_ += c;
-      }
-    }
-  }
-  void Finish(std::vector<std::string>& events) {
-    if (!line_.empty()) Line(events);
-    line_.clear();
-    if (has_data_) events.push_back(std::move(data_));
-    has_data_ = false;
-  }
-
- private:
-  void Line(std::vector<std::string>& events) {
-    if (line_.empty()) {
-      if (has_data_) events.push_back(std::move(data_));
-      data_.clear();
-      has_data_ = false;
-      return;
-    }
-    if (!absl::StartsWith(line_, "data:")) return;  // event, id, retry, comments
-    absl::string_view value = absl::string_view(line_).substr(5);
-    if (absl::StartsWith(value, " ")) value.remove_prefix(1);
-    if (has_data_) data_ += '\n';
-    absl::StrAppend(&data_, value);
-    has_data_ = true;
-  }
-
-  std::string line_;
-  std::string data_;
-  bool has_data_ = false;
-  bool after_cr_ = false;
-};
-
+// text/event-stream whose events carry base64 audio (OpenAI stream_format "sse").
 void ClassifySse(const ProbeSpec& spec, const Exchange& ex, EndpointProbe& out) {
   if (!CheckAnswer(ex, out)) return;
   if (!absl::StartsWithIgnoreCase(absl::StripAsciiWhitespace(ex.content_type),
@@ -502,29 +386,39 @@ void ClassifySse(const ProbeSpec& spec, const Exchange& ex, EndpointProbe& out) 
     return;
   }
   out.streaming = true;
-  SseEvents parser;
+  agent::SseParser sse;
+  AudioEventParser events(EventSpec());
   std::optional<Clock::time_point> first_audio;
   std::string error;
   bool done = false;
-  auto handle = [&](const std::vector<std::string>& events, Clock::time_point at) {
-    for (const std::string& data : events) {
-      if (done) return;
-      std::string audio;
-      done = ReadAudioEvent(data, audio, error);
-      if (error.empty() && !audio.empty() && !FeedMeter(**meter, audio, at, first_audio).ok()) {
+  std::vector<agent::SseEvent> pending;
+  auto handle = [&](Clock::time_point at) {
+    for (const agent::SseEvent& e : pending) {
+      if (done) break;
+      if (absl::Status st = events.Parse(e.data); !st.ok()) {
+        error = EventWhy(st, e.data);
+      } else if (!FeedMeter(**meter, events.event().audio, at, first_audio).ok()) {
         error = "not audio";
+      } else {
+        done = events.event().done;
       }
       if (!error.empty()) done = true;
     }
+    pending.clear();
   };
-  for (const Piece& p : ex.pieces) {
-    std::vector<std::string> events;
-    parser.Feed(p.bytes, events);
-    handle(events, p.at);
+  for (const AnswerPiece& p : ex.pieces) {
+    if (absl::Status st = sse.Feed(p.bytes, pending); !st.ok() && error.empty()) {
+      error = Shorten(std::string(st.message()));
+    }
+    handle(p.at);
+    if (done) break;
   }
-  std::vector<std::string> events;
-  parser.Finish(events);
-  handle(events, ex.end);
+  if (!done) {
+    if (absl::Status st = sse.Finish(pending); !st.ok() && error.empty()) {
+      error = Shorten(std::string(st.message()));
+    }
+    handle(ex.end);
+  }
   if (!error.empty()) {
     SetTiming(ex, first_audio, out);
     out.why = error;
@@ -543,23 +437,22 @@ void ClassifyWebSocket(const ProbeSpec& spec, const Exchange& ex, EndpointProbe&
   int rate = 0;
   std::optional<Clock::time_point> first_audio;
   std::string error;
-  for (const Piece& p : ex.pieces) {
-    std::string decoded;
+  AudioEventParser events(EventSpec());
+  for (const AnswerPiece& p : ex.pieces) {
     absl::string_view audio = p.bytes;
     if (!p.binary) {
-      if (std::optional<Value> json = ParseJson(p.bytes); json) {
-        if (const int r = IntField(*json, "sample_rate"); r > 0) {
-          rate = r;
-          out.rate_source = "meta message";
-        }
-        if (std::string enc = StringField(*json, "encoding"); !enc.empty()) {
-          format = enc == "pcm_s16le" ? "pcm" : enc;
-        }
+      if (absl::Status st = events.Parse(p.bytes); !st.ok()) {
+        error = EventWhy(st, p.bytes);
+        break;
       }
-      ReadAudioEvent(p.bytes, decoded, error);
-      if (!error.empty()) break;
-      if (decoded.empty()) continue;
-      audio = decoded;
+      const agent::AudioEvent& ev = events.event();
+      if (ev.sample_rate > 0) {
+        rate = ev.sample_rate;
+        out.rate_source = "meta message";
+      }
+      if (!ev.encoding.empty()) format = ev.encoding == "pcm_s16le" ? "pcm" : ev.encoding;
+      if (ev.audio.empty()) continue;
+      audio = ev.audio;
     }
     if (meter == nullptr) {
       auto made =
@@ -622,56 +515,41 @@ void ClassifyHealth(const Exchange& ex, EndpointProbe& out) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The wire
+// The wire: the client layer's one-shot exchanges, scheduled on one io_context
 
 class Prober {
  public:
   Prober(const DiscoverOptions& options, common::Url url)
       : options_(options), url_(std::move(url)) {
-    const bool default_port = url_.port == (url_.tls() ? 443 : 80);
-    const bool v6 = url_.host.find(':') != std::string::npos;
-    host_header_ = v6 ? absl::StrCat("[", url_.host, "]") : url_.host;
-    if (!default_port) absl::StrAppend(&host_header_, ":", url_.port);
+    tls_options_.enabled = url_.tls();
+    tls_options_.host = url_.host;
+    tls_options_.ca_file = options_.ca_file;
+    tls_options_.insecure = options_.insecure;
   }
 
   absl::Status Init() {
     for (const v1::Header& h : options_.headers) {
-      if (h.name().empty() || absl::StrContains(h.name(), "\n") ||
-          absl::StrContains(h.name(), "\r") || absl::StrContains(h.name(), ":") ||
-          absl::StrContains(h.value(), "\n") || absl::StrContains(h.value(), "\r")) {
+      if (!agent::IsHeaderName(h.name()) || !agent::IsHeaderValue(h.value())) {
         // Never the value: it is likely a secret.
         return absl::InvalidArgumentError(
             absl::StrCat("header '", Shorten(h.name()), "' has an invalid name or value"));
       }
     }
     if (!url_.tls()) return absl::OkStatus();
-    ssl_ = std::make_unique<ssl::context>(ssl::context::tls_client);
-    SSL_CTX_set_min_proto_version(ssl_->native_handle(), TLS1_2_VERSION);
-    beast::error_code ec;
-    if (options_.insecure) {
-      ssl_->set_verify_mode(ssl::verify_none, ec);
-      return absl::OkStatus();
-    }
-    ssl_->set_verify_mode(ssl::verify_peer, ec);
-    ssl_->set_default_verify_paths(ec);
-    if (!options_.ca_file.empty()) {
-      ssl_->load_verify_file(options_.ca_file, ec);
-      if (ec) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "ca_file ", options_.ca_file, ": cannot load certificates (", ec.message(), ")"));
-      }
-    }
+    ASSIGN_OR_RETURN(ssl_, agent::MakeClientTlsContext(tls_options_));
     return absl::OkStatus();
   }
+
+  const agent::TlsOptions& tls_options() const { return tls_options_; }
 
   // Resolves the host and checks that it accepts a connection (and a TLS handshake) before
   // `deadline`: Unavailable otherwise.
   absl::Status CheckReachable(Clock::time_point deadline) {
-    const std::string where = absl::StrCat(url_.scheme, "://", host_header_);
-    std::optional<beast::error_code> resolved;
+    const std::string where = absl::StrCat(url_.scheme, "://", agent::HostHeader(url_));
+    std::optional<boost::system::error_code> resolved;
     tcp::resolver resolver(ioc_);
     resolver.async_resolve(url_.host, std::to_string(url_.port),
-                           [&](const beast::error_code& ec, tcp::resolver::results_type r) {
+                           [&](const boost::system::error_code& ec, agent::Endpoints r) {
                              resolved = ec;
                              endpoints_ = std::move(r);
                            });
@@ -689,7 +567,15 @@ class Prober {
     ioc_.restart();
     // Shared with the coroutine: if it outlived this call it must not write into a dead frame.
     auto why = std::make_shared<std::string>("timeout");
-    net::co_spawn(ioc_, Reach(why, deadline), net::detached);
+    net::co_spawn(
+        ioc_,
+        [](net::io_context& ioc, agent::Endpoints endpoints, agent::TlsOptions tls,
+           net::ssl::context* ctx, Clock::time_point deadline,
+           std::shared_ptr<std::string> why) -> net::awaitable<void> {
+          *why = co_await agent::CheckConnect(ioc, std::move(endpoints), std::move(tls), ctx,
+                                              deadline);
+        }(ioc_, endpoints_, tls_options_, ssl_.get(), deadline, why),
+        net::detached);
     Drain(deadline);
     if (!why->empty()) {
       return absl::UnavailableError(absl::StrCat("cannot reach ", where, ": ", *why));
@@ -705,7 +591,7 @@ class Prober {
     std::vector<std::shared_ptr<Exchange>> answers;
     for (const ProbeSpec& spec : specs) {
       answers.push_back(std::make_shared<Exchange>());
-      net::co_spawn(ioc_, Run(spec, answers.back(), deadline), net::detached);
+      Spawn(spec, answers.back(), deadline);
     }
     Drain(deadline);
     out.clear();
@@ -718,7 +604,7 @@ class Prober {
     if (now >= budget_end) return false;
     const Clock::time_point deadline = std::min(now + Timeout(), budget_end);
     auto answer = std::make_shared<Exchange>();
-    net::co_spawn(ioc_, Run(spec, answer, deadline), net::detached);
+    Spawn(spec, answer, deadline);
     Drain(deadline);
     out = *answer;
     return true;
@@ -728,6 +614,15 @@ class Prober {
   Clock::duration Timeout() const {
     return std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(options_.timeout_s));
+  }
+
+  // The request is copied into the exchange and `out` shared, so that a probe cut off by Drain
+  // and resumed later touches only its own state.
+  void Spawn(const ProbeSpec& spec, std::shared_ptr<Exchange> out, Clock::time_point deadline) {
+    net::co_spawn(
+        ioc_,
+        agent::RecordExchange(ioc_, endpoints_, spec.request, ssl_.get(), deadline, std::move(out)),
+        net::detached);
   }
 
   // Runs what was spawned; every operation is bounded by its stream's deadline, and a small
@@ -741,175 +636,12 @@ class Prober {
     }
   }
 
-  net::awaitable<std::string> OpenTcp(beast::tcp_stream& s, Clock::time_point deadline) {
-    s.expires_at(deadline);
-    auto [ec, ep] = co_await s.async_connect(endpoints_, kUseTuple);
-    if (ec) co_return Why(ec);
-    beast::error_code ignored;
-    s.socket().set_option(tcp::no_delay(true), ignored);
-    co_return "";
-  }
-
-  net::awaitable<std::string> OpenTls(beast::ssl_stream<beast::tcp_stream>& s,
-                                      Clock::time_point deadline) {
-    if (std::string why = co_await OpenTcp(beast::get_lowest_layer(s), deadline); !why.empty()) {
-      co_return why;
-    }
-    beast::error_code ec;
-    const bool is_ip = (net::ip::make_address(url_.host, ec), !ec);
-    // SNI carries names only (RFC 6066).
-    if (!is_ip && !SSL_set_tlsext_host_name(s.native_handle(), url_.host.c_str())) {
-      co_return "tls: cannot set SNI";
-    }
-    if (!options_.insecure) s.set_verify_callback(ssl::host_name_verification(url_.host));
-    auto [hec] = co_await s.async_handshake(ssl::stream_base::client, kUseTuple);
-    if (hec) {
-      std::string why = Why(hec);
-      co_return absl::StartsWith(why, "tls: ") ? why : absl::StrCat("tls: ", why);
-    }
-    co_return "";
-  }
-
-  net::awaitable<void> Reach(std::shared_ptr<std::string> why, Clock::time_point deadline) {
-    if (ssl_) {
-      beast::ssl_stream<beast::tcp_stream> s(ioc_, *ssl_);
-      *why = co_await OpenTls(s, deadline);
-    } else {
-      beast::tcp_stream s(ioc_);
-      *why = co_await OpenTcp(s, deadline);
-    }
-  }
-
-  // `spec` is a copy and `out` shared, so that a probe cut off by Drain and resumed later
-  // touches only its own state.
-  net::awaitable<void> Run(ProbeSpec spec, std::shared_ptr<Exchange> out,
-                           Clock::time_point deadline) {
-    out->sent = Clock::now();
-    if (ssl_) {
-      beast::ssl_stream<beast::tcp_stream> s(ioc_, *ssl_);
-      out->error = co_await OpenTls(s, deadline);
-      if (out->error.empty()) co_await Talk(s, spec, *out);
-    } else {
-      beast::tcp_stream s(ioc_);
-      out->error = co_await OpenTcp(s, deadline);
-      if (out->error.empty()) co_await Talk(s, spec, *out);
-    }
-    if (out->end == Clock::time_point{}) out->end = Clock::now();
-  }
-
-  template <class Stream>
-  net::awaitable<void> Talk(Stream& s, const ProbeSpec& spec, Exchange& out) {
-    if (spec.shape == Shape::kWebSocket) {
-      co_await TalkWebSocket(s, spec, out);
-    } else {
-      co_await TalkHttp(s, spec, out);
-    }
-  }
-
-  template <class Stream>
-  net::awaitable<void> TalkHttp(Stream& s, const ProbeSpec& spec, Exchange& out) {
-    http::request<http::string_body> req{http::string_to_verb(Sv(spec.method)),
-                                         Sv(absl::StrCat(url_.base_path, spec.target)), 11};
-    req.set(http::field::host, Sv(host_header_));
-    req.set(http::field::user_agent, Sv(absl::StrCat("ttsbench/", common::kVersion)));
-    req.set(http::field::accept, Sv(spec.accept));
-    for (const v1::Header& h : options_.headers) req.set(Sv(h.name()), Sv(h.value()));
-    req.keep_alive(false);
-    if (!spec.body.empty()) {
-      req.set(http::field::content_type, Sv(spec.content_type));
-      req.body() = spec.body;
-    }
-    req.prepare_payload();
-    out.sent = Clock::now();
-    if (auto [ec, n] = co_await http::async_write(s, req, kUseTuple); ec) {
-      out.error = Why(ec);
-      co_return;
-    }
-    beast::flat_buffer buffer;
-    http::response_parser<http::buffer_body> parser;
-    parser.body_limit(kMaxBody);
-    if (auto [ec, n] = co_await http::async_read_header(s, buffer, parser, kUseTuple); ec) {
-      out.error = Why(ec);
-      co_return;
-    }
-    out.status = parser.get().result_int();
-    out.content_type = std::string(Av(parser.get()[http::field::content_type]));
-    out.incremental = parser.chunked() || !parser.content_length().has_value();
-    std::array<char, kReadChunk> chunk;
-    while (!parser.is_done()) {
-      parser.get().body().data = chunk.data();
-      parser.get().body().size = chunk.size();
-      auto [ec, n] = co_await http::async_read_some(s, buffer, parser, kUseTuple);
-      if (ec == http::error::need_buffer) ec = {};
-      const size_t got = chunk.size() - parser.get().body().size;
-      if (got > 0) out.pieces.push_back(Piece{Clock::now(), std::string(chunk.data(), got)});
-      if (ec == http::error::end_of_stream && parser.is_done()) break;
-      if (ec) {
-        out.error = Why(ec);
-        break;
-      }
-    }
-    out.end = Clock::now();
-    beast::error_code ignored;
-    beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_both, ignored);
-  }
-
-  template <class Stream>
-  net::awaitable<void> TalkWebSocket(Stream& s, const ProbeSpec& spec, Exchange& out) {
-    websocket::stream<Stream&> ws(s);
-    ws.read_message_max(kMaxBody);
-    ws.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
-      req.set(http::field::user_agent, Sv(absl::StrCat("ttsbench/", common::kVersion)));
-      for (const v1::Header& h : options_.headers) req.set(Sv(h.name()), Sv(h.value()));
-    }));
-    websocket::response_type res;
-    const std::string target = absl::StrCat(url_.base_path, spec.target);
-    auto [hec] = co_await ws.async_handshake(res, Sv(host_header_), Sv(target), kUseTuple);
-    if (hec == websocket::error::upgrade_declined) {
-      // An HTTP answer like any other (404, 401, ...).
-      out.status = res.result_int();
-      out.content_type = std::string(Av(res[http::field::content_type]));
-      out.pieces.push_back(Piece{Clock::now(), res.body(), false});
-      co_return;
-    }
-    if (hec) {
-      out.error = Why(hec);
-      co_return;
-    }
-    out.status = 101;
-    out.incremental = true;
-    ws.text(true);
-    out.sent = Clock::now();
-    if (auto [ec, n] = co_await ws.async_write(net::buffer(Sv(spec.body)), kUseTuple); ec) {
-      out.error = Why(ec);
-      co_return;
-    }
-    for (;;) {
-      beast::flat_buffer buffer;
-      auto [ec, n] = co_await ws.async_read(buffer, kUseTuple);
-      if (ec) {
-        out.error = Why(ec);
-        break;
-      }
-      const bool binary = ws.got_binary();
-      out.pieces.push_back(Piece{Clock::now(), beast::buffers_to_string(buffer.data()), binary});
-      if (binary) continue;
-      std::string audio, error;
-      if (ReadAudioEvent(out.pieces.back().bytes, audio, error)) break;
-    }
-    out.end = Clock::now();
-    if (out.error.empty()) {
-      auto [ec] = co_await ws.async_close(websocket::close_code::normal, kUseTuple);
-      (void)ec;  // the answer is complete; how the socket ends does not matter
-    }
-  }
-
   const DiscoverOptions& options_;
   common::Url url_;
-  std::string host_header_;
+  agent::TlsOptions tls_options_;
   net::io_context ioc_;
-  std::unique_ptr<ssl::context> ssl_;
-  tcp::resolver::results_type endpoints_;
+  std::unique_ptr<net::ssl::context> ssl_;
+  agent::Endpoints endpoints_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -919,16 +651,19 @@ std::string First(const std::vector<std::string>& names, absl::string_view fallb
   return names.empty() ? std::string(fallback) : names.front();
 }
 
-std::vector<ProbeSpec> ListSpecs() {
+std::vector<ProbeSpec> ListSpecs(const common::Url& url, const DiscoverOptions& options,
+                                 const agent::TlsOptions& tls) {
   std::vector<ProbeSpec> specs;
+  const std::string headers = agent::HeaderLines(options.headers);
   auto add = [&](const char* dialect, const char* kind, const char* path, Shape shape,
                  bool keyed = false) {
     ProbeSpec s;
     s.dialect = dialect;
     s.kind = kind;
     s.variant = "list";
-    s.path = s.target = path;
-    s.accept = "application/json";
+    s.path = path;
+    s.request.transport.tls = tls;
+    s.request.request.wire = agent::HttpRequestWire(url, "GET", path, "application/json", headers);
     s.shape = shape;
     s.keyed_objects = keyed;
     specs.push_back(std::move(s));
@@ -949,27 +684,46 @@ struct Lists {
       elevenlabs_voices, all_voices;
 };
 
-std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
-  const std::string text(kText);
+// The request the dialect itself makes for `spec.target` (what `ttsbench server` with
+// spec.server_flags would send), over the dialect's transport.
+absl::Status Prepare(const common::Url& url, const DiscoverOptions& options, ProbeSpec& spec) {
+  spec.target.set_ca_file(options.ca_file);
+  spec.target.set_insecure(options.insecure);
+  ASSIGN_OR_RETURN(std::unique_ptr<agent::Dialect> dialect,
+                   agent::MakeDialect(spec.target, url, options.headers));
+  ASSIGN_OR_RETURN(spec.request.request, dialect->Prepare(kText));
+  spec.request.transport = dialect->transport();
+  spec.request.events = EventSpec();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ProbeSpec>> SpeechSpecs(const common::Url& url,
+                                                   const DiscoverOptions& options,
+                                                   const Lists& lists) {
   std::vector<ProbeSpec> specs;
-  auto post = [&](const char* dialect, const char* variant, std::string path, std::string body) {
+  auto add = [&](const char* dialect, const char* variant, std::string path, Shape shape,
+                 absl::string_view format, bool streaming, absl::string_view voice) {
     ProbeSpec s;
     s.dialect = dialect;
     s.kind = "speech";
     s.variant = variant;
     s.method = "POST";
-    s.path = s.target = std::move(path);
-    s.body = std::move(body);
+    s.path = std::move(path);
+    s.shape = shape;
+    s.voice = std::string(voice);
+    s.target.set_api(dialect);
+    s.target.set_format(std::string(format));
+    s.target.set_streaming(streaming);
+    s.target.set_voice(s.voice);
     specs.push_back(std::move(s));
     return &specs.back();
   };
-  auto flags = [](const ProbeSpec& s, absl::string_view api, absl::string_view model,
-                  absl::string_view format, bool streaming) {
-    std::string f = absl::StrCat("--api ", api);
+  auto flags = [](const ProbeSpec& s, absl::string_view model, absl::string_view format) {
+    std::string f = absl::StrCat("--api ", s.dialect);
     if (!model.empty()) absl::StrAppend(&f, " --model ", ShellWord(model));
     if (!s.voice.empty()) absl::StrAppend(&f, " --voice ", ShellWord(s.voice));
     absl::StrAppend(&f, " --format ", format);
-    if (streaming) absl::StrAppend(&f, " --streaming");
+    if (s.target.streaming()) absl::StrAppend(&f, " --streaming");
     return f;
   };
 
@@ -977,100 +731,72 @@ std::vector<ProbeSpec> SpeechSpecs(const Lists& lists) {
   const std::string model = First(lists.openai_models, "");
   const std::string openai_voice =
       First(lists.openai_voices, lists.all_voices.empty() ? "alloy" : lists.all_voices.front());
-  auto openai_body = [&](absl::string_view format, json::object extra) {
-    json::object body{{"model", JsonText(model.empty() ? "tts-1" : model)},
-                      {"input", JsonText(text)},
-                      {"voice", JsonText(openai_voice)},
-                      {"response_format", JsonText(format)}};
-    for (json::key_value_pair& kv : extra) body[kv.key()] = std::move(kv.value());
-    return JsonBody(std::move(body));
-  };
-  ProbeSpec* s = post("openai", "wav", "/v1/audio/speech", openai_body("wav", {{"stream", false}}));
-  s->voice = openai_voice;
+  ProbeSpec* s =
+      add("openai", "wav", "/v1/audio/speech", Shape::kAudio, "wav", false, openai_voice);
+  s->target.set_model(model);
   s->meter_format = "wav";
-  s->server_flags = flags(*s, "openai", model, "wav", false);
+  s->server_flags = flags(*s, model, "wav");
   s->extra_openai_formats = true;
-  s = post("openai", "stream", "/v1/audio/speech", openai_body("wav", {{"stream", true}}));
-  s->voice = openai_voice;
+  s = add("openai", "stream", "/v1/audio/speech", Shape::kAudio, "wav", true, openai_voice);
+  s->target.set_model(model);
   s->meter_format = "wav";
-  s->server_flags = flags(*s, "openai", model, "wav", true);
-  s = post("openai", "sse", "/v1/audio/speech",
-           openai_body("pcm", {{"stream", true}, {"stream_format", "sse"}}));
-  s->voice = openai_voice;
-  s->shape = Shape::kSse;
-  s->accept = "text/event-stream";
+  s->server_flags = flags(*s, model, "wav");
+  s = add("openai", "sse", "/v1/audio/speech", Shape::kSse, "pcm", false, openai_voice);
+  s->target.set_model(model);
+  s->target.set_stream_format("sse");
   s->meter_format = "pcm";
-  s->server_flags = absl::StrCat(flags(*s, "openai", model, "pcm", false), " --stream-format sse");
+  s->server_flags = absl::StrCat(flags(*s, model, "pcm"), " --stream-format sse");
 
   // torch-inference.
   const std::string torch_voice = First(lists.all_voices, "default");
-  const std::string torch_body =
-      JsonBody({{"text", JsonText(text)}, {"voice", JsonText(torch_voice)}});
-  s = post("torch-inference", "base64", "/tts/synthesize", torch_body);
-  s->voice = torch_voice;
-  s->shape = Shape::kJsonBase64;
-  s->accept = "application/json";
-  s->server_flags = flags(*s, "torch-inference", "", "wav", false);
-  s = post("torch-inference", "stream", "/tts/stream", torch_body);
-  s->voice = torch_voice;
+  s = add("torch-inference", "base64", "/tts/synthesize", Shape::kJsonBase64, "wav", false,
+          torch_voice);
+  s->server_flags = flags(*s, "", "wav");
+  s = add("torch-inference", "stream", "/tts/stream", Shape::kAudio, "pcm", true, torch_voice);
   s->meter_format = "pcm";
-  s->server_flags = flags(*s, "torch-inference", "", "pcm", true);
-  s = post("torch-inference", "websocket", "/audio/ws",
-           JsonBody({{"type", "tts"}, {"text", JsonText(text)}, {"voice", JsonText(torch_voice)}}));
+  s->server_flags = flags(*s, "", "pcm");
+  s = add("torch-inference", "websocket", "/audio/ws", Shape::kWebSocket, "pcm", true, torch_voice);
   s->method = "GET";
-  s->voice = torch_voice;
-  s->shape = Shape::kWebSocket;
+  s->target.set_stream_format("ws");
   s->meter_format = "pcm";
-  s->server_flags =
-      absl::StrCat(flags(*s, "torch-inference", "", "pcm", true), " --stream-format ws");
-  s = post("torch-inference", "base64", "/synthesize",
-           JsonBody({{"model_name", JsonText(First(lists.torch_engines, "default"))},
-                     {"inputs", JsonText(text)},
-                     {"voice", JsonText(torch_voice)},
-                     {"output_format", "wav"}}));
-  s->voice = torch_voice;
-  s->shape = Shape::kJsonBase64;
-  s->accept = "application/json";
-  s->server_flags =
-      absl::StrCat(flags(*s, "torch-inference", "", "wav", false), " --path /synthesize");
+  s->server_flags = absl::StrCat(flags(*s, "", "pcm"), " --stream-format ws");
+  s = add("torch-inference", "base64", "/synthesize", Shape::kJsonBase64, "wav", false,
+          torch_voice);
+  s->target.set_path("/synthesize");
+  s->target.set_model(First(lists.torch_engines, "default"));
+  s->server_flags = absl::StrCat(flags(*s, "", "wav"), " --path /synthesize");
   if (!lists.torch_engines.empty()) {
     absl::StrAppend(&s->server_flags, " --model ", ShellWord(lists.torch_engines.front()));
   }
 
   // Coqui: no speaker, since single-speaker models reject one and nothing lists them.
-  s = post("coqui", "wav", "/api/tts", "");
+  s = add("coqui", "wav", "/api/tts", Shape::kAudio, "wav", false, "");
   s->method = "GET";
-  s->target = absl::StrCat("/api/tts?text=", UrlEncode(text));
-  s->accept = "audio/wav";
   s->meter_format = "wav";
-  s->server_flags = flags(*s, "coqui", "", "wav", false);
+  s->server_flags = flags(*s, "", "wav");
 
   // OpenTTS: a voice it listed, else its own default.
-  s = post("opentts", "wav", "/api/tts", "");
+  s = add("opentts", "wav", "/api/tts", Shape::kAudio, "wav", false,
+          First(lists.opentts_voices, ""));
   s->method = "GET";
-  s->voice = First(lists.opentts_voices, "");
-  s->target = absl::StrCat("/api/tts?", s->voice.empty() ? "" : "voice=", UrlEncode(s->voice),
-                           s->voice.empty() ? "" : "&", "text=", UrlEncode(text));
-  s->accept = "audio/wav";
   s->meter_format = "wav";
-  s->server_flags = flags(*s, "opentts", "", "wav", false);
+  s->server_flags = flags(*s, "", "wav");
 
   // Piper: WAV whatever the Content-Type says; its default voice.
-  s = post("piper", "wav", "/synthesize", JsonBody({{"text", JsonText(text)}}));
-  s->accept = "audio/wav";
+  s = add("piper", "wav", "/synthesize", Shape::kAudio, "wav", false, "");
   s->meter_format = "wav";
-  s->server_flags = flags(*s, "piper", "", "wav", false);
+  s->server_flags = flags(*s, "", "wav");
 
   // ElevenLabs: raw 24 kHz PCM (every plan has it; mp3 would be measured as well).
   const std::string el_voice = First(lists.elevenlabs_voices, First(lists.all_voices, "default"));
-  s = post("elevenlabs", "stream",
-           absl::StrCat("/v1/text-to-speech/", UrlEncode(el_voice), "/stream"),
-           JsonBody({{"text", JsonText(text)}}));
-  s->target = absl::StrCat(s->path, "?output_format=pcm_24000");
-  s->voice = el_voice;
+  s = add("elevenlabs", "stream",
+          absl::StrCat("/v1/text-to-speech/", common::UrlEncode(el_voice), "/stream"),
+          Shape::kAudio, "pcm", true, el_voice);
   s->meter_format = "pcm";
   s->rate_in_request = true;
-  s->server_flags = flags(*s, "elevenlabs", "", "pcm", true);
+  s->server_flags = flags(*s, "", "pcm");
+
+  for (ProbeSpec& spec : specs) RETURN_IF_ERROR(Prepare(url, options, spec));
   return specs;
 }
 
@@ -1187,10 +913,7 @@ void ResolveAssumedRates(DiscoveryResult& result) {
 }
 
 std::string CanonicalUrl(const common::Url& url) {
-  const bool v6 = url.host.find(':') != std::string::npos;
-  std::string out = absl::StrCat(url.scheme, "://", v6 ? "[" : "", url.host, v6 ? "]" : "");
-  if (url.port != (url.tls() ? 443 : 80)) absl::StrAppend(&out, ":", url.port);
-  return absl::StrCat(out, url.base_path);
+  return absl::StrCat(url.scheme, "://", agent::HostHeader(url), url.base_path);
 }
 
 }  // namespace
@@ -1215,7 +938,7 @@ absl::StatusOr<DiscoveryResult> Discover(const DiscoverOptions& options) {
   std::vector<std::pair<ProbeSpec, EndpointProbe>> done;
 
   // Lists first: they name the voices and models the speech probes ask for.
-  const std::vector<ProbeSpec> list_specs = ListSpecs();
+  const std::vector<ProbeSpec> list_specs = ListSpecs(url, options, prober.tls_options());
   std::vector<Exchange> list_answers;
   prober.RunConcurrently(list_specs, list_answers, budget_end);
   Lists lists;
@@ -1234,7 +957,8 @@ absl::StatusOr<DiscoveryResult> Discover(const DiscoverOptions& options) {
   }
   lists.all_voices = result.voices;
 
-  for (const ProbeSpec& spec : SpeechSpecs(lists)) {
+  ASSIGN_OR_RETURN(const std::vector<ProbeSpec> speech_specs, SpeechSpecs(url, options, lists));
+  for (const ProbeSpec& spec : speech_specs) {
     EndpointProbe probe = NewProbe(spec);
     Exchange ex;
     if (!prober.RunOne(spec, ex, budget_end)) {
@@ -1247,10 +971,9 @@ absl::StatusOr<DiscoveryResult> Discover(const DiscoverOptions& options) {
     if (probe.working && spec.extra_openai_formats) {
       for (absl::string_view format : kExtraOpenAiFormats) {
         ProbeSpec extra = spec;
-        absl::StrReplaceAll(
-            {{"\"response_format\":\"wav\"", absl::StrCat("\"response_format\":\"", format, "\"")}},
-            &extra.body);
+        extra.target.set_format(std::string(format));
         extra.meter_format = std::string(format);
+        RETURN_IF_ERROR(Prepare(url, options, extra));
         if (!prober.RunOne(extra, ex, budget_end)) break;
         EndpointProbe check = NewProbe(extra);
         Classify(extra, ex, check, unused);

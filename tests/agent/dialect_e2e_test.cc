@@ -117,7 +117,7 @@ TEST(DialectE2eTest, TorchInferenceJsonStreamAndLegacy) {
   ExpectAllOk(stream, 2, s.Seconds(), 1e-9, "stream");
   for (const auto& r : stream) EXPECT_LT(r.first_audio_ns(), r.end_ns());
   spec.target.set_streaming(false);
-  spec.extras.path = "/synthesize";
+  spec.target.set_path("/synthesize");
   spec.target.set_model("synth");
   ExpectAllOk(RunLoad(spec).records, 2, s.Seconds(), 1e-9, "legacy");
 }
@@ -188,32 +188,32 @@ TEST(DialectE2eTest, ElevenLabsHttpAndWebSocket) {
 TEST(DialectE2eTest, TemplatesReachEveryAudioLocation) {
   Server s;
   RunSpec spec = Spec(s, "template", "pcm");
-  TemplateSpec& t = spec.extras.request_template;
+  v1::RequestTemplate& t = *spec.target.mutable_request_template();
   // Raw body (OpenAI's endpoint described as a template).
-  t.path = "/v1/audio/speech";
-  t.body = R"({"input":"{text}","voice":"{voice}","response_format":"{format}","stream":true})";
+  t.set_path("/v1/audio/speech");
+  t.set_body(R"({"input":"{text}","voice":"{voice}","response_format":"{format}","stream":true})");
   ExpectAllOk(RunLoad(spec).records, 2, s.Seconds(), 1e-9, "template body");
   // Base64 in a JSON field (torch-inference /tts/synthesize).
   spec.target.set_format("wav");
-  t.path = "/tts/synthesize";
-  t.body = R"({"text":"{text}"})";
-  t.audio = "json";
-  t.audio_field = "audio_base64";
+  t.set_path("/tts/synthesize");
+  t.set_body(R"({"text":"{text}"})");
+  t.set_audio("json");
+  t.set_audio_field("audio_base64");
   ExpectAllOk(RunLoad(spec).records, 2, s.Seconds(), 1e-9, "template json");
   // SSE events.
   spec.target.set_format("pcm");
-  t.path = "/v1/audio/speech";
-  t.body = R"({"input":"{text}","response_format":"pcm","stream_format":"sse"})";
-  t.audio = "sse";
-  t.audio_field = "audio";
-  t.done = "type=speech.audio.done";
+  t.set_path("/v1/audio/speech");
+  t.set_body(R"({"input":"{text}","response_format":"pcm","stream_format":"sse"})");
+  t.set_audio("sse");
+  t.set_audio_field("audio");
+  t.set_done("type=speech.audio.done");
   ExpectAllOk(RunLoad(spec).records, 2, s.Seconds(), 1e-9, "template sse");
   // WebSocket frames (torch-inference /audio/ws).
-  t.path = "/audio/ws";
-  t.body.clear();
-  t.audio = "websocket";
-  t.done = "type=tts_done";
-  t.messages = {R"({"type":"tts","text":"{text}"})"};
+  t.set_path("/audio/ws");
+  t.clear_body();
+  t.set_audio("websocket");
+  t.set_done("type=tts_done");
+  t.add_messages(R"({"type":"tts","text":"{text}"})");
   auto ws = RunLoad(spec).records;
   ExpectAllOk(ws, 2, s.Seconds(), 1e-9, "template websocket");
 }

@@ -161,30 +161,30 @@ TEST(DialectTest, TemplatesAreCheckedBeforeLoad) {
   v1::Target t;
   t.set_api("template");
   t.set_format("wav");
-  DialectExtras x;
-  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());  // no path
-  x.request_template.path = "/speak";
-  EXPECT_TRUE(MakeDialect(t, Local(), {}, x).ok());
-  x.request_template.body = R"({"text": {text}})";  // unquoted: not JSON once filled in
-  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());
-  x.request_template.body = R"({"text": "{text}"})";
-  EXPECT_TRUE(MakeDialect(t, Local(), {}, x).ok());
-  x.request_template.audio = "carrier-pigeon";
-  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());
-  x.request_template.audio = "websocket";
-  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());  // nothing to send
-  x.request_template.messages = {R"({"t":"{text}"})"};
-  EXPECT_TRUE(MakeDialect(t, Local(), {}, x).ok());
-  x.request_template.path = "/ws/{text}";
-  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());  // the handshake is made once
-  x.request_template = {};
-  x.request_template.path = "/speak";
-  x.request_template.method = "GET";
-  x.request_template.body = "{}";
-  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());
-  x.request_template.body.clear();
-  x.request_template.headers = {v1::Header()};
-  EXPECT_FALSE(MakeDialect(t, Local(), {}, x).ok());  // empty header name
+  v1::RequestTemplate& x = *t.mutable_request_template();
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());  // no path
+  x.set_path("/speak");
+  EXPECT_TRUE(MakeDialect(t, Local(), {}).ok());
+  x.set_body(R"({"text": {text}})");  // unquoted: not JSON once filled in
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
+  x.set_body(R"({"text": "{text}"})");
+  EXPECT_TRUE(MakeDialect(t, Local(), {}).ok());
+  x.set_audio("carrier-pigeon");
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
+  x.set_audio("websocket");
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());  // nothing to send
+  x.add_messages(R"({"t":"{text}"})");
+  EXPECT_TRUE(MakeDialect(t, Local(), {}).ok());
+  x.set_path("/ws/{text}");
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());  // the handshake is made once
+  x.Clear();
+  x.set_path("/speak");
+  x.set_method("GET");
+  x.set_body("{}");
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());
+  x.clear_body();
+  x.add_headers();
+  EXPECT_FALSE(MakeDialect(t, Local(), {}).ok());  // empty header name
 }
 
 TEST(DialectTest, ExtraHeadersAreValidatedAndSecretsNeverEchoed) {
@@ -249,12 +249,12 @@ TEST(DialectTest, TemplateSseFindsAudioAtANestedPath) {
   t.set_api("template");
   t.set_format("pcm");
   t.set_sample_rate(24000);
-  DialectExtras x;
-  x.request_template.path = "/speak";
-  x.request_template.audio = "sse";
-  x.request_template.audio_field = "data.chunk.b64";
-  x.request_template.done = "event=end";
-  auto d = MakeDialect(t, Local(), {}, x);
+  v1::RequestTemplate& x = *t.mutable_request_template();
+  x.set_path("/speak");
+  x.set_audio("sse");
+  x.set_audio_field("data.chunk.b64");
+  x.set_done("event=end");
+  auto d = MakeDialect(t, Local(), {});
   ASSERT_TRUE(d.ok()) << d.status();
   auto dec = (*d)->NewDecoder("text/event-stream");
   ASSERT_TRUE(dec.ok());

@@ -86,13 +86,12 @@ struct Shard {
 };
 
 inline Shard MakeShard(const v1::Target& target, const std::string& text = kText,
-                       const std::vector<v1::Header>& secrets = {},
-                       const DialectExtras& extras = {}) {
+                       const std::vector<v1::Header>& secrets = {}) {
   Shard out;
   auto url = common::ParseUrl(target.url());
   EXPECT_TRUE(url.ok()) << url.status();
   if (!url.ok()) return out;
-  auto dialect = MakeDialect(target, *url, secrets, extras);
+  auto dialect = MakeDialect(target, *url, secrets);
   EXPECT_TRUE(dialect.ok()) << dialect.status();
   if (!dialect.ok()) return out;
   auto req = (*dialect)->Prepare(text);
@@ -107,7 +106,6 @@ inline Shard MakeShard(const v1::Target& target, const std::string& text = kText
 
 struct RunSpec {
   v1::Target target;  // url set
-  DialectExtras extras;
   std::vector<v1::Header> secrets;
   int concurrency = 1;
   int iterations = 1;
@@ -142,7 +140,7 @@ inline RunResult RunShard(Shard shard, int64_t lead_ns = 0) {
 }
 
 inline RunResult RunLoad(const RunSpec& spec) {
-  Shard shard = MakeShard(spec.target, spec.text, spec.secrets, spec.extras);
+  Shard shard = MakeShard(spec.target, spec.text, spec.secrets);
   ShardConfig& cfg = shard.cfg;
   cfg.concurrency = spec.concurrency;
   cfg.iterations = spec.iterations;
