@@ -21,7 +21,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +35,7 @@
 #include "agent/client/transport.h"
 #include "common/histogram.h"
 #include "common/url.h"
+#include "tests/common/wav_builder.h"
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator (not under ASan or TSan, which replace malloc themselves)
@@ -115,33 +115,8 @@ using tcp = net::ip::tcp;
 
 constexpr int kRate = 24000;
 
-std::string Wav() {
-  const uint32_t data = kRate * 2;
-  std::string wav = "RIFF";
-  auto u32 = [&wav](uint32_t v) {
-    for (int i = 0; i < 4; ++i) wav.push_back(static_cast<char>(v >> (8 * i)));
-  };
-  auto u16 = [&wav](uint16_t v) {
-    for (int i = 0; i < 2; ++i) wav.push_back(static_cast<char>(v >> (8 * i)));
-  };
-  u32(36 + data);
-  wav += "WAVEfmt ";
-  u32(16);
-  u16(1);
-  u16(1);
-  u32(kRate);
-  u32(kRate * 2);
-  u16(2);
-  u16(16);
-  wav += "data";
-  u32(data);
-  for (uint32_t i = 0; i < data / 2; ++i) {
-    const auto s = static_cast<int16_t>(8000 * std::sin(i * 0.1));
-    wav.push_back(static_cast<char>(s & 0xff));
-    wav.push_back(static_cast<char>((s >> 8) & 0xff));
-  }
-  return wav;
-}
+// One second of 24 kHz mono s16 WAV.
+std::string Wav() { return testing::BuildWav({.rate = kRate, .frames = kRate}); }
 
 std::string Sse() {
   std::string pcm(kRate * 2 / 20, '\0');

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/client/dialect.h"
 #include "benchmark/benchmark.h"
+#include "tests/common/wav_builder.h"
 
 namespace ttsbench::agent {
 namespace {
@@ -33,26 +34,7 @@ std::string SseBody() {
 }
 
 std::string WavJsonBody() {
-  const uint32_t data = 64 << 10;
-  std::string wav = "RIFF";
-  auto u32 = [&wav](uint32_t v) {
-    for (int i = 0; i < 4; ++i) wav.push_back(static_cast<char>(v >> (8 * i)));
-  };
-  auto u16 = [&wav](uint16_t v) {
-    for (int i = 0; i < 2; ++i) wav.push_back(static_cast<char>(v >> (8 * i)));
-  };
-  u32(36 + data);
-  wav += "WAVEfmt ";
-  u32(16);
-  u16(1);
-  u16(1);
-  u32(24000);
-  u32(48000);
-  u16(2);
-  u16(16);
-  wav += "data";
-  u32(data);
-  wav.append(data, '\x01');
+  const std::string wav = testing::BuildWav({.rate = 24000, .frames = 32 << 10});  // 64 KiB
   return absl::StrCat("{\"success\":true,\"audio_base64\":\"", absl::Base64Escape(wav),
                       "\",\"sample_rate\":24000,\"duration\":1.365}");
 }

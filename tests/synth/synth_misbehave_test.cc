@@ -18,22 +18,13 @@
 #include "absl/strings/str_split.h"
 #include "synth/synth_server.h"
 #include "tests/synth/http_test_client.h"
+#include "tests/synth/synth_harness.h"
 
 namespace ttsbench::synth {
 namespace {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-
-SynthOptions Fast() {
-  SynthOptions o;
-  o.model.base_ms = 2;
-  o.model.per_char_ms = 0.1;
-  o.model.first_chunk_ms = 2;
-  o.model.audio_s_per_char = 0.05;
-  o.model.chunk_ms = 100;
-  return o;
-}
 
 // Sends one HTTP request and reads `want` bytes of the answer (or what comes in 5 s).
 std::string ReadPrefix(uint16_t port, const std::string& path, const std::string& body,
@@ -53,7 +44,7 @@ std::string ReadPrefix(uint16_t port, const std::string& path, const std::string
 }
 
 TEST(SynthMisbehaveTest, EndlessSseLineNeverEndsItsDataLine) {
-  SynthOptions o = Fast();
+  SynthOptions o = FastOptions();
   o.misbehave = "endless-sse-line";
   auto server = SynthServer::Start(o);
   ASSERT_TRUE(server.ok()) << server.status();
@@ -71,7 +62,7 @@ TEST(SynthMisbehaveTest, EndlessSseLineNeverEndsItsDataLine) {
 }
 
 TEST(SynthMisbehaveTest, EndlessJsonNeverClosesTheString) {
-  SynthOptions o = Fast();
+  SynthOptions o = FastOptions();
   o.misbehave = "endless-json";
   auto server = SynthServer::Start(o);
   ASSERT_TRUE(server.ok()) << server.status();
@@ -84,7 +75,7 @@ TEST(SynthMisbehaveTest, EndlessJsonNeverClosesTheString) {
 }
 
 TEST(SynthMisbehaveTest, UnknownModeIsRefused) {
-  SynthOptions o = Fast();
+  SynthOptions o = FastOptions();
   o.misbehave = "sometimes";
   EXPECT_FALSE(SynthServer::Start(o).ok());
 }
@@ -92,7 +83,7 @@ TEST(SynthMisbehaveTest, UnknownModeIsRefused) {
 TEST(SynthMisbehaveTest, FirstEventLogHasOneLinePerStreamedAnswer) {
   const std::string path = ::testing::TempDir() + "/synth_first_events.tsv";
   std::remove(path.c_str());
-  SynthOptions o = Fast();
+  SynthOptions o = FastOptions();
   o.log_first_event = path;
   auto server = SynthServer::Start(o);
   ASSERT_TRUE(server.ok()) << server.status();

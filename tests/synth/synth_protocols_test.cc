@@ -18,6 +18,7 @@
 #include "synth/synth_server.h"
 #include "synth/tls_cert.h"
 #include "tests/synth/http_test_client.h"
+#include "tests/synth/synth_harness.h"
 
 namespace ttsbench::synth {
 namespace {
@@ -31,22 +32,6 @@ namespace net = httptest::net;
 namespace beast = httptest::beast;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
-
-SynthOptions FastOptions() {
-  SynthOptions o;
-  o.model.base_ms = 2;
-  o.model.per_char_ms = 0.1;
-  o.model.first_chunk_ms = 2;
-  o.model.audio_s_per_char = 0.05;
-  o.model.chunk_ms = 100;
-  return o;
-}
-
-std::unique_ptr<SynthServer> StartOrDie(const SynthOptions& options) {
-  auto server = SynthServer::Start(options);
-  EXPECT_TRUE(server.ok()) << server.status();
-  return server.ok() ? std::move(*server) : nullptr;
-}
 
 google::protobuf::Struct ParseJson(const std::string& body) {
   google::protobuf::Struct s;
