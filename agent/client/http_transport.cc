@@ -224,7 +224,7 @@ class HttpConnection final : public ClientConnection {
       if (sink.bad != v1::ERROR_NONE) {
         // The answer is refused (an event over the cap, audio that is not audio): the rest of
         // the body may never end, so it is not read; the connection closes with the failure.
-        KeepReceived(rec, sink.bytes, timeline, decoder.get());
+        KeepReceived(rec, sink.bytes, timeline, decoder);
         co_return fail(sink.bad, std::move(sink.bad_detail));
       }
       if (ec || deadline.Passed(t)) {
