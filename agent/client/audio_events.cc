@@ -571,7 +571,7 @@ void AudioEventParser::Begin() {
   AudioEvent& ev = event_;
   ev.type.clear();
   ev.encoding.clear();
-  ev.audio.clear();
+  // ev.audio keeps its size: Parse decodes over it (growing a string zero-fills it).
   ev.done = false;
   ev.ignored = false;
   ev.sample_rate = 0;

@@ -225,6 +225,9 @@ class EventAudio {
     return r;
   }
 
+  // The audio of the message being read in pieces so far.
+  double message_s() const { return feed_.audio_s; }
+
   absl::Status Finish() { return meter_ ? meter_->Finish() : absl::OkStatus(); }
   double seconds() const { return meter_ ? meter_->seconds() : 0; }
   int sample_rate() const { return meter_ ? meter_->sample_rate() : 0; }
@@ -319,7 +322,6 @@ class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
     if (Skipping() || skip_event_) return absl::OkStatus();
     if (!in_event_) {
       in_event_ = true;
-      event_start_s_ = audio_.seconds();
       audio_.Begin();
     }
     if (absl::Status st = audio_.Write(part); !st.ok()) {
@@ -337,7 +339,7 @@ class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
       return absl::OkStatus();
     }
     if (!in_event_) {  // "data:" with nothing after it
-      event_start_s_ = audio_.seconds();
+      in_event_ = true;
       audio_.Begin();
     }
     auto r = audio_.End();
@@ -355,7 +357,9 @@ class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
   // A refused event's audio, handed to the meter as it arrived, is not part of the answer: the
   // answer's seconds stay those of the events before it.
   void Freeze() {
-    if (frozen_s_ < 0) frozen_s_ = in_event_ ? event_start_s_ : audio_.seconds();
+    if (frozen_s_ < 0) {
+      frozen_s_ = std::max(0.0, audio_.seconds() - (in_event_ ? audio_.message_s() : 0));
+    }
   }
   // A bad event fails the piece, unless audio arrived in the same read before it: that audio
   // was received and is timed, and the error is reported with the next piece or at the end.
@@ -372,7 +376,6 @@ class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
   bool done_ = false;
   bool in_event_ = false;  // audio_ has begun the event whose data is arriving
   bool skip_event_ = false;  // the event whose data is arriving went bad
-  double event_start_s_ = 0;  // the answer's seconds before the event being read
   double frozen_s_ = -1;      // the answer's seconds once an event was refused, else -1
   absl::Status error_;
   common::AudioFeed total_;   // of the piece being read
