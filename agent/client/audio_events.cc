@@ -26,6 +26,7 @@ constexpr size_t kMaxDepth = 100;
 struct Field {
   enum class Kind { kAbsent, kNull, kBool, kNumber, kString, kObject, kArray };
   std::string path;  // dotted
+  bool is_audio = false;  // one of spec.audio_fields
   Kind kind = Kind::kAbsent;
   bool boolean = false;
   double number = 0;
@@ -53,6 +54,8 @@ struct Field {
   }
 };
 
+constexpr size_t kHeadBytes = 200;  // of a message, in a server's error report
+
 // Boost.JSON basic_parser handler: follows the path of objects from the root and records the
 // values found at the paths of `fields`; everything else is only validated.
 class FieldHandler {
@@ -64,9 +67,22 @@ class FieldHandler {
 
   std::vector<Field> fields;
 
-  // `input`: the message about to be parsed, which outlives the parse.
-  void Reset(absl::string_view input) {
+  // A message read in pieces: strings are copied (the pieces do not outlive the write), and
+  // the first audio string is base64-decoded part by part into `sink` instead of kept.
+  bool streaming = false;
+  const AudioEventParser::AudioSink* sink = nullptr;  // set during each write
+  absl::Status audio_status;  // why the handler stopped the parse
+  enum class Audio { kNone, kStreaming, kDone };
+  Audio audio = Audio::kNone;
+
+  // `input`: the message about to be parsed, which outlives the parse ("" when streaming).
+  void Reset(absl::string_view input, bool streamed) {
     input_ = input;
+    streaming = streamed;
+    audio_status = absl::OkStatus();
+    audio = Audio::kNone;
+    audio_at_ = -1;
+    base64_.Reset();
     for (Field& f : fields) Clear(f);
     frames_.clear();
     path_.clear();
@@ -124,16 +140,27 @@ class FieldHandler {
     }
     return true;
   }
-  bool on_string_part(json::string_view s, size_t, json::error_code&) {
+  bool on_string_part(json::string_view s, size_t, json::error_code& ec) {
     if (pending_ >= 0) {
       Field& f = fields[static_cast<size_t>(pending_)];
       f.kind = Field::Kind::kString;
+      if (streaming && f.is_audio) return StreamAudio(s, /*last=*/false, ec);
       f.text.append(s.data(), s.size());
     }
     return true;
   }
   bool on_string(json::string_view s, size_t, json::error_code& ec) {
-    if (pending_ >= 0) {
+    if (pending_ >= 0 && streaming) {
+      Field& f = fields[static_cast<size_t>(pending_)];
+      f.kind = Field::Kind::kString;
+      if (f.is_audio) {
+        const bool ok = StreamAudio(s, /*last=*/true, ec);
+        pending_ = -1;
+        return ok;
+      }
+      f.text.append(s.data(), s.size());
+      f.value = f.text;
+    } else if (pending_ >= 0) {
       Field& f = fields[static_cast<size_t>(pending_)];
       // Whole and unescaped, it lies in the message; escaped, it is in the parser's temporary
       // buffer, gone after this call.
@@ -178,6 +205,28 @@ class FieldHandler {
     bool followed;     // an object reached from the root through objects only
   };
 
+  // A part of an audio string in a streamed message: the first audio string is decoded into
+  // the sink; any other one is only validated as JSON.
+  bool StreamAudio(json::string_view s, bool last, json::error_code& ec) {
+    if (audio == Audio::kDone || (audio == Audio::kStreaming && audio_at_ != pending_)) {
+      return true;
+    }
+    audio = Audio::kStreaming;
+    audio_at_ = pending_;
+    absl::string_view out;
+    bool ok = base64_.Write(absl::string_view(s.data(), s.size()), &out);
+    if (ok && !out.empty()) audio_status = (*sink)(out);
+    if (ok && audio_status.ok() && last) {
+      audio = Audio::kDone;
+      ok = base64_.Finish(&out);
+      if (ok && !out.empty()) audio_status = (*sink)(out);
+    }
+    if (!ok) audio_status = absl::InvalidArgumentError("audio is not base64");
+    if (audio_status.ok()) return true;
+    ec = json::error::syntax;
+    return false;
+  }
+
   static void Clear(Field& f) {
     f.kind = Field::Kind::kAbsent;
     f.text.clear();
@@ -212,6 +261,8 @@ class FieldHandler {
   std::string key_path_;  // path_ + the current key
   bool key_followed_ = false;
   int pending_ = -1;  // index into fields of the value about to start
+  int audio_at_ = -1;  // streaming: the field whose string is being decoded
+  Base64Stream base64_;
 };
 
 json::parse_options Options() {
@@ -410,6 +461,9 @@ struct AudioEventParser::Impl {
     sample_rate = index("sample_rate");
     encoding = index("encoding");
     for (const std::string& a : spec.audio_fields) audio.push_back(index(a));
+    for (int i : audio) {
+      if (i >= 0) h.fields[static_cast<size_t>(i)].is_audio = true;
+    }
   }
 
   const Field* Get(int i) const {
@@ -458,7 +512,7 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
   }
   json::basic_parser<FieldHandler>& parser = impl_->parser;
   parser.reset();
-  parser.handler().Reset(trimmed);
+  parser.handler().Reset(trimmed, /*streamed=*/false);
   json::error_code ec;
   const size_t n = trimmed.empty() || trimmed.front() != '{'
                        ? 0
@@ -466,17 +520,28 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
   if (trimmed.empty() || trimmed.front() != '{' || ec || n != trimmed.size() || !parser.done()) {
     return absl::InvalidArgumentError("message is not a JSON object");
   }
+  bool decoded = false;
+  absl::Status st = Evaluate(trimmed, /*audio_streamed=*/false, &decoded);
+  audio_guard.decoded = decoded;
+  return st;
+}
+
+absl::Status AudioEventParser::Evaluate(absl::string_view report, bool audio_streamed,
+                                        bool* decoded) {
+  const AudioEventSpec& spec = impl_->spec;
+  AudioEvent& ev = event_;
   using Kind = Field::Kind;
   if (const Field* t = impl_->Get(impl_->type); t != nullptr && t->kind == Kind::kString) {
     ev.type.assign(t->value.data(), t->value.size());
   }
   if (const Field* e = impl_->Get(impl_->error); e != nullptr && e->Truthy()) {
-    return ServerReportedError(trimmed);
+    return ServerReportedError(report);
   }
   if (!ev.type.empty() && Contains(spec.error_types, ev.type)) {
-    return ServerReportedError(trimmed);
+    return ServerReportedError(report);
   }
   for (int i : impl_->audio) {
+    if (audio_streamed) break;  // handed on as it came
     const Field* a = impl_->Get(i);
     if (a == nullptr || a->kind == Kind::kNull) continue;
     if (a->kind != Kind::kString) return absl::InvalidArgumentError("audio is not a base64 string");
@@ -484,7 +549,7 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
     if (!Base64Decode(a->value, &ev.audio)) {
       return absl::InvalidArgumentError("audio is not base64");
     }
-    audio_guard.decoded = true;
+    *decoded = true;
     break;
   }
   if (const Field* r = impl_->Get(impl_->sample_rate); r != nullptr && r->kind == Kind::kNumber) {
@@ -500,6 +565,220 @@ absl::Status AudioEventParser::Parse(absl::string_view json) {
   ev.done =
       (!ev.type.empty() && Contains(spec.done_types, ev.type)) || (f != nullptr && f->Truthy());
   return absl::OkStatus();
+}
+
+void AudioEventParser::Begin() {
+  AudioEvent& ev = event_;
+  ev.type.clear();
+  ev.encoding.clear();
+  // ev.audio keeps its size: Parse decodes over it (growing a string zero-fills it).
+  ev.done = false;
+  ev.ignored = false;
+  ev.sample_rate = 0;
+  held_.clear();
+  head_.clear();
+  size_ = 0;
+  streaming_ = false;
+  failed_ = false;
+}
+
+absl::Status AudioEventParser::Write(absl::string_view piece, AudioSink audio) {
+  if (failed_) return absl::InvalidArgumentError("message already refused");
+  const size_t max = impl_->spec.max_event_bytes;
+  size_ += piece.size();
+  absl::Status st;
+  if (size_ > max) {
+    st = absl::InvalidArgumentError(
+        absl::StrCat("message over the limit of ", max, " bytes"));
+  } else if (streaming_) {
+    st = Push(piece, audio);
+  } else {
+    if (held_.empty()) piece = absl::StripLeadingAsciiWhitespace(piece);
+    if (held_.size() + piece.size() <= kHeldBytes) {
+      held_.append(piece.data(), piece.size());
+      return absl::OkStatus();
+    }
+    st = StartStreaming(piece, audio);
+  }
+  if (!st.ok()) failed_ = true;
+  return st;
+}
+
+absl::Status AudioEventParser::StartStreaming(absl::string_view piece, AudioSink audio) {
+  streaming_ = true;
+  const char first = held_.empty() ? piece.front() : held_.front();
+  if (first != '{') return absl::InvalidArgumentError("message is not a JSON object");
+  impl_->parser.reset();
+  impl_->parser.handler().Reset("", /*streamed=*/true);
+  absl::Status st = Push(held_, audio);
+  held_.clear();
+  if (st.ok()) st = Push(piece, audio);
+  return st;
+}
+
+absl::Status AudioEventParser::Push(absl::string_view piece, AudioSink audio) {
+  if (head_.size() <= kHeadBytes) {
+    head_.append(piece.data(), std::min(piece.size(), kHeadBytes + 1 - head_.size()));
+  }
+  json::basic_parser<FieldHandler>& parser = impl_->parser;
+  if (parser.done()) {
+    // After the object only whitespace may come.
+    if (!absl::StripLeadingAsciiWhitespace(piece).empty()) {
+      return absl::InvalidArgumentError("message is not a JSON object");
+    }
+    return absl::OkStatus();
+  }
+  FieldHandler& h = parser.handler();
+  h.sink = &audio;
+  json::error_code ec;
+  const size_t n = parser.write_some(/*more=*/true, piece.data(), piece.size(), ec);
+  h.sink = nullptr;
+  if (!h.audio_status.ok()) return h.audio_status;
+  if (ec || (n != piece.size() &&
+             !absl::StripLeadingAsciiWhitespace(piece.substr(n)).empty())) {
+    return absl::InvalidArgumentError("message is not a JSON object");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AudioEventParser::End(AudioSink audio) {
+  if (failed_) return absl::InvalidArgumentError("message already refused");
+  failed_ = true;  // until Begin
+  if (!streaming_) {
+    absl::Status st = Parse(held_);
+    if (!st.ok() || event_.audio.empty()) return st;
+    return audio(event_.audio);
+  }
+  json::basic_parser<FieldHandler>& parser = impl_->parser;
+  FieldHandler& h = parser.handler();
+  json::error_code ec;
+  if (!parser.done()) {
+    h.sink = &audio;
+    parser.write_some(/*more=*/false, "", 0, ec);
+    h.sink = nullptr;
+    if (!h.audio_status.ok()) return h.audio_status;
+  }
+  if (ec || !parser.done()) return absl::InvalidArgumentError("message is not a JSON object");
+  bool decoded = false;
+  const absl::string_view report =
+      head_.size() > kHeadBytes ? absl::string_view(head_) : absl::StripTrailingAsciiWhitespace(head_);
+  return Evaluate(report, h.audio == FieldHandler::Audio::kDone, &decoded);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Base64Stream
+
+void Base64Stream::Reset() {
+  acc_ = 0;
+  chars_ = 0;
+  padded_ = false;
+  pad_ = 0;
+  expected_pad_ = 0;
+}
+
+bool Base64Stream::Write(absl::string_view src, absl::string_view* out) {
+  const auto* in = reinterpret_cast<const unsigned char*>(src.data());
+  const size_t n = src.size();
+  // At most 3 bytes per 4 characters, with the carried quad and the vector path's slack.
+  const size_t need = 3 * (n / 4) + 24;
+  if (buffer_.size() < need) buffer_.resize(need);
+  char* o = buffer_.data();
+  size_t w = 0;
+  size_t i = 0;
+  while (i < n) {
+    if (chars_ == 0 && !padded_) {
+      // Whole runs of the alphabet: the common case, as Base64Decode does it.
+      const size_t done = kHasAvx2 ? DecodeAvx2(in + i, n - i, o + w) : 0;
+      w += done / 4 * 3;
+      i += done;
+      while (i + 4 <= n) {
+        const int32_t a = kBase64[in[i]], b = kBase64[in[i + 1]], c = kBase64[in[i + 2]],
+                      d = kBase64[in[i + 3]];
+        if ((a | b | c | d) < 0) break;
+        const uint32_t v = static_cast<uint32_t>(a) << 18 | static_cast<uint32_t>(b) << 12 |
+                           static_cast<uint32_t>(c) << 6 | static_cast<uint32_t>(d);
+        o[w] = static_cast<char>(v >> 16);
+        o[w + 1] = static_cast<char>(v >> 8);
+        o[w + 2] = static_cast<char>(v);
+        w += 3;
+        i += 4;
+      }
+      if (i >= n) break;
+    }
+    const unsigned char ch = in[i++];
+    if (padded_) {
+      if (IsBase64Pad(ch)) {
+        ++pad_;
+      } else if (!IsBase64Space(ch)) {
+        return false;
+      }
+      continue;
+    }
+    const int32_t v = kBase64[ch];
+    if (v >= 0) {
+      acc_ = acc_ << 6 | static_cast<uint32_t>(v);
+      if (++chars_ == 4) {
+        o[w] = static_cast<char>(acc_ >> 16);
+        o[w + 1] = static_cast<char>(acc_ >> 8);
+        o[w + 2] = static_cast<char>(acc_);
+        w += 3;
+        acc_ = 0;
+        chars_ = 0;
+      }
+      continue;
+    }
+    if (IsBase64Space(ch)) continue;
+    if (!IsBase64Pad(ch)) return false;
+    padded_ = true;
+    pad_ = 1;
+    switch (chars_) {
+      case 1:
+        return false;  // six bits cannot make a byte
+      case 2:
+        o[w++] = static_cast<char>(acc_ >> 4);
+        expected_pad_ = 2;
+        break;
+      case 3:
+        o[w] = static_cast<char>(acc_ >> 10);
+        o[w + 1] = static_cast<char>(acc_ >> 2);
+        w += 2;
+        expected_pad_ = 1;
+        break;
+      default:
+        expected_pad_ = 0;
+        break;
+    }
+    acc_ = 0;
+    chars_ = 0;
+  }
+  *out = absl::string_view(o, w);
+  return true;
+}
+
+bool Base64Stream::Finish(absl::string_view* out) {
+  if (buffer_.size() < 4) buffer_.resize(4);
+  char* o = buffer_.data();
+  size_t w = 0;
+  if (padded_) {
+    if (pad_ != expected_pad_) return false;
+  } else {
+    switch (chars_) {
+      case 1:
+        return false;
+      case 2:
+        o[w++] = static_cast<char>(acc_ >> 4);
+        break;
+      case 3:
+        o[w] = static_cast<char>(acc_ >> 10);
+        o[w + 1] = static_cast<char>(acc_ >> 2);
+        w += 2;
+        break;
+      default:
+        break;
+    }
+  }
+  *out = absl::string_view(o, w);
+  return true;
 }
 
 absl::StatusOr<AudioEvent> ParseAudioEvent(absl::string_view json, const AudioEventSpec& spec) {

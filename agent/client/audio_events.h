@@ -4,10 +4,12 @@
 #define TTSBENCH_AGENT_AUDIO_EVENTS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -57,10 +59,55 @@ class AudioEventParser {
   absl::Status Parse(absl::string_view json);
   const AudioEvent& event() const { return event_; }
 
+  // The same message written in pieces as it arrives (an SSE event's data, a JSON answer),
+  // its audio handed to `audio` as decoded bytes rather than kept in event().audio. A message
+  // up to kHeldBytes is held and read at End exactly as Parse reads it; past that it is fed to
+  // the streaming parser as it comes, its base64 decoded part by part straight into `audio`,
+  // so memory does not grow with the message. A streamed message takes the first audio string
+  // in it (not the first of spec.audio_fields), and its metadata applies from the next one.
+  // spec.max_event_bytes counts the message's bytes: more is refused (invalid audio) at once.
+  // An error from `audio` is returned as is. After an error, only Begin is allowed.
+  static constexpr size_t kHeldBytes = size_t{16} << 10;
+  using AudioSink = absl::FunctionRef<absl::Status(absl::string_view)>;
+  void Begin();
+  absl::Status Write(absl::string_view piece, AudioSink audio);
+  // The message is complete: event() holds what it says (type, done, ...), not its audio.
+  absl::Status End(AudioSink audio);
+
  private:
   struct Impl;  // keeps Boost.JSON's parser template out of this header
+  absl::Status StartStreaming(absl::string_view first, AudioSink audio);
+  absl::Status Push(absl::string_view piece, AudioSink audio);
+  // What the parsed fields say; `report` is the message (or its start) for a server's error.
+  absl::Status Evaluate(absl::string_view report, bool audio_streamed, bool* decoded);
+
   std::unique_ptr<Impl> impl_;
   AudioEvent event_;
+  std::string held_;  // the message so far while it is within kHeldBytes
+  std::string head_;  // a streamed message's first bytes, for a server's error report
+  size_t size_ = 0;   // the message's bytes so far
+  bool streaming_ = false;
+  bool failed_ = false;
+};
+
+// Base64 decoded as it arrives, in pieces split anywhere, with Base64Decode's grammar: the
+// 0-3 characters of an unfinished quad are carried to the next piece.
+class Base64Stream {
+ public:
+  void Reset();
+  // Decodes `src` after what came before into `*out` (valid until the next call; its buffer
+  // is reused). False: not base64 (the stream is then unusable until Reset).
+  bool Write(absl::string_view src, absl::string_view* out);
+  // The end: the last 0-2 bytes of an unfinished quad, and the padding checked.
+  bool Finish(absl::string_view* out);
+
+ private:
+  std::string buffer_;
+  uint32_t acc_ = 0;
+  int chars_ = 0;  // in acc_
+  bool padded_ = false;  // padding met: only padding and whitespace may follow
+  int pad_ = 0;
+  int expected_pad_ = 0;
 };
 
 // Decodes standard base64 into `dest` (overwritten; its capacity is reused), exactly as

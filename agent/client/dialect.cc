@@ -78,48 +78,49 @@ absl::StatusOr<std::unique_ptr<ResponseDecoder>> RawDecoder(common::MeterOptions
       std::make_unique<StreamingAudioDecoder>(std::move(*meter), std::move(options)));
 }
 
-// Buffers bigger than this are not kept for the next answer: a connection holds what a typical
-// answer needs, not the largest one it ever saw.
-constexpr size_t kKeepBufferBytes = size_t{1} << 20;
-
-void ReleaseIfLarge(std::string& buffer) {
-  if (buffer.capacity() > kKeepBufferBytes) std::string().swap(buffer);
-}
-
-// A JSON body with base64 audio in it; the audio is known only when the body is complete.
+// A JSON body with base64 audio in it, parsed as it arrives: the audio is decoded into the
+// meter part by part, so memory does not grow with the answer. Its audio counts at the end
+// (a non-streamed answer: its first audio is its end).
 class JsonBase64Decoder final : public ResponseDecoder {
  public:
   JsonBase64Decoder(AudioEventSpec spec, common::MeterOptions meter_options)
       : parser_(WholeBody(std::move(spec))), meter_options_(std::move(meter_options)) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
-    if (body_.size() + piece.size() > kMaxJsonBody) {
+    if (bytes_ + piece.size() > kMaxJsonBody) {
       return absl::InvalidArgumentError(
           absl::StrCat("JSON response larger than ", kMaxJsonBody >> 20, " MiB"));
     }
-    body_.append(piece.data(), piece.size());
+    bytes_ += piece.size();
+    Start();
+    // A bad answer is reported at its end, as when the body was read whole; past the error the
+    // bytes are only counted.
+    if (!error_.ok()) return common::AudioFeed{};
+    error_ = parser_.Write(piece, [this](absl::string_view a) { return OnAudio(a); });
     return common::AudioFeed{};
   }
   absl::StatusOr<common::AudioFeed> Finish() override {
-    absl::Status parsed = parser_.Parse(body_);
-    body_.clear();
-    if (!parsed.ok()) return parsed;
-    const AudioEvent* ev = &parser_.event();
-    if (ev->audio.empty()) return absl::InvalidArgumentError("JSON response has no audio field");
-    // Servers put WAV here mostly, but MP3/Opus/FLAC too: the meter sniffs the bytes.
-    auto meter = common::MakeMeter(meter_options_);
-    if (!meter.ok()) return meter.status();
-    meter_ = std::move(*meter);
-    auto feed = meter_->Feed(ev->audio);
-    if (!feed.ok()) return feed.status();
+    Start();
+    if (!error_.ok()) return error_;
+    if (absl::Status st = parser_.End([this](absl::string_view a) { return OnAudio(a); });
+        !st.ok()) {
+      return st;
+    }
+    if (decoded_ == 0) return absl::InvalidArgumentError("JSON response has no audio field");
+    parsed_ = true;
     absl::Status st = meter_->Finish();
     if (!st.ok()) return st;
-    return feed;
+    return feed_;
   }
-  double seconds() const override { return meter_ ? meter_->seconds() : 0; }
-  int sample_rate() const override { return meter_ ? meter_->sample_rate() : 0; }
+  // Audio counts once the answer is read whole, as when it was decoded at the end.
+  double seconds() const override { return meter_ && parsed_ ? meter_->seconds() : 0; }
+  int sample_rate() const override { return meter_ && parsed_ ? meter_->sample_rate() : 0; }
   bool Reset() override {
-    body_.clear();
-    ReleaseIfLarge(body_);
+    started_ = false;
+    parsed_ = false;
+    error_ = absl::OkStatus();
+    bytes_ = 0;
+    decoded_ = 0;
+    feed_ = common::AudioFeed{};
     meter_.reset();
     return true;
   }
@@ -129,10 +130,38 @@ class JsonBase64Decoder final : public ResponseDecoder {
     spec.max_event_bytes = kMaxJsonBody;
     return spec;
   }
+  void Start() {
+    if (started_) return;
+    started_ = true;
+    parser_.Begin();
+  }
+  // Decoded audio into the meter. Servers put WAV here mostly, but MP3/Opus/FLAC too: the
+  // meter sniffs the bytes.
+  absl::Status OnAudio(absl::string_view audio) {
+    if (meter_ == nullptr) {
+      auto meter = common::MakeMeter(meter_options_);
+      if (!meter.ok()) return meter.status();
+      meter_ = std::move(*meter);
+    }
+    decoded_ += audio.size();
+    auto feed = meter_->Feed(audio);
+    if (!feed.ok()) return feed.status();
+    Add(feed_, *feed);
+    return absl::OkStatus();
+  }
+  static void Add(common::AudioFeed& total, const common::AudioFeed& part) {
+    total.audio_bytes += part.audio_bytes;
+    total.audio_s += part.audio_s;
+  }
 
   AudioEventParser parser_;
   common::MeterOptions meter_options_;
-  std::string body_;
+  bool started_ = false;
+  bool parsed_ = false;  // the whole answer was read, with audio in it
+  absl::Status error_;   // the first error, reported at the end
+  size_t bytes_ = 0;
+  size_t decoded_ = 0;
+  common::AudioFeed feed_;  // of the whole answer, reported at the end
   std::unique_ptr<common::AudioMeter> meter_;
 };
 
@@ -172,25 +201,58 @@ class EventAudio {
     MessageResult r;
     r.ignored = ev->ignored;
     r.done = ev->done;
-    if (meter_ == nullptr) {
-      if (ev->sample_rate > 0) options_.sample_rate = ev->sample_rate;
-      if (!ev->encoding.empty()) options_.format = ev->encoding;
-    }
+    if (meter_ == nullptr) Metadata(*ev);
     auto feed = Audio(ev->audio);
     if (!feed.ok()) return feed.status();
     r.feed = *feed;
     return r;
   }
 
+  // One JSON message in pieces (an SSE event's data, as it arrives): Begin, Write..., End.
+  void Begin() {
+    parser_.Begin();
+    feed_ = common::AudioFeed{};
+  }
+  absl::Status Write(absl::string_view part) { return parser_.Write(part, [this](absl::string_view a) { return OnAudio(a); }); }
+  absl::StatusOr<MessageResult> End() {
+    if (absl::Status st = parser_.End([this](absl::string_view a) { return OnAudio(a); }); !st.ok()) return st;
+    const AudioEvent* ev = &parser_.event();
+    MessageResult r;
+    r.ignored = ev->ignored;
+    r.done = ev->done;
+    if (meter_ == nullptr) Metadata(*ev);
+    r.feed = feed_;
+    return r;
+  }
+
+  // The audio of the message being read in pieces so far.
+  double message_s() const { return feed_.audio_s; }
+
   absl::Status Finish() { return meter_ ? meter_->Finish() : absl::OkStatus(); }
   double seconds() const { return meter_ ? meter_->seconds() : 0; }
   int sample_rate() const { return meter_ ? meter_->sample_rate() : 0; }
 
  private:
+  // A metadata message before the first audio sets how raw PCM is read.
+  void Metadata(const AudioEvent& ev) {
+    if (ev.sample_rate > 0) options_.sample_rate = ev.sample_rate;
+    if (!ev.encoding.empty()) options_.format = ev.encoding;
+  }
+  // The decoded audio of a message in pieces, into the meter; counted in feed_.
+  absl::Status OnAudio(absl::string_view audio) {
+    if (meter_ == nullptr) Metadata(parser_.event());
+    auto feed = Audio(audio);
+    if (!feed.ok()) return feed.status();
+    feed_.audio_bytes += feed->audio_bytes;
+    feed_.audio_s += feed->audio_s;
+    return absl::OkStatus();
+  }
+
   AudioEventParser parser_;  // its buffers are reused event after event, answer after answer
   const common::MeterOptions base_options_;
   common::MeterOptions options_;
   std::unique_ptr<common::AudioMeter> meter_;
+  common::AudioFeed feed_;  // of the message being read in pieces
 };
 
 void Add(common::AudioFeed& total, const common::AudioFeed& part) {
@@ -198,8 +260,10 @@ void Add(common::AudioFeed& total, const common::AudioFeed& part) {
   total.audio_s += part.audio_s;
 }
 
-// text/event-stream whose events carry base64 audio (OpenAI stream_format "sse").
-class SseAudioDecoder final : public ResponseDecoder {
+// text/event-stream whose events carry base64 audio (OpenAI stream_format "sse"). Each event's
+// data goes to the JSON parser as it arrives, its audio into the meter: an event is not held
+// whole, so memory does not grow with it.
+class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
  public:
   SseAudioDecoder(AudioEventSpec spec, common::MeterOptions meter_options)
       : marked_(!spec.done_types.empty() || !spec.final_field.empty()),
@@ -208,7 +272,8 @@ class SseAudioDecoder final : public ResponseDecoder {
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
     if (!error_.ok()) return error_;
     Start();
-    const absl::Status st = parser_.Feed(piece, [this](const SseEvent& e) { Event(e); });
+    const absl::Status st = parser_.Feed(piece, *this);
+    if (!st.ok()) Freeze();
     if (absl::Status bad = Settle(); !bad.ok()) return bad;
     if (!st.ok()) {
       // An event over the bound: the events completed before it in this piece were received.
@@ -220,7 +285,8 @@ class SseAudioDecoder final : public ResponseDecoder {
   absl::StatusOr<common::AudioFeed> Finish() override {
     if (!error_.ok()) return error_;
     Start();
-    if (absl::Status st = parser_.Finish([this](const SseEvent& e) { Event(e); }); !st.ok()) {
+    if (absl::Status st = parser_.Finish(*this); !st.ok()) {
+      Freeze();
       return st;
     }
     if (absl::Status bad = Settle(); !bad.ok()) return bad;
@@ -230,32 +296,70 @@ class SseAudioDecoder final : public ResponseDecoder {
     if (absl::Status st = audio_.Finish(); !st.ok()) return st;
     return total_;
   }
-  double seconds() const override { return audio_.seconds(); }
+  double seconds() const override { return frozen_s_ >= 0 ? frozen_s_ : audio_.seconds(); }
   int sample_rate() const override { return audio_.sample_rate(); }
   bool Reset() override {
+    frozen_s_ = -1;
     parser_.Reset();
     audio_.Reset();
     done_ = false;
+    in_event_ = false;
+    skip_event_ = false;
     error_ = absl::OkStatus();
     return true;
   }
 
  private:
-  // Events are read as the parser completes them, straight from its buffers.
   void Start() {
     total_ = common::AudioFeed{};
     event_error_ = absl::OkStatus();
   }
-  void Event(const SseEvent& e) {
-    // Nothing after the end event is part of the answer, nor after a bad event.
-    if (done_ || !event_error_.ok()) return;
-    auto r = audio_.Json(e.data);
-    if (!r.ok()) {
-      event_error_ = r.status();
-      return;
+  // Nothing after the end event is part of the answer, nor after a bad event.
+  bool Skipping() const { return done_ || !event_error_.ok() || !error_.ok(); }
+  // SseHandler: the event's data as it arrives. A bad event is recorded, not returned, so the
+  // events before it in the piece count (Settle).
+  absl::Status Data(absl::string_view part) override {
+    if (Skipping() || skip_event_) return absl::OkStatus();
+    if (!in_event_) {
+      in_event_ = true;
+      audio_.Begin();
     }
+    if (absl::Status st = audio_.Write(part); !st.ok()) {
+      Freeze();
+      in_event_ = false;
+      skip_event_ = true;  // the rest of its data, in later pieces too
+      event_error_ = st;
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Dispatch(absl::string_view) override {
+    if (Skipping() || skip_event_) {
+      in_event_ = false;
+      skip_event_ = false;
+      return absl::OkStatus();
+    }
+    if (!in_event_) {  // "data:" with nothing after it
+      in_event_ = true;
+      audio_.Begin();
+    }
+    auto r = audio_.End();
+    if (!r.ok()) {
+      Freeze();
+      in_event_ = false;
+      event_error_ = r.status();
+      return absl::OkStatus();
+    }
+    in_event_ = false;
     Add(total_, r->feed);
     done_ = r->done;
+    return absl::OkStatus();
+  }
+  // A refused event's audio, handed to the meter as it arrived, is not part of the answer: the
+  // answer's seconds stay those of the events before it.
+  void Freeze() {
+    if (frozen_s_ < 0) {
+      frozen_s_ = std::max(0.0, audio_.seconds() - (in_event_ ? audio_.message_s() : 0));
+    }
   }
   // A bad event fails the piece, unless audio arrived in the same read before it: that audio
   // was received and is timed, and the error is reported with the next piece or at the end.
@@ -270,6 +374,9 @@ class SseAudioDecoder final : public ResponseDecoder {
   SseParser parser_;
   EventAudio audio_;
   bool done_ = false;
+  bool in_event_ = false;  // audio_ has begun the event whose data is arriving
+  bool skip_event_ = false;  // the event whose data is arriving went bad
+  double frozen_s_ = -1;      // the answer's seconds once an event was refused, else -1
   absl::Status error_;
   common::AudioFeed total_;   // of the piece being read
   absl::Status event_error_;  // the first bad event of the piece being read

@@ -11,6 +11,29 @@ namespace {
 
 constexpr absl::string_view kBom = "\xEF\xBB\xBF";
 
+absl::Status TooLarge() { return absl::InvalidArgumentError("server-sent event too large"); }
+
+// The EventSink forms: the data gathered into the parser's event, dispatched whole.
+class Collect final : public SseHandler {
+ public:
+  Collect(SseEvent& event, SseParser::EventSink out) : event_(event), out_(out) {}
+  absl::Status Data(absl::string_view part) override {
+    event_.data.append(part.data(), part.size());
+    return absl::OkStatus();
+  }
+  absl::Status Dispatch(absl::string_view event) override {
+    event_.event.assign(event.data(), event.size());
+    out_(event_);
+    event_.event.clear();
+    event_.data.clear();  // keeps its capacity for the next event
+    return absl::OkStatus();
+  }
+
+ private:
+  SseEvent& event_;
+  SseParser::EventSink out_;
+};
+
 }  // namespace
 
 absl::Status SseParser::Feed(absl::string_view piece, std::vector<SseEvent>& out) {
@@ -21,17 +44,34 @@ absl::Status SseParser::Finish(std::vector<SseEvent>& out) {
   return Finish([&out](const SseEvent& e) { out.push_back(e); });
 }
 
+absl::Status SseParser::Feed(absl::string_view piece, EventSink on_event) {
+  Collect collect(event_, on_event);
+  return Feed(piece, collect);
+}
+
+absl::Status SseParser::Finish(EventSink on_event) {
+  Collect collect(event_, on_event);
+  return Finish(collect);
+}
+
 void SseParser::Reset() {
   line_.clear();
   event_.event.clear();
   event_.data.clear();
+  name_.clear();
+  data_bytes_ = 0;
+  streamed_ = Streamed::kNo;
+  streamed_bytes_ = 0;
+  streamed_value_ = 0;
+  skip_space_ = false;
+  pending_newline_ = false;
   has_data_ = false;
   after_cr_ = false;
   started_ = false;
   failed_ = false;
 }
 
-absl::Status SseParser::Feed(absl::string_view piece, EventSink out) {
+absl::Status SseParser::Feed(absl::string_view piece, SseHandler& h) {
   if (failed_) return absl::InvalidArgumentError("event stream already failed");
   size_t i = 0;
   if (after_cr_ && !piece.empty() && piece[0] == '\n') i = 1;
@@ -52,28 +92,25 @@ absl::Status SseParser::Feed(absl::string_view piece, EventSink out) {
     if (!known || next_lf < i) next_lf = next('\n', i);
     if (!known || next_cr < i) next_cr = next('\r', i);
     known = true;
-    size_t j = std::min(next_lf, next_cr);
-    if (j == piece.size()) j = absl::string_view::npos;
-    if (j == absl::string_view::npos) {
-      line_.append(piece.data() + i, piece.size() - i);
-      if (line_.size() + event_.data.size() > max_event_bytes_) {
-        failed_ = true;
-        return absl::InvalidArgumentError("server-sent event too large");
-      }
+    const size_t j = std::min(next_lf, next_cr);
+    if (j == piece.size()) {
+      if (absl::Status st = Unfinished(piece.substr(i), h); !st.ok()) return Fail(std::move(st));
+      const size_t held = streamed_ != Streamed::kNo ? streamed_bytes_ : line_.size();
+      if (held + data_bytes_ > max_event_bytes_) return Fail(TooLarge());
       break;
     }
     absl::Status st;
-    if (line_.empty()) {
-      st = Line(piece.substr(i, j - i), out);  // the common case: no copy
+    if (streamed_ != Streamed::kNo) {
+      st = Unfinished(piece.substr(i, j - i), h);
+      if (st.ok()) st = EndStreamedLine(h);
+    } else if (line_.empty()) {
+      st = Line(piece.substr(i, j - i), h);  // the common case: no copy
     } else {
       line_.append(piece.data() + i, j - i);
-      st = Line(line_, out);
+      st = Line(line_, h);
       line_.clear();
     }
-    if (!st.ok()) {
-      failed_ = true;
-      return st;
-    }
+    if (!st.ok()) return Fail(std::move(st));
     if (piece[j] == '\r') {
       if (j + 1 == piece.size()) {
         after_cr_ = true;
@@ -88,18 +125,83 @@ absl::Status SseParser::Feed(absl::string_view piece, EventSink out) {
   return absl::OkStatus();
 }
 
-absl::Status SseParser::Finish(EventSink out) {
+absl::Status SseParser::Finish(SseHandler& h) {
   if (failed_) return absl::InvalidArgumentError("event stream already failed");
-  if (!line_.empty()) {
+  absl::Status st;
+  if (streamed_ != Streamed::kNo) {
+    st = EndStreamedLine(h);
+  } else if (!line_.empty()) {
     // Line() does not touch line_, so the carried line is read in place.
-    absl::Status st = Line(line_, out);
+    st = Line(line_, h);
     line_.clear();
-    if (!st.ok()) return st;
   }
-  return Line("", out);  // dispatches a pending event
+  if (st.ok()) st = Line("", h);  // dispatches a pending event
+  if (!st.ok()) return Fail(std::move(st));
+  return absl::OkStatus();
 }
 
-absl::Status SseParser::Line(absl::string_view line, EventSink out) {
+absl::Status SseParser::Unfinished(absl::string_view part, SseHandler& h) {
+  if (streamed_ != Streamed::kNo) {
+    streamed_bytes_ += part.size();
+    if (streamed_ == Streamed::kComment) return absl::OkStatus();
+    if (skip_space_ && !part.empty()) {
+      skip_space_ = false;
+      if (part[0] == ' ') part.remove_prefix(1);
+    }
+    streamed_value_ += part.size();
+    return part.empty() ? absl::OkStatus() : h.Data(part);
+  }
+  line_.append(part.data(), part.size());
+  // Known to be data or a comment: handed on (or dropped) from here to its end, so a line that
+  // never ends holds no memory. Anything else (an `event:` field, a line not yet long enough
+  // to tell) is kept as the grammar needs it, within the bound.
+  absl::string_view s = line_;
+  if (!started_) {
+    if (s.size() < kBom.size() && absl::StartsWith(kBom, s)) return absl::OkStatus();
+    if (absl::StartsWith(s, kBom)) s.remove_prefix(kBom.size());
+  }
+  if (absl::StartsWith(s, "data:")) {
+    started_ = true;
+    streamed_ = Streamed::kData;
+    streamed_bytes_ = line_.size();
+    absl::string_view value = s.substr(5);
+    skip_space_ = value.empty();
+    if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+    streamed_value_ = value.size();
+    absl::Status st;
+    if (pending_newline_) {
+      pending_newline_ = false;
+      st = h.Data("\n");
+    }
+    if (st.ok() && !value.empty()) st = h.Data(value);
+    line_.clear();
+    return st;
+  }
+  if (!s.empty() && s[0] == ':') {
+    started_ = true;
+    streamed_ = Streamed::kComment;
+    streamed_bytes_ = line_.size();
+    line_.clear();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SseParser::EndStreamedLine(SseHandler&) {
+  const bool data = streamed_ == Streamed::kData;
+  const size_t value = streamed_value_;
+  streamed_ = Streamed::kNo;
+  streamed_bytes_ = 0;
+  streamed_value_ = 0;
+  skip_space_ = false;
+  if (!data) return absl::OkStatus();
+  if (data_bytes_ + value + 1 > max_event_bytes_) return TooLarge();
+  data_bytes_ += value + 1;
+  pending_newline_ = true;
+  has_data_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status SseParser::Line(absl::string_view line, SseHandler& h) {
   if (!started_) {
     // The byte order mark may only open the stream; it can arrive split over pieces, which is
     // why it is removed from the first complete line rather than from the first piece.
@@ -107,15 +209,13 @@ absl::Status SseParser::Line(absl::string_view line, EventSink out) {
     if (absl::StartsWith(line, kBom)) line.remove_prefix(kBom.size());
   }
   if (line.empty()) {
-    if (has_data_) {
-      std::string& data = event_.data;
-      if (!data.empty() && data.back() == '\n') data.pop_back();
-      out(event_);
-    }
-    event_.event.clear();
-    event_.data.clear();  // keeps its capacity for the next event
+    absl::Status st;
+    if (has_data_) st = h.Dispatch(name_);
+    name_.clear();
+    data_bytes_ = 0;
+    pending_newline_ = false;
     has_data_ = false;
-    return absl::OkStatus();
+    return st;
   }
   if (line[0] == ':') return absl::OkStatus();  // comment / keep-alive
   absl::string_view field = line;
@@ -126,15 +226,16 @@ absl::Status SseParser::Line(absl::string_view line, EventSink out) {
     if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
   }
   if (field == "data") {
-    std::string& data = event_.data;
-    if (data.size() + value.size() + 1 > max_event_bytes_) {
-      return absl::InvalidArgumentError("server-sent event too large");
-    }
-    data.append(value.data(), value.size());
-    data.push_back('\n');
+    if (data_bytes_ + value.size() + 1 > max_event_bytes_) return TooLarge();
+    absl::Status st;
+    if (pending_newline_) st = h.Data("\n");
+    if (st.ok() && !value.empty()) st = h.Data(value);
+    pending_newline_ = true;
+    data_bytes_ += value.size() + 1;
     has_data_ = true;
+    return st;
   } else if (field == "event") {
-    event_.event.assign(value.data(), value.size());
+    name_.assign(value.data(), value.size());
   }
   return absl::OkStatus();
 }

@@ -18,6 +18,19 @@ struct SseEvent {
   std::string data;   // the `data:` lines joined by '\n'
 };
 
+// Receives an event stream as it arrives: the data of each event in parts, as its bytes come
+// (so an event is never held whole), then the event's end.
+class SseHandler {
+ public:
+  virtual ~SseHandler() = default;
+  // More of the current event's data, in order: the `data:` values joined by '\n' (no trailing
+  // '\n'). A non-OK status fails the stream.
+  virtual absl::Status Data(absl::string_view part) = 0;
+  // The event whose data came through Data is complete; `event` is its `event:` field. Only
+  // events with at least one data line are dispatched (possibly with no Data call: "data:").
+  virtual absl::Status Dispatch(absl::string_view event) = 0;
+};
+
 // Follows the WHATWG event-stream grammar: lines end in CRLF, LF or CR; `:` starts a comment;
 // `data` lines accumulate; a blank line dispatches; an event without data is not dispatched;
 // `id` and `retry` are ignored (a benchmark never reconnects).
@@ -39,6 +52,12 @@ class SseParser {
   // The same, appending copies of the events to `out`.
   absl::Status Feed(absl::string_view piece, std::vector<SseEvent>& out);
 
+  // The same, the data passed on as it arrives: a `data:` line that does not end in this piece
+  // is handed on, not kept, so memory does not grow with the event. The bound on the event
+  // still applies; the events before it were dispatched.
+  absl::Status Feed(absl::string_view piece, SseHandler& handler);
+  absl::Status Finish(SseHandler& handler);
+
   // End of body. An event whose blank line never came is dispatched anyway: servers that end
   // the body right after the last data line are common, and its audio was received.
   absl::Status Finish(EventSink on_event);
@@ -48,11 +67,29 @@ class SseParser {
   void Reset();
 
  private:
-  absl::Status Line(absl::string_view line, EventSink on_event);
+  absl::Status Line(absl::string_view line, SseHandler& h);
+  // The bytes of an unfinished line at the end of a piece: kept, or handed on when the line is
+  // known to be data (or a comment, then dropped).
+  absl::Status Unfinished(absl::string_view part, SseHandler& h);
+  absl::Status EndStreamedLine(SseHandler& h);
+  absl::Status Fail(absl::Status st) {
+    failed_ = true;
+    return st;
+  }
+
+  enum class Streamed { kNo, kData, kComment };
 
   size_t max_event_bytes_;
   std::string line_;  // an unfinished line carried over from the previous piece
-  SseEvent event_;    // the event being read
+  SseEvent event_;    // the event being read, for the EventSink forms
+  std::string name_;  // the event's `event:` field
+  size_t data_bytes_ = 0;  // of the event's data lines, each counted with its '\n'
+  // The unfinished line being handed on rather than kept in line_.
+  Streamed streamed_ = Streamed::kNo;
+  size_t streamed_bytes_ = 0;  // raw bytes of that line so far
+  size_t streamed_value_ = 0;  // of which its value
+  bool skip_space_ = false;    // the line so far is "data:": a following space is not data
+  bool pending_newline_ = false;  // a data line ended: '\n' joins it to the next one
   bool has_data_ = false;
   bool after_cr_ = false;  // the previous piece ended in CR: a leading LF belongs to it
   bool started_ = false;   // past a possible UTF-8 byte order mark
