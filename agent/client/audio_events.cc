@@ -25,7 +25,7 @@ constexpr size_t kMaxDepth = 100;
 // A field the spec names, as found in the message.
 struct Field {
   enum class Kind { kAbsent, kNull, kBool, kNumber, kString, kObject, kArray };
-  std::string path;  // dotted
+  std::string path;       // dotted
   bool is_audio = false;  // one of spec.audio_fields
   Kind kind = Kind::kAbsent;
   bool boolean = false;
@@ -71,7 +71,7 @@ class FieldHandler {
   // the first audio string is base64-decoded part by part into `sink` instead of kept.
   bool streaming = false;
   const AudioEventParser::AudioSink* sink = nullptr;  // set during each write
-  absl::Status audio_status;  // why the handler stopped the parse
+  absl::Status audio_status;                          // why the handler stopped the parse
   enum class Audio { kNone, kStreaming, kDone };
   Audio audio = Audio::kNone;
 
@@ -260,7 +260,7 @@ class FieldHandler {
   std::string key_;       // a key arriving in parts
   std::string key_path_;  // path_ + the current key
   bool key_followed_ = false;
-  int pending_ = -1;  // index into fields of the value about to start
+  int pending_ = -1;   // index into fields of the value about to start
   int audio_at_ = -1;  // streaming: the field whose string is being decoded
   Base64Stream base64_;
 };
@@ -588,8 +588,7 @@ absl::Status AudioEventParser::Write(absl::string_view piece, AudioSink audio) {
   size_ += piece.size();
   absl::Status st;
   if (size_ > max) {
-    st = absl::InvalidArgumentError(
-        absl::StrCat("message over the limit of ", max, " bytes"));
+    st = absl::InvalidArgumentError(absl::StrCat("message over the limit of ", max, " bytes"));
   } else if (streaming_) {
     st = Push(piece, audio);
   } else {
@@ -634,8 +633,7 @@ absl::Status AudioEventParser::Push(absl::string_view piece, AudioSink audio) {
   const size_t n = parser.write_some(/*more=*/true, piece.data(), piece.size(), ec);
   h.sink = nullptr;
   if (!h.audio_status.ok()) return h.audio_status;
-  if (ec || (n != piece.size() &&
-             !absl::StripLeadingAsciiWhitespace(piece.substr(n)).empty())) {
+  if (ec || (n != piece.size() && !absl::StripLeadingAsciiWhitespace(piece.substr(n)).empty())) {
     return absl::InvalidArgumentError("message is not a JSON object");
   }
   return absl::OkStatus();
@@ -660,8 +658,9 @@ absl::Status AudioEventParser::End(AudioSink audio) {
   }
   if (ec || !parser.done()) return absl::InvalidArgumentError("message is not a JSON object");
   bool decoded = false;
-  const absl::string_view report =
-      head_.size() > kHeadBytes ? absl::string_view(head_) : absl::StripTrailingAsciiWhitespace(head_);
+  const absl::string_view report = head_.size() > kHeadBytes
+                                       ? absl::string_view(head_)
+                                       : absl::StripTrailingAsciiWhitespace(head_);
   return Evaluate(report, h.audio == FieldHandler::Audio::kDone, &decoded);
 }
 

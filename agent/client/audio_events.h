@@ -104,7 +104,7 @@ class Base64Stream {
  private:
   std::string buffer_;
   uint32_t acc_ = 0;
-  int chars_ = 0;  // in acc_
+  int chars_ = 0;        // in acc_
   bool padded_ = false;  // padding met: only padding and whitespace may follow
   int pad_ = 0;
   int expected_pad_ = 0;

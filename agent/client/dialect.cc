@@ -213,9 +213,12 @@ class EventAudio {
     parser_.Begin();
     feed_ = common::AudioFeed{};
   }
-  absl::Status Write(absl::string_view part) { return parser_.Write(part, [this](absl::string_view a) { return OnAudio(a); }); }
+  absl::Status Write(absl::string_view part) {
+    return parser_.Write(part, [this](absl::string_view a) { return OnAudio(a); });
+  }
   absl::StatusOr<MessageResult> End() {
-    if (absl::Status st = parser_.End([this](absl::string_view a) { return OnAudio(a); }); !st.ok()) return st;
+    if (absl::Status st = parser_.End([this](absl::string_view a) { return OnAudio(a); }); !st.ok())
+      return st;
     const AudioEvent* ev = &parser_.event();
     MessageResult r;
     r.ignored = ev->ignored;
@@ -374,9 +377,9 @@ class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
   SseParser parser_;
   EventAudio audio_;
   bool done_ = false;
-  bool in_event_ = false;  // audio_ has begun the event whose data is arriving
+  bool in_event_ = false;    // audio_ has begun the event whose data is arriving
   bool skip_event_ = false;  // the event whose data is arriving went bad
-  double frozen_s_ = -1;      // the answer's seconds once an event was refused, else -1
+  double frozen_s_ = -1;     // the answer's seconds once an event was refused, else -1
   absl::Status error_;
   common::AudioFeed total_;   // of the piece being read
   absl::Status event_error_;  // the first bad event of the piece being read

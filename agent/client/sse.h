@@ -80,15 +80,15 @@ class SseParser {
   enum class Streamed { kNo, kData, kComment };
 
   size_t max_event_bytes_;
-  std::string line_;  // an unfinished line carried over from the previous piece
-  SseEvent event_;    // the event being read, for the EventSink forms
-  std::string name_;  // the event's `event:` field
+  std::string line_;       // an unfinished line carried over from the previous piece
+  SseEvent event_;         // the event being read, for the EventSink forms
+  std::string name_;       // the event's `event:` field
   size_t data_bytes_ = 0;  // of the event's data lines, each counted with its '\n'
   // The unfinished line being handed on rather than kept in line_.
   Streamed streamed_ = Streamed::kNo;
-  size_t streamed_bytes_ = 0;  // raw bytes of that line so far
-  size_t streamed_value_ = 0;  // of which its value
-  bool skip_space_ = false;    // the line so far is "data:": a following space is not data
+  size_t streamed_bytes_ = 0;     // raw bytes of that line so far
+  size_t streamed_value_ = 0;     // of which its value
+  bool skip_space_ = false;       // the line so far is "data:": a following space is not data
   bool pending_newline_ = false;  // a data line ended: '\n' joins it to the next one
   bool has_data_ = false;
   bool after_cr_ = false;  // the previous piece ended in CR: a leading LF belongs to it

@@ -37,9 +37,9 @@ void InPieces(absl::string_view s, const std::vector<size_t>& cuts, F f) {
 
 TEST(Base64StreamTest, PiecesSplitAnywhereDecodeAsTheWhole) {
   std::mt19937 rng(7);
-  const std::vector<std::string> odd = {"QQ", "QUI", "QQ==", "QUI=", "QQ=", "Q", "QUJD=",
-                                        "QU JD\nRA==", "Q===", "QUJD\t", "QU*D", "QQ==QQ",
-                                        "QQ= =", "", "  ", "QUJDRA..", "QUJDRA.="};
+  const std::vector<std::string> odd = {
+      "QQ",     "QUI",  "QQ==",   "QUI=",  "QQ=", "Q",  "QUJD=",    "QU JD\nRA==", "Q===",
+      "QUJD\t", "QU*D", "QQ==QQ", "QQ= =", "",    "  ", "QUJDRA..", "QUJDRA.="};
   for (int round = 0; round < 300; ++round) {
     std::string src;
     if (round < static_cast<int>(odd.size())) {
@@ -133,15 +133,15 @@ TEST(AudioEventStreamTest, ALargeBadMessageFailsAndTheCapCountsBytes) {
   AudioEventParser p(spec);
   const std::string pad(50000, 'A');
   // Not base64, not JSON, not an object, an error report, trailing bytes.
-  EXPECT_TRUE(absl::IsInvalidArgument(
-      WriteInPieces(p, "{\"audio\":\"" + pad + "*\"}", {30000}).status));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(WriteInPieces(p, "{\"audio\":\"" + pad + "*\"}", {30000}).status));
   EXPECT_TRUE(absl::IsInvalidArgument(WriteInPieces(p, "{\"audio\":\"" + pad, {}).status));
   EXPECT_TRUE(absl::IsInvalidArgument(WriteInPieces(p, "[\"" + pad + "\"]", {}).status));
   const Written err = WriteInPieces(p, "{\"type\":\"error\",\"pad\":\"" + pad + "\"}", {});
   EXPECT_TRUE(absl::IsFailedPrecondition(err.status)) << err.status;
   EXPECT_NE(err.status.message().find("\"type\":\"error\""), absl::string_view::npos);
-  EXPECT_TRUE(absl::IsInvalidArgument(
-      WriteInPieces(p, "{\"audio\":\"" + pad + "\"} x", {50005}).status));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(WriteInPieces(p, "{\"audio\":\"" + pad + "\"} x", {50005}).status));
   EXPECT_TRUE(WriteInPieces(p, "{\"audio\":\"" + pad + "\"}  \n", {50012}).status.ok());
   // Past the cap: refused at once, whatever follows.
   const Written big = WriteInPieces(p, "{\"audio\":\"" + pad + pad + "\"}", {60000});
@@ -249,11 +249,11 @@ Decoded Decode(const v1::Target& t, absl::string_view content_type, absl::string
 TEST(StreamDecodeTest, SseEventsLargerThanTheHeldBytesCountAsWhole) {
   std::mt19937 rng(3);
   // 0.05 s, then 2 s of 24 kHz PCM in one event (128 KB of base64), then the end.
-  const std::string body =
-      "data: {\"type\":\"speech.audio.delta\",\"audio\":\"" +
-      absl::Base64Escape(std::string(2400, '\0')) + "\"}\n\ndata: {\"type\":\"speech." +
-      "audio.delta\",\"audio\":\"" + absl::Base64Escape(std::string(96000, '\0')) +
-      "\"}\r\n\r\ndata: {\"type\":\"speech.audio.done\"}\n\n";
+  const std::string body = "data: {\"type\":\"speech.audio.delta\",\"audio\":\"" +
+                           absl::Base64Escape(std::string(2400, '\0')) +
+                           "\"}\n\ndata: {\"type\":\"speech." + "audio.delta\",\"audio\":\"" +
+                           absl::Base64Escape(std::string(96000, '\0')) +
+                           "\"}\r\n\r\ndata: {\"type\":\"speech.audio.done\"}\n\n";
   for (int round = 0; round < 10; ++round) {
     const Decoded d = Decode(OpenAiSse(), "text/event-stream", body, Cuts(body.size(), rng));
     ASSERT_TRUE(d.status.ok()) << d.status;
@@ -265,10 +265,10 @@ TEST(StreamDecodeTest, SseEventsLargerThanTheHeldBytesCountAsWhole) {
 }
 
 TEST(StreamDecodeTest, ARefusedLargeEventKeepsTheAudioBeforeIt) {
-  const std::string body =
-      "data: {\"type\":\"speech.audio.delta\",\"audio\":\"" +
-      absl::Base64Escape(std::string(2400, '\0')) + "\"}\n\ndata: {\"type\":\"speech." +
-      "audio.delta\",\"audio\":\"" + std::string(100000, 'A') + "*\"}\n\n";
+  const std::string body = "data: {\"type\":\"speech.audio.delta\",\"audio\":\"" +
+                           absl::Base64Escape(std::string(2400, '\0')) +
+                           "\"}\n\ndata: {\"type\":\"speech." + "audio.delta\",\"audio\":\"" +
+                           std::string(100000, 'A') + "*\"}\n\n";
   const Decoded d = Decode(OpenAiSse(), "text/event-stream", body, {body.size() / 2});
   EXPECT_TRUE(absl::IsInvalidArgument(d.status)) << d.status;
   EXPECT_NEAR(d.seconds, 0.05, 1e-9);
