@@ -402,6 +402,23 @@ class WsAudioDecoder final : public ResponseDecoder {
     r.feed = *feed;
     return r;
   }
+  absl::StatusOr<MessageResult> OnMessagePart(absl::string_view piece, bool binary, bool first,
+                                              bool last) override {
+    if (binary) {
+      auto feed = audio_.Audio(piece);
+      if (!feed.ok()) return feed.status();
+      MessageResult r;
+      r.feed = *feed;
+      return r;
+    }
+    if (first) audio_.Begin();
+    if (absl::Status st = audio_.Write(piece); !st.ok()) return st;
+    if (!last) return MessageResult{};
+    // A text message's audio is reported with its last piece, as a whole.
+    auto r = audio_.End();
+    if (!r.ok()) return r.status();
+    return r;
+  }
   absl::StatusOr<common::AudioFeed> Finish() override {
     if (absl::Status st = audio_.Finish(); !st.ok()) return st;
     return common::AudioFeed{};
@@ -898,6 +915,10 @@ constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",   "
 }  // namespace
 
 absl::StatusOr<MessageResult> ResponseDecoder::OnMessage(absl::string_view, bool) {
+  return absl::UnimplementedError("this answer is not read as WebSocket messages");
+}
+
+absl::StatusOr<MessageResult> ResponseDecoder::OnMessagePart(absl::string_view, bool, bool, bool) {
   return absl::UnimplementedError("this answer is not read as WebSocket messages");
 }
 

@@ -41,6 +41,12 @@ class ResponseDecoder {
   virtual absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) = 0;
   // WebSocket: one whole message.
   virtual absl::StatusOr<MessageResult> OnMessage(absl::string_view payload, bool binary);
+  // WebSocket: one message in pieces as they arrive (`first` starts it, `last` ends it), so
+  // that a message is never held whole: its feed is the audio of this piece; done/ignored are
+  // set by the last piece. A text message longer than the event cap is refused (invalid
+  // audio) as soon as it passes it.
+  virtual absl::StatusOr<MessageResult> OnMessagePart(absl::string_view piece, bool binary,
+                                                      bool first, bool last);
   // End of the answer. Audio that only becomes known at the end (base64 inside JSON) is
   // returned here.
   virtual absl::StatusOr<common::AudioFeed> Finish() = 0;

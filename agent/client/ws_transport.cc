@@ -145,38 +145,37 @@ class WsConnection final : public ClientConnection {
       KeepReceived(rec, bytes, timeline, decoder.get());
       return fail(kind, std::move(detail));
     };
-    const size_t max_event = spec_.max_event_bytes;
     for (bool done = false; !done;) {
-      buffer_.clear();
-      // A message piece by piece, so the deadline is checked however fast frames arrive, and a
-      // message larger than the event cap is never held whole.
+      // A message piece by piece as it arrives, straight into the decoder: the deadline is
+      // checked however fast frames arrive, and no message is ever held whole (a text message
+      // is parsed as it comes and refused as soon as it passes target.max_event_bytes).
       beast::error_code ec;
       size_t n = 0;
-      common::AudioFeed early;  // audio of a large binary message fed before its end
+      MessageResult message;  // the audio of the pieces so far; done/ignored from the last
+      bool first = true;
       do {
+        buffer_.clear();
         auto [pec, pn] = co_await ws.async_read_some(buffer_, kReadBufferBytes, kUse);
         ec = pec;
         n += pn;
         if (ec) break;
-        if (deadline.Passed(SteadyNowNs())) {
+        const int64_t t = SteadyNowNs();
+        if (deadline.Passed(t)) {
           co_return fail_keeping(v1::ERROR_TIMEOUT, TimeoutDetail(ctx, "reading the answer"));
         }
-        if (buffer_.size() <= max_event) continue;
-        if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(SteadyNowNs());
-        if (!ws.got_binary()) {
-          bytes += static_cast<int64_t>(n);
-          co_return fail_keeping(v1::ERROR_INVALID_AUDIO,
-                                 absl::StrCat("WebSocket text message larger than ", max_event,
-                                              " bytes (target.max_event_bytes)"));
-        }
-        auto r = decoder->OnMessage(View(buffer_), /*binary=*/true);
+        const bool last = ws.is_message_done();
+        auto r = decoder->OnMessagePart(View(buffer_), ws.got_binary(), first, last);
+        first = false;
         if (!r.ok()) {
+          // The session's state is unknown after a bad answer: the next request reconnects.
+          if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
           bytes += static_cast<int64_t>(n);
           co_return fail_keeping(DecoderErrorKind(r.status()), std::string(r.status().message()));
         }
-        early.audio_bytes += r->feed.audio_bytes;
-        early.audio_s += r->feed.audio_s;
-        buffer_.consume(buffer_.size());
+        message.feed.audio_bytes += r->feed.audio_bytes;
+        message.feed.audio_s += r->feed.audio_s;
+        message.done = r->done;
+        message.ignored = r->ignored;
       } while (!ws.is_message_done());
       if (ec) {
         if (ec == websocket::error::closed && spec_.ws_ends_on_close) {
@@ -192,20 +191,11 @@ class WsConnection final : public ClientConnection {
                       : absl::StrCat("answer cut off after ", bytes, " bytes: ", ec.message()));
       }
       const int64_t t = SteadyNowNs();
-      auto r = decoder->OnMessage(View(buffer_), ws.got_binary());
-      if (!r.ok()) {
-        // The session's state is unknown after a bad answer: the next request reconnects.
-        if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
-        bytes += static_cast<int64_t>(n);
-        co_return fail_keeping(DecoderErrorKind(r.status()), std::string(r.status().message()));
-      }
-      if (r->ignored) continue;
+      if (message.ignored) continue;
       if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
       bytes += static_cast<int64_t>(n);
-      r->feed.audio_bytes += early.audio_bytes;
-      r->feed.audio_s += early.audio_s;
-      if (streamed && r->feed.audio_bytes > 0) timeline.Audio(t, r->feed.audio_s, rec);
-      done = r->done;
+      if (streamed && message.feed.audio_bytes > 0) timeline.Audio(t, message.feed.audio_s, rec);
+      done = message.done;
     }
     rec.set_end_ns(SteadyNowNs());
     rec.set_bytes(bytes);
