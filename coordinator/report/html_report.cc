@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/cli/plan_file.h"
+#include "coordinator/report/report.h"
 #include "coordinator/sessions/sessions.h"
 
 namespace ttsbench::coordinator {
@@ -332,21 +333,7 @@ absl::Status WriteHtmlReport(const std::string& dir, const v1::Session& session,
                              const std::vector<std::string>& pngs) {
   auto html = RenderHtmlReport(dir, session, pngs);
   if (!html.ok()) return html.status();
-  const fs::path path = fs::path(dir) / "report.html";
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out || !(out << *html) || !out.flush()) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp.string()));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", path.string(), ": ", ec.message()));
-  }
-  return absl::OkStatus();
+  return WriteAtomically(fs::path(dir) / "report.html", *html);
 }
 
 }  // namespace ttsbench::coordinator

@@ -34,18 +34,6 @@ absl::Status Commit(const fs::path& tmp, const fs::path& path) {
   return absl::OkStatus();
 }
 
-absl::Status WriteAtomically(const fs::path& path, const std::string& content) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp.string()));
-    out << content;
-    out.flush();
-    if (!out) return absl::DataLossError(absl::StrCat("short write to ", tmp.string()));
-  }
-  return Commit(tmp, path);
-}
-
 // Like WriteAtomically, for one line per record: `row(level, record, &buffer)` appends a line,
 // and the buffer goes to the file every ~1 MB, so ten million rows never sit in memory at once.
 template <typename Row>
@@ -89,6 +77,18 @@ std::string ErrorsCell(const v1::LevelStats& l) {
 }
 
 }  // namespace
+
+absl::Status WriteAtomically(const std::filesystem::path& path, const std::string& content) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp.string()));
+    out << content;
+    out.flush();
+    if (!out) return absl::DataLossError(absl::StrCat("short write to ", tmp.string()));
+  }
+  return Commit(tmp, path);
+}
 
 absl::Status PrepareOutputDir(const std::string& dir) {
   std::error_code ec;

@@ -2,6 +2,7 @@
 #ifndef TTSBENCH_COORDINATOR_REPORT_H_
 #define TTSBENCH_COORDINATOR_REPORT_H_
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ namespace ttsbench::coordinator {
 
 // Creates `dir` (and parents) and proves it writable, before any load is sent.
 absl::Status PrepareOutputDir(const std::string& dir);
+
+// Writes `content` to `path` through a temp file and a rename, so a reader never sees half a
+// file and an interrupted write leaves the old one.
+absl::Status WriteAtomically(const std::filesystem::path& path, const std::string& content);
 
 // Writes the three files into `dir`, each atomically (temp file + rename).
 absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& session,

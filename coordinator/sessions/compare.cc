@@ -21,6 +21,7 @@
 #include "common/record_store.h"
 #include "common/records.h"
 #include "common/stats.h"
+#include "coordinator/report/report.h"
 
 namespace ttsbench::coordinator {
 namespace {
@@ -953,19 +954,7 @@ absl::Status WriteComparison(const std::string& dir, const ComparisonResult& res
   for (const auto& [name, content] :
        {std::pair<std::string, std::string>{"compare.csv", CompareCsv(result)},
         {"compare.json", *json}}) {
-    const fs::path path = fs::path(dir) / name;
-    const fs::path tmp = path.string() + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out || !(out << content) || !out.flush()) {
-        return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp.string()));
-      }
-    }
-    fs::rename(tmp, path, ec);
-    if (ec) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot write ", path.string(), ": ", ec.message()));
-    }
+    if (absl::Status st = WriteAtomically(fs::path(dir) / name, content); !st.ok()) return st;
   }
   return absl::OkStatus();
 }
