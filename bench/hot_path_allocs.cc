@@ -35,6 +35,7 @@
 #include "agent/client/transport.h"
 #include "common/histogram.h"
 #include "common/url.h"
+#include "synth/synth_server.h"
 #include "tests/common/wav_builder.h"
 
 // ---------------------------------------------------------------------------------------------
@@ -211,10 +212,37 @@ struct Result {
   std::string error;
 };
 
+// `answer` empty: the synthetic server, in this process on its own thread (its allocations are
+// not counted: counting is per thread), answers over WebSocket.
 Result Run(v1::Target target, const std::string& answer, int warmup, int requests) {
-  LoopbackServer server(answer);
+  std::unique_ptr<LoopbackServer> loopback;
+  std::unique_ptr<synth::SynthServer> synth_server;
+  int port = 0;
+  if (!answer.empty()) {
+    loopback = std::make_unique<LoopbackServer>(answer);
+    port = loopback->port();
+  } else {
+    synth::SynthOptions o;
+    o.model.slots = 64;
+    o.model.base_ms = 0;
+    o.model.per_char_ms = 0;
+    o.model.first_chunk_ms = 0;
+    o.model.chunk_ms = 50;                // 20 binary messages of audio, then the end message
+    o.model.audio_s_per_char = 1.0 / 44;  // the 44 characters below: one second
+    o.model.sample_rate = kRate;
+    o.ws_encoding = "pcm_s16le";
+    auto started = synth::SynthServer::Start(o);
+    if (!started.ok()) {
+      Result failed;
+      failed.failed = 1;
+      failed.error = started.status().ToString();
+      return failed;
+    }
+    synth_server = std::move(*started);
+    port = synth_server->port();
+  }
   Result out;
-  auto url = common::ParseUrl(absl::StrCat("http://127.0.0.1:", server.port()));
+  auto url = common::ParseUrl(absl::StrCat("http://127.0.0.1:", port));
   auto dialect = MakeDialect(target, *url, {});
   if (!dialect.ok()) {
     out.failed = 1;
@@ -224,10 +252,11 @@ Result Run(v1::Target target, const std::string& answer, int warmup, int request
   auto req = (*dialect)->Prepare("The quick brown fox jumps over the lazy dog.");
   net::io_context ioc{1};
   tcp::resolver resolver(ioc);
-  const Endpoints endpoints = resolver.resolve("127.0.0.1", std::to_string(server.port()));
+  const Endpoints endpoints = resolver.resolve("127.0.0.1", std::to_string(port));
   auto conn = MakeConnection(ioc, (*dialect)->transport(), nullptr);
   std::atomic<bool> stopping{false};
   common::LogHistogram gaps_us;
+  gaps_us.Reserve(5'000'000);  // the 5 s timeout below, in microseconds, as the load runner does
   const bool streamed = (*dialect)->transport().streamed || target.streaming();
   net::co_spawn(
       ioc,
@@ -249,7 +278,7 @@ Result Run(v1::Target target, const std::string& answer, int warmup, int request
           rec.set_streamed(streamed);
           ExchangeContext ctx{**dialect, rec, &gaps_us, i == 0, stopping, std::chrono::seconds(5)};
           co_await conn->Exchange(*req, ctx);
-          if (rec.error() != v1::ERROR_NONE || std::abs(rec.audio_s() - 1.0) > 1e-9) {
+          if (rec.error() != v1::ERROR_NONE || std::abs(rec.audio_s() - 1.0) > 1e-3) {
             t_counting = false;
             ++out.failed;
             out.error = absl::StrCat(v1::ErrorKind_Name(rec.error()), " ", rec.error_detail(),
@@ -281,7 +310,7 @@ int Main(int argc, char** argv) {
     v1::Target target;
     std::string answer;
   };
-  std::vector<Case> cases(3);
+  std::vector<Case> cases(4);
   cases[0].name = "plain WAV (openai, wav)";
   cases[0].target.set_api("openai");
   cases[0].target.set_format("wav");
@@ -298,6 +327,10 @@ int Main(int argc, char** argv) {
   cases[2].answer = Answer("application/json",
                            absl::StrCat("{\"success\":true,\"audio_base64\":\"",
                                         absl::Base64Escape(wav), "\",\"sample_rate\":24000}"));
+  cases[3].name = "torch-inference WebSocket (20 binary)";
+  cases[3].target.set_api("torch-inference");
+  cases[3].target.set_streaming(true);
+  cases[3].target.set_stream_format("ws");
   if (!TTSBENCH_COUNTING) {
     std::printf("built with a sanitizer that replaces malloc: nothing to count\n");
     return 0;
@@ -314,7 +347,8 @@ int Main(int argc, char** argv) {
     std::printf("%-36s %14.2f %14.0f\n", c.name, r.allocs_per_request, r.bytes_per_request);
     if (max_allocs >= 0 && r.allocs_per_request > max_allocs) status = 1;
   }
-  std::printf("(%d requests each on one keep-alive connection after 200 of warm-up)\n", requests);
+  std::printf("(%d requests each on one keep-alive connection or WebSocket after 200 of warm-up)\n",
+              requests);
   return status;
 }
 

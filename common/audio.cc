@@ -37,6 +37,7 @@ class FrameCounter {
   }
   uint64_t bytes() const { return bytes_; }
   int rate() const { return rate_; }
+  void Restart() { bytes_ = 0; }
 
  private:
   int rate_ = 0;
@@ -73,6 +74,10 @@ class PcmMeter final : public AudioMeter {
   int sample_rate() const override { return frames_.rate(); }
   int channels() const override { return channels_; }
   absl::string_view format() const override { return "pcm"; }
+  bool Reset() override {
+    frames_.Restart();
+    return true;
+  }
 
  private:
   int channels_;
@@ -129,6 +134,13 @@ class WavMeter final : public AudioMeter {
   int sample_rate() const override { return frames_.rate(); }
   int channels() const override { return channels_; }
   absl::string_view format() const override { return "wav"; }
+  bool Reset() override {
+    std::string header = std::move(header_);
+    *this = WavMeter();
+    header.clear();
+    header_ = std::move(header);  // keeps its capacity
+    return true;
+  }
 
  private:
   enum class State { kRiff, kChunkHeader, kFmt, kDs64, kSkip, kData, kTrailer };

@@ -33,6 +33,10 @@ class AudioMeter {
   virtual int channels() const { return 0; }  // 0 while unknown
   // What was measured ("wav", "pcm", "mp3", "aac", "opus", "vorbis", "flac"), "" while unknown.
   virtual absl::string_view format() const { return ""; }
+  // Back to the state of a new meter made by the same call, keeping its buffers, so one meter
+  // serves answer after answer with no allocation. False when this meter cannot (the caller then
+  // makes a new one).
+  virtual bool Reset() { return false; }
 };
 
 // Bytes per sample of raw PCM; only the size matters for duration.

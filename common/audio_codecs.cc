@@ -8,6 +8,8 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -21,6 +23,14 @@
 
 namespace ttsbench::common {
 namespace {
+
+// A meter back to a new one's state (`meter = Meter()`), but its buffers keep their capacity.
+template <typename Meter, typename... Buffers>
+void RenewKeeping(Meter& meter, Buffers&... buffers) {
+  std::tuple<Buffers...> kept{std::move(buffers)...};
+  meter = Meter();
+  std::apply([&](Buffers&... k) { ((k.clear(), buffers = std::move(k)), ...); }, kept);
+}
 
 constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 
@@ -328,6 +338,10 @@ class MpegMeter final : public AudioMeter {
   int sample_rate() const override { return rate_; }
   int channels() const override { return channels_; }
   absl::string_view format() const override { return frames_ == 0 ? "" : adts_ ? "aac" : "mp3"; }
+  bool Reset() override {
+    RenewKeeping(*this, carry_, tail_);
+    return true;
+  }
 
  private:
   enum class State { kSync, kFrame, kTag, kTail };
@@ -565,6 +579,10 @@ class OggMeter final : public AudioMeter {
       default:
         return "";
     }
+  }
+  bool Reset() override {
+    RenewKeeping(*this, carry_, lacing_, packet_head_);
+    return true;
   }
 
  private:
@@ -918,6 +936,10 @@ class FlacMeter final : public AudioMeter {
   int sample_rate() const override { return rate_; }
   int channels() const override { return channels_; }
   absl::string_view format() const override { return "flac"; }
+  bool Reset() override {
+    RenewKeeping(*this, carry_, buf_);
+    return true;
+  }
 
  private:
   enum class State { kMagic, kBlockHeader, kStreamInfo, kSkipBlock, kFrames };
@@ -1119,18 +1141,14 @@ class SniffingMeter final : public AudioMeter {
     pending_.append(piece.data(), piece.size());
     const Kind kind = Sniff(pending_, false, verify_sync_);
     if (kind == Kind::kNeedMore) return AudioFeed{};
-    const std::string all = std::move(pending_);
-    pending_.clear();
-    return Decide(kind, all);
+    return DecidePending(kind);
   }
 
   absl::Status Finish() override {
     if (!error_.ok()) return error_;
     if (inner_ == nullptr) {
       if (pending_.empty()) return absl::OkStatus();  // no body: empty audio, not invalid
-      const std::string all = std::move(pending_);
-      pending_.clear();
-      auto feed = Decide(Sniff(all, true, verify_sync_), all);
+      auto feed = DecidePending(Sniff(pending_, true, verify_sync_));
       if (!feed.ok()) return feed.status();
     }
     return inner_->Finish();
@@ -1139,6 +1157,16 @@ class SniffingMeter final : public AudioMeter {
   int sample_rate() const override { return inner_ ? inner_->sample_rate() : 0; }
   int channels() const override { return inner_ ? inner_->channels() : 0; }
   absl::string_view format() const override { return inner_ ? inner_->format() : ""; }
+  // The meters made for earlier answers are kept (one per kind) and reset when the next answer
+  // is of the same kind, so a connection's answers after the first allocate nothing here.
+  bool Reset() override {
+    if (fallback_used_ && !fallback_->Reset()) return false;
+    fallback_used_ = false;
+    inner_ = nullptr;
+    error_ = absl::OkStatus();
+    pending_.clear();
+    return true;
+  }
 
  private:
   absl::StatusOr<AudioFeed> Decide(Kind kind, absl::string_view bytes) {
@@ -1146,20 +1174,32 @@ class SniffingMeter final : public AudioMeter {
     if (!error_.ok()) return error_;
     return inner_->Feed(bytes);
   }
+  // Decides on the buffered first bytes, then empties the buffer (keeping its capacity).
+  absl::StatusOr<AudioFeed> DecidePending(Kind kind) {
+    auto feed = Decide(kind, pending_);
+    pending_.clear();
+    return feed;
+  }
+
+  // `slot`'s meter, reset when it served an earlier answer, else made by `make`.
+  AudioMeter* Reuse(std::unique_ptr<AudioMeter>& slot, std::unique_ptr<AudioMeter> (*make)()) {
+    if (slot == nullptr || !slot->Reset()) slot = make();
+    return slot.get();
+  }
 
   absl::Status Choose(Kind kind, absl::string_view bytes) {
     switch (kind) {
       case Kind::kWav:
-        inner_ = MakeWavMeter();
+        inner_ = Reuse(wav_, MakeWavMeter);
         break;
       case Kind::kMpeg:
-        inner_ = MakeMpegMeter();
+        inner_ = Reuse(mpeg_, MakeMpegMeter);
         break;
       case Kind::kOgg:
-        inner_ = MakeOggMeter();
+        inner_ = Reuse(ogg_, MakeOggMeter);
         break;
       case Kind::kFlac:
-        inner_ = MakeFlacMeter();
+        inner_ = Reuse(flac_, MakeFlacMeter);
         break;
       case Kind::kText:
         return absl::InvalidArgumentError(
@@ -1173,16 +1213,19 @@ class SniffingMeter final : public AudioMeter {
         if (fallback_ == nullptr) {
           return absl::InvalidArgumentError("body is not audio of any known format");
         }
-        inner_ = std::move(fallback_);
+        fallback_used_ = true;
+        inner_ = fallback_.get();
         break;
     }
     return absl::OkStatus();
   }
 
-  std::unique_ptr<AudioMeter> fallback_;
+  std::unique_ptr<AudioMeter> fallback_;  // the requested format's meter
+  bool fallback_used_ = false;
   bool verify_sync_;
   absl::Status error_;
-  std::unique_ptr<AudioMeter> inner_;
+  AudioMeter* inner_ = nullptr;  // the meter of this answer: fallback_ or one of the below
+  std::unique_ptr<AudioMeter> wav_, mpeg_, ogg_, flac_;
   std::string pending_;
 };
 

@@ -44,6 +44,8 @@ void LogHistogram::Add(uint64_t value, uint64_t count) {
   sum_ += static_cast<double>(value) * static_cast<double>(count);
 }
 
+void LogHistogram::Reserve(uint64_t max_value) { counts_.reserve(BucketOf(max_value) + 1); }
+
 void LogHistogram::Merge(const LogHistogram& other) {
   if (other.counts_.size() > counts_.size()) counts_.resize(other.counts_.size(), 0);
   for (size_t i = 0; i < other.counts_.size(); ++i) counts_[i] += other.counts_[i];

@@ -15,6 +15,10 @@ class LogHistogram {
  public:
   void Add(uint64_t value, uint64_t count = 1);
   void Merge(const LogHistogram& other);
+  // Room for every value up to `max_value` now, so that adding them later never allocates
+  // (the agent's gap histograms: no gap outlasts the request timeout).
+  void Reserve(uint64_t max_value);
+  size_t capacity() const { return counts_.capacity(); }
   uint64_t count() const { return total_; }
   // Value at quantile p in [0, 1] (the midpoint of the bucket holding that rank); 0 when empty.
   double Quantile(double p) const;

@@ -43,6 +43,41 @@ bool IsToken(absl::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // Decoders
 
+// The meter of the answer being read, made at its first audio bytes (a metadata message may set
+// its options first). It is kept for the next answer and reset when that one's options are the
+// same, so a connection's answers after the first allocate no meter.
+class MeterSlot {
+ public:
+  // Ready for another answer.
+  void Release() { active_ = false; }
+  bool active() const { return active_; }
+  common::AudioMeter* get() const { return active_ ? meter_.get() : nullptr; }
+
+  absl::StatusOr<common::AudioMeter*> Get(const common::MeterOptions& options) {
+    if (active_) return meter_.get();
+    if (meter_ == nullptr || !Same(options) || !meter_->Reset()) {
+      auto meter = common::MakeMeter(options);
+      if (!meter.ok()) return meter.status();
+      meter_ = std::move(*meter);
+      options_.format.assign(options.format);
+      options_.content_type.assign(options.content_type);
+      options_.sample_rate = options.sample_rate;
+      options_.channels = options.channels;
+    }
+    active_ = true;
+    return meter_.get();
+  }
+
+ private:
+  bool Same(const common::MeterOptions& o) const {
+    return o.format == options_.format && o.content_type == options_.content_type &&
+           o.sample_rate == options_.sample_rate && o.channels == options_.channels;
+  }
+  std::unique_ptr<common::AudioMeter> meter_;
+  common::MeterOptions options_;  // meter_ was made for these
+  bool active_ = false;
+};
+
 // Body bytes are audio (raw or in a container) as they arrive.
 class StreamingAudioDecoder final : public ResponseDecoder {
  public:
@@ -59,7 +94,7 @@ class StreamingAudioDecoder final : public ResponseDecoder {
   double seconds() const override { return meter_->seconds(); }
   int sample_rate() const override { return meter_->sample_rate(); }
   bool Reset() override {
-    // common::AudioMeter has no reset: a fresh meter (its allocation is the answer's only one).
+    if (meter_->Reset()) return true;
     auto meter = common::MakeMeter(options_);
     if (!meter.ok()) return false;
     meter_ = std::move(*meter);
@@ -107,13 +142,17 @@ class JsonBase64Decoder final : public ResponseDecoder {
     }
     if (decoded_ == 0) return absl::InvalidArgumentError("JSON response has no audio field");
     parsed_ = true;
-    absl::Status st = meter_->Finish();
+    absl::Status st = meter_.get()->Finish();
     if (!st.ok()) return st;
     return feed_;
   }
   // Audio counts once the answer is read whole, as when it was decoded at the end.
-  double seconds() const override { return meter_ && parsed_ ? meter_->seconds() : 0; }
-  int sample_rate() const override { return meter_ && parsed_ ? meter_->sample_rate() : 0; }
+  double seconds() const override {
+    return meter_.active() && parsed_ ? meter_.get()->seconds() : 0;
+  }
+  int sample_rate() const override {
+    return meter_.active() && parsed_ ? meter_.get()->sample_rate() : 0;
+  }
   bool Reset() override {
     started_ = false;
     parsed_ = false;
@@ -121,7 +160,7 @@ class JsonBase64Decoder final : public ResponseDecoder {
     bytes_ = 0;
     decoded_ = 0;
     feed_ = common::AudioFeed{};
-    meter_.reset();
+    meter_.Release();
     return true;
   }
 
@@ -138,13 +177,10 @@ class JsonBase64Decoder final : public ResponseDecoder {
   // Decoded audio into the meter. Servers put WAV here mostly, but MP3/Opus/FLAC too: the
   // meter sniffs the bytes.
   absl::Status OnAudio(absl::string_view audio) {
-    if (meter_ == nullptr) {
-      auto meter = common::MakeMeter(meter_options_);
-      if (!meter.ok()) return meter.status();
-      meter_ = std::move(*meter);
-    }
+    auto meter = meter_.Get(meter_options_);
+    if (!meter.ok()) return meter.status();
     decoded_ += audio.size();
-    auto feed = meter_->Feed(audio);
+    auto feed = (*meter)->Feed(audio);
     if (!feed.ok()) return feed.status();
     Add(feed_, *feed);
     return absl::OkStatus();
@@ -162,7 +198,7 @@ class JsonBase64Decoder final : public ResponseDecoder {
   size_t bytes_ = 0;
   size_t decoded_ = 0;
   common::AudioFeed feed_;  // of the whole answer, reported at the end
-  std::unique_ptr<common::AudioMeter> meter_;
+  MeterSlot meter_;
 };
 
 // Audio carried in JSON messages (SSE events or WebSocket messages) and, for WebSocket, in
@@ -181,17 +217,14 @@ class EventAudio {
     options_.content_type.assign(base_options_.content_type);
     options_.sample_rate = base_options_.sample_rate;
     options_.channels = base_options_.channels;
-    meter_.reset();
+    meter_.Release();
   }
 
   absl::StatusOr<common::AudioFeed> Audio(absl::string_view bytes) {
     if (bytes.empty()) return common::AudioFeed{};
-    if (meter_ == nullptr) {
-      auto meter = common::MakeMeter(options_);
-      if (!meter.ok()) return meter.status();
-      meter_ = std::move(*meter);
-    }
-    return meter_->Feed(bytes);
+    auto meter = meter_.Get(options_);
+    if (!meter.ok()) return meter.status();
+    return (*meter)->Feed(bytes);
   }
 
   // One JSON message; `done`/`ignored` report what it meant.
@@ -201,7 +234,7 @@ class EventAudio {
     MessageResult r;
     r.ignored = ev->ignored;
     r.done = ev->done;
-    if (meter_ == nullptr) Metadata(*ev);
+    if (!meter_.active()) Metadata(*ev);
     auto feed = Audio(ev->audio);
     if (!feed.ok()) return feed.status();
     r.feed = *feed;
@@ -223,7 +256,7 @@ class EventAudio {
     MessageResult r;
     r.ignored = ev->ignored;
     r.done = ev->done;
-    if (meter_ == nullptr) Metadata(*ev);
+    if (!meter_.active()) Metadata(*ev);
     r.feed = feed_;
     return r;
   }
@@ -231,9 +264,9 @@ class EventAudio {
   // The audio of the message being read in pieces so far.
   double message_s() const { return feed_.audio_s; }
 
-  absl::Status Finish() { return meter_ ? meter_->Finish() : absl::OkStatus(); }
-  double seconds() const { return meter_ ? meter_->seconds() : 0; }
-  int sample_rate() const { return meter_ ? meter_->sample_rate() : 0; }
+  absl::Status Finish() { return meter_.active() ? meter_.get()->Finish() : absl::OkStatus(); }
+  double seconds() const { return meter_.active() ? meter_.get()->seconds() : 0; }
+  int sample_rate() const { return meter_.active() ? meter_.get()->sample_rate() : 0; }
 
  private:
   // A metadata message before the first audio sets how raw PCM is read.
@@ -243,7 +276,7 @@ class EventAudio {
   }
   // The decoded audio of a message in pieces, into the meter; counted in feed_.
   absl::Status OnAudio(absl::string_view audio) {
-    if (meter_ == nullptr) Metadata(parser_.event());
+    if (!meter_.active()) Metadata(parser_.event());
     auto feed = Audio(audio);
     if (!feed.ok()) return feed.status();
     feed_.audio_bytes += feed->audio_bytes;
@@ -254,7 +287,7 @@ class EventAudio {
   AudioEventParser parser_;  // its buffers are reused event after event, answer after answer
   const common::MeterOptions base_options_;
   common::MeterOptions options_;
-  std::unique_ptr<common::AudioMeter> meter_;
+  MeterSlot meter_;
   common::AudioFeed feed_;  // of the message being read in pieces
 };
 

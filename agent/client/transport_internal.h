@@ -3,7 +3,9 @@
 #ifndef TTSBENCH_AGENT_TRANSPORT_INTERNAL_H_
 #define TTSBENCH_AGENT_TRANSPORT_INTERNAL_H_
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -14,8 +16,10 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <type_traits>
 
@@ -30,6 +34,74 @@ namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
 inline constexpr auto kUse = net::as_tuple(net::use_awaitable);
+
+// Memory for one connection's asynchronous operations. Asio recycles operation memory through
+// a small per-thread cache that hands out the first block big enough; a WebSocket's write
+// (1,248 bytes) and read (736 bytes) take turns, the read took the write's block, and so each
+// went to the heap on every message. A few fixed slots per connection hold them instead;
+// anything larger still comes from the heap. Used from the connection's own thread only, and
+// declared before the stream it serves, so it outlives every operation on it.
+class HandlerMemory {
+ public:
+  HandlerMemory() = default;
+  HandlerMemory(const HandlerMemory&) = delete;
+  HandlerMemory& operator=(const HandlerMemory&) = delete;
+
+  void* Allocate(size_t bytes) {
+    if (bytes <= kSlotBytes) {
+      for (Slot& slot : slots_) {
+        if (!slot.used) {
+          slot.used = true;
+          return slot.bytes;
+        }
+      }
+    }
+    return ::operator new(bytes);
+  }
+  void Deallocate(void* p) {
+    for (Slot& slot : slots_) {
+      if (p == slot.bytes) {
+        slot.used = false;
+        return;
+      }
+    }
+    ::operator delete(p);
+  }
+
+ private:
+  static constexpr size_t kSlotBytes = 2048;
+  struct Slot {
+    alignas(std::max_align_t) unsigned char bytes[kSlotBytes];
+    bool used = false;
+  };
+  std::array<Slot, 3> slots_;
+};
+
+template <typename T>
+class HandlerAllocator {
+ public:
+  using value_type = T;
+  explicit HandlerAllocator(HandlerMemory& memory) noexcept : memory_(&memory) {}
+  template <typename U>
+  HandlerAllocator(const HandlerAllocator<U>& other) noexcept  // NOLINT: an allocator rebinds
+      : memory_(other.memory_) {}
+  T* allocate(size_t n) const { return static_cast<T*>(memory_->Allocate(sizeof(T) * n)); }
+  void deallocate(T* p, size_t) const noexcept { memory_->Deallocate(p); }
+  template <typename U>
+  bool operator==(const HandlerAllocator<U>& other) const noexcept {
+    return memory_ == other.memory_;
+  }
+
+ private:
+  template <typename>
+  friend class HandlerAllocator;
+  HandlerMemory* memory_;
+};
+
+// kUse, with the operations' memory from `memory`.
+inline auto UseWith(HandlerMemory& memory) {
+  return net::bind_allocator(HandlerAllocator<std::byte>(memory), kUse);
+}
 
 template <bool kTls>
 using Layer = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;

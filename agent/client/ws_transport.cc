@@ -120,7 +120,7 @@ class WsConnection final : public ClientConnection {
     for (size_t i = 0; i < req.messages.size();) {
       deadline.Arm(*ws_);
       ws_->text(true);
-      auto [ec, n] = co_await ws_->async_write(net::buffer(req.messages[i]), kUse);
+      auto [ec, n] = co_await ws_->async_write(net::buffer(req.messages[i]), UseWith(memory_));
       if (!ec) {
         ++i;
         continue;
@@ -135,14 +135,14 @@ class WsConnection final : public ClientConnection {
       if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
     Ws& ws = *ws_;
-    auto d = ctx.dialect.NewDecoder("");
+    auto d = Decoder(ctx.dialect);
     if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
-    std::unique_ptr<ResponseDecoder> decoder = std::move(*d);
+    ResponseDecoder* const decoder = *d;
     int64_t bytes = 0;
     ChunkTimeline timeline(gaps_ns_);
     const bool streamed = rec.streamed();
     auto fail_keeping = [&](v1::ErrorKind kind, std::string detail) {
-      KeepReceived(rec, bytes, timeline, decoder.get());
+      KeepReceived(rec, bytes, timeline, decoder);
       return fail(kind, std::move(detail));
     };
     for (bool done = false; !done;) {
@@ -155,7 +155,7 @@ class WsConnection final : public ClientConnection {
       bool first = true;
       do {
         buffer_.clear();
-        auto [pec, pn] = co_await ws.async_read_some(buffer_, kReadBufferBytes, kUse);
+        auto [pec, pn] = co_await ws.async_read_some(buffer_, kReadBufferBytes, UseWith(memory_));
         ec = pec;
         n += pn;
         if (ec) break;
@@ -205,6 +205,19 @@ class WsConnection final : public ClientConnection {
   }
 
  private:
+  // The decoder of this answer: the last answer's, reset, when the dialect is the same (steady
+  // state), else a new one.
+  absl::StatusOr<ResponseDecoder*> Decoder(const Dialect& dialect) {
+    if (decoder_ == nullptr || decoder_dialect_ != &dialect || !decoder_->Reset()) {
+      decoder_ = nullptr;
+      auto d = dialect.NewDecoder("");
+      if (!d.ok()) return d.status();
+      decoder_ = std::move(*d);
+      decoder_dialect_ = &dialect;
+    }
+    return decoder_.get();
+  }
+
   static absl::string_view View(const beast::flat_buffer& b) {
     const auto data = b.cdata();
     return absl::string_view(static_cast<const char*>(data.data()), data.size());
@@ -213,11 +226,14 @@ class WsConnection final : public ClientConnection {
   net::io_context& ioc_;
   const TransportSpec& spec_;
   net::ssl::context* tls_;
+  HandlerMemory memory_;  // before ws_: outlives every operation on it
   std::unique_ptr<Ws> ws_;
   Endpoints endpoints_;  // of the last Open: where a stale kept socket is reopened
   int64_t open_began_ns_ = 0;
   beast::flat_buffer buffer_;
   std::vector<int64_t> gaps_ns_;  // the answer's inter-chunk gaps, capacity kept
+  std::unique_ptr<ResponseDecoder> decoder_;
+  const Dialect* decoder_dialect_ = nullptr;
   bool open_ = false;
 };
 

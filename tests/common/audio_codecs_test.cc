@@ -67,21 +67,17 @@ struct Measured {
   std::string format;
 };
 
-// Feeds `body` in pieces of 1..max_piece bytes (random, seeded), or whole when max_piece is 0.
-Measured Measure(const MeterOptions& options, const std::string& body, size_t max_piece,
-                 uint32_t seed = 1) {
+// Feeds `body` to `meter` in pieces of 1..max_piece bytes (random, seeded), or whole when
+// max_piece is 0.
+Measured MeasureWith(AudioMeter& meter, const std::string& body, size_t max_piece,
+                     uint32_t seed = 1) {
   Measured m;
-  auto meter = MakeMeter(options);
-  if (!meter.ok()) {
-    m.status = meter.status();
-    return m;
-  }
   std::mt19937 rng(seed);
   size_t pos = 0;
   while (pos < body.size()) {
     const size_t n =
         max_piece == 0 ? body.size() : std::min(1 + rng() % max_piece, body.size() - pos);
-    auto feed = (*meter)->Feed(absl::string_view(body).substr(pos, n));
+    auto feed = meter.Feed(absl::string_view(body).substr(pos, n));
     if (!feed.ok()) {
       m.status = feed.status();
       return m;
@@ -90,12 +86,24 @@ Measured Measure(const MeterOptions& options, const std::string& body, size_t ma
     m.audio_bytes += feed->audio_bytes;
     pos += n;
   }
-  m.status = (*meter)->Finish();
-  m.seconds = (*meter)->seconds();
-  m.rate = (*meter)->sample_rate();
-  m.channels = (*meter)->channels();
-  m.format = std::string((*meter)->format());
+  m.status = meter.Finish();
+  m.seconds = meter.seconds();
+  m.rate = meter.sample_rate();
+  m.channels = meter.channels();
+  m.format = std::string(meter.format());
   return m;
+}
+
+// The same with a new meter made from `options`.
+Measured Measure(const MeterOptions& options, const std::string& body, size_t max_piece,
+                 uint32_t seed = 1) {
+  auto meter = MakeMeter(options);
+  if (!meter.ok()) {
+    Measured m;
+    m.status = meter.status();
+    return m;
+  }
+  return MeasureWith(**meter, body, max_piece, seed);
 }
 
 MeterOptions Format(const std::string& format, int rate = 0, int channels = 1) {
@@ -261,6 +269,38 @@ TEST_F(SniffTest, BodyOfAnotherFormatThanRequestedIsMeasuredAsWhatItIs) {
     ASSERT_TRUE(m.status.ok()) << c.kind << " requested as " << c.request << ": " << m.status;
     EXPECT_EQ(m.format, c.measured) << c.kind << " requested as " << c.request;
     EXPECT_NEAR(m.seconds, 1.0, 2 * 1152 / 24000.0) << c.kind;
+  }
+}
+
+// One meter serves a connection's answers (AudioMeter::Reset): after any answer — another format,
+// a bad one, one cut short — a reset meter measures exactly as a new one does.
+TEST_F(SniffTest, AResetMeterMeasuresEveryAnswerAsANewOne) {
+  const std::string garbage = "<html><body>502 Bad Gateway</body></html>";
+  for (const CorpusFormat& f : CorpusFormats()) {
+    const MeterOptions options = Format(f.request, 24000);
+    auto meter = MakeMeter(options);
+    ASSERT_TRUE(meter.ok()) << meter.status();
+    const std::string whole = Corpus(f.kind, 24000, 1, 24000);
+    const std::vector<std::string> answers = {
+        whole,   Corpus(f.kind, 16000, 2, 8000),     whole.substr(0, whole.size() / 2),  // cut
+                                                                                         // short
+        garbage, Corpus("wav_s16", 22050, 1, 11025), Corpus("mp3_cbr", 24000, 1, 12007), whole,
+    };
+    for (size_t i = 0; i < answers.size(); ++i) {
+      SCOPED_TRACE(f.kind + " answer " + std::to_string(i));
+      if (i > 0) {
+        ASSERT_TRUE((*meter)->Reset());
+      }
+      const Measured reused = MeasureWith(**meter, answers[i], 997, static_cast<uint32_t>(i));
+      const Measured fresh = Measure(options, answers[i], 997, static_cast<uint32_t>(i));
+      EXPECT_EQ(reused.status.ok(), fresh.status.ok()) << reused.status << " / " << fresh.status;
+      EXPECT_EQ(reused.seconds, fresh.seconds);
+      EXPECT_EQ(reused.piece_seconds, fresh.piece_seconds);
+      EXPECT_EQ(reused.audio_bytes, fresh.audio_bytes);
+      EXPECT_EQ(reused.rate, fresh.rate);
+      EXPECT_EQ(reused.channels, fresh.channels);
+      EXPECT_EQ(reused.format, fresh.format);
+    }
   }
 }
 

@@ -25,6 +25,17 @@ TEST(LogHistogramTest, BucketsAreContiguousAndTight) {
   }
 }
 
+TEST(LogHistogramTest, ReservedRangeNeverGrowsTheBuckets) {
+  LogHistogram h;
+  h.Reserve(30'000'000);  // 30 s in microseconds
+  const size_t capacity = h.capacity();
+  ASSERT_GT(capacity, LogHistogram::BucketOf(30'000'000));
+  for (uint64_t v = 0; v <= 30'000'000; v = v * 3 + 1) h.Add(v);
+  h.Add(30'000'000);
+  EXPECT_EQ(h.capacity(), capacity);
+  EXPECT_EQ(h.Max(), 30'000'000u);
+}
+
 TEST(LogHistogramTest, QuantilesWithinTwoPercentOfExact) {
   std::mt19937_64 rng(5);
   std::lognormal_distribution<double> dist(8.0, 1.2);  // microseconds: ~3 ms median, long tail
