@@ -576,6 +576,8 @@ int main(int argc, char** argv) {
   discover->add_option("--header", disc_flags.headers, "extra header K:V")->expected(1, -1);
   discover->add_option("--ca-file", disc_flags.ca_file, "TLS: CA bundle")->check(CLI::ExistingFile);
   discover->add_flag("--insecure", disc_flags.insecure, "TLS: do not verify the certificate");
+  discover->add_flag("--json", disc_flags.json,
+                     "print discovery.json's document on stdout, the table on stderr");
 
   std::string plan_path;
   std::vector<std::string> overrides;
@@ -599,10 +601,14 @@ int main(int argc, char** argv) {
   sessions->require_subcommand(1);
   sessions->add_option("--output-dir", sessions_dir, "where sessions are")->capture_default_str();
   sessions->fallthrough();  // --output-dir may follow list/show/delete
+  bool sessions_json = false;
   CLI::App* sessions_list = sessions->add_subcommand("list", "an index of the sessions");
+  sessions_list->add_flag("--json", sessions_json, "print the list as a JSON array");
   sessions_list->fallthrough();
   CLI::App* sessions_show = sessions->add_subcommand("show", "one session's summary");
   sessions_show->add_option("name", session_name, "session name")->required();
+  sessions_show->add_flag("--json", sessions_json,
+                          "print the session's session.json (docs/SESSION_SCHEMA.md)");
   sessions_show->fallthrough();
   CLI::App* sessions_delete = sessions->add_subcommand("delete", "remove a session folder");
   sessions_delete->add_option("name", session_name, "session name")->required();
@@ -626,6 +632,9 @@ int main(int argc, char** argv) {
   compare->add_option("--write", compare_out,
                       "folder to write compare.csv and compare.json to (default: the last "
                       "session's folder)");
+  bool compare_json = false;
+  compare->add_flag("--json", compare_json,
+                    "print compare.json's document on stdout, the table and notes on stderr");
   compare->add_flag("--allow-unevaluated", allow_unevaluated,
                     "pass (exit 0) when a rule could not be evaluated (n/a metric, no common "
                     "level) instead of exiting 5");
@@ -669,7 +678,19 @@ int main(int argc, char** argv) {
     if (*sessions_list) {
       auto list = tc::ListSessions(sessions_dir);
       if (!list.ok()) return Fail(list.status());
-      std::cout << tc::FormatSessionList(*list);
+      std::cout << (sessions_json ? tc::SessionListJson(*list) : tc::FormatSessionList(*list));
+      return 0;
+    }
+    if (*sessions_show && sessions_json) {
+      auto dir = tc::ResolveSessionDir(sessions_dir, session_name);
+      if (!dir.ok()) return Fail(dir.status());
+      auto loaded = tc::LoadSession(*dir);
+      if (!loaded.ok()) return Fail(loaded.status());
+      // Written before schema_version existed: the layout of version 1.
+      if (loaded->session.schema_version() == 0) loaded->session.set_schema_version(1);
+      auto json = tc::ProtoJson(loaded->session);
+      if (!json.ok()) return Fail(json.status());
+      std::cout << *json;
       return 0;
     }
     if (*sessions_show) {
@@ -683,6 +704,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*compare) {
+    std::ostream& human = compare_json ? std::cerr : std::cout;
     tc::CompareOptions options;
     options.allow_unevaluated = allow_unevaluated;
     for (const std::string& text : fail_on) {
@@ -700,7 +722,12 @@ int main(int argc, char** argv) {
     }
     auto result = tc::CompareSessions(loaded, options);
     if (!result.ok()) return Fail(result.status());
-    std::cout << tc::CompareTable(*result);
+    human << tc::CompareTable(*result);
+    if (compare_json) {
+      auto json = tc::CompareJson(*result);
+      if (!json.ok()) return Fail(json.status());
+      std::cout << *json << std::flush;
+    }
     // Next to the newest candidate by default, so the session artifacts explain the verdict. A
     // read-only session (downloaded artifacts) still gets its verdict: only --write must work.
     const bool chosen = !compare_out.empty();
@@ -710,8 +737,8 @@ int main(int argc, char** argv) {
       std::cerr << "ttsbench: note: compare.csv not written (" << st.message()
                 << "); --write DIR chooses another folder\n";
     } else {
-      std::cout << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
-                << " and compare.json\n";
+      human << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
+            << " and compare.json\n";
     }
     if (tc::ComparisonFailed(*result)) return tc::kExitRegression;
     return tc::ComparisonUnevaluated(*result) ? tc::kExitNotEvaluated : 0;
@@ -732,13 +759,15 @@ int main(int argc, char** argv) {
       }
       return Fail(result.status());
     }
-    std::cout << tc::DiscoveryTable(*result);
+    std::ostream& human = disc_flags.json ? std::cerr : std::cout;
+    human << tc::DiscoveryTable(*result);
+    if (disc_flags.json) std::cout << tc::DiscoveryJson(*result) << std::flush;
     std::error_code ec;
     std::filesystem::create_directories(disc_flags.output_dir, ec);
     const std::string path =
         (std::filesystem::path(disc_flags.output_dir) / "discovery.json").string();
     if (auto st = tc::WriteDiscoveryJson(path, *result); !st.ok()) return Fail(st);
-    std::cout << "Wrote " << path << "\n";
+    human << "Wrote " << path << "\n";
     if (result->best_dialect.empty()) {
       std::cerr << "ttsbench: no TTS endpoint found at " << result->url << "\n";
       return kExitRunFailed;
