@@ -7,6 +7,8 @@ Run: json_test.py BIN_DIR [unittest args]
 """
 import json
 import os
+import signal
+import time
 
 import harness
 
@@ -87,6 +89,24 @@ class JsonTest(harness.E2eTest):
             self.assertFalse(verdict["pass"])
             self.assertEqual(verdict["value"], level["ttfa_ms"]["p95"])
         self.assertIn("FAIL ttfa_p95=1ms", r.stderr)
+
+    def test_interrupted_run_prints_what_it_measured(self):
+        p = harness.start("ttsbench", "demo", "--json", "--concurrency", "4", "--iterations",
+                          "100000", "--warmup", "0", "--output-dir", self.out,
+                          "--session-name", "cut")
+        time.sleep(3)
+        p.send_signal(signal.SIGINT)  # as Ctrl-C
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 2, err)
+        doc = json.loads(out)
+        self.assertEqual(doc["exit_code"], 2)
+        self.assertEqual(doc["result"], "run_failed")
+        self.assertIn("interrupted", doc["error"])
+        self.assert_matches_session_json(doc, "cut")
+        self.assertEqual(doc["session"]["status"], "interrupted")
+        level = doc["session"]["levels"][0]
+        self.assertGreater(level["attempted"], 20)  # every request measured before Ctrl-C
+        self.assertGreater(level["asps"], 0)
 
     def test_error_before_the_session_prints_an_outcome_without_one(self):
         env = {k: v for k, v in os.environ.items() if k != "TTSBENCH_JSON_TEST_UNSET"}
