@@ -177,6 +177,7 @@ void GroupLoadOptions(CLI::App& cmd) {
                                              {"output-dir", "Output and SLOs"},
                                              {"session-name", "Output and SLOs"},
                                              {"jsonl", "Output and SLOs"},
+                                             {"json", "Output and SLOs"},
                                              {"overwrite", "Output and SLOs"},
                                              {"metrics-addr", "Output and SLOs"},
                                              {"print-plan", "Output and SLOs"},

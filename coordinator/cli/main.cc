@@ -1,11 +1,16 @@
 // ttsbench: the CLI users run. Each mode builds a plan from its flags and runs a session.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,6 +27,7 @@
 #include "coordinator/cli/cli_guide.h"
 #include "coordinator/cli/plan_file.h"
 #include "coordinator/discover/discover.h"
+#include "coordinator/report/report.h"
 #include "coordinator/run/session_runner.h"
 #include "coordinator/sessions/compare.h"
 #include "coordinator/sessions/sessions.h"
@@ -75,6 +81,7 @@ struct LoadFlags {
   std::string stall_threshold = "100ms";
   std::string metrics_addr;
   bool jsonl = false;
+  bool json = false;  // output.json: the outcome as JSON on stdout, everything else on stderr
   // Transport and request details.
   std::vector<std::string> headers;
   std::string ca_file;
@@ -205,6 +212,9 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--metrics-addr", f.metrics_addr,
                   "serve live Prometheus metrics on HOST:PORT during the run");
   cmd->add_flag("--jsonl", f.jsonl, "also write requests.jsonl (one JSON object per request)");
+  cmd->add_flag("--json", f.json,
+                "print the results as one JSON document on stdout (docs/SESSION_SCHEMA.md); "
+                "the table and notes go to stderr");
   cmd->add_option("--stall-threshold", f.stall_threshold,
                   "continuity: worst playback stall a request may have (e.g. 100ms)")
       ->capture_default_str();
@@ -357,6 +367,7 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   for (const std::string& v : voices) plan.add_voices(v);
   plan.mutable_output()->set_metrics_addr(f.metrics_addr);
   plan.mutable_output()->set_jsonl(f.jsonl);
+  plan.mutable_output()->set_json(f.json);
   plan.mutable_output()->set_overwrite(f.overwrite);
   if (capacity != nullptr) {
     *plan.mutable_capacity() = *capacity;
@@ -383,9 +394,62 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   return plan;
 }
 
+// `--json` of a load mode: the outcome document is the only thing on stdout. From Claim() on,
+// whatever writes to descriptor 1 (std::cout, a library, the local agents this process spawns)
+// writes to stderr instead; the document goes to the stdout kept here.
+class JsonStdout {
+ public:
+  // Null when stdout cannot be kept (then --json fails with a usage error).
+  static std::unique_ptr<JsonStdout> Claim() {
+    std::cout.flush();
+    std::fflush(stdout);
+    const int kept = dup(STDOUT_FILENO);
+    if (kept < 0) return nullptr;
+    if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+      close(kept);
+      return nullptr;
+    }
+    return std::unique_ptr<JsonStdout>(new JsonStdout(kept));
+  }
+  ~JsonStdout() { close(fd_); }
+  // Writes `text` whole to the kept stdout; false on a write error (a closed pipe).
+  bool Print(const std::string& text) {
+    size_t done = 0;
+    while (done < text.size()) {
+      const ssize_t n = write(fd_, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+ private:
+  explicit JsonStdout(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// Set while a load mode runs with --json: a failure before the session starts still prints its
+// outcome document (exit code and error, no session).
+JsonStdout* json_stdout = nullptr;
+
+// One line on stderr (and with --json the outcome document on stdout); returns `exit_code`.
+int FailWith(int exit_code, const std::string& message) {
+  std::cerr << "ttsbench: " << message << "\n";
+  if (json_stdout != nullptr) {
+    v1::SessionOutcome outcome;
+    outcome.set_exit_code(exit_code);
+    outcome.set_error(message);
+    if (auto text = ttsbench::coordinator::SessionOutcomeJson(outcome); text.ok()) {
+      json_stdout->Print(*text);
+    }
+  }
+  return exit_code;
+}
+
 int Fail(const absl::Status& st) {
-  std::cerr << "ttsbench: " << st.message() << "\n";
-  return absl::IsNotFound(st) || absl::IsInvalidArgument(st) ? kExitUsage : kExitRunFailed;
+  return FailWith(absl::IsNotFound(st) || absl::IsInvalidArgument(st) ? kExitUsage : kExitRunFailed,
+                  std::string(st.message()));
 }
 
 // Probes `url` with the auth, headers and TLS settings of `f`. The token goes in the probes'
@@ -512,6 +576,8 @@ int main(int argc, char** argv) {
   discover->add_option("--header", disc_flags.headers, "extra header K:V")->expected(1, -1);
   discover->add_option("--ca-file", disc_flags.ca_file, "TLS: CA bundle")->check(CLI::ExistingFile);
   discover->add_flag("--insecure", disc_flags.insecure, "TLS: do not verify the certificate");
+  discover->add_flag("--json", disc_flags.json,
+                     "print discovery.json's document on stdout, the table on stderr");
 
   std::string plan_path;
   std::vector<std::string> overrides;
@@ -523,6 +589,10 @@ int main(int argc, char** argv) {
   bool run_overwrite = false;
   run->add_flag("--overwrite", run_overwrite,
                 "replace the session folder of the same name (as output.overwrite: true)");
+  bool run_json = false;
+  run->add_flag("--json", run_json,
+                "print the results as one JSON document on stdout, the table on stderr (as "
+                "output.json: true)");
 
   // Sessions and comparisons over an output directory.
   std::string sessions_dir = "ttsbench-results";
@@ -531,10 +601,14 @@ int main(int argc, char** argv) {
   sessions->require_subcommand(1);
   sessions->add_option("--output-dir", sessions_dir, "where sessions are")->capture_default_str();
   sessions->fallthrough();  // --output-dir may follow list/show/delete
+  bool sessions_json = false;
   CLI::App* sessions_list = sessions->add_subcommand("list", "an index of the sessions");
+  sessions_list->add_flag("--json", sessions_json, "print the list as a JSON array");
   sessions_list->fallthrough();
   CLI::App* sessions_show = sessions->add_subcommand("show", "one session's summary");
   sessions_show->add_option("name", session_name, "session name")->required();
+  sessions_show->add_flag("--json", sessions_json,
+                          "print the session's session.json (docs/SESSION_SCHEMA.md)");
   sessions_show->fallthrough();
   CLI::App* sessions_delete = sessions->add_subcommand("delete", "remove a session folder");
   sessions_delete->add_option("name", session_name, "session name")->required();
@@ -558,6 +632,9 @@ int main(int argc, char** argv) {
   compare->add_option("--write", compare_out,
                       "folder to write compare.csv and compare.json to (default: the last "
                       "session's folder)");
+  bool compare_json = false;
+  compare->add_flag("--json", compare_json,
+                    "print compare.json's document on stdout, the table and notes on stderr");
   compare->add_flag("--allow-unevaluated", allow_unevaluated,
                     "pass (exit 0) when a rule could not be evaluated (n/a metric, no common "
                     "level) instead of exiting 5");
@@ -601,7 +678,19 @@ int main(int argc, char** argv) {
     if (*sessions_list) {
       auto list = tc::ListSessions(sessions_dir);
       if (!list.ok()) return Fail(list.status());
-      std::cout << tc::FormatSessionList(*list);
+      std::cout << (sessions_json ? tc::SessionListJson(*list) : tc::FormatSessionList(*list));
+      return 0;
+    }
+    if (*sessions_show && sessions_json) {
+      auto dir = tc::ResolveSessionDir(sessions_dir, session_name);
+      if (!dir.ok()) return Fail(dir.status());
+      auto loaded = tc::LoadSession(*dir);
+      if (!loaded.ok()) return Fail(loaded.status());
+      // Written before schema_version existed: the layout of version 1.
+      if (loaded->session.schema_version() == 0) loaded->session.set_schema_version(1);
+      auto json = tc::ProtoJson(loaded->session);
+      if (!json.ok()) return Fail(json.status());
+      std::cout << *json;
       return 0;
     }
     if (*sessions_show) {
@@ -615,6 +704,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*compare) {
+    std::ostream& human = compare_json ? std::cerr : std::cout;
     tc::CompareOptions options;
     options.allow_unevaluated = allow_unevaluated;
     for (const std::string& text : fail_on) {
@@ -632,7 +722,12 @@ int main(int argc, char** argv) {
     }
     auto result = tc::CompareSessions(loaded, options);
     if (!result.ok()) return Fail(result.status());
-    std::cout << tc::CompareTable(*result);
+    human << tc::CompareTable(*result);
+    if (compare_json) {
+      auto json = tc::CompareJson(*result);
+      if (!json.ok()) return Fail(json.status());
+      std::cout << *json << std::flush;
+    }
     // Next to the newest candidate by default, so the session artifacts explain the verdict. A
     // read-only session (downloaded artifacts) still gets its verdict: only --write must work.
     const bool chosen = !compare_out.empty();
@@ -642,8 +737,8 @@ int main(int argc, char** argv) {
       std::cerr << "ttsbench: note: compare.csv not written (" << st.message()
                 << "); --write DIR chooses another folder\n";
     } else {
-      std::cout << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
-                << " and compare.json\n";
+      human << "Wrote " << (std::filesystem::path(compare_out) / "compare.csv").string()
+            << " and compare.json\n";
     }
     if (tc::ComparisonFailed(*result)) return tc::kExitRegression;
     return tc::ComparisonUnevaluated(*result) ? tc::kExitNotEvaluated : 0;
@@ -664,13 +759,15 @@ int main(int argc, char** argv) {
       }
       return Fail(result.status());
     }
-    std::cout << tc::DiscoveryTable(*result);
+    std::ostream& human = disc_flags.json ? std::cerr : std::cout;
+    human << tc::DiscoveryTable(*result);
+    if (disc_flags.json) std::cout << tc::DiscoveryJson(*result) << std::flush;
     std::error_code ec;
     std::filesystem::create_directories(disc_flags.output_dir, ec);
     const std::string path =
         (std::filesystem::path(disc_flags.output_dir) / "discovery.json").string();
     if (auto st = tc::WriteDiscoveryJson(path, *result); !st.ok()) return Fail(st);
-    std::cout << "Wrote " << path << "\n";
+    human << "Wrote " << path << "\n";
     if (result->best_dialect.empty()) {
       std::cerr << "ttsbench: no TTS endpoint found at " << result->url << "\n";
       return kExitRunFailed;
@@ -678,6 +775,21 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // A load mode. With --json (or a plan's output.json) stdout is kept for the outcome document
+  // from here on and every human line goes to stderr; --print-plan prints its YAML as usual.
+  std::unique_ptr<JsonStdout> json_out;
+  auto keep_stdout_for_json = [&json_out]() {
+    json_out = JsonStdout::Claim();
+    json_stdout = json_out.get();
+    return json_out != nullptr;
+  };
+  const bool json_flag = (*demo && demo_flags.json) || (*server && server_flags.json) ||
+                         (*voices && voices_flags.json) || (*comprehensive && comp_flags.json) ||
+                         (*capacity && cap_flags.json) || (*run && run_json);
+  if (json_flag && !print_plan && !keep_stdout_for_json()) {
+    return FailWith(kExitUsage, "--json: cannot keep stdout apart from stderr");
+  }
+  std::ostream& human = json_flag ? std::cerr : std::cout;
   std::unique_ptr<ttsbench::synth::SynthServer> synth;
   ttsbench::coordinator::SessionRequest req;
   if (*run) {
@@ -686,6 +798,10 @@ int main(int argc, char** argv) {
     if (!plan.ok()) return Fail(plan.status());
     if (auto st = ttsbench::coordinator::ValidatePlan(*plan, &source); !st.ok()) return Fail(st);
     if (run_overwrite) plan->mutable_output()->set_overwrite(true);
+    if (run_json) plan->mutable_output()->set_json(true);
+    if (plan->output().json() && !print_plan && json_out == nullptr && !keep_stdout_for_json()) {
+      return FailWith(kExitUsage, "output.json: cannot keep stdout apart from stderr");
+    }
     req.plan = std::move(*plan);
     req.title = "Benchmark Results Summary";
   } else if (*demo) {
@@ -693,8 +809,8 @@ int main(int argc, char** argv) {
     so.model.slots = demo_slots;
     auto started = ttsbench::synth::SynthServer::Start(so);
     if (!started.ok()) {
-      std::cerr << "ttsbench: synthetic server: " << started.status().message() << "\n";
-      return kExitRunFailed;
+      return FailWith(kExitRunFailed,
+                      absl::StrCat("synthetic server: ", started.status().message()));
     }
     synth = std::move(*started);
     auto plan = BuildPlan("demo", absl::StrCat("http://127.0.0.1:", synth->port()), demo_flags);
@@ -702,8 +818,8 @@ int main(int argc, char** argv) {
     req.plan = std::move(*plan);
     req.title = "Demo Benchmark Results Summary";
     if (!print_plan) {
-      std::cout << "Synthetic TTS server on http://127.0.0.1:" << synth->port() << " ("
-                << demo_slots << " slots)\n";
+      human << "Synthetic TTS server on http://127.0.0.1:" << synth->port() << " (" << demo_slots
+            << " slots)\n";
     }
   } else if (*voices) {
     auto plan = BuildPlan("voices", voices_url, voices_flags, voices_list);
@@ -716,10 +832,9 @@ int main(int argc, char** argv) {
     if (!print_plan) {
       auto found = DiscoverWith(comp_url, comp_flags, 5, 30);
       if (!found.ok()) return Fail(found.status());
-      std::cout << tc::DiscoveryTable(*found) << "\n";
+      human << tc::DiscoveryTable(*found) << "\n";
       if (found->best_dialect.empty()) {
-        std::cerr << "ttsbench: no TTS endpoint found at " << found->url << "\n";
-        return kExitRunFailed;
+        return FailWith(kExitRunFailed, absl::StrCat("no TTS endpoint found at ", found->url));
       }
       const tc::EndpointProbe& best = found->probes[found->best_probe];
       // Without --api: the default dialect when the server speaks it, else the best match.
@@ -728,7 +843,7 @@ int main(int argc, char** argv) {
             return p.working && p.kind == "speech" && p.dialect == comp_flags.api;
           });
       if (comprehensive->get_option("--api")->count() == 0 && !speaks_default) {
-        std::cout << "Dialect from discovery: " << best.dialect << "\n";
+        human << "Dialect from discovery: " << best.dialect << "\n";
         comp_flags.api = best.dialect;
         if (comprehensive->get_option("--format")->count() == 0 && !best.formats.empty()) {
           comp_flags.format = best.formats.front();
@@ -743,9 +858,9 @@ int main(int argc, char** argv) {
         comp_voices.assign(
             found->voices.begin(),
             found->voices.begin() + static_cast<long>(std::min(kMaxVoices, found->voices.size())));
-        std::cout << "Voices from discovery: " << absl::StrJoin(comp_voices, " ")
-                  << (found->voices.size() > kMaxVoices ? " (first 4; --voices to choose)" : "")
-                  << "\n";
+        human << "Voices from discovery: " << absl::StrJoin(comp_voices, " ")
+              << (found->voices.size() > kMaxVoices ? " (first 4; --voices to choose)" : "")
+              << "\n";
       }
       req.extra_files.emplace_back("discovery.json", tc::DiscoveryJson(*found));
     }
@@ -755,8 +870,7 @@ int main(int argc, char** argv) {
     req.title = "Comprehensive Benchmark Results Summary";
   } else if (*capacity) {
     if (cap_flags.slo.empty()) {
-      std::cerr << "ttsbench: capacity needs at least one --slo (e.g. --slo ttfa_p95=300ms)\n";
-      return kExitUsage;
+      return FailWith(kExitUsage, "capacity needs at least one --slo (e.g. --slo ttfa_p95=300ms)");
     }
     // Probes are chosen by the search; the load flags only set how long each probe runs.
     if (cap_open) cap_flags.rate = {1};
@@ -789,7 +903,13 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   req.interrupted = &interrupted;
-  const int code = ttsbench::coordinator::RunSession(req, std::cout, std::cerr);
+  std::ostringstream document;
+  const int code =
+      ttsbench::coordinator::RunSession(req, json_out ? document : std::cout, std::cerr);
   if (synth) synth->Stop();
+  if (json_out != nullptr && !json_out->Print(document.str())) {
+    std::cerr << "ttsbench: --json: cannot write the results to stdout\n";
+    return code == 0 ? kExitRunFailed : code;
+  }
   return code;
 }

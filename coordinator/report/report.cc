@@ -342,14 +342,9 @@ absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& sessio
                                const std::vector<LevelData>& levels) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  std::string json;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = true;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  if (auto st = google::protobuf::util::MessageToJsonString(session, &json, opts); !st.ok()) {
-    return absl::InternalError(absl::StrCat("session.json: ", st.message().as_string()));
-  }
+  auto json = SessionJson(session);
+  if (!json.ok())
+    return absl::InternalError(absl::StrCat("session.json: ", json.status().message()));
   if (auto st = WriteAtomically(fs::path(dir) / "summary.csv", SummaryCsv(session)); !st.ok()) {
     return st;
   }
@@ -369,7 +364,54 @@ absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& sessio
       return st;
     }
   }
-  return WriteAtomically(fs::path(dir) / "session.json", json + "\n");
+  return WriteAtomically(fs::path(dir) / "session.json", *json);
+}
+
+absl::StatusOr<std::string> ProtoJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  if (auto st = google::protobuf::util::MessageToJsonString(message, &json, opts); !st.ok()) {
+    return absl::InternalError(st.message().as_string());
+  }
+  // add_whitespace ends the text without a newline; a file or a pipe reads better with one.
+  if (json.empty() || json.back() != '\n') json += '\n';
+  return json;
+}
+
+absl::StatusOr<std::string> SessionJson(const v1::Session& session) {
+  if (session.schema_version() == kSessionSchemaVersion) return ProtoJson(session);
+  v1::Session stamped = session;
+  stamped.set_schema_version(kSessionSchemaVersion);
+  return ProtoJson(stamped);
+}
+
+std::string ExitCodeName(int exit_code) {
+  switch (exit_code) {
+    case 0:
+      return "ok";
+    case 1:
+      return "usage_error";
+    case 2:
+      return "run_failed";
+    case 3:
+      return "slo_failed";
+    case 4:
+      return "regression";
+    case 5:
+      return "not_evaluated";
+    default:
+      return absl::StrCat("exit_", exit_code);
+  }
+}
+
+absl::StatusOr<std::string> SessionOutcomeJson(v1::SessionOutcome outcome) {
+  outcome.set_schema_version(kSessionSchemaVersion);
+  outcome.set_result(ExitCodeName(outcome.exit_code()));
+  if (outcome.has_session()) outcome.mutable_session()->set_schema_version(kSessionSchemaVersion);
+  return ProtoJson(outcome);
 }
 
 namespace {

@@ -2,15 +2,21 @@
 #ifndef TTSBENCH_COORDINATOR_REPORT_H_
 #define TTSBENCH_COORDINATOR_REPORT_H_
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "coordinator/run/orchestrator.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
 namespace ttsbench::coordinator {
+
+// Session.schema_version of the sessions this ttsbench writes (docs/SESSION_SCHEMA.md): bumped
+// when a change to the Session message would make an old reader misread session.json.
+inline constexpr uint32_t kSessionSchemaVersion = 1;
 
 // Creates `dir` (and parents) and proves it writable, before any load is sent.
 absl::Status PrepareOutputDir(const std::string& dir);
@@ -22,6 +28,21 @@ absl::Status WriteAtomically(const std::filesystem::path& path, const std::strin
 // Writes the three files into `dir`, each atomically (temp file + rename).
 absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& session,
                                const std::vector<LevelData>& levels);
+
+// A message as session.json spells it (protobuf's JSON mapping: the proto's field names, every
+// field printed, indented), ending in a newline. The one writer of session.json and `--json`.
+absl::StatusOr<std::string> ProtoJson(const google::protobuf::Message& message);
+
+// session.json's text: `session` with schema_version set to kSessionSchemaVersion.
+absl::StatusOr<std::string> SessionJson(const v1::Session& session);
+
+// The name of an exit code (DESIGN.md "Exit codes"): ok, usage_error, run_failed, slo_failed,
+// regression, not_evaluated; "exit_N" for any other.
+std::string ExitCodeName(int exit_code);
+
+// What `--json` prints: `outcome` with its and its session's schema_version and its result (the
+// exit code's name) filled in.
+absl::StatusOr<std::string> SessionOutcomeJson(v1::SessionOutcome outcome);
 
 std::string SummaryCsv(const v1::Session& session);
 std::string RequestsCsv(const v1::Session& session, const std::vector<LevelData>& levels);

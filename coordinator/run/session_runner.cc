@@ -80,9 +80,11 @@ std::string DefaultSessionName(const std::string& mode) {
 // folder still says what happened, as session.json marked failed with the reason, so it is never
 // left empty. Returns `exit_code`.
 int FailBeforeRun(const std::string& dir, const v1::Plan& plan, absl::string_view reason,
-                  int exit_code, std::ostream& err) {
+                  int exit_code, std::ostream& err, v1::SessionOutcome& outcome) {
   err << "ttsbench: " << reason << "\n";
-  v1::Session session;
+  outcome.set_error(std::string(reason));
+  v1::Session& session = *outcome.mutable_session();
+  session.set_schema_version(kSessionSchemaVersion);
   session.set_name(plan.session_name());
   session.set_version(common::kVersion);
   session.set_status("failed");
@@ -93,6 +95,8 @@ int FailBeforeRun(const std::string& dir, const v1::Plan& plan, absl::string_vie
   session.add_warnings(absl::StrCat("run failed: ", reason));
   if (auto st = WriteSessionFiles(dir, session, {}); !st.ok()) {
     err << "ttsbench: " << st.message() << "\n";
+  } else {
+    outcome.set_session_dir(dir);
   }
   return exit_code;
 }
@@ -156,55 +160,59 @@ absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& t
   return std::vector<v1::Header>{h};
 }
 
-int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err) {
+namespace {
+
+// RunSession's steps: prints the console table and "Session written to" on `out`, the rest on
+// `err`; fills `outcome` with the session, its folder and the reason of a failure.
+int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostream& err,
+                    v1::SessionOutcome& outcome) {
+  // A failure before the session folder exists: one line on stderr, kept for --json.
+  auto fail = [&](int exit_code, absl::string_view reason) {
+    err << "ttsbench: " << reason << "\n";
+    outcome.set_error(std::string(reason));
+    return exit_code;
+  };
   v1::Plan plan = request.plan;
   if (plan.session_name().empty()) plan.set_session_name(DefaultSessionName(plan.mode()));
   auto secret_headers = ResolveSecretHeaders(plan.target());
   if (!secret_headers.ok()) {
-    err << "ttsbench: " << secret_headers.status().message() << "\n";
-    return kExitUsage;
+    return fail(kExitUsage, secret_headers.status().message());
   }
   auto url = common::ParseUrl(plan.target().url());
   if (!url.ok()) {
-    err << "ttsbench: " << url.status().message() << "\n";
-    return kExitUsage;
+    return fail(kExitUsage, url.status().message());
   }
   if (auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
       !slos.ok()) {
-    err << "ttsbench: " << slos.status().message() << "\n";
-    return kExitUsage;
+    return fail(kExitUsage, slos.status().message());
   }
   auto texts = plan.texts().file().empty() ? common::BuiltinTexts(plan.texts().length())
                                            : common::LoadTextsFile(plan.texts().file());
   if (!texts.ok()) {
-    err << "ttsbench: " << texts.status().message() << "\n";
-    return kExitUsage;
+    return fail(kExitUsage, texts.status().message());
   }
   // A taken name is never overwritten unless the plan says so: the run gets name-2 instead.
   auto claimed = ClaimSessionDir(plan.output_dir(), plan.session_name(), plan.output().overwrite());
   if (!claimed.ok()) {
-    err << "ttsbench: " << claimed.status().message() << "\n";
-    return kExitUsage;
+    return fail(kExitUsage, claimed.status().message());
   }
   if (!claimed->notice.empty()) err << "ttsbench: " << claimed->notice << "\n";
   plan.set_session_name(claimed->name);
   const std::string dir = claimed->dir;
-  if (auto st = PrepareOutputDir(dir); !st.ok()) {
-    err << "ttsbench: " << st.message() << "\n";
-    return kExitUsage;
-  }
+  if (auto st = PrepareOutputDir(dir); !st.ok()) return fail(kExitUsage, st.message());
   for (const auto& [name, content] : request.extra_files) {
     const std::string path = (std::filesystem::path(dir) / name).string();
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f << content;
     if (!f.flush()) {
-      return FailBeforeRun(dir, plan, absl::StrCat(path, ": cannot write"), kExitRunFailed, err);
+      return FailBeforeRun(dir, plan, absl::StrCat(path, ": cannot write"), kExitRunFailed, err,
+                           outcome);
     }
   }
   const bool local = plan.agents().expect() == 0;
   if (local) {
     if (auto st = CheckReachable(*url, 3.0); !st.ok()) {
-      return FailBeforeRun(dir, plan, st.message(), kExitRunFailed, err);
+      return FailBeforeRun(dir, plan, st.message(), kExitRunFailed, err, outcome);
     }
   }
   const std::string listen =
@@ -220,7 +228,8 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     std::stringstream content;
     content << in.rdbuf();
     if (!in || content.str().empty()) {
-      return FailBeforeRun(dir, plan, absl::StrCat(what, ": cannot read ", path), kExitUsage, err);
+      return FailBeforeRun(dir, plan, absl::StrCat(what, ": cannot read ", path), kExitUsage, err,
+                           outcome);
     }
     *pem = content.str();
   }
@@ -229,14 +238,14 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   if (!server.ok()) {
     return FailBeforeRun(dir, plan, server.status().message(),
                          absl::IsPermissionDenied(server.status()) ? kExitUsage : kExitRunFailed,
-                         err);
+                         err, outcome);
   }
   std::optional<LocalAgents> agents;
   if (local) {
     auto spawned =
         LocalAgents::Spawn(plan.agents().spawn(), absl::StrCat("127.0.0.1:", (*server)->port));
     if (!spawned.ok()) {
-      return FailBeforeRun(dir, plan, spawned.status().message(), kExitRunFailed, err);
+      return FailBeforeRun(dir, plan, spawned.status().message(), kExitRunFailed, err, outcome);
     }
     agents.emplace(std::move(*spawned));
   }
@@ -258,7 +267,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   if (!plan.output().metrics_addr().empty()) {
     auto started = LiveMetrics::Start(plan.output().metrics_addr(), plan.session_name());
     if (!started.ok()) {
-      return FailBeforeRun(dir, plan, started.status().message(), kExitUsage, err);
+      return FailBeforeRun(dir, plan, started.status().message(), kExitUsage, err, outcome);
     }
     metrics = std::move(*started);
   }
@@ -331,6 +340,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   if (live_line) err << "\r\x1b[2K" << std::flush;
 
   v1::Session& session = result.session;
+  session.set_schema_version(kSessionSchemaVersion);
   session.set_name(plan.session_name());
   session.set_version(common::kVersion);
   session.set_status(result.status.ok() ? (result.degraded() ? "degraded" : "completed")
@@ -372,15 +382,41 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     err << "ttsbench: " << written.message() << "\n";
   }
   out.flush();
+  int exit_code = slo_passed ? kExitOk : kExitSloFailed;
   if (!result.status.ok()) {
-    err << "ttsbench: run failed: " << result.status.message() << "\n";
-    return kExitRunFailed;
+    outcome.set_error(absl::StrCat("run failed: ", result.status.message()));
+    err << "ttsbench: " << outcome.error() << "\n";
+    exit_code = kExitRunFailed;
+  } else if (!written.ok()) {
+    outcome.set_error(std::string(written.message()));
+    exit_code = kExitRunFailed;
+  } else if (!slo_passed && plan.mode() != "capacity") {
+    outcome.set_error(SloFailureLine(session));
+    err << "ttsbench: " << outcome.error() << "\n";
+  } else if (!slo_passed) {
+    outcome.set_error("capacity: no probed load met every SLO");
   }
-  if (!written.ok()) return kExitRunFailed;
-  if (!slo_passed && plan.mode() != "capacity") {
-    err << "ttsbench: " << SloFailureLine(session) << "\n";
+  if (written.ok()) outcome.set_session_dir(dir);
+  *outcome.mutable_session() = std::move(session);
+  return exit_code;
+}
+
+}  // namespace
+
+int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err) {
+  // With output.json the outcome is the only thing on `out`; the table joins the notes on `err`.
+  const bool json = request.plan.output().json();
+  v1::SessionOutcome outcome;
+  const int exit_code = RunSessionSteps(request, json ? err : out, err, outcome);
+  if (!json) return exit_code;
+  outcome.set_exit_code(exit_code);
+  auto text = SessionOutcomeJson(std::move(outcome));
+  if (!text.ok()) {
+    err << "ttsbench: --json: " << text.status().message() << "\n";
+    return exit_code == kExitOk ? kExitRunFailed : exit_code;
   }
-  return slo_passed ? kExitOk : kExitSloFailed;
+  out << *text << std::flush;
+  return exit_code;
 }
 
 }  // namespace ttsbench::coordinator

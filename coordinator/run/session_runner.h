@@ -35,7 +35,10 @@ struct SessionRequest {
 // names. The values go to agents only, never to any output.
 absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& target);
 
-// Prints the console table to `out`, one-line errors to `err`; returns the exit code.
+// Prints the console table to `out`, one-line errors to `err`; returns the exit code. With the
+// plan's output.json (`--json`) the table goes to `err` too and `out` gets one JSON document,
+// the v1::SessionOutcome: the session as in session.json, its folder, the exit code and, when
+// the run failed, why (printed on failures too, with every level measured).
 int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err);
 
 }  // namespace ttsbench::coordinator

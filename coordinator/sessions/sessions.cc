@@ -1,6 +1,7 @@
 #include "coordinator/sessions/sessions.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,8 +14,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/csv.h"
+#include "common/json.h"
 #include "common/record_store.h"
 #include "common/records.h"
+#include "coordinator/report/report.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ttsbench::coordinator {
@@ -308,6 +311,13 @@ absl::StatusOr<LoadedSession> LoadSession(const std::string& dir) {
   loaded.dir = dir;
   auto session = ParseSessionJson(fs::path(dir) / kSessionFile);
   if (!session.ok()) return session.status();
+  // Unknown keys of a newer v1 are skipped, but a newer layout would be misread: refuse it.
+  if (session->schema_version() > kSessionSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat((fs::path(dir) / kSessionFile).string(), ": schema_version ",
+                     session->schema_version(), " is newer than this ttsbench reads (",
+                     kSessionSchemaVersion, "); read it with a newer ttsbench"));
+  }
   loaded.session = std::move(*session);
   for (const v1::LevelStats& l : loaded.session.levels()) {
     LevelData data;
@@ -375,6 +385,28 @@ absl::StatusOr<std::vector<SessionInfo>> ListSessions(const std::string& output_
     return std::tie(a.started_at, a.name) < std::tie(b.started_at, b.name);
   });
   return out;
+}
+
+std::string SessionListJson(const std::vector<SessionInfo>& sessions) {
+  boost::json::array list;
+  for (const SessionInfo& s : sessions) {
+    boost::json::object o;
+    o["name"] = common::JsonText(s.name);
+    o["dir"] = common::JsonText(s.dir);
+    o["started_at"] = common::JsonText(s.started_at);
+    o["ended_at"] = common::JsonText(s.ended_at);
+    o["target_url"] = common::JsonText(s.target_url);
+    o["mode"] = common::JsonText(s.mode);
+    o["status"] = common::JsonText(s.status);
+    o["levels"] = s.levels;
+    o["best_asps"] = common::JsonNumber(s.best_asps);
+    o["best_level"] = common::JsonText(s.best_level);
+    o["ttfa_p95_ms"] = common::JsonNumber(s.ttfa_p95_ms);
+    o["success_rate_pct"] = common::JsonNumber(s.success_rate_pct);
+    if (!s.error.empty()) o["error"] = common::JsonText(s.error);
+    list.push_back(std::move(o));
+  }
+  return common::PrettyJson(list);
 }
 
 std::string FormatSessionList(const std::vector<SessionInfo>& sessions) {

@@ -68,6 +68,10 @@ absl::StatusOr<ClaimedSession> ClaimSessionDir(const std::string& output_dir,
 // The list as a console table.
 std::string FormatSessionList(const std::vector<SessionInfo>& sessions);
 
+// The list as a JSON array, one object per session with SessionInfo's fields under their names
+// (`sessions list --json`); `error` only on an unreadable session.
+std::string SessionListJson(const std::vector<SessionInfo>& sessions);
+
 // `name` is a folder name under `output_dir` or the path of any session folder. Returns the
 // session's header, agents, per-level table, SLO verdicts, warnings and files, as text.
 absl::StatusOr<std::string> ShowSession(const std::string& output_dir, const std::string& name);

@@ -940,5 +940,49 @@ TEST_F(ReportOutputsTest, ClaimSessionDirNumbersATakenNameAndOverwritesOnlySessi
   EXPECT_TRUE(fs::exists(out / "photos" / "cat.png"));
 }
 
+TEST_F(ReportOutputsTest, SessionsListJsonHasEveryRowAndTheErrorOfAnUnreadableOne) {
+  const fs::path out = root_ / "out";
+  Synthetic first = MakeSession("first", TwoLevels(), 1);
+  ASSERT_TRUE(WriteSessionFiles((out / "first").string(), first.session, first.levels).ok());
+  fs::create_directories(out / "broken");
+  std::ofstream(out / "broken" / "session.json") << "{ not json";
+  auto list = ListSessions(out.string());
+  ASSERT_TRUE(list.ok()) << list.status();
+  const boost::json::array rows = boost::json::parse(SessionListJson(*list)).as_array();
+  ASSERT_EQ(rows.size(), 2u);
+  const boost::json::object& broken = rows[0].as_object();
+  EXPECT_EQ(broken.at("name").as_string(), "broken");
+  EXPECT_EQ(broken.at("status").as_string(), "unreadable");
+  EXPECT_FALSE(broken.at("error").as_string().empty());
+  const boost::json::object& row = rows[1].as_object();
+  EXPECT_EQ(row.at("name").as_string(), "first");
+  EXPECT_EQ(row.at("mode").as_string(), "server");
+  EXPECT_EQ(row.at("levels").as_int64(), 2);
+  EXPECT_EQ(row.at("best_level").as_string(), "c=8");
+  EXPECT_DOUBLE_EQ(row.at("best_asps").to_number<double>(), (*list)[1].best_asps);
+  EXPECT_DOUBLE_EQ(row.at("success_rate_pct").to_number<double>(), 100);
+  EXPECT_FALSE(row.contains("error"));
+  EXPECT_EQ(SessionListJson({}), "[]\n");
+}
+
+TEST_F(ReportOutputsTest, SessionJsonCarriesTheSchemaVersionAndANewerOneIsRefused) {
+  const fs::path dir = root_ / "out" / "s";
+  Synthetic s = MakeSession("s", TwoLevels(), 1);
+  ASSERT_TRUE(WriteSessionFiles(dir.string(), s.session, s.levels).ok());
+  auto loaded = LoadSession(dir.string());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->session.schema_version(), kSessionSchemaVersion);
+  // A session of a layout this build does not know is not misread.
+  s.session.set_schema_version(kSessionSchemaVersion + 1);
+  auto json = ProtoJson(s.session);
+  ASSERT_TRUE(json.ok());
+  std::ofstream(dir / "session.json", std::ios::trunc) << *json;
+  auto refused = LoadSession(dir.string());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr(absl::StrCat("schema_version ", kSessionSchemaVersion + 1,
+                                     " is newer than this ttsbench reads")));
+}
+
 }  // namespace
 }  // namespace ttsbench::coordinator

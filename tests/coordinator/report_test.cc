@@ -1,11 +1,14 @@
 #include "coordinator/report/report.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/csv.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 
 namespace ttsbench::coordinator {
@@ -297,6 +300,93 @@ TEST(SloFailureLineTest, NamesTheFailedObjectiveAndHowToChangeTheFloor) {
             "success_rate=X% sets another, success_rate=0% turns it off)");
   r->set_pass(true);
   EXPECT_EQ(SloFailureLine(s), "");
+}
+
+// A session with one level, as RunSession leaves it: stats, an SLO verdict, an error map.
+v1::Session OneLevelSession() {
+  v1::Session s;
+  s.set_name("nightly");
+  s.set_status("completed");
+  s.set_mode("server");
+  v1::LevelStats* l = s.add_levels();
+  l->set_concurrency(4);
+  l->set_attempted(20);
+  l->set_successful(19);
+  l->set_asps(12.5);
+  l->mutable_ttfa_ms()->set_p95(180.25);
+  (*l->mutable_errors())["timeout"] = 1;
+  v1::SloResult* slo = l->add_slo();
+  slo->set_slo("ttfa_p95=300ms");
+  slo->set_metric("ttfa_p95");
+  slo->set_threshold(300);
+  slo->set_value(180.25);
+  slo->set_pass(true);
+  s.set_slo_passed(true);
+  return s;
+}
+
+TEST(SessionJsonTest, StampsTheSchemaVersionAndReadsBackEqual) {
+  const v1::Session s = OneLevelSession();
+  ASSERT_EQ(s.schema_version(), 0u);
+  auto json = SessionJson(s);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->back(), '\n');
+  const boost::json::object doc = boost::json::parse(*json).as_object();
+  EXPECT_EQ(doc.at("schema_version").as_int64(), kSessionSchemaVersion);
+  // Proto field names, every field printed (an unset one too), numbers as JSON numbers.
+  const boost::json::object& level = doc.at("levels").as_array().at(0).as_object();
+  EXPECT_EQ(level.at("asps").as_double(), 12.5);
+  EXPECT_EQ(level.at("attempted").as_int64(), 20);
+  EXPECT_EQ(level.at("ttfa_ms").as_object().at("p95").as_double(), 180.25);
+  EXPECT_EQ(level.at("rps").to_number<double>(), 0);
+  EXPECT_EQ(level.at("errors").as_object().at("timeout").as_int64(), 1);
+  v1::Session back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
+  v1::Session expected = s;
+  expected.set_schema_version(kSessionSchemaVersion);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(back, expected));
+}
+
+TEST(SessionJsonTest, OutcomeCarriesTheSessionAsSessionJsonHasIt) {
+  v1::SessionOutcome outcome;
+  outcome.set_exit_code(3);
+  outcome.set_error("SLO failed: ttfa_p95=300ms at concurrency 4: ttfa_p95 310");
+  outcome.set_session_dir("out/nightly");
+  *outcome.mutable_session() = OneLevelSession();
+  auto json = SessionOutcomeJson(outcome);
+  ASSERT_TRUE(json.ok()) << json.status();
+  const boost::json::object doc = boost::json::parse(*json).as_object();
+  EXPECT_EQ(doc.at("schema_version").as_int64(), kSessionSchemaVersion);
+  EXPECT_EQ(doc.at("exit_code").as_int64(), 3);
+  EXPECT_EQ(doc.at("result").as_string(), "slo_failed");
+  EXPECT_EQ(doc.at("error").as_string(), outcome.error());
+  EXPECT_EQ(doc.at("session_dir").as_string(), "out/nightly");
+  // The session member is session.json's document, key for key.
+  auto session_json = SessionJson(outcome.session());
+  ASSERT_TRUE(session_json.ok());
+  EXPECT_EQ(doc.at("session"), boost::json::parse(*session_json));
+}
+
+TEST(SessionJsonTest, OutcomeWithoutASessionOmitsIt) {
+  v1::SessionOutcome outcome;
+  outcome.set_exit_code(1);
+  outcome.set_error("target.auth_token_env: environment variable TTS_KEY is not set");
+  auto json = SessionOutcomeJson(outcome);
+  ASSERT_TRUE(json.ok());
+  const boost::json::object doc = boost::json::parse(*json).as_object();
+  EXPECT_EQ(doc.at("result").as_string(), "usage_error");
+  EXPECT_EQ(doc.at("session_dir").as_string(), "");
+  EXPECT_FALSE(doc.contains("session"));
+}
+
+TEST(SessionJsonTest, ExitCodesHaveTheirDocumentedNames) {
+  EXPECT_EQ(ExitCodeName(0), "ok");
+  EXPECT_EQ(ExitCodeName(1), "usage_error");
+  EXPECT_EQ(ExitCodeName(2), "run_failed");
+  EXPECT_EQ(ExitCodeName(3), "slo_failed");
+  EXPECT_EQ(ExitCodeName(4), "regression");
+  EXPECT_EQ(ExitCodeName(5), "not_evaluated");
+  EXPECT_EQ(ExitCodeName(7), "exit_7");
 }
 
 }  // namespace
