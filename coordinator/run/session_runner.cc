@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "agent/client/command_allowlist.h"
 #include "common/metrics.h"
 #include "common/stats.h"
 #include "common/status_macros.h"
@@ -156,6 +157,24 @@ absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& t
   return std::vector<v1::Header>{h};
 }
 
+// The canonical paths local agents are allowed to run, once the plan's program is among them;
+// else a one-line refusal naming the program and the list.
+absl::StatusOr<std::vector<std::string>> AllowedCommand(const v1::Target& target,
+                                                        const std::vector<std::string>& allow,
+                                                        const std::string& path_env) {
+  auto list = agent::CommandAllowlist::Parse(allow, path_env);
+  if (!list.ok()) return list.status();
+  const std::string& program = target.command().argv(0);
+  if (auto checked = list->Check(program, path_env); !checked.ok()) {
+    return absl::Status(
+        checked.status().code(),
+        absl::StrCat(checked.status().message(), " (allow it with --allow-command ", program, ")"));
+  }
+  std::vector<std::string> canonical;
+  for (const std::string& a : allow) canonical.push_back(*agent::ResolveProgram(a, path_env));
+  return canonical;
+}
+
 int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err) {
   v1::Plan plan = request.plan;
   if (plan.session_name().empty()) plan.set_session_name(DefaultSessionName(plan.mode()));
@@ -164,10 +183,22 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     err << "ttsbench: " << secret_headers.status().message() << "\n";
     return kExitUsage;
   }
-  auto url = common::ParseUrl(plan.target().url());
+  const bool command = plan.target().api() == "command";
+  auto url =
+      command ? absl::StatusOr<common::Url>(common::Url{}) : common::ParseUrl(plan.target().url());
   if (!url.ok()) {
     err << "ttsbench: " << url.status().message() << "\n";
     return kExitUsage;
+  }
+  // A program the local agents may not run is refused before any process starts.
+  std::vector<std::string> allowed_programs;
+  if (command && plan.agents().expect() == 0) {
+    auto allowed = AllowedCommand(plan.target(), request.allow_commands, request.path_env);
+    if (!allowed.ok()) {
+      err << "ttsbench: " << allowed.status().message() << "\n";
+      return kExitUsage;
+    }
+    allowed_programs = std::move(*allowed);
   }
   if (auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
       !slos.ok()) {
@@ -202,7 +233,7 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
     }
   }
   const bool local = plan.agents().expect() == 0;
-  if (local) {
+  if (local && !command) {
     if (auto st = CheckReachable(*url, 3.0); !st.ok()) {
       return FailBeforeRun(dir, plan, st.message(), kExitRunFailed, err);
     }
@@ -233,8 +264,8 @@ int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& e
   }
   std::optional<LocalAgents> agents;
   if (local) {
-    auto spawned =
-        LocalAgents::Spawn(plan.agents().spawn(), absl::StrCat("127.0.0.1:", (*server)->port));
+    auto spawned = LocalAgents::Spawn(
+        plan.agents().spawn(), absl::StrCat("127.0.0.1:", (*server)->port), allowed_programs);
     if (!spawned.ok()) {
       return FailBeforeRun(dir, plan, spawned.status().message(), kExitRunFailed, err);
     }
