@@ -155,6 +155,32 @@ agents:
         self.assertIn(f"allowed: {os.path.realpath(ESPEAK)}", err)
         self.assertFalse(os.path.exists(marker))
 
+    def test_bad_command_plans_name_the_key_and_line(self):
+        cases = [
+            ("  url: http://127.0.0.1:1\n", "target.url", "not used by api: command"),
+            ("  format: pcm\n", "target.sample_rate", "required for raw pcm"),
+            ("  command:\n    input: file\n", "target.command.input", "stdin, argument"),
+        ]
+        for extra, key, problem in cases:
+            path = os.path.join(self.out, "bad.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("target:\n  api: command\n" + extra)
+                if "command:" not in extra:
+                    f.write("  command:\n    argv: [espeak-ng, --stdout]\n")
+                else:
+                    f.write("    argv: [espeak-ng, --stdout]\n")
+            r = self.ttsbench("run", path)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn(key, r.stderr)
+            self.assertIn(problem, r.stderr)
+        r = self.ttsbench("server", "--api", "command")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("--api command needs --command", r.stderr)
+        r = self.ttsbench("server", "--api", "command", "--command", "say 'unclosed")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("--command: command has an unclosed ' quote", r.stderr)
+
     def test_failing_program_is_counted_with_its_exit_status_and_stderr(self):
         script = os.path.join(self.out, "fails.sh")
         with open(script, "w") as f:
