@@ -157,6 +157,8 @@ absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& t
   return std::vector<v1::Header>{h};
 }
 
+namespace {
+
 // The canonical paths local agents are allowed to run, once the plan's program is among them;
 // else a one-line refusal naming the program and the list.
 absl::StatusOr<std::vector<std::string>> AllowedCommand(const v1::Target& target,
@@ -174,6 +176,8 @@ absl::StatusOr<std::vector<std::string>> AllowedCommand(const v1::Target& target
   for (const std::string& a : allow) canonical.push_back(*agent::ResolveProgram(a, path_env));
   return canonical;
 }
+
+}  // namespace
 
 int RunSession(const SessionRequest& request, std::ostream& out, std::ostream& err) {
   v1::Plan plan = request.plan;
