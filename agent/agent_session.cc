@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/allowlist.h"
+#include "agent/client/command_allowlist.h"
 #include "agent/client/dialect.h"
 #include "agent/load_runner.h"
 #include "common/clock.h"
@@ -140,9 +141,11 @@ double ProcessCpuSeconds() {
 
 class Session {
  public:
-  Session(const AgentOptions& options, TargetAllowlist allowlist, Stream* stream)
+  Session(const AgentOptions& options, TargetAllowlist allowlist, CommandAllowlist commands,
+          Stream* stream)
       : options_(options),
         allowlist_(std::move(allowlist)),
+        commands_(std::move(commands)),
         stream_(stream),
         outbox_(stream),
         sink_(outbox_) {}
@@ -156,6 +159,7 @@ class Session {
     h->add_capabilities("http1");
     h->add_capabilities("api:openai");
     h->add_capabilities("api:torch-inference");
+    if (!commands_.empty()) h->add_capabilities("api:command");
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);
     h->set_host(host);
@@ -233,11 +237,23 @@ class Session {
     outbox_.Send(std::move(m));
   }
 
-  void RunLevel(const v1::Assign& assign) {
-    auto url = common::ParseUrl(assign.target().url());
+  void RunLevel(const v1::Assign& assigned) {
+    v1::Assign assign = assigned;
+    common::Url no_url;
+    const bool command = assign.target().api() == "command";
+    auto url =
+        command ? absl::StatusOr<common::Url>(no_url) : common::ParseUrl(assign.target().url());
     if (!url.ok()) return SendError(std::string(url.status().message()));
     // The agent's own limits come first: a plan cannot widen them.
-    if (auto st = allowlist_.Check(url->host, url->port); !st.ok()) {
+    if (command) {
+      // Refused before any process starts; the program run is the allowed canonical path.
+      v1::CommandTemplate& cmd = *assign.mutable_target()->mutable_command();
+      if (cmd.argv().empty()) return SendError("api command: the plan names no program");
+      auto program = commands_.Check(cmd.argv(0), options_.path_env);
+      if (!program.ok())
+        return SendError(absl::StrCat(options_.id, ": ", program.status().message()));
+      cmd.set_argv(0, *program);
+    } else if (auto st = allowlist_.Check(url->host, url->port); !st.ok()) {
       return SendError(absl::StrCat(options_.id, ": ", st.message()));
     }
     if (options_.max_concurrency > 0 && assign.concurrency() > options_.max_concurrency) {
@@ -368,6 +384,7 @@ class Session {
 
   const AgentOptions& options_;
   TargetAllowlist allowlist_;
+  CommandAllowlist commands_;
   Stream* stream_;
   Outbox outbox_;
   BatchSink sink_;
@@ -411,6 +428,8 @@ absl::Status RunAgentSessionImpl(const AgentOptions& options) {
   RETURN_IF_ERROR(CheckTransportSecurity(options));
   auto allowlist = TargetAllowlist::Parse(options.allow_targets);
   if (!allowlist.ok()) return allowlist.status();
+  auto commands = CommandAllowlist::Parse(options.allow_commands, options.path_env);
+  if (!commands.ok()) return commands.status();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
@@ -433,7 +452,7 @@ absl::Status RunAgentSessionImpl(const AgentOptions& options) {
   grpc::ClientContext ctx;
   if (!options.token.empty()) ctx.AddMetadata(common::kTokenMetadata, options.token);
   std::unique_ptr<Stream> stream = stub->Session(&ctx);
-  Session session(options, std::move(*allowlist), stream.get());
+  Session session(options, std::move(*allowlist), std::move(*commands), stream.get());
   return session.Serve();
 }
 

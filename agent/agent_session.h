@@ -24,6 +24,9 @@ struct AgentOptions {
   std::vector<std::string> allow_targets;  // empty: loopback only
   int max_concurrency = 0;                 // 0: no limit
   double max_rate = 0;                     // 0: no limit
+  // Programs the command target (api: command) may run: canonical paths; empty: none.
+  std::vector<std::string> allow_commands;
+  std::string path_env;  // PATH, for a plan's program named without a path
 };
 
 // Refuses insecure set-ups: without TLS or a token only a loopback coordinator is allowed.

@@ -108,7 +108,9 @@ class LoadRunner::Impl {
         w.vus.push_back(NewUser(w));
       }
     }
-    // Resolve once: name lookups are not part of any request's latency.
+    // Resolve once: name lookups are not part of any request's latency. A command target has
+    // no address: each request starts a local program.
+    if (transport_.kind == TransportSpec::Kind::kCommand) return;
     net::io_context ioc;
     tcp::resolver resolver(ioc);
     boost::system::error_code ec;

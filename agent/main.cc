@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "agent/agent_session.h"
+#include "agent/client/command_allowlist.h"
 #include "common/url.h"
 
 int main(int argc, char** argv) {
@@ -34,6 +36,10 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--allow-target", options.allow_targets,
                  "hosts, addresses or CIDRs this agent may send load to (default: loopback only)")
+      ->expected(1, -1);
+  app.add_option("--allow-command", options.allow_commands,
+                 "a program the command target (api: command) may run, as a path or a name on "
+                 "PATH (repeatable; default: none)")
       ->expected(1, -1);
   app.add_option("--max-concurrency", options.max_concurrency,
                  "refuse assignments above this many concurrent requests")
@@ -68,6 +74,14 @@ int main(int argc, char** argv) {
   }
   if (options.tls_ca_pem.empty() && options.token.empty() && !once) {
     std::cerr << "ttsbench-agent: no TLS and no token: only a loopback coordinator is allowed\n";
+  }
+  // The operator's own PATH finds --allow-command names and a plan's bare program names.
+  if (const char* path = std::getenv("PATH"); path != nullptr) options.path_env = path;
+  if (auto list =
+          ttsbench::agent::CommandAllowlist::Parse(options.allow_commands, options.path_env);
+      !list.ok()) {
+    std::cerr << "ttsbench-agent: " << list.status().message() << "\n";
+    return 1;
   }
   if (auto st = ttsbench::common::ValidateHostPort(options.coordinator); !st.ok()) {
     std::cerr << "ttsbench-agent: " << st.message() << "\n";

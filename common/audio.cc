@@ -188,7 +188,11 @@ class WavMeter final : public AudioMeter {
           if (size == 0xFFFFFFFFu && ds64_data_size_ > 0) {
             data_left_ = ds64_data_size_;
           } else {
-            data_left_ = (size == 0 || size == 0xFFFFFFFFu) ? kUnbounded : size;
+            // espeak-ng (and others writing to a pipe) put 0x7FFFF000 plus the header's size
+            // there instead: a placeholder too, not 2 GiB of data.
+            const bool placeholder =
+                size == 0 || size == 0xFFFFFFFFu || (size & 0xFFFFF000u) == 0x7FFFF000u;
+            data_left_ = placeholder ? kUnbounded : size;
           }
           state_ = State::kData;
         } else {

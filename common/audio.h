@@ -47,7 +47,8 @@ enum class PcmEncoding { kS16le, kF32le, kMulaw, kAlaw, kS24le, kS32le };
 std::unique_ptr<AudioMeter> MakePcmMeter(int sample_rate, int channels, PcmEncoding encoding);
 
 // RIFF/WAVE and RF64: PCM 8–32 bit, float, A-law, mu-law, WAVE_FORMAT_EXTENSIBLE; streamed WAV
-// whose RIFF and data sizes are 0 or 0xFFFFFFFF counts to the end of the body.
+// whose RIFF and data sizes are 0, 0xFFFFFFFF or 0x7FFFF0xx (espeak-ng on a pipe) counts to the
+// end of the body.
 std::unique_ptr<AudioMeter> MakeWavMeter();
 
 // MPEG audio (MP3, and layers I/II) and ADTS AAC, frame by frame from the frame headers. ID3v2

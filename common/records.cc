@@ -30,6 +30,10 @@ absl::string_view ErrorKindName(v1::ErrorKind kind) {
       return "protocol";
     case v1::ERROR_CANCELLED:
       return "cancelled";
+    case v1::ERROR_EXIT:
+      return "exit";
+    case v1::ERROR_SPAWN:
+      return "spawn";
     default:
       return "unknown";
   }

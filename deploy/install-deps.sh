@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers and real audio for tests and benchmarks
   ffmpeg sox gnuplot-nox strace openssl iproute2 util-linux python3-yaml
+  # a real local engine for the command target (api: command)
+  espeak-ng
   # reference tools the benchmarks under bench/ run side by side with ttsbench
   wrk nginx-light python3-locust
   # deployment checks (deploy/check.sh): manifests render, the unit verifies

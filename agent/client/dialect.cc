@@ -942,8 +942,59 @@ class TemplateDialect final : public DialectBase {
   AudioEventSpec spec_;
 };
 
-constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",   "opentts",
-                                       "piper",  "elevenlabs",      "template"};
+// ---------------------------------------------------------------------------------------------
+// Command: a local program per request; the arguments are filled in word by word (no shell).
+
+class CommandDialect final : public DialectBase {
+ public:
+  CommandDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret)
+      : DialectBase(std::move(target), std::move(url), std::move(secret)) {
+    vars_.voice = target_.voice();
+    vars_.format = Format();
+    vars_.model = target_.model();
+    vars_.speed = Number(target_.speed() > 0 ? target_.speed() : 1.0);
+    vars_.sample_rate = absl::StrCat(DefaultRate());
+    as_argument_ = CommandTextAsArgument(target_.command());
+    transport_.kind = TransportSpec::Kind::kCommand;
+    // Standard output is a stream: first audio is its first audio bytes, each read a chunk.
+    transport_.streamed = true;
+  }
+
+  absl::Status Validate() const {
+    if (std::optional<TemplateIssue> issue = FindCommandIssue(target_.command())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("command ", issue->field, ": ", issue->problem));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    PreparedRequest req;
+    req.chars = Chars(text);
+    const auto& argv = target_.command().argv();
+    req.argv.reserve(static_cast<size_t>(argv.size()));
+    req.argv.push_back(argv[0]);  // the program: never a template
+    for (int i = 1; i < argv.size(); ++i)
+      req.argv.push_back(Expand(argv[i], vars_, text, Escape::kRaw));
+    if (!as_argument_) req.wire = absl::StrCat(text, "\n");
+    return req;
+  }
+
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(absl::string_view) const override {
+    common::MeterOptions options = Meter(Format());
+    options.channels = target_.command().channels() > 0 ? target_.command().channels() : 1;
+    return RawDecoder(options);
+  }
+
+ private:
+  std::string Format() const { return target_.format().empty() ? "wav" : target_.format(); }
+
+  TemplateVars vars_;
+  bool as_argument_ = false;
+};
+
+constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",    "opentts",
+                                       "piper",  "elevenlabs",      "template", "command"};
 
 }  // namespace
 
@@ -1025,6 +1076,11 @@ absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
     return std::unique_ptr<Dialect>(std::make_unique<ElevenLabsDialect>(
         target, url, std::move(secret_headers), std::move(output_format)));
   }
+  if (api == "command") {
+    auto d = std::make_unique<CommandDialect>(target, url, std::move(secret_headers));
+    if (absl::Status st = d->Validate(); !st.ok()) return st;
+    return std::unique_ptr<Dialect>(std::move(d));
+  }
   if (api == "template") {
     auto d = std::make_unique<TemplateDialect>(target, url, std::move(secret_headers));
     if (absl::Status st = d->Validate(); !st.ok()) return st;
@@ -1093,6 +1149,99 @@ std::optional<TemplateIssue> FindTemplateIssue(const v1::RequestTemplate& t) {
     if (ec) return issue("body", "is not JSON once filled in (write \"{text}\" inside quotes)");
   }
   return std::nullopt;
+}
+
+std::optional<TemplateIssue> FindCommandIssue(const v1::CommandTemplate& c) {
+  auto issue = [](std::string field, std::string problem) {
+    return std::optional<TemplateIssue>(TemplateIssue{std::move(field), std::move(problem)});
+  };
+  if (c.argv().empty() || c.argv(0).empty()) {
+    return issue("argv", "required for api: command: the program and its arguments");
+  }
+  if (c.argv(0).find('{') != std::string::npos) {
+    return issue("argv[0]", "the program is a fixed name, not a template");
+  }
+  for (int i = 0; i < c.argv_size(); ++i) {
+    if (c.argv(i).find('\0') != std::string::npos) {
+      return issue(absl::StrCat("argv[", i, "]"), "contains a NUL byte");
+    }
+  }
+  if (!c.input().empty() && std::find(std::begin(kCommandInputs), std::end(kCommandInputs),
+                                      c.input()) == std::end(kCommandInputs)) {
+    return issue("input", absl::StrCat("must be ", absl::StrJoin(kCommandInputs, ", "), ", got '",
+                                       c.input(), "'"));
+  }
+  const bool text_in_args = std::any_of(c.argv().begin() + 1, c.argv().end(), [](const auto& a) {
+    return absl::StrContains(a, "{text}");
+  });
+  if (c.input() == "argument" && !text_in_args) {
+    return issue("input", "argument needs an argument holding {text}");
+  }
+  if (c.input() == "stdin" && text_in_args) {
+    return issue("input", "stdin, but an argument holds {text} too (the text would go twice)");
+  }
+  if (c.channels() < 0 || c.channels() > 64) return issue("channels", "must be within 1 and 64");
+  return std::nullopt;
+}
+
+bool CommandTextAsArgument(const v1::CommandTemplate& c) {
+  if (!c.input().empty()) return c.input() == "argument";
+  return std::any_of(c.argv().begin(), c.argv().end(),
+                     [](const auto& a) { return absl::StrContains(a, "{text}"); });
+}
+
+absl::StatusOr<std::vector<std::string>> SplitCommandWords(absl::string_view line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;
+  enum class Quote { kNone, kSingle, kDouble } quote = Quote::kNone;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    switch (quote) {
+      case Quote::kSingle:
+        if (c == '\'') {
+          quote = Quote::kNone;
+        } else {
+          word.push_back(c);
+        }
+        continue;
+      case Quote::kDouble:
+        if (c == '"') {
+          quote = Quote::kNone;
+        } else if (c == '\\' && i + 1 < line.size() && absl::StrContains("\"\\$`", line[i + 1])) {
+          word.push_back(line[++i]);
+        } else {
+          word.push_back(c);
+        }
+        continue;
+      case Quote::kNone:
+        break;
+    }
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+      continue;
+    }
+    in_word = true;
+    if (c == '\'') {
+      quote = Quote::kSingle;
+    } else if (c == '"') {
+      quote = Quote::kDouble;
+    } else if (c == '\\') {
+      if (i + 1 == line.size()) return absl::InvalidArgumentError("command ends with a backslash");
+      word.push_back(line[++i]);
+    } else {
+      word.push_back(c);
+    }
+  }
+  if (quote != Quote::kNone) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("command has an unclosed ", quote == Quote::kSingle ? "'" : "\"", " quote"));
+  }
+  if (in_word) words.push_back(std::move(word));
+  if (words.empty()) return absl::InvalidArgumentError("command is empty");
+  return words;
 }
 
 bool IsHeaderName(absl::string_view name) { return IsToken(name); }

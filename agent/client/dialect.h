@@ -19,8 +19,9 @@ namespace ttsbench::agent {
 
 // A complete request, built before the level starts so the hot path only writes bytes.
 struct PreparedRequest {
-  std::string wire;                   // HTTP: the request as written on the socket
+  std::string wire;                   // HTTP: the request as written on the socket; command: stdin
   std::vector<std::string> messages;  // WebSocket: text messages sent once the socket is open
+  std::vector<std::string> argv;      // command: the program (canonical path) and its arguments
   int chars = 0;
 };
 
@@ -70,7 +71,8 @@ struct TlsOptions {
 
 // How the load engine talks to the target.
 struct TransportSpec {
-  enum class Kind { kHttp, kWebSocket };
+  // kCommand: a local program per request (api: command); its "connection" is the process.
+  enum class Kind { kHttp, kWebSocket, kCommand };
   Kind kind = Kind::kHttp;
   TlsOptions tls;
   bool streamed = false;  // answers stream whatever target.streaming says (SSE, WebSocket)
@@ -117,11 +119,26 @@ struct TemplateIssue {
 };
 std::optional<TemplateIssue> FindTemplateIssue(const v1::RequestTemplate& t);
 
+// api: command: target.command (a CommandTemplate). Text reaches the program on stdin unless
+// an argument holds {text} (or input says so); kCommandInputs are the values input takes.
+inline constexpr absl::string_view kCommandInputs[] = {"stdin", "argument"};
+// The one statement of the command template's rules (field relative to `command`, e.g. "argv[0]").
+std::optional<TemplateIssue> FindCommandIssue(const v1::CommandTemplate& c);
+// Whether the text is passed as an argument (else on stdin, followed by a newline).
+bool CommandTextAsArgument(const v1::CommandTemplate& c);
+// A command line typed as one string ("espeak-ng --stdout -v {voice} {text}") split into its
+// words as a POSIX shell would split them, without any expansion: blanks separate words,
+// 'single' and "double" quotes group (backslash escapes " \ $ ` inside double quotes), a
+// backslash outside quotes escapes the next character. Nothing is ever run by a shell.
+absl::StatusOr<std::vector<std::string>> SplitCommandWords(absl::string_view line);
+
 // Selected by target.api: openai | torch-inference | coqui | opentts | piper | elevenlabs |
-// template. target.path overrides the dialect's endpoint path (torch-inference: "/synthesize"
-// selects the older {model_name, inputs, voice, output_format} API); target.language is coqui's
-// language_id. `secret_headers` (auth) and target.headers are added to every request and
-// handshake; secret values are never logged or returned in errors.
+// template | command (argv[0] already checked against the agent's --allow-command list and
+// replaced by its canonical path: MakeDialect does not check it). target.path overrides the
+// dialect's endpoint path (torch-inference: "/synthesize" selects the older {model_name, inputs,
+// voice, output_format} API); target.language is coqui's language_id. `secret_headers` (auth) and
+// target.headers are added to every request and handshake; secret values are never logged or
+// returned in errors.
 absl::StatusOr<std::unique_ptr<Dialect>> MakeDialect(const v1::Target& target,
                                                      const common::Url& url,
                                                      std::vector<v1::Header> secret_headers);

@@ -224,8 +224,11 @@ std::unique_ptr<ClientConnection> MakeWebSocketConnection(net::io_context& ioc,
                                                           const TransportSpec& spec,
                                                           net::ssl::context* tls);
 
+std::unique_ptr<ClientConnection> MakeCommandConnection(net::io_context& ioc);
+
 std::unique_ptr<ClientConnection> MakeConnection(net::io_context& ioc, const TransportSpec& spec,
                                                  net::ssl::context* tls) {
+  if (spec.kind == TransportSpec::Kind::kCommand) return MakeCommandConnection(ioc);
   return spec.kind == TransportSpec::Kind::kWebSocket ? MakeWebSocketConnection(ioc, spec, tls)
                                                       : MakeHttpConnection(ioc, spec, tls);
 }

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "agent/client/dialect.h"
 #include "common/slo.h"
 #include "common/url.h"
 #include "common/version.h"
@@ -94,12 +95,14 @@ struct LoadFlags {
   std::string path;
   std::string language;
   std::string request_template_file;
+  std::string command;                      // api command: the program and its argument templates
+  std::vector<std::string> allow_commands;  // programs local agents may run (api command)
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--api", f.api, "API dialect")
-      ->check(CLI::IsMember(
-          {"openai", "torch-inference", "coqui", "opentts", "piper", "elevenlabs", "template"}))
+      ->check(CLI::IsMember({"openai", "torch-inference", "coqui", "opentts", "piper", "elevenlabs",
+                             "template", "command"}))
       ->capture_default_str();
   cmd->add_option("--voice", f.voice, "voice name")->capture_default_str();
   cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
@@ -202,6 +205,13 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
                   "api template: YAML file with method, path, query, headers, body, audio, "
                   "audio_field, done, messages")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--command", f.command,
+                  "api command: the program and its arguments as one string, e.g. \"espeak-ng "
+                  "--stdout -v {voice}\" (split into words, no shell; text on stdin unless an "
+                  "argument holds {text}); its program is allowed for the local agents");
+  cmd->add_option("--allow-command", f.allow_commands,
+                  "api command: a program the local agents may run (repeatable)")
+      ->expected(1, -1);
   cmd->add_option("--auth-header", f.auth_header,
                   "header carrying the token (default Authorization; e.g. X-API-Key, xi-api-key)");
   cmd->add_option("--auth-token-file", f.auth_token_file, "file holding the API token")
@@ -313,6 +323,14 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
         !st.ok()) {
       return st;
     }
+  }
+  if (!f.command.empty()) {
+    auto words = ttsbench::agent::SplitCommandWords(f.command);
+    if (!words.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--command: ", words.status().message()));
+    for (std::string& w : *words) t->mutable_command()->add_argv(std::move(w));
+  } else if (f.api == "command") {
+    return absl::InvalidArgumentError("--api command needs --command \"PROGRAM ARGS...\"");
   }
   plan.mutable_texts()->set_file(f.texts_file);
   plan.mutable_texts()->set_length(f.text_length);
@@ -508,7 +526,7 @@ int main(int argc, char** argv) {
   LoadFlags server_flags;
   std::string url;
   CLI::App* server = app.add_subcommand("server", "benchmark a TTS server");
-  server->add_option("--url", url, "base URL of the TTS server")->required();
+  server->add_option("--url", url, "base URL of the TTS server (not with --api command)");
   AddLoadFlags(server, server_flags);
   server->add_flag("--streaming,!--no-streaming", server_flags.streaming, "request streamed audio");
   server->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
@@ -586,6 +604,11 @@ int main(int argc, char** argv) {
   run->add_option("--set", overrides, "override a plan key, e.g. --set load.iterations=100")
       ->expected(1, -1);
   run->add_flag("--print-plan", print_plan, "print the plan as YAML (defaults filled) and exit");
+  std::vector<std::string> run_allow_commands;
+  run->add_option("--allow-command", run_allow_commands,
+                  "api command: a program the local agents may run (repeatable; a plan file "
+                  "alone allows nothing)")
+      ->expected(1, -1);
   bool run_overwrite = false;
   run->add_flag("--overwrite", run_overwrite,
                 "replace the session folder of the same name (as output.overwrite: true)");
@@ -804,6 +827,7 @@ int main(int argc, char** argv) {
     }
     req.plan = std::move(*plan);
     req.title = "Benchmark Results Summary";
+    req.allow_commands = run_allow_commands;
   } else if (*demo) {
     ttsbench::synth::SynthOptions so;
     so.model.slots = demo_slots;
@@ -885,9 +909,18 @@ int main(int argc, char** argv) {
     req.plan = std::move(*plan);
     req.title = "Capacity Search Results Summary";
   } else {
+    if (url.empty() && server_flags.api != "command") {
+      return Fail(absl::InvalidArgumentError("server: --url is required (unless --api command)"));
+    }
     auto plan = BuildPlan("server", url, server_flags);
     if (!plan.ok()) return Fail(plan.status());
     req.plan = std::move(*plan);
+    req.allow_commands = server_flags.allow_commands;
+    // The program typed on this command line is the user's own choice: allowed for the local
+    // agents this run starts (never for remote ones, which have their own --allow-command).
+    if (req.plan.target().api() == "command") {
+      req.allow_commands.push_back(req.plan.target().command().argv(0));
+    }
     req.title = "Server Benchmark Results Summary";
   }
   req.progress = true;
@@ -903,6 +936,7 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   req.interrupted = &interrupted;
+  if (const char* path = std::getenv("PATH"); path != nullptr) req.path_env = path;
   std::ostringstream document;
   const int code =
       ttsbench::coordinator::RunSession(req, json_out ? document : std::cout, std::cerr);

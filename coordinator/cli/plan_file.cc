@@ -472,8 +472,12 @@ absl::Status ApplyOverride(const std::string& text, v1::Plan& plan, PlanSource* 
 
 // ---------------------------------------------------------------- validation
 
-constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",   "opentts",
-                                       "piper",  "elevenlabs",      "template"};
+constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",    "opentts",
+                                       "piper",  "elevenlabs",      "template", "command"};
+// A command's stdout may be any format the meters know, raw PCM of several encodings included.
+constexpr absl::string_view kCommandFormats[] = {
+    "wav", "pcm",  "pcm_f32le", "pcm_s24le", "pcm_s32le", "ulaw", "alaw",
+    "mp3", "opus", "vorbis",    "aac",       "flac",      "auto"};
 constexpr absl::string_view kFormats[] = {"wav", "pcm", "mp3", "opus", "aac", "flac", "ulaw"};
 constexpr absl::string_view kAuthSchemes[] = {"Bearer", "Token", "none"};
 constexpr absl::string_view kStreamFormats[] = {"", "sse", "ws"};
@@ -570,14 +574,43 @@ absl::string_view DefaultFormat(absl::string_view api) {
 
 namespace {
 
-absl::Status CheckTarget(v1::Target& t, const Checker& c) {
-  if (t.url().empty()) return c.Error("target.url", "required (http(s)://host[:port][/base])");
-  if (auto url = common::ParseUrl(t.url()); !url.ok()) {
-    return c.Error("target.url", url.status().message());
+// api: command: a local program instead of a URL (DESIGN.md "The command target").
+absl::Status CheckCommand(v1::Target& t, const Checker& c) {
+  if (!t.url().empty()) {
+    return c.Error("target.url", "not used by api: command (the program is target.command.argv)");
   }
+  RETURN_IF_ERROR(c.Enum("target.format", t.format(), kCommandFormats));
+  const v1::CommandTemplate& cmd = t.command();
+  if (!cmd.input().empty()) {
+    RETURN_IF_ERROR(c.Enum("target.command.input", cmd.input(), agent::kCommandInputs));
+  }
+  if (std::optional<agent::TemplateIssue> issue = agent::FindCommandIssue(cmd)) {
+    return c.Error(absl::StrCat("target.command.", issue->field), issue->problem);
+  }
+  const bool raw =
+      absl::StartsWith(t.format(), "pcm") || t.format() == "ulaw" || t.format() == "alaw";
+  if (raw && t.sample_rate() == 0) {
+    return c.Error("target.sample_rate",
+                   absl::StrCat("required for raw ", t.format(), " from a command (its rate)"));
+  }
+  // Standard output is read as a stream: first audio is its first audio bytes.
+  t.set_streaming(true);
+  return absl::OkStatus();
+}
+
+absl::Status CheckTarget(v1::Target& t, const Checker& c) {
   if (t.api().empty()) t.set_api("openai");
   RETURN_IF_ERROR(c.Enum("target.api", t.api(), kApis));
   if (t.format().empty()) t.set_format(std::string(DefaultFormat(t.api())));
+  if (t.api() == "command") {
+    RETURN_IF_ERROR(CheckCommand(t, c));
+  } else if (t.has_command()) {
+    return c.Error("target.command", "is only for api: command");
+  } else if (t.url().empty()) {
+    return c.Error("target.url", "required (http(s)://host[:port][/base])");
+  } else if (auto url = common::ParseUrl(t.url()); !url.ok()) {
+    return c.Error("target.url", url.status().message());
+  }
   if (t.api() == "elevenlabs") {
     // Their own names pass through: mp3_44100_128, pcm_16000, ulaw_8000.
     std::vector<absl::string_view> parts = absl::StrSplit(t.format(), '_');
@@ -591,7 +624,7 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
                                   "mp3_44100_128 or pcm_16000, got '",
                                   t.format(), "'"));
     }
-  } else {
+  } else if (t.api() != "command") {  // CheckCommand took its wider list
     RETURN_IF_ERROR(c.Enum("target.format", t.format(), kFormats));
   }
   if (t.timeout_s() == 0) t.set_timeout_s(30);

@@ -21,7 +21,8 @@ std::string ExecutableDir() {
   return ec ? std::string(".") : self.parent_path().string();
 }
 
-absl::StatusOr<LocalAgents> LocalAgents::Spawn(int n, const std::string& coordinator_address) {
+absl::StatusOr<LocalAgents> LocalAgents::Spawn(int n, const std::string& coordinator_address,
+                                               const std::vector<std::string>& allow_commands) {
   const std::string binary = ExecutableDir() + "/ttsbench-agent";
   if (access(binary.c_str(), X_OK) != 0) {
     return absl::NotFoundError(absl::StrCat("cannot find ", binary));
@@ -38,6 +39,10 @@ absl::StatusOr<LocalAgents> LocalAgents::Spawn(int n, const std::string& coordin
     std::string id = absl::StrCat("local-", i + 1);
     std::vector<std::string> args = {binary, "--coordinator", coordinator_address, "--id",
                                      id,     "--once"};
+    for (const std::string& program : allow_commands) {
+      args.push_back("--allow-command");
+      args.push_back(program);
+    }
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

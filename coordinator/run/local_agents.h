@@ -19,8 +19,10 @@ class LocalAgents {
   // Waits briefly for each child to exit, then kills what is left: no orphaned load.
   ~LocalAgents();
 
-  // Starts `n` copies of the ttsbench-agent found next to this executable.
-  static absl::StatusOr<LocalAgents> Spawn(int n, const std::string& coordinator_address);
+  // Starts `n` copies of the ttsbench-agent found next to this executable, each allowed to run
+  // `allow_commands` (api command; passed as --allow-command).
+  static absl::StatusOr<LocalAgents> Spawn(int n, const std::string& coordinator_address,
+                                           const std::vector<std::string>& allow_commands = {});
 
  private:
   std::vector<pid_t> pids_;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "agent/client/command_allowlist.h"
 #include "common/metrics.h"
 #include "common/stats.h"
 #include "common/status_macros.h"
@@ -162,6 +163,24 @@ absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& t
 
 namespace {
 
+// The canonical paths local agents are allowed to run, once the plan's program is among them;
+// else a one-line refusal naming the program and the list.
+absl::StatusOr<std::vector<std::string>> AllowedCommand(const v1::Target& target,
+                                                        const std::vector<std::string>& allow,
+                                                        const std::string& path_env) {
+  auto list = agent::CommandAllowlist::Parse(allow, path_env);
+  if (!list.ok()) return list.status();
+  const std::string& program = target.command().argv(0);
+  if (auto checked = list->Check(program, path_env); !checked.ok()) {
+    return absl::Status(
+        checked.status().code(),
+        absl::StrCat(checked.status().message(), " (allow it with --allow-command ", program, ")"));
+  }
+  std::vector<std::string> canonical;
+  for (const std::string& a : allow) canonical.push_back(*agent::ResolveProgram(a, path_env));
+  return canonical;
+}
+
 // RunSession's steps: prints the console table and "Session written to" on `out`, the rest on
 // `err`; fills `outcome` with the session, its folder and the reason of a failure.
 int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostream& err,
@@ -178,9 +197,18 @@ int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostre
   if (!secret_headers.ok()) {
     return fail(kExitUsage, secret_headers.status().message());
   }
-  auto url = common::ParseUrl(plan.target().url());
+  const bool command = plan.target().api() == "command";
+  auto url =
+      command ? absl::StatusOr<common::Url>(common::Url{}) : common::ParseUrl(plan.target().url());
   if (!url.ok()) {
     return fail(kExitUsage, url.status().message());
+  }
+  // A program the local agents may not run is refused before any process starts.
+  std::vector<std::string> allowed_programs;
+  if (command && plan.agents().expect() == 0) {
+    auto allowed = AllowedCommand(plan.target(), request.allow_commands, request.path_env);
+    if (!allowed.ok()) return fail(kExitUsage, allowed.status().message());
+    allowed_programs = std::move(*allowed);
   }
   if (auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
       !slos.ok()) {
@@ -210,7 +238,7 @@ int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostre
     }
   }
   const bool local = plan.agents().expect() == 0;
-  if (local) {
+  if (local && !command) {
     if (auto st = CheckReachable(*url, 3.0); !st.ok()) {
       return FailBeforeRun(dir, plan, st.message(), kExitRunFailed, err, outcome);
     }
@@ -242,8 +270,8 @@ int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostre
   }
   std::optional<LocalAgents> agents;
   if (local) {
-    auto spawned =
-        LocalAgents::Spawn(plan.agents().spawn(), absl::StrCat("127.0.0.1:", (*server)->port));
+    auto spawned = LocalAgents::Spawn(
+        plan.agents().spawn(), absl::StrCat("127.0.0.1:", (*server)->port), allowed_programs);
     if (!spawned.ok()) {
       return FailBeforeRun(dir, plan, spawned.status().message(), kExitRunFailed, err, outcome);
     }

@@ -29,6 +29,10 @@ struct SessionRequest {
   // Files written into the session folder before the run starts (name, content), e.g. the
   // discovery.json of `comprehensive`.
   std::vector<std::pair<std::string, std::string>> extra_files;
+  // api command: the programs local agents may run (given to each as --allow-command), and the
+  // PATH to resolve names with. Remote agents decide for themselves; a plan never allows.
+  std::vector<std::string> allow_commands;
+  std::string path_env;
 };
 
 // The headers that carry the plan's token, read from the environment variable or file the plan

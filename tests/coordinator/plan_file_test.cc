@@ -184,7 +184,7 @@ const BrokenPlan kBrokenPlans[] = {
      "target:\n  url: http://h:1\n  api: openia\n",
      {},
      "plan.yaml:3: target.api: must be one of openai, torch-inference, coqui, opentts, piper, "
-     "elevenlabs, template, got 'openia'"},
+     "elevenlabs, template, command, got 'openia'"},
     {"BadFormat",
      "target:\n  url: http://h:1\n  format: ogg\n",
      {},
