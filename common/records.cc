@@ -30,6 +30,8 @@ absl::string_view ErrorKindName(v1::ErrorKind kind) {
       return "protocol";
     case v1::ERROR_CANCELLED:
       return "cancelled";
+    case v1::ERROR_ENGINE:
+      return "engine";
     default:
       return "unknown";
   }
