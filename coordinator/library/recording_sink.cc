@@ -119,7 +119,12 @@ void RecordingSink::WriteWhole(const AudioFormat& format, const void* data, size
 void RecordingSink::Finish(int64_t return_ns, const EngineStatus& status,
                            common::LogHistogram* gaps_us) {
   rec_.set_streamed(streamed_);
-  if (error_ == v1::ERROR_NONE) Over(return_ns);  // the timeout, or a stop, when it returns
+  // The deadline passed before the engine returned: a timeout, whatever it returned. A stop only
+  // explains a failure (the engine gave up when told): an answer completed is a success.
+  if (error_ == v1::ERROR_NONE && return_ns >= deadline_ns_) Over(return_ns);
+  if (error_ == v1::ERROR_NONE && !status.ok() && stop_.load(std::memory_order_relaxed)) {
+    Fail(v1::ERROR_CANCELLED, "the run stopped the request (level time limit or stop)");
+  }
   if (error_ == v1::ERROR_NONE && !status.ok()) {
     Fail(v1::ERROR_ENGINE, status.message().empty()
                                ? "the engine returned an error without a message"

@@ -1,6 +1,8 @@
 // The C++ library API: fake in-process engines with known timing and known failures, run
 // through RunBenchmark, checked against DESIGN.md's definitions and against the session folder
 // the CLI's loader reads back.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -259,6 +261,49 @@ TEST(LibraryTest, StopEndsTheRunAsInterrupted) {
   EXPECT_GT(r.levels[0].successful, 0u);
 }
 
+// Waits for the run to stop it, then gives up with an error; with `finish`, its audio was all
+// delivered before (what is left is, say, cleanup) and it returns success.
+class WaitsForStopEngine : public TtsClient {
+ public:
+  explicit WaitsForStopEngine(bool finish) : finish_(finish) {}
+  EngineStatus Synthesize(const SynthesisRequest&, AudioSink& sink) override {
+    if (finish_) {
+      sink.Begin(AudioFormat{"pcm", kRate, 1});
+      sink.Write(Pcm(100));
+    }
+    while (!sink.cancelled()) std::this_thread::sleep_for(milliseconds(5));
+    return finish_ ? EngineStatus::Ok() : EngineStatus::Error("gave up when told");
+  }
+
+ private:
+  const bool finish_;
+};
+
+TEST(LibraryTest, StoppedRequestIsCancelledUnlessTheEngineFinishedIt) {
+  for (const bool finish : {false, true}) {
+    WaitsForStopEngine engine(finish);
+    std::atomic<bool> stop{false};
+    std::thread stopper([&] {
+      std::this_thread::sleep_for(milliseconds(100));
+      stop = true;
+    });
+    RunOptions options;
+    options.stop = &stop;
+    BenchmarkResult r =
+        RunBenchmark(BenchmarkPlan().Iterations(1).Slo("success_rate=0%"), engine, options);
+    stopper.join();
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.status, "interrupted");
+    const LevelResult& l = r.levels.at(0);
+    if (finish) {
+      EXPECT_EQ(l.successful, 1u);  // an answer delivered whole is a success, stop or not
+    } else {
+      EXPECT_EQ(l.cancelled, 1u);  // not an attempt of the engine
+      EXPECT_EQ(l.attempted, 0u);
+    }
+  }
+}
+
 TEST(LibraryTest, PlanErrorsNameTheSetter) {
   StreamingEngine engine(0, 1, 10, 0);
   EXPECT_THAT(RunBenchmark(BenchmarkPlan().Concurrency({0}), engine).error,
@@ -271,8 +316,8 @@ TEST(LibraryTest, PlanErrorsNameTheSetter) {
 }
 
 TEST(LibraryTest, SessionFolderLoadsBackWithTheSameStatistics) {
-  const std::filesystem::path out =
-      std::filesystem::path(::testing::TempDir()) / "library_session_test";
+  const std::filesystem::path out = std::filesystem::path(::testing::TempDir()) /
+                                    ("library_session_test_" + std::to_string(getpid()));
   std::filesystem::remove_all(out);
   StreamingEngine engine(20, 2, 100, 10);
   BenchmarkResult r = RunBenchmark(BenchmarkPlan()
