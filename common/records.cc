@@ -34,6 +34,8 @@ absl::string_view ErrorKindName(v1::ErrorKind kind) {
       return "exit";
     case v1::ERROR_SPAWN:
       return "spawn";
+    case v1::ERROR_ENGINE:
+      return "engine";
     default:
       return "unknown";
   }

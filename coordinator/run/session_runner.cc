@@ -38,15 +38,6 @@
 namespace ttsbench::coordinator {
 namespace {
 
-std::string WallClockLabel() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // The live progress line: rewritten in place on a terminal, one plain line per level otherwise.
 class ProgressPrinter {
  public:
@@ -67,15 +58,6 @@ class ProgressPrinter {
   bool enabled_;
   int index_ = 0;
 };
-
-std::string DefaultSessionName(const std::string& mode) {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", &tm);
-  return absl::StrCat(mode, "_", buf);
-}
 
 // A run that stops before its first level (target unreachable, agents not started): the session
 // folder still says what happened, as session.json marked failed with the reason, so it is never
@@ -102,11 +84,28 @@ int FailBeforeRun(const std::string& dir, const v1::Plan& plan, absl::string_vie
   return exit_code;
 }
 
-// session.json, summary.csv and requests.csv, then the PNGs and report.html. output.plots and
-// output.html record what was written: set before the first write (the usual outcome), and
-// the session files are written again only when gnuplot or the report failed.
-absl::Status WriteOutputs(const std::string& dir, v1::Session& session,
-                          const std::vector<LevelData>& levels, std::ostream& err) {
+}  // namespace
+
+std::string DefaultSessionName(const std::string& mode) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", &tm);
+  return absl::StrCat(mode, "_", buf);
+}
+
+std::string WallClockLabel() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+absl::Status WriteSessionOutputs(const std::string& dir, v1::Session& session,
+                                 const std::vector<LevelData>& levels, std::ostream& err) {
   v1::Output& recorded = *session.mutable_plan()->mutable_output();
   recorded.set_plots(true);
   recorded.set_html(true);
@@ -128,8 +127,6 @@ absl::Status WriteOutputs(const std::string& dir, v1::Session& session,
   if (recorded.plots() && recorded.html()) return absl::OkStatus();
   return WriteSessionFiles(dir, session, levels);
 }
-
-}  // namespace
 
 absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& target) {
   std::string token;
@@ -160,6 +157,38 @@ absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& t
   h.set_value(scheme == "none" ? token : absl::StrCat(scheme, " ", token));
   return std::vector<v1::Header>{h};
 }
+
+void FillSession(const v1::Plan& plan, const std::vector<common::Slo>& slos,
+                 const std::string& started_at, RunResult& result) {
+  v1::Session& session = result.session;
+  session.set_schema_version(kSessionSchemaVersion);
+  session.set_name(plan.session_name());
+  session.set_version(common::kVersion);
+  session.set_status(result.status.ok() ? (result.degraded() ? "degraded" : "completed")
+                     : absl::IsCancelled(result.status) ? "interrupted"
+                                                        : "failed");
+  *session.mutable_plan() = plan;
+  session.set_started_at(started_at);
+  session.set_ended_at(WallClockLabel());
+  session.set_percentile_method(common::kPercentileMethod);
+  session.set_timeline(
+      "seconds on the coordinator's steady clock from session start; agent times converted "
+      "with the measured clock offset");
+  bool slo_passed = true;
+  std::vector<std::string> warnings;
+  for (const LevelData& level : result.levels) {
+    v1::LevelStats stats = BuildLevelStats(level, plan, slos, CheckBounds{}, &warnings);
+    for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
+    *session.add_levels() = std::move(stats);
+  }
+  for (std::string& w : warnings) session.add_warnings(std::move(w));
+  session.set_slo_passed(slo_passed);
+  session.set_mode(plan.mode());
+  if (!result.status.ok()) {
+    session.add_warnings(absl::StrCat("run failed: ", result.status.message()));
+  }
+}
+
 
 namespace {
 
@@ -367,40 +396,16 @@ int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostre
   }
   if (live_line) err << "\r\x1b[2K" << std::flush;
 
+  FillSession(plan, slo_list, started_at, result);
   v1::Session& session = result.session;
-  session.set_schema_version(kSessionSchemaVersion);
-  session.set_name(plan.session_name());
-  session.set_version(common::kVersion);
-  session.set_status(result.status.ok() ? (result.degraded() ? "degraded" : "completed")
-                     : absl::IsCancelled(result.status) ? "interrupted"
-                                                        : "failed");
-  *session.mutable_plan() = plan;
-  session.set_started_at(started_at);
-  session.set_ended_at(WallClockLabel());
-  session.set_percentile_method(common::kPercentileMethod);
-  session.set_timeline(
-      "seconds on the coordinator's steady clock from session start; agent times converted "
-      "with the measured clock offset");
-  bool slo_passed = true;
-  std::vector<std::string> warnings;
-  for (const LevelData& level : result.levels) {
-    v1::LevelStats stats = BuildLevelStats(level, plan, slo_list, CheckBounds{}, &warnings);
-    for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
-    *session.add_levels() = std::move(stats);
-  }
   if (plan.mode() == "capacity") {
     // Probes beyond capacity fail by design: the verdict is whether any load met the SLOs.
-    slo_passed = capacity.found() > 0;
+    session.set_slo_passed(capacity.found() > 0);
     *session.mutable_capacity() = capacity;
   }
-  for (std::string& w : warnings) session.add_warnings(std::move(w));
-  session.set_slo_passed(slo_passed);
-  session.set_mode(plan.mode());
-  if (!result.status.ok()) {
-    session.add_warnings(absl::StrCat("run failed: ", result.status.message()));
-  }
+  const bool slo_passed = session.slo_passed();
   // Files first: nothing measured is lost even if the console is gone.
-  const absl::Status written = WriteOutputs(dir, session, result.levels, err);
+  const absl::Status written = WriteSessionOutputs(dir, session, result.levels, err);
   (*server).reset();
   agents.reset();
   out << ConsoleTable(request.title, session);
