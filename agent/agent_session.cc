@@ -249,7 +249,7 @@ class Session {
       // Refused before any process starts; the program run is the allowed canonical path.
       v1::CommandTemplate& cmd = *assign.mutable_target()->mutable_command();
       if (cmd.argv().empty()) return SendError("api command: the plan names no program");
-      auto program = commands_.Check(cmd.argv(0), options_.path_env);
+      auto program = commands_.Check(cmd.argv(), options_.path_env);
       if (!program.ok())
         return SendError(absl::StrCat(options_.id, ": ", program.status().message()));
       cmd.set_argv(0, *program);

@@ -38,8 +38,10 @@ int main(int argc, char** argv) {
                  "hosts, addresses or CIDRs this agent may send load to (default: loopback only)")
       ->expected(1, -1);
   app.add_option("--allow-command", options.allow_commands,
-                 "a program the command target (api: command) may run, as a path or a name on "
-                 "PATH (repeatable; default: none)")
+                 "a command line the command target (api: command) may run, e.g. \"espeak-ng "
+                 "--stdout -v {voice}\": a plan's argv must be it word for word, the program "
+                 "(a path or a name on PATH) compared by its real path (repeatable; default: "
+                 "none)")
       ->expected(1, -1);
   app.add_option("--max-concurrency", options.max_concurrency,
                  "refuse assignments above this many concurrent requests")

@@ -7,9 +7,13 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "agent/client/dialect.h"
 
 namespace ttsbench::agent {
 namespace {
@@ -47,36 +51,63 @@ absl::StatusOr<std::string> ResolveProgram(absl::string_view program, absl::stri
   return absl::NotFoundError(absl::StrCat("command '", program, "' not found on PATH"));
 }
 
+std::string QuoteCommandWords(const std::vector<std::string>& words) {
+  std::vector<std::string> quoted;
+  for (const std::string& w : words) {
+    const bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+      return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+             absl::StrContains("-_./:=,+@{}", c);
+    });
+    quoted.push_back(plain ? w : absl::StrCat("'", absl::StrReplaceAll(w, {{"'", "'\\''"}}), "'"));
+  }
+  return absl::StrJoin(quoted, " ");
+}
+
 absl::StatusOr<CommandAllowlist> CommandAllowlist::Parse(const std::vector<std::string>& entries,
                                                          absl::string_view path_env) {
   CommandAllowlist list;
   for (const std::string& e : entries) {
-    auto path = ResolveProgram(e, path_env);
+    auto words = SplitCommandWords(e);
+    if (!words.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--allow-command ", e, ": ", words.status().message()));
+    }
+    auto path = ResolveProgram(words->front(), path_env);
     if (!path.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--allow-command ", e, ": ", path.status().message()));
     }
-    if (std::find(list.programs_.begin(), list.programs_.end(), *path) == list.programs_.end()) {
-      list.programs_.push_back(*path);
-    }
+    list.entries_.push_back(Entry{*path, *std::move(words)});
   }
   return list;
 }
 
-absl::StatusOr<std::string> CommandAllowlist::Check(absl::string_view program,
+absl::StatusOr<std::string> CommandAllowlist::Check(const std::vector<std::string>& argv,
                                                     absl::string_view path_env) const {
-  auto path = ResolveProgram(program, path_env);
+  if (argv.empty()) return absl::InvalidArgumentError("command: the program name is empty");
+  auto path = ResolveProgram(argv[0], path_env);
   if (!path.ok()) return path.status();
-  if (std::find(programs_.begin(), programs_.end(), *path) != programs_.end()) return *path;
-  const std::string shown =
-      *path == program ? std::string(program) : absl::StrCat(program, " (", *path, ")");
+  for (const Entry& e : entries_) {
+    if (e.program == *path &&
+        std::equal(argv.begin() + 1, argv.end(), e.words.begin() + 1, e.words.end())) {
+      return *path;
+    }
+  }
+  const std::string line = QuoteCommandWords(argv);
+  const std::string shown = *path == argv[0] ? line : absl::StrCat(line, " (", *path, ")");
   return absl::PermissionDeniedError(
       absl::StrCat("command ", shown, " is not allowed; allowed: ", Describe()));
 }
 
 std::string CommandAllowlist::Describe() const {
-  if (programs_.empty()) return "nothing (no --allow-command given)";
-  return absl::StrJoin(programs_, ", ");
+  if (entries_.empty()) return "nothing (no --allow-command given)";
+  std::vector<std::string> lines;
+  for (const Entry& e : entries_) {
+    std::vector<std::string> words = e.words;
+    words[0] = e.program;
+    lines.push_back(QuoteCommandWords(words));
+  }
+  return absl::StrJoin(lines, "; ");
 }
 
 }  // namespace ttsbench::agent

@@ -1161,9 +1161,29 @@ std::optional<TemplateIssue> FindCommandIssue(const v1::CommandTemplate& c) {
   if (c.argv(0).find('{') != std::string::npos) {
     return issue("argv[0]", "the program is a fixed name, not a template");
   }
+  static constexpr absl::string_view kPlaceholders[] = {"text",  "voice", "format",
+                                                        "model", "speed", "sample_rate"};
   for (int i = 0; i < c.argv_size(); ++i) {
-    if (c.argv(i).find('\0') != std::string::npos) {
+    const std::string& arg = c.argv(i);
+    if (arg.find('\0') != std::string::npos) {
       return issue(absl::StrCat("argv[", i, "]"), "contains a NUL byte");
+    }
+    // A mistyped placeholder would go to the program as it is, and every request would still
+    // "succeed" with the wrong input: refused instead.
+    for (size_t open = arg.find('{'); open != std::string::npos; open = arg.find('{', open + 1)) {
+      const size_t close = arg.find('}', open);
+      if (close == std::string::npos) break;
+      const absl::string_view name = absl::string_view(arg).substr(open + 1, close - open - 1);
+      const bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+        return absl::ascii_islower(static_cast<unsigned char>(ch)) || ch == '_';
+      });
+      if (word && std::find(std::begin(kPlaceholders), std::end(kPlaceholders), name) ==
+                      std::end(kPlaceholders)) {
+        return issue(absl::StrCat("argv[", i, "]"),
+                     absl::StrCat("unknown placeholder {", name,
+                                  "}; known: {text} {voice} {format} {model} {speed} "
+                                  "{sample_rate}"));
+      }
     }
   }
   if (!c.input().empty() && std::find(std::begin(kCommandInputs), std::end(kCommandInputs),

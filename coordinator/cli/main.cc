@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "agent/client/command_allowlist.h"
 #include "agent/client/dialect.h"
 #include "common/slo.h"
 #include "common/url.h"
@@ -208,9 +209,10 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--command", f.command,
                   "api command: the program and its arguments as one string, e.g. \"espeak-ng "
                   "--stdout -v {voice}\" (split into words, no shell; text on stdin unless an "
-                  "argument holds {text}); its program is allowed for the local agents");
+                  "argument holds {text}); this command line is allowed for the local agents");
   cmd->add_option("--allow-command", f.allow_commands,
-                  "api command: a program the local agents may run (repeatable)")
+                  "api command: a command line the local agents may run, program and every "
+                  "argument as the plan gives them (repeatable)")
       ->expected(1, -1);
   cmd->add_option("--auth-header", f.auth_header,
                   "header carrying the token (default Authorization; e.g. X-API-Key, xi-api-key)");
@@ -606,8 +608,9 @@ int main(int argc, char** argv) {
   run->add_flag("--print-plan", print_plan, "print the plan as YAML (defaults filled) and exit");
   std::vector<std::string> run_allow_commands;
   run->add_option("--allow-command", run_allow_commands,
-                  "api command: a program the local agents may run (repeatable; a plan file "
-                  "alone allows nothing)")
+                  "api command: a command line the local agents may run, e.g. \"espeak-ng "
+                  "--stdout -v {voice}\": the plan's target.command.argv must be it word for "
+                  "word (repeatable; a plan file alone allows nothing)")
       ->expected(1, -1);
   bool run_overwrite = false;
   run->add_flag("--overwrite", run_overwrite,
@@ -919,7 +922,9 @@ int main(int argc, char** argv) {
     // The program typed on this command line is the user's own choice: allowed for the local
     // agents this run starts (never for remote ones, which have their own --allow-command).
     if (req.plan.target().api() == "command") {
-      req.allow_commands.push_back(req.plan.target().command().argv(0));
+      const auto& argv = req.plan.target().command().argv();
+      req.allow_commands.push_back(
+          ttsbench::agent::QuoteCommandWords(std::vector<std::string>(argv.begin(), argv.end())));
     }
     req.title = "Server Benchmark Results Summary";
   }

@@ -189,25 +189,23 @@ void FillSession(const v1::Plan& plan, const std::vector<common::Slo>& slos,
   }
 }
 
-
 namespace {
 
-// The canonical paths local agents are allowed to run, once the plan's program is among them;
-// else a one-line refusal naming the program and the list.
+// The command lines local agents are allowed to run (as --allow-command entries), once the
+// plan's is among them; else a one-line refusal naming the command line and the list.
 absl::StatusOr<std::vector<std::string>> AllowedCommand(const v1::Target& target,
                                                         const std::vector<std::string>& allow,
                                                         const std::string& path_env) {
   auto list = agent::CommandAllowlist::Parse(allow, path_env);
   if (!list.ok()) return list.status();
-  const std::string& program = target.command().argv(0);
-  if (auto checked = list->Check(program, path_env); !checked.ok()) {
-    return absl::Status(
-        checked.status().code(),
-        absl::StrCat(checked.status().message(), " (allow it with --allow-command ", program, ")"));
+  if (auto checked = list->Check(target.command().argv(), path_env); !checked.ok()) {
+    const std::string line = agent::QuoteCommandWords(
+        std::vector<std::string>(target.command().argv().begin(), target.command().argv().end()));
+    return absl::Status(checked.status().code(),
+                        absl::StrCat(checked.status().message(),
+                                     " (allow it with --allow-command \"", line, "\")"));
   }
-  std::vector<std::string> canonical;
-  for (const std::string& a : allow) canonical.push_back(*agent::ResolveProgram(a, path_env));
-  return canonical;
+  return allow;
 }
 
 // RunSession's steps: prints the console table and "Session written to" on `out`, the rest on

@@ -242,22 +242,54 @@ TEST(CommandAllowlistTest, AllowsOnlyListedProgramsByCanonicalPath) {
   auto canonical = ResolveProgram(kEspeak, "");
   ASSERT_TRUE(canonical.ok());
   // By name on PATH, and through a symlink: the same program.
-  EXPECT_EQ(list->Check("espeak-ng", "/usr/bin").value_or(""), *canonical);
+  EXPECT_EQ(list->Check(std::vector<std::string>{"espeak-ng"}, "/usr/bin").value_or(""),
+            *canonical);
   const std::string link = WriteTempFile("link", "");
   std::filesystem::remove(link);
   std::filesystem::create_symlink(kEspeak, link);
-  EXPECT_EQ(list->Check(link, "").value_or(""), *canonical);
+  EXPECT_EQ(list->Check(std::vector<std::string>{link}, "").value_or(""), *canonical);
 
-  auto refused = list->Check("/bin/sh", "");
+  auto refused = list->Check(std::vector<std::string>{"/bin/sh"}, "");
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(absl::IsPermissionDenied(refused.status()));
   EXPECT_NE(refused.status().message().find("/bin/sh"), std::string::npos);
   EXPECT_NE(refused.status().message().find(*canonical), std::string::npos);
 }
 
+// An allowed program with free arguments would let a plan write or read any file on the agent's
+// host (`espeak-ng -w FILE`, `espeak-ng -f FILE`): an entry is a whole command line.
+TEST(CommandAllowlistTest, AnEntryAllowsItsCommandLineWordForWordAndNoOtherArguments) {
+  auto list =
+      CommandAllowlist::Parse({"espeak-ng --stdout -v '{voice}'", "/bin/cat"}, "/usr/bin:/bin");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE(list->Check(std::vector<std::string>{kEspeak, "--stdout", "-v", "{voice}"}, "").ok());
+  EXPECT_TRUE(list->Check(std::vector<std::string>{"cat"}, "/bin").ok());
+  for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
+           {kEspeak, "-w", "/tmp/owned.wav", "pwned by a plan"},
+           {kEspeak, "--stdout", "-v", "{voice}", "-f", "/etc/shadow"},
+           {kEspeak, "--stdout", "-v"},
+           {kEspeak},
+           {"/bin/cat", "/etc/shadow"}}) {
+    auto refused = list->Check(argv, "");
+    ASSERT_FALSE(refused.ok()) << argv.size();
+    EXPECT_TRUE(absl::IsPermissionDenied(refused.status()));
+    EXPECT_NE(refused.status().message().find("allowed: /usr/bin/espeak-ng --stdout -v {voice}; /"),
+              std::string::npos)
+        << refused.status();
+  }
+}
+
+TEST(CommandAllowlistTest, QuotedCommandLinesReadBackAsTheSameWords) {
+  const std::vector<std::string> words = {"/usr/bin/tts", "it's", "a b", "{text}",
+                                          "$HOME",        "",     "\\x", "\"q\""};
+  auto back = SplitCommandWords(QuoteCommandWords(words));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, words);
+}
+
 TEST(CommandAllowlistTest, NothingIsAllowedByDefault) {
   const CommandAllowlist none;
-  auto refused = none.Check("/bin/true", "");
+  auto refused = none.Check(std::vector<std::string>{"/bin/true"}, "");
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(absl::IsPermissionDenied(refused.status()));
   EXPECT_TRUE(absl::StartsWith(refused.status().message(), "command /bin/true"));
@@ -289,6 +321,13 @@ TEST(CommandDialectTest, FillsArgumentsWordByWordWithoutAShell) {
 
 TEST(CommandDialectTest, RefusesTemplatesThatBreakItsRules) {
   EXPECT_FALSE(MakeDialect(CommandTarget({}), common::Url{}, {}).ok());
+  // A mistyped placeholder would reach the program as it is: refused, naming it.
+  auto typo = MakeDialect(CommandTarget({"/bin/cat", "{nosuch}"}), common::Url{}, {});
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("unknown placeholder {nosuch}"), std::string::npos)
+      << typo.status();
+  EXPECT_TRUE(
+      MakeDialect(CommandTarget({"/bin/echo", "{\"json\": 1}", "{Text}"}), common::Url{}, {}).ok());
   EXPECT_FALSE(MakeDialect(CommandTarget({"/bin/{voice}"}), common::Url{}, {}).ok());
   v1::Target t = CommandTarget({"/bin/cat"});
   t.mutable_command()->set_input("argument");

@@ -113,7 +113,13 @@ agents:
         self.assertEqual(len(refused.stderr.strip().splitlines()), 1, refused.stderr)
         self.assertIn(f"command {ESPEAK}", refused.stderr)
         self.assertIn("allowed: nothing (no --allow-command given)", refused.stderr)
-        r = self.ttsbench("run", plan, "--allow-command", "espeak-ng")
+        # The program alone, or another argument list, allows nothing: a plan could otherwise
+        # make an allowed program write or read any file.
+        for allowed in ("espeak-ng", "espeak-ng --stdout -v {voice}"):
+            other = self.ttsbench("run", plan, "--allow-command", allowed)
+            self.assertEqual(other.returncode, 1, other.stderr)
+            self.assertIn("is not allowed", other.stderr)
+        r = self.ttsbench("run", plan, "--allow-command", "espeak-ng --stdout -v {voice} {text}")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_exact_durations("planned", [2])
 
