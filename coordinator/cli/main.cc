@@ -538,7 +538,7 @@ int main(int argc, char** argv) {
   std::string voices_url, comp_url, cap_url;
   std::vector<std::string> voices_list, comp_voices;
   CLI::App* voices = app.add_subcommand("voices", "compare voices under the same load");
-  voices->add_option("--url", voices_url, "base URL of the TTS server")->required();
+  voices->add_option("--url", voices_url, "base URL of the TTS server (not with --api command)");
   voices->add_option("--voices", voices_list, "voices to compare")->expected(1, -1)->required();
   AddLoadFlags(voices, voices_flags);
   voices->add_flag("--streaming,!--no-streaming", voices_flags.streaming, "request streamed audio");
@@ -554,7 +554,7 @@ int main(int argc, char** argv) {
   bool cap_open = false;
   CLI::App* capacity = app.add_subcommand(
       "capacity", "find the highest concurrency (or rate) that meets every --slo");
-  capacity->add_option("--url", cap_url, "base URL of the TTS server")->required();
+  capacity->add_option("--url", cap_url, "base URL of the TTS server (not with --api command)");
   AddLoadFlags(capacity, cap_flags);
   capacity->add_flag("--streaming,!--no-streaming", cap_flags.streaming, "request streamed audio");
   capacity->add_flag("--open-loop", cap_open, "search request rates instead of concurrency");
@@ -849,6 +849,9 @@ int main(int argc, char** argv) {
             << " slots)\n";
     }
   } else if (*voices) {
+    if (voices_url.empty() && voices_flags.api != "command") {
+      return Fail(absl::InvalidArgumentError("voices: --url is required (unless --api command)"));
+    }
     auto plan = BuildPlan("voices", voices_url, voices_flags, voices_list);
     if (!plan.ok()) return Fail(plan.status());
     req.plan = std::move(*plan);
@@ -856,6 +859,11 @@ int main(int argc, char** argv) {
   } else if (*comprehensive) {
     // Discovery first: it picks the dialect (unless --api) and the voices (unless --voices),
     // and its discovery.json goes into the session.
+    if (comp_flags.api == "command") {
+      return Fail(absl::InvalidArgumentError(
+          "comprehensive: --api command is not supported (it compares a server's streamed and "
+          "whole answers); use server or voices with --api command"));
+    }
     if (!print_plan) {
       auto found = DiscoverWith(comp_url, comp_flags, 5, 30);
       if (!found.ok()) return Fail(found.status());
@@ -896,6 +904,9 @@ int main(int argc, char** argv) {
     req.plan = std::move(*plan);
     req.title = "Comprehensive Benchmark Results Summary";
   } else if (*capacity) {
+    if (cap_url.empty() && cap_flags.api != "command") {
+      return Fail(absl::InvalidArgumentError("capacity: --url is required (unless --api command)"));
+    }
     if (cap_flags.slo.empty()) {
       return FailWith(kExitUsage, "capacity needs at least one --slo (e.g. --slo ttfa_p95=300ms)");
     }
@@ -918,15 +929,16 @@ int main(int argc, char** argv) {
     auto plan = BuildPlan("server", url, server_flags);
     if (!plan.ok()) return Fail(plan.status());
     req.plan = std::move(*plan);
-    req.allow_commands = server_flags.allow_commands;
-    // The program typed on this command line is the user's own choice: allowed for the local
-    // agents this run starts (never for remote ones, which have their own --allow-command).
-    if (req.plan.target().api() == "command") {
-      const auto& argv = req.plan.target().command().argv();
-      req.allow_commands.push_back(
-          ttsbench::agent::QuoteCommandWords(std::vector<std::string>(argv.begin(), argv.end())));
-    }
     req.title = "Server Benchmark Results Summary";
+  }
+  // The command line typed with --command is the user's own choice: allowed for the local agents
+  // this run starts (never for remote ones, which have their own --allow-command).
+  if (!*run && req.plan.target().api() == "command") {
+    const LoadFlags& flags = *voices ? voices_flags : *capacity ? cap_flags : server_flags;
+    req.allow_commands = flags.allow_commands;
+    const auto& argv = req.plan.target().command().argv();
+    req.allow_commands.push_back(
+        ttsbench::agent::QuoteCommandWords(std::vector<std::string>(argv.begin(), argv.end())));
   }
   req.progress = true;
   if (print_plan) {

@@ -465,7 +465,11 @@ BenchmarkResult RunBenchmark(const BenchmarkPlan& plan_in, TtsClient& engine,
   if (texts.empty()) {
     auto builtin = common::BuiltinTexts(plan.texts().length());
     if (!builtin.ok()) {
-      return Failed(absl::StrCat("BenchmarkPlan: TextLength: ", builtin.status().message()));
+      // Texts({}) leaves no texts and no length: say which setter to use.
+      return Failed(plan.texts().length().empty()
+                        ? std::string("BenchmarkPlan: Texts: no texts given (pass at least one, "
+                                      "or use TextLength)")
+                        : absl::StrCat("BenchmarkPlan: TextLength: ", builtin.status().message()));
     }
     texts = *std::move(builtin);
   }

@@ -69,8 +69,11 @@ class Orchestrator::Impl {
       load.set_iterations(static_cast<int32_t>(spec.iterations));
       load.set_duration_s(0);
     }
+    // A level of no series carries no target (a command target has no URL, so the URL alone
+    // cannot tell: a series' target always has its api).
+    const bool own_target = !spec.target.url().empty() || !spec.target.api().empty();
     return RunLevel(static_cast<uint32_t>(r_.levels.size() - 1),
-                    spec.target.url().empty() ? o_.plan.target() : spec.target, load);
+                    own_target ? spec.target : o_.plan.target(), load);
   }
 
   const std::vector<LevelData>& levels() const { return r_.levels; }

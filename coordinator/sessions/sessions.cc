@@ -444,6 +444,13 @@ std::string FormatSessionList(const std::vector<SessionInfo>& sessions) {
 
 absl::StatusOr<ClaimedSession> ClaimSessionDir(const std::string& output_dir,
                                                const std::string& name, bool overwrite) {
+  // Every caller (the CLI's plans, the C++ library) gets the same rule: a session is one folder
+  // inside output_dir, never a path out of it.
+  if (name.empty() || name.find_first_of("/\\") != std::string::npos || name == "." ||
+      name == "..") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "session name '", name, "' must be a plain folder name (no '/', not '.' or '..')"));
+  }
   std::error_code ec;
   fs::create_directories(output_dir, ec);
   if (ec) {

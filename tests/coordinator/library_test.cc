@@ -313,6 +313,17 @@ TEST(LibraryTest, PlanErrorsNameTheSetter) {
   EXPECT_THAT(RunBenchmark(BenchmarkPlan().TextLength("epic"), engine).error,
               HasSubstr("TextLength"));
   EXPECT_THAT(RunBenchmark(BenchmarkPlan().Texts({"ok", ""}), engine).error, HasSubstr("Texts"));
+  EXPECT_THAT(RunBenchmark(BenchmarkPlan().Texts({}), engine).error, HasSubstr("Texts"));
+  // A session is one folder inside the output folder, as in the CLI: never a path out of it.
+  const std::string out =
+      std::filesystem::path(::testing::TempDir()) / ("library_names_" + std::to_string(getpid()));
+  for (const char* name : {"../escaped", ".", "..", "a/b"}) {
+    BenchmarkResult r =
+        RunBenchmark(BenchmarkPlan().Iterations(1).OutputDir(out).SessionName(name), engine);
+    EXPECT_THAT(r.error, HasSubstr("plain folder name")) << name;
+  }
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(out).parent_path() / "escaped"));
+  std::filesystem::remove_all(out);
 }
 
 TEST(LibraryTest, SessionFolderLoadsBackWithTheSameStatistics) {

@@ -201,6 +201,27 @@ agents:
         self.assertEqual({q["error_detail"] for q in rows}, {"exit 3: no voice named en"})
         self.assertIn("exit 3: no voice named en", r.stdout + r.stderr)
 
+    def test_voices_and_capacity_size_a_local_engine(self):
+        cmd = f"{ESPEAK} --stdout -v {{voice}}"
+        r = self.ttsbench("voices", "--api", "command", "--command", cmd, "--voices", "en",
+                          "en-us", "--agents", "1", "--concurrency", "2", "--iterations", "4",
+                          "--warmup", "0", "--output-dir", self.out, "--session-name", "vs")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([row["Series"] for row in self.summary("vs")],
+                         ["voice=en", "voice=en-us"])
+        # Capacity of the engine on this host: a search whose every probe ran the program.
+        r = self.ttsbench("capacity", "--api", "command", "--command", cmd, "--voice", "en",
+                          "--slo", "success_rate=99%", "--max", "4", "--agents", "1",
+                          "--iterations", "4", "--warmup", "0", "--output-dir", self.out,
+                          "--session-name", "cap")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Capacity: 4", r.stdout)
+        # comprehensive compares a server's answer shapes: refused in one line.
+        r = self.ttsbench("comprehensive", "--api", "command", "--command", cmd, "--url",
+                          "http://127.0.0.1:1")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("comprehensive: --api command is not supported", r.stderr)
+
 
 if __name__ == "__main__":
     harness.main()
