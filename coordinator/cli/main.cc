@@ -937,6 +937,12 @@ int main(int argc, char** argv) {
     const LoadFlags& flags = *voices ? voices_flags : *capacity ? cap_flags : server_flags;
     req.allow_commands = flags.allow_commands;
     const auto& argv = req.plan.target().command().argv();
+    const char* path = std::getenv("PATH");
+    if (auto program = ttsbench::agent::ResolveProgram(argv[0], path != nullptr ? path : "");
+        !program.ok()) {
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat("--command: ", program.status().message())));
+    }
     req.allow_commands.push_back(
         ttsbench::agent::QuoteCommandWords(std::vector<std::string>(argv.begin(), argv.end())));
   }

@@ -221,6 +221,10 @@ agents:
                           "http://127.0.0.1:1")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("comprehensive: --api command is not supported", r.stderr)
+        # A program that is not there is named with the flag the user typed.
+        r = self.ttsbench("server", "--api", "command", "--command", "/nonexistent/tts --x")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("--command: command '/nonexistent/tts' is not an executable file", r.stderr)
 
 
 if __name__ == "__main__":
