@@ -244,14 +244,15 @@ TEST(SynthServerTest, QueuedRequestsAreServedInArrivalOrder) {
   std::vector<Reply> replies =
       Concurrent(server->port(), 4, R"({"input":"x","response_format":"pcm"})", 25);
   ASSERT_EQ(replies.size(), 4u);
-  // Request i is launched at 25*i ms and, one slot wide, finishes at about 80*(i+1) ms.
+  // Request i is launched at 25*i ms and, one slot wide, finishes at about 80*(i+1) ms. The
+  // server cannot finish early, so the lower bounds alone prove the order: served in any other
+  // order, the requests' finish times (80, 160, 240, 320) would put one below its bound. (Gaps
+  // between replies as the client sees them are not checked: on a loaded machine the client
+  // notices one reply late and the next on time.)
   for (int i = 0; i < 4; ++i) {
     ASSERT_EQ(replies[i].status(), 200u);
     EXPECT_GE(replies[i].finished_ms, 80.0 * (i + 1) - 5) << i;
     EXPECT_LT(replies[i].finished_ms, 80.0 * (i + 1) + 150) << i;
-    if (i > 0) {
-      EXPECT_GE(replies[i].finished_ms - replies[i - 1].finished_ms, 75) << i;
-    }
   }
 }
 
