@@ -281,11 +281,15 @@ TEST_F(SniffTest, AResetMeterMeasuresEveryAnswerAsANewOne) {
     auto meter = MakeMeter(options);
     ASSERT_TRUE(meter.ok()) << meter.status();
     const std::string whole = Corpus(f.kind, 24000, 1, 24000);
-    const std::vector<std::string> answers = {
-        whole,   Corpus(f.kind, 16000, 2, 8000),     whole.substr(0, whole.size() / 2),  // cut
-                                                                                         // short
-        garbage, Corpus("wav_s16", 22050, 1, 11025), Corpus("mp3_cbr", 24000, 1, 12007), whole,
-    };
+    // Another rate and channel count, the same answer cut short, an error page, other formats.
+    std::vector<std::string> answers;
+    answers.push_back(whole);
+    answers.push_back(Corpus(f.kind, 16000, 2, 8000));
+    answers.push_back(whole.substr(0, whole.size() / 2));
+    answers.push_back(garbage);
+    answers.push_back(Corpus("wav_s16", 22050, 1, 11025));
+    answers.push_back(Corpus("mp3_cbr", 24000, 1, 12007));
+    answers.push_back(whole);
     for (size_t i = 0; i < answers.size(); ++i) {
       SCOPED_TRACE(f.kind + " answer " + std::to_string(i));
       if (i > 0) {
