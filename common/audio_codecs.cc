@@ -1160,8 +1160,7 @@ class SniffingMeter final : public AudioMeter {
   // The meters made for earlier answers are kept (one per kind) and reset when the next answer
   // is of the same kind, so a connection's answers after the first allocate nothing here.
   bool Reset() override {
-    if (fallback_used_ && !fallback_->Reset()) return false;
-    fallback_used_ = false;
+    if (fallback_ != nullptr && !fallback_->Reset()) return false;
     inner_ = nullptr;
     error_ = absl::OkStatus();
     pending_.clear();
@@ -1213,7 +1212,6 @@ class SniffingMeter final : public AudioMeter {
         if (fallback_ == nullptr) {
           return absl::InvalidArgumentError("body is not audio of any known format");
         }
-        fallback_used_ = true;
         inner_ = fallback_.get();
         break;
     }
@@ -1221,7 +1219,6 @@ class SniffingMeter final : public AudioMeter {
   }
 
   std::unique_ptr<AudioMeter> fallback_;  // the requested format's meter
-  bool fallback_used_ = false;
   bool verify_sync_;
   absl::Status error_;
   AudioMeter* inner_ = nullptr;  // the meter of this answer: fallback_ or one of the below

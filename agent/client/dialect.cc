@@ -59,10 +59,7 @@ class MeterSlot {
       auto meter = common::MakeMeter(options);
       if (!meter.ok()) return meter.status();
       meter_ = std::move(*meter);
-      options_.format.assign(options.format);
-      options_.content_type.assign(options.content_type);
-      options_.sample_rate = options.sample_rate;
-      options_.channels = options.channels;
+      options_ = options;  // string assignment keeps the capacity already there
     }
     active_ = true;
     return meter_.get();
