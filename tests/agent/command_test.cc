@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -206,10 +208,21 @@ TEST(CommandTargetTest, HangingProgramIsKilledWithItsProcessGroupAtTheTimeout) {
   std::ifstream in(pidfile);
   pid_t grandchild = 0;
   ASSERT_TRUE(in >> grandchild);
-  // Gone, or a zombie waiting for init: either way no longer running.
+  // Gone, or a zombie waiting for init: either way no longer running. The group's
+  // SIGKILL is sent before the program is reaped, but the grandchild (now init's)
+  // may still be exiting on a loaded machine, so its state is polled for a bounded
+  // time; a grandchild that was never signalled sleeps for 60 s and fails here.
   std::string stat;
-  std::ifstream proc("/proc/" + std::to_string(grandchild) + "/stat");
-  std::getline(proc, stat);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    stat.clear();
+    std::ifstream proc("/proc/" + std::to_string(grandchild) + "/stat");
+    std::getline(proc, stat);
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || stat.substr(paren + 2, 1) == "Z") break;
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   const size_t paren = stat.rfind(')');
   if (paren != std::string::npos) {
     EXPECT_EQ(stat.substr(paren + 2, 1), "Z") << stat;
