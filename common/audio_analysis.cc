@@ -266,8 +266,10 @@ void AudioAnalyser::Audio(const MeterOptions& options, absl::string_view bytes) 
     options_.content_type.assign(options.content_type);
     options_.sample_rate = options.sample_rate;
     options_.channels = options.channels;
+    // Declared: the Content-Type's; raw PCM's rate is set below (it is read at what the
+    // request, a metadata message or the plan said). A container's own rate is not a
+    // declaration, nor is the raw-PCM fallback the meter options carry for it.
     declared_rate_ = RateFromContentType(options.content_type);
-    if (declared_rate_ == 0) declared_rate_ = options.sample_rate;
     declared_channels_ = ChannelsFromContentType(options.content_type);
   }
   bytes_ += static_cast<int64_t>(bytes.size());
@@ -315,7 +317,7 @@ void AudioAnalyser::NotDecoded(std::string why) {
 // over the requested format.
 void AudioAnalyser::Decide(bool at_end) {
   const absl::string_view b = pending_;
-  if (b.size() < 4 && !at_end) return;
+  if (b.size() < 8 && !at_end) return;  // the longest signature ends at byte 8 (MP4's ftyp)
   Requested req = FromFormat(options_.format);
   if (req.family == Family::kAuto) req = FromContentType(options_.content_type);
   const auto* p = U(b.data());
@@ -342,6 +344,7 @@ void AudioAnalyser::Decide(bool at_end) {
     if (rate == 0) rate = options_.sample_rate;
     int channels = ChannelsFromContentType(options_.content_type);
     if (channels == 0) channels = options_.channels;
+    if (declared_rate_ == 0) declared_rate_ = rate;
     if (declared_channels_ == 0) declared_channels_ = channels;
     if (rate <= 0 || channels <= 0) return NotDecoded("raw PCM without a sample rate");
     static constexpr PcmFormat kEncodings[] = {{PcmFormat::kInt, 2},

@@ -131,6 +131,9 @@ TEST_P(FormatTest, FindsTheLeadingSilenceAndTheAudibleTime) {
   EXPECT_NEAR(a.trailing_silence_ms(), 200, f.tolerance_ms + 20);
   EXPECT_NEAR(a.decoded_s(), 1.0, 0.06);
   EXPECT_EQ(a.channels(), 1);
+  // Raw PCM is read at the declared rate; a container's own rate is no declaration.
+  EXPECT_EQ(a.declared_sample_rate(), f.options.sample_rate);
+  EXPECT_EQ(a.sample_rate(), f.name == "opus" ? 48000 : 24000);
   EXPECT_FALSE(a.truncated());
   EXPECT_EQ(a.internal_silences(), 0);
   EXPECT_LT(a.clipped_fraction(), 1e-3);

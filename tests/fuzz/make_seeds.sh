@@ -32,6 +32,21 @@ seed pcm pcm_s16le 8000 1 400
 seed pcm mp3_stream 8000 1 1500
 seed pcm aac 8000 1 1500
 seed pcm wav_s16 8000 1 300
+# The audio checks' analyser: the first byte picks the declared format (low 3 bits: wav pcm
+# pcm_f32le ulaw alaw mp3 opus auto) and the split (high bits).
+seed_analysis() {  # FIRST-BYTE KIND RATE CHANNELS SAMPLES
+  local out=$dir/audio_analysis/$2-$3-$4-$5
+  mkdir -p "$dir/audio_analysis"
+  bash "$corpus" "$2" "$3" "$4" "$5" "$tmp/body"
+  { printf "$1"; cat "$tmp/body"; } >"$out"
+}
+seed_analysis '\x38' wav_s16 8000 1 400
+seed_analysis '\x38' wav_extensible 8000 2 300
+seed_analysis '\x39' pcm_s16le 8000 1 400
+seed_analysis '\x3b' ulaw 8000 1 400
+seed_analysis '\x3d' mp3_cbr 8000 1 2000
+seed_analysis '\x3e' opus 8000 1 2000
+seed_analysis '\x3f' flac 8000 1 2000
 # The agent's stream parsers: an SSE body and JSON messages of each dialect (first byte: the
 # split seed for fuzz_sse, the dialect's spec for fuzz_ws_message).
 mkdir -p "$dir/sse" "$dir/ws_message"
