@@ -8,11 +8,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/record_store.h"
 #include "gtest/gtest.h"
 
 namespace ttsbench::common {
@@ -340,6 +342,74 @@ TEST(AudioAnalyserTest, BeginForgetsTheLastAnswer) {
   EXPECT_EQ(first.leading_silence_ms(), second.leading_silence_ms());
   EXPECT_EQ(first.envelope_db_size(), second.envelope_db_size());
   EXPECT_EQ(first.decoded_s(), second.decoded_s());
+}
+
+// The coordinator side: the store keeps text indexes and analyses through every append and
+// copy, and the level's figures count measured successful analysed requests only.
+TEST(AudioCheckStatsTest, LevelFiguresFromTheAnalysedRequests) {
+  auto record = [](int64_t start_ms, bool warmup, v1::ErrorKind error, int text) {
+    v1::RequestRecord r;
+    r.set_start_ns(start_ms * 1'000'000);
+    r.set_end_ns((start_ms + 900) * 1'000'000);
+    r.set_first_audio_ns((start_ms + 100) * 1'000'000);
+    r.set_warmup(warmup);
+    r.set_error(error);
+    r.set_text_index(text);
+    return r;
+  };
+  std::vector<v1::RequestRecord> protos;
+  for (int i = 0; i < 4; ++i) {
+    v1::RequestRecord r = record(1000 * i, false, v1::ERROR_NONE, i);
+    r.mutable_analysis()->set_decoded(true);
+    r.mutable_analysis()->set_leading_silence_ms(400 + 10 * i);
+    r.mutable_analysis()->set_audible_ns((1000 * i + 500 + 10 * i) * 1'000'000);
+    r.mutable_analysis()->add_envelope_db(-20);
+    protos.push_back(r);
+  }
+  v1::RequestRecord undecoded = record(9000, false, v1::ERROR_NONE, 7);
+  undecoded.mutable_analysis()->set_not_decoded("aac");
+  protos.push_back(undecoded);
+  v1::RequestRecord warm = record(0, true, v1::ERROR_NONE, 1);
+  warm.mutable_analysis()->set_decoded(true);
+  warm.mutable_analysis()->set_audible_ns(99'000'000'000);
+  protos.push_back(warm);
+  protos.push_back(record(5000, false, v1::ERROR_NONE, 2));  // not in the sample
+  v1::RequestRecord failed = record(6000, false, v1::ERROR_READ, 3);
+  failed.mutable_analysis()->set_decoded(true);
+  failed.mutable_analysis()->set_audible_ns(99'000'000'000);
+  protos.push_back(failed);
+
+  std::vector<Record> records;
+  for (const v1::RequestRecord& r : protos) records.push_back(FromProto(r));
+  RecordStore store;
+  store.Append(std::span<const Record>(records.data(), 3), 0);            // column-wise
+  for (size_t i = 3; i < protos.size(); ++i) store.Append(protos[i], 1);  // record-wise
+  const RecordStore copy = store;
+
+  v1::LevelStats st;
+  std::string why;
+  AddAudioCheckStats(copy, &st, &why);
+  EXPECT_EQ(st.audio_analysed(), 5u);
+  EXPECT_EQ(st.audio_not_decoded(), 1u);
+  EXPECT_EQ(why, "aac");
+  EXPECT_EQ(st.ttfa_audible_ms().count(), 4u);
+  EXPECT_DOUBLE_EQ(st.ttfa_audible_ms().p50(), 515);  // 500, 510, 520, 530
+  EXPECT_DOUBLE_EQ(st.leading_silence_ms().max(), 430);
+  // Records read back carry their text index and analysis; ToProto restores both.
+  EXPECT_EQ(copy[2].text_index, 2);
+  ASSERT_NE(copy[2].analysis, nullptr);
+  EXPECT_EQ(copy[2].analysis->envelope_db_size(), 1);
+  EXPECT_EQ(copy[6].analysis, nullptr);
+  EXPECT_EQ(ToProto(copy[4]).analysis().not_decoded(), "aac");
+  EXPECT_EQ(ToProto(copy[4]).text_index(), 7);
+
+  // Checks off: no figures at all.
+  RecordStore plain;
+  plain.Append(record(0, false, v1::ERROR_NONE, 0), 0);
+  v1::LevelStats none;
+  AddAudioCheckStats(plain, &none);
+  EXPECT_EQ(none.audio_analysed(), 0u);
+  EXPECT_FALSE(none.has_ttfa_audible_ms());
 }
 
 }  // namespace
