@@ -362,7 +362,7 @@ TEST(AudioCheckStatsTest, LevelFiguresFromTheAnalysedRequests) {
     v1::RequestRecord r = record(1000 * i, false, v1::ERROR_NONE, i);
     r.mutable_analysis()->set_decoded(true);
     r.mutable_analysis()->set_leading_silence_ms(400 + 10 * i);
-    r.mutable_analysis()->set_audible_ns((1000 * i + 500 + 10 * i) * 1'000'000);
+    r.mutable_analysis()->set_audible_ns(int64_t{1000 * i + 500 + 10 * i} * 1'000'000);
     r.mutable_analysis()->add_envelope_db(-20);
     protos.push_back(r);
   }
