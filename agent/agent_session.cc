@@ -299,6 +299,7 @@ class Session {
                                        : static_cast<int>(std::thread::hardware_concurrency());
     cfg.seed = assign.seed();
     cfg.agent_index = agent_index_;
+    cfg.audio_checks = assign.audio_checks();
     for (const std::string& text : assign.texts()) {
       auto req = (*dialect)->Prepare(text);
       if (!req.ok()) return SendError(std::string(req.status().message()));

@@ -41,12 +41,16 @@ net::steady_timer::time_point LocalTimePoint(int64_t local_ns) {
 }  // namespace
 
 struct LoadRunner::VirtualUser {
-  VirtualUser(net::io_context& ioc, const TransportSpec& transport, net::ssl::context* tls)
-      : conn(MakeConnection(ioc, transport, tls)), wait_timer(ioc) {}
+  VirtualUser(net::io_context& ioc, const TransportSpec& transport, net::ssl::context* tls,
+              const v1::AudioChecks& checks)
+      : conn(MakeConnection(ioc, transport, tls)), wait_timer(ioc) {
+    if (checks.enabled()) analyser = std::make_unique<common::AudioAnalyser>(checks);
+  }
   void Close() { conn->Close(); }
   bool connected() const { return conn->is_open(); }
   std::unique_ptr<ClientConnection> conn;  // HTTP or WebSocket, over TCP or TLS
   net::steady_timer wait_timer;
+  std::unique_ptr<common::AudioAnalyser> analyser;  // only with audio_checks enabled
 };
 
 // Everything one worker thread touches; nothing here is shared with other workers.
@@ -214,13 +218,14 @@ class LoadRunner::Impl {
   }
 
   std::unique_ptr<VirtualUser> NewUser(Worker& w) const {
-    return std::make_unique<VirtualUser>(w.ioc, transport_, w.tls.get());
+    return std::make_unique<VirtualUser>(w.ioc, transport_, w.tls.get(), config_.audio_checks);
   }
 
   void RunPhase(const Phase& ph) {
     if (stopping_.load()) return;
     cancel_.store(false);
     next_.store(0);
+    analysed_.store(0);
     inflight_.store(0);
     for (auto& w : workers_) w->ids_used = 0;
     // A closed-loop warm-up of zero requests still opens every user's connection.
@@ -270,10 +275,21 @@ class LoadRunner::Impl {
     return *n < ph.count;
   }
 
-  const PreparedRequest& Pick(const Phase& ph, int64_t n) const {
+  // The index of request n's text in config_.requests (the assignment's texts).
+  size_t Pick(const Phase& ph, int64_t n) const {
     const uint64_t stream = uint64_t{config_.agent_index} * 2 + (ph.warmup ? 1 : 0);
-    return config_.requests[common::PickText(config_.seed, stream, static_cast<uint64_t>(n),
-                                             config_.requests.size())];
+    return common::PickText(config_.seed, stream, static_cast<uint64_t>(n),
+                            config_.requests.size());
+  }
+
+  // Whether the measured request about to be sent is in the audio checks' sample: every one,
+  // or this agent's first sample_per_level of the level (counted here, since open-loop request
+  // numbers are the level's, shared by all agents).
+  bool Analysed(const Phase& ph) {
+    const v1::AudioChecks& c = config_.audio_checks;
+    if (!c.enabled() || ph.warmup) return false;
+    return c.sample_per_level() <= 0 ||
+           analysed_.fetch_add(1, std::memory_order_relaxed) < c.sample_per_level();
   }
 
   void Flush(Worker& w) {
@@ -402,7 +418,11 @@ class LoadRunner::Impl {
     rec.set_request_id(static_cast<uint64_t>(n + (ph.warmup ? 0 : measured_id_base_)));
     w.ids_used = std::max(w.ids_used, n + 1);
     rec.set_warmup(ph.warmup);
-    co_await Execute(vu, Pick(ph, n), rec, ph.warmup ? nullptr : &w.gaps_us);
+    const size_t text = Pick(ph, n);
+    rec.set_text_index(static_cast<int32_t>(text));
+    common::AudioAnalyser* analyser = Analysed(ph) ? vu.analyser.get() : nullptr;
+    if (analyser != nullptr) analyser->Begin();
+    co_await Execute(vu, config_.requests[text], rec, ph.warmup ? nullptr : &w.gaps_us, analyser);
     if (!keepalive_) vu.Close();
     const int64_t start = rec.start_ns();
     ToTimeline(rec);
@@ -416,6 +436,9 @@ class LoadRunner::Impl {
     r.set_first_byte_ns(timeline_.ToTimeline(r.first_byte_ns()));
     r.set_first_audio_ns(timeline_.ToTimeline(r.first_audio_ns()));
     r.set_end_ns(timeline_.ToTimeline(r.end_ns()));
+    if (r.has_analysis()) {
+      r.mutable_analysis()->set_audible_ns(timeline_.ToTimeline(r.analysis().audible_ns()));
+    }
   }
 
   // Opens the connection (TCP, TLS, WebSocket handshake); its time is the record's
@@ -444,7 +467,7 @@ class LoadRunner::Impl {
   }
 
   net::awaitable<void> Execute(VirtualUser& vu, const PreparedRequest& req, v1::RequestRecord& rec,
-                               common::LogHistogram* gaps_us) {
+                               common::LogHistogram* gaps_us, common::AudioAnalyser* analyser) {
     rec.set_chars(req.chars);
     rec.set_streamed(config_.streamed || transport_.streamed);
     bool fresh = false;
@@ -455,7 +478,7 @@ class LoadRunner::Impl {
     // One exchange: the record comes back complete, success or a classified error. A kept
     // connection the server closed while idle is replaced by the transport inside the request's
     // deadline, so nothing is retried here (a retry would hide a server that drops requests).
-    ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout()};
+    ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout(), analyser};
     co_await vu.conn->Exchange(req, ctx);
   }
 
@@ -470,6 +493,7 @@ class LoadRunner::Impl {
   std::vector<std::unique_ptr<Worker>> workers_;
   int64_t measured_id_base_ = 0;  // set between the phases, read by the measured one
   std::atomic<int64_t> next_{0};
+  std::atomic<int64_t> analysed_{0};   // audio checks with a sample: requests picked this phase
   std::atomic<int> inflight_{0};       // open loop, all threads: against max_inflight
   std::atomic<bool> stopping_{false};  // for good (Stop(), or the lease lapsed)
   std::atomic<bool> cancel_{false};    // the current phase is over

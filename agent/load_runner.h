@@ -66,6 +66,9 @@ struct ShardConfig {
   uint64_t seed = 0;
   uint32_t agent_index = 0;
   std::vector<PreparedRequest> requests;  // one per text; request n uses a seeded pick
+  // Plan audio_checks: when enabled, the measured requests numbered below sample_per_level
+  // (all of them when 0) get their audio analysed (RequestRecord.analysis).
+  v1::AudioChecks audio_checks;
 };
 
 // What a phase counted besides its records.

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/audio_analysis.h"
 #include "common/records.h"
 
 namespace ttsbench::common {
@@ -257,6 +258,7 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
     d->set_max(static_cast<double>(g.Max()) / 1e3);
     d->set_count(static_cast<uint32_t>(g.count()));
   }
+  AddAudioCheckStats(records, &st);  // audio_checks (issue 14); nothing when off
   return st;
 }
 

@@ -40,6 +40,8 @@ Record FromProto(const v1::RequestRecord& r, uint32_t agent) {
   out.streamed = r.streamed();
   out.agent = agent;
   out.error_detail = r.error_detail();
+  out.text_index = r.text_index();
+  if (r.has_analysis()) out.analysis = std::make_shared<const v1::AudioAnalysis>(r.analysis());
   return out;
 }
 
@@ -65,6 +67,8 @@ v1::RequestRecord ToProto(const Record& r) {
   out.set_streamed(r.streamed);
   out.set_worst_stall_ms(r.worst_stall_ms);
   if (!r.error_detail.empty()) out.set_error_detail(r.error_detail);
+  out.set_text_index(r.text_index);
+  if (r.analysis != nullptr) *out.mutable_analysis() = *r.analysis;
   return out;
 }
 
@@ -81,7 +85,22 @@ RecordStore& RecordStore::operator=(const RecordStore& other) {
   detail_texts_ = other.detail_texts_;
   detail_ids_ = other.detail_ids_;
   details_ = other.details_;
+  analyses_ = other.analyses_;
   return *this;
+}
+
+uint8_t RecordStore::KeepAnalysis(size_t i, std::shared_ptr<const v1::AudioAnalysis> a) {
+  if (a == nullptr) return 0;
+  analyses_.emplace_back(i, std::move(a));
+  return Chunk::kAnalysed;
+}
+
+const std::shared_ptr<const v1::AudioAnalysis>& RecordStore::analysis(size_t i) const {
+  static const std::shared_ptr<const v1::AudioAnalysis> kNone;
+  auto it = std::lower_bound(analyses_.begin(), analyses_.end(), i,
+                             [](const auto& a, size_t at) { return a.first < at; });
+  if (it == analyses_.end() || it->first != i) return kNone;
+  return it->second;
 }
 
 void RecordStore::KeepDetail(size_t i, absl::string_view detail) {
@@ -131,12 +150,16 @@ void RecordStore::Append(const v1::RequestRecord& r, uint32_t agent) {
   c.chars[i] = r.chars();
   c.sample_rate[i] = r.sample_rate();
   c.chunks[i] = r.chunks();
+  c.text_index[i] = r.text_index();
   c.agent[i] = agent;
   c.http_status[i] = Narrow16(r.http_status());
   c.error[i] = Narrow8(r.error());
   c.flags[i] = static_cast<uint8_t>((r.warmup() ? Chunk::kWarmup : 0) |
                                     (r.streamed() ? Chunk::kStreamed : 0));
   KeepDetail(size_ - 1, r.error_detail());
+  if (r.has_analysis()) {
+    c.flags[i] |= KeepAnalysis(size_ - 1, std::make_shared<const v1::AudioAnalysis>(r.analysis()));
+  }
 }
 
 void RecordStore::Append(const Record& r) {
@@ -157,12 +180,14 @@ void RecordStore::Append(const Record& r) {
   c.chars[i] = r.chars;
   c.sample_rate[i] = r.sample_rate;
   c.chunks[i] = r.chunks;
+  c.text_index[i] = r.text_index;
   c.agent[i] = r.agent;
   c.http_status[i] = Narrow16(r.http_status);
   c.error[i] = Narrow8(r.error);
   c.flags[i] =
       static_cast<uint8_t>((r.warmup ? Chunk::kWarmup : 0) | (r.streamed ? Chunk::kStreamed : 0));
   KeepDetail(size_ - 1, r.error_detail);
+  c.flags[i] |= KeepAnalysis(size_ - 1, r.analysis);
 }
 
 void RecordStore::Append(std::span<const Record> rs, uint32_t agent) {
@@ -194,13 +219,17 @@ void RecordStore::Append(std::span<const Record> rs, uint32_t agent) {
     TTSBENCH_COPY_COLUMN(chars, r.chars)
     TTSBENCH_COPY_COLUMN(sample_rate, r.sample_rate)
     TTSBENCH_COPY_COLUMN(chunks, r.chunks)
+    TTSBENCH_COPY_COLUMN(text_index, r.text_index)
     TTSBENCH_COPY_COLUMN(agent, agent)
     TTSBENCH_COPY_COLUMN(http_status, Narrow16(r.http_status))
     TTSBENCH_COPY_COLUMN(error, Narrow8(r.error))
     TTSBENCH_COPY_COLUMN(flags, static_cast<uint8_t>((r.warmup ? Chunk::kWarmup : 0) |
                                                      (r.streamed ? Chunk::kStreamed : 0)))
 #undef TTSBENCH_COPY_COLUMN
-    for (size_t k = 0; k < n; ++k) KeepDetail(size_ + k, in[k].error_detail);
+    for (size_t k = 0; k < n; ++k) {
+      KeepDetail(size_ + k, in[k].error_detail);
+      ch.flags[at + k] |= KeepAnalysis(size_ + k, in[k].analysis);
+    }
     size_ += n;
     done += n;
   }
@@ -218,6 +247,7 @@ void RecordStore::Clear() {
   detail_texts_.clear();
   detail_ids_.clear();
   details_.clear();
+  analyses_.clear();
 }
 
 Record RecordStore::operator[](size_t i) const {
@@ -244,7 +274,9 @@ Record RecordStore::operator[](size_t i) const {
   r.warmup = c.warmup(k);
   r.streamed = c.streamed(k);
   r.agent = c.agent[k];
+  r.text_index = c.text_index[k];
   if (c.error[k] != v1::ERROR_NONE) r.error_detail = std::string(detail(i));
+  if ((c.flags[k] & Chunk::kAnalysed) != 0) r.analysis = analysis(i);
   return r;
 }
 

@@ -42,6 +42,10 @@ struct Record {
   bool streamed = false;
   uint32_t agent = 0;
   std::string error_detail;  // failures only; empty on success (no allocation)
+  int32_t text_index = 0;
+  // The audio checks' analysis (plan audio_checks), null when the request had none; shared, so
+  // a Record read from the store copies a pointer, not the envelope.
+  std::shared_ptr<const v1::AudioAnalysis> analysis;
 };
 
 Record FromProto(const v1::RequestRecord& r, uint32_t agent = 0);
@@ -65,6 +69,7 @@ class RecordStore {
   struct Chunk {
     static constexpr uint8_t kWarmup = 1;
     static constexpr uint8_t kStreamed = 2;
+    static constexpr uint8_t kAnalysed = 4;  // an analysis is kept beside the columns
     uint64_t request_id[kChunkRecords];
     int64_t intended_ns[kChunkRecords];
     int64_t start_ns[kChunkRecords];
@@ -80,6 +85,7 @@ class RecordStore {
     int32_t chars[kChunkRecords];
     int32_t sample_rate[kChunkRecords];
     int32_t chunks[kChunkRecords];
+    int32_t text_index[kChunkRecords];
     uint32_t agent[kChunkRecords];
     int16_t http_status[kChunkRecords];
     uint8_t error[kChunkRecords];
@@ -140,6 +146,8 @@ class RecordStore {
   size_t MemoryBytes() const { return chunks_.size() * sizeof(Chunk); }
   // Record i's error detail ("" if none kept). A binary search over the failed records only.
   absl::string_view detail(size_t i) const;
+  // Record i's audio analysis, or null. A binary search over the analysed records only.
+  const std::shared_ptr<const v1::AudioAnalysis>& analysis(size_t i) const;
 
   // Column scans: chunk c holds records [c * kChunkRecords, c * kChunkRecords + ChunkSize(c)).
   size_t chunk_count() const { return (size_ + kChunkRecords - 1) >> kChunkBits; }
@@ -161,12 +169,16 @@ class RecordStore {
   Chunk& Slot(size_t* i);
   // Keeps `detail` as record i's (i is the newest record).
   void KeepDetail(size_t i, absl::string_view detail);
+  // Keeps `a` as record i's analysis (i is the newest record); returns the flag to set.
+  uint8_t KeepAnalysis(size_t i, std::shared_ptr<const v1::AudioAnalysis> a);
 
   std::vector<std::unique_ptr<Chunk>> chunks_;  // may hold reserved chunks past size_
   size_t size_ = 0;
   std::vector<std::string> detail_texts_;  // distinct texts, by id
   std::unordered_map<std::string, uint32_t> detail_ids_;
   std::vector<std::pair<size_t, uint32_t>> details_;  // (record index, text id), by index
+  // (record index, analysis), by index: only the analysed requests (audio_checks).
+  std::vector<std::pair<size_t, std::shared_ptr<const v1::AudioAnalysis>>> analyses_;
 };
 
 }  // namespace ttsbench::common

@@ -138,7 +138,7 @@ int SndfileFormat(AudioFormat f) {
 
 // AAC in ADTS, as the OpenAI API sends it. libsndfile has no AAC encoder, so ffmpeg (its native
 // `aac` encoder, 1024 samples of priming) encodes the tone from a temporary file.
-absl::StatusOr<std::string> EncodeAac(int rate, int64_t samples) {
+absl::StatusOr<std::string> EncodeAac(int rate, int64_t samples, int64_t silence) {
   char in_path[] = "/tmp/ttsbench-synth-aac-XXXXXX";
   const int fd = mkstemp(in_path);
   if (fd < 0) return absl::InternalError("aac: cannot create a temporary file");
@@ -154,9 +154,9 @@ absl::StatusOr<std::string> EncodeAac(int rate, int64_t samples) {
   } cleanup{in_path, out_path};
   {
     std::ofstream pcm(in_path, std::ios::binary);
-    for (int64_t i = 0; i < samples; ++i) {
+    for (int64_t i = 0; i < silence + samples; ++i) {
       char b[2];
-      PutLe16(b, static_cast<uint16_t>(ToS16(ToneSample(i, rate))));
+      PutLe16(b, static_cast<uint16_t>(i < silence ? 0 : ToS16(ToneSample(i - silence, rate))));
       pcm.write(b, 2);
     }
     if (!pcm.flush()) return absl::InternalError("aac: cannot write the temporary file");
@@ -181,8 +181,9 @@ absl::StatusOr<std::string> EncodeAac(int rate, int64_t samples) {
   return bytes;
 }
 
-absl::StatusOr<std::string> Encode(AudioFormat format, int rate, int64_t samples) {
-  if (format == AudioFormat::kAac) return EncodeAac(rate, samples);
+absl::StatusOr<std::string> Encode(AudioFormat format, int rate, int64_t samples, int64_t silence) {
+  if (format == AudioFormat::kAac) return EncodeAac(rate, samples, silence);
+  samples += silence;
   MemoryFile file;
   SF_VIRTUAL_IO io{MemLength, MemSeek, MemRead, MemWrite, MemTell};
   SF_INFO info{};
@@ -201,7 +202,8 @@ absl::StatusOr<std::string> Encode(AudioFormat format, int rate, int64_t samples
   for (int64_t at = 0; at < samples;) {
     const auto n = static_cast<size_t>(std::min<int64_t>(samples - at, 4096));
     for (size_t i = 0; i < n; ++i) {
-      block[i] = static_cast<float>(ToS16(ToneSample(at + static_cast<int64_t>(i), rate))) / 32768;
+      const int64_t k = at + static_cast<int64_t>(i) - silence;
+      block[i] = k < 0 ? 0.0f : static_cast<float>(ToS16(ToneSample(k, rate))) / 32768;
     }
     if (sf_writef_float(sf, block.data(), static_cast<sf_count_t>(n)) !=
         static_cast<sf_count_t>(n)) {
@@ -281,16 +283,29 @@ const std::string& AudioLibrary::Tone(AudioFormat format, int sample_rate) {
   return *slot;
 }
 
+const std::string& AudioLibrary::Silence(AudioFormat format, int sample_rate) {
+  if (format == AudioFormat::kWav) format = AudioFormat::kPcmS16;
+  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_ptr<std::string>& slot = silences_[{format, sample_rate}];
+  if (slot == nullptr) {
+    // mu-law's zero is 0xFF; every linear format's is all-zero bytes.
+    slot = std::make_unique<std::string>(BytesPerSample(format) * static_cast<size_t>(sample_rate),
+                                         format == AudioFormat::kUlaw ? '\xFF' : '\0');
+  }
+  return *slot;
+}
+
 absl::StatusOr<std::shared_ptr<const std::string>> AudioLibrary::Encoded(AudioFormat format,
                                                                          int sample_rate,
-                                                                         int64_t samples) {
-  const auto key = std::make_tuple(format, sample_rate, samples);
+                                                                         int64_t samples,
+                                                                         int64_t silence) {
+  const auto key = std::make_tuple(format, sample_rate, samples, silence);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = files_.find(key); it != files_.end()) return it->second;
   }
   // Encoding takes milliseconds; other connections need not wait for it.
-  auto bytes = Encode(format, sample_rate, samples);
+  auto bytes = Encode(format, sample_rate, samples, silence);
   if (!bytes.ok()) return bytes.status();
   auto file = std::make_shared<const std::string>(std::move(*bytes));
   std::lock_guard<std::mutex> lock(mu_);
@@ -304,18 +319,21 @@ absl::StatusOr<std::shared_ptr<const std::string>> AudioLibrary::Encoded(AudioFo
 }
 
 absl::StatusOr<AudioBody> AudioBody::Make(AudioLibrary& library, AudioFormat format,
-                                          int sample_rate, int64_t samples, bool streamed) {
+                                          int sample_rate, int64_t samples, bool streamed,
+                                          int64_t leading_silence) {
   AudioBody body;
   body.format_ = format;
   body.sample_rate_ = sample_rate;
-  body.samples_ = std::max<int64_t>(0, samples);
+  body.silence_ = std::max<int64_t>(0, leading_silence);
+  body.samples_ = std::max<int64_t>(0, samples) + body.silence_;
   if (IsEncoded(format)) {
-    auto file = library.Encoded(format, sample_rate, body.samples_);
+    auto file = library.Encoded(format, sample_rate, body.samples_ - body.silence_, body.silence_);
     if (!file.ok()) return file.status();
     body.file_ = std::move(*file);
     return body;
   }
   body.tone_ = &library.Tone(format, sample_rate);
+  if (body.silence_ > 0) body.quiet_ = &library.Silence(format, sample_rate);
   body.bytes_per_sample_ = BytesPerSample(format);
   if (format == AudioFormat::kWav) {
     body.wav_header_ = WavHeader(
@@ -342,7 +360,13 @@ void AudioBody::Append(int64_t begin, int64_t end, std::vector<std::string_view>
     out.emplace_back(wav_header_.data(), wav_header_.size());
   }
   const int64_t rate = sample_rate_;
-  int64_t pos = begin % rate;
+  // The leading silence, a second of it at a time.
+  for (; begin < std::min(end, silence_);) {
+    const int64_t n = std::min({end, silence_, begin + rate}) - begin;
+    out.emplace_back(quiet_->data(), bytes_per_sample_ * static_cast<size_t>(n));
+    begin += n;
+  }
+  int64_t pos = (begin - silence_) % rate;
   for (int64_t left = end - begin; left > 0;) {
     const int64_t n = std::min(left, rate - pos);
     out.emplace_back(tone_->data() + bytes_per_sample_ * static_cast<size_t>(pos),

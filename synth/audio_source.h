@@ -40,15 +40,20 @@ class AudioLibrary {
   // One second of the tone, interleaved mono samples in `format` (kPcmS16, kPcmF32 or kUlaw).
   // 440 whole cycles fit in a second at any integer rate, so slices of it loop seamlessly.
   const std::string& Tone(AudioFormat format, int sample_rate);
+  // One second of digital silence in `format` (kPcmS16, kPcmF32 or kUlaw).
+  const std::string& Silence(AudioFormat format, int sample_rate);
   // The whole file of `samples` tone samples; InvalidArgument when the encoder refuses (e.g. Opus
   // at a rate other than 8, 12, 16, 24 or 48 kHz, or AAC without ffmpeg on PATH).
+  // `silence` samples of digital silence come first (leading silence), then `samples` of tone.
   absl::StatusOr<std::shared_ptr<const std::string>> Encoded(AudioFormat format, int sample_rate,
-                                                             int64_t samples);
+                                                             int64_t samples, int64_t silence = 0);
 
  private:
   std::mutex mu_;
   std::map<std::pair<AudioFormat, int>, std::unique_ptr<std::string>> tones_;
-  std::map<std::tuple<AudioFormat, int, int64_t>, std::shared_ptr<const std::string>> files_;
+  std::map<std::pair<AudioFormat, int>, std::unique_ptr<std::string>> silences_;
+  std::map<std::tuple<AudioFormat, int, int64_t, int64_t>, std::shared_ptr<const std::string>>
+      files_;
   size_t file_bytes_ = 0;
 };
 
@@ -56,8 +61,11 @@ class AudioLibrary {
 class AudioBody {
  public:
   // `streamed`: a WAV header without sizes (0xFFFFFFFF), as streaming servers send.
+  // `leading_silence` samples of digital silence come before the `samples` of tone (the
+  // synthetic server's --leading-silence-ms); samples() counts both.
   static absl::StatusOr<AudioBody> Make(AudioLibrary& library, AudioFormat format, int sample_rate,
-                                        int64_t samples, bool streamed);
+                                        int64_t samples, bool streamed,
+                                        int64_t leading_silence = 0);
 
   // Appends the pieces that carry samples [begin, end) to `out`: exactly those samples for WAV
   // and raw PCM (plus the WAV header when begin is 0); for encoded formats the proportional byte
@@ -77,7 +85,9 @@ class AudioBody {
   AudioFormat format_ = AudioFormat::kWav;
   int sample_rate_ = 0;
   int64_t samples_ = 0;
-  const std::string* tone_ = nullptr;  // raw formats
+  int64_t silence_ = 0;                 // leading silent samples (within samples_)
+  const std::string* tone_ = nullptr;   // raw formats
+  const std::string* quiet_ = nullptr;  // raw formats: a second of silence
   size_t bytes_per_sample_ = 2;
   std::array<char, kWavHeaderBytes> wav_header_{};
   std::shared_ptr<const std::string> file_;  // encoded formats

@@ -174,6 +174,10 @@ int Run(int argc, char** argv) {
   app.add_option("--speedup", m.degrade.speedup,
                  "with --speedup-above: the audio is this many times shorter, > 1")
       ->capture_default_str();
+  app.add_option("--leading-silence-ms", options.leading_silence_ms,
+                 "digital silence before the tone of every answer (ms): TTFA stays, the first "
+                 "audible sound comes this much later")
+      ->capture_default_str();
   app.add_option("--threads", options.threads, "io threads")->capture_default_str();
   app.add_option("--tls-cert", tls.cert_file,
                  "PEM certificate chain: TLS clients are served on the same port");

@@ -778,6 +778,7 @@ class Connection {
     Draw draw;
     int sample_rate;
     int64_t samples;
+    int64_t silence;  // leading silent samples, before `samples` of tone
     double synthesis_ms;
     InFlight in_flight;
   };
@@ -798,6 +799,7 @@ class Connection {
       state_.degraded_answers.fetch_add(1, std::memory_order_relaxed);
       p.samples = n;
     }
+    p.silence = std::llround(state_.options.leading_silence_ms * p.sample_rate / 1000.0);
     return p;
   }
 
@@ -825,7 +827,7 @@ class Connection {
     // JSON envelopes carry a whole WAV (torch-inference) unless the request named a format.
     const bool streamed_body = parsed->stream && parsed->reply != Reply::kSse;
     auto body = AudioBody::Make(state_.audio, parsed->format, plan.sample_rate, plan.samples,
-                                streamed_body || parsed->reply == Reply::kSse);
+                                streamed_body || parsed->reply == Reply::kSse, plan.silence);
     if (!body.ok()) {
       co_return co_await WriteJson(req, http::status::bad_request,
                                    ErrorJson(body.status().message(), "invalid_request_error"));
@@ -1092,8 +1094,8 @@ class Connection {
         if (!co_await WsText(ws, R"({"type":"error","msg":"injected failure"})")) co_return;
         continue;
       }
-      auto body =
-          AudioBody::Make(state_.audio, request->format, plan.sample_rate, plan.samples, true);
+      auto body = AudioBody::Make(state_.audio, request->format, plan.sample_rate, plan.samples,
+                                  true, plan.silence);
       if (!body.ok()) co_return;
       state_.requests_streamed.fetch_add(1, std::memory_order_relaxed);
       if (plan.draw.truncate) state_.truncations_injected.fetch_add(1, std::memory_order_relaxed);
@@ -1221,7 +1223,8 @@ class Connection {
       co_await ws.async_close(websocket::close_code::internal_error, kUseTuple);
       co_return false;
     }
-    auto body = AudioBody::Make(state_.audio, request.format, plan.sample_rate, plan.samples, true);
+    auto body = AudioBody::Make(state_.audio, request.format, plan.sample_rate, plan.samples, true,
+                                plan.silence);
     if (!body.ok()) co_return false;
     state_.requests_streamed.fetch_add(1, std::memory_order_relaxed);
     if (plan.draw.truncate) state_.truncations_injected.fetch_add(1, std::memory_order_relaxed);
@@ -1363,6 +1366,10 @@ absl::Status ValidateOptions(const SynthOptions& options) {
   if (!(options.truncate_rate >= 0 && options.truncate_rate <= 1)) {
     return absl::InvalidArgumentError(
         absl::StrCat("truncate_rate must be in [0, 1], got ", options.truncate_rate));
+  }
+  if (!(options.leading_silence_ms >= 0 && options.leading_silence_ms <= 60'000)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("leading_silence_ms must be in [0, 60000], got ", options.leading_silence_ms));
   }
   if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
     return absl::InvalidArgumentError("a TLS certificate needs its key, and a key its certificate");

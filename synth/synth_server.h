@@ -26,6 +26,10 @@ struct SynthOptions {
   // whose connection is closed after roughly half the body (half the stream).
   double error_rate = 0;
   double truncate_rate = 0;
+  // Digital silence before the tone of every answer (every format and answer shape), so that
+  // the first audio byte comes on time but the first audible sound this much later: what a
+  // TTS-audible check must see and TTFA cannot (issue 14).
+  double leading_silence_ms = 0;
   // PEM certificate chain and key. When set, connections that open with a TLS ClientHello are
   // served over TLS, others in the clear, on the same port.
   std::string tls_cert_pem;

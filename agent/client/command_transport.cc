@@ -132,6 +132,7 @@ class CommandConnection final : public ClientConnection {
       }
       decoder_ = std::move(*decoder);
     }
+    decoder_->set_analyser(ctx.analyser);
     ChunkTimeline timeline(gaps_);
     Answer answer;
     co_await (ReadStdout(ctx, timeline, deadline, answer) && ReadStderr() && WriteStdin(req.wire));
@@ -283,6 +284,7 @@ class CommandConnection final : public ClientConnection {
         break;
       }
       if (feed->audio_bytes > 0) timeline.Audio(t, feed->audio_s, ctx.rec);
+      if (ctx.analyser != nullptr) ctx.analyser->Arrived(t);
       if (deadline.Passed(t)) {
         // A program writing at full speed would win every race with the timer.
         timed_out_ = true;

@@ -81,6 +81,7 @@ class StreamingAudioDecoder final : public ResponseDecoder {
   StreamingAudioDecoder(std::unique_ptr<common::AudioMeter> meter, common::MeterOptions options)
       : meter_(std::move(meter)), options_(std::move(options)) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
+    if (analyser_ != nullptr) analyser_->Audio(options_, piece);
     return meter_->Feed(piece);
   }
   absl::StatusOr<common::AudioFeed> Finish() override {
@@ -177,6 +178,7 @@ class JsonBase64Decoder final : public ResponseDecoder {
     auto meter = meter_.Get(meter_options_);
     if (!meter.ok()) return meter.status();
     decoded_ += audio.size();
+    if (analyser_ != nullptr) analyser_->Audio(meter_options_, audio);
     auto feed = (*meter)->Feed(audio);
     if (!feed.ok()) return feed.status();
     Add(feed_, *feed);
@@ -203,10 +205,13 @@ class JsonBase64Decoder final : public ResponseDecoder {
 // PCM is read.
 class EventAudio {
  public:
-  EventAudio(AudioEventSpec spec, common::MeterOptions meter_options)
+  // `analyser` is the owning decoder's analyser_ (null: none), read at each audio piece.
+  EventAudio(AudioEventSpec spec, common::MeterOptions meter_options,
+             common::AudioAnalyser* const& analyser)
       : parser_(std::move(spec)),
         base_options_(meter_options),
-        options_(std::move(meter_options)) {}
+        options_(std::move(meter_options)),
+        analyser_(analyser) {}
 
   // Ready for another answer (a metadata message may have changed the meter's options).
   void Reset() {
@@ -221,6 +226,7 @@ class EventAudio {
     if (bytes.empty()) return common::AudioFeed{};
     auto meter = meter_.Get(options_);
     if (!meter.ok()) return meter.status();
+    if (analyser_ != nullptr) analyser_->Audio(options_, bytes);
     return (*meter)->Feed(bytes);
   }
 
@@ -286,6 +292,7 @@ class EventAudio {
   common::MeterOptions options_;
   MeterSlot meter_;
   common::AudioFeed feed_;  // of the message being read in pieces
+  common::AudioAnalyser* const& analyser_;
 };
 
 void Add(common::AudioFeed& total, const common::AudioFeed& part) {
@@ -301,7 +308,7 @@ class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
   SseAudioDecoder(AudioEventSpec spec, common::MeterOptions meter_options)
       : marked_(!spec.done_types.empty() || !spec.final_field.empty()),
         parser_(spec.max_event_bytes),
-        audio_(std::move(spec), std::move(meter_options)) {}
+        audio_(std::move(spec), std::move(meter_options), analyser_) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
     if (!error_.ok()) return error_;
     Start();
@@ -420,7 +427,7 @@ class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
 class WsAudioDecoder final : public ResponseDecoder {
  public:
   WsAudioDecoder(AudioEventSpec spec, common::MeterOptions meter_options)
-      : audio_(std::move(spec), std::move(meter_options)) {}
+      : audio_(std::move(spec), std::move(meter_options), analyser_) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view) override {
     return absl::UnimplementedError("a WebSocket answer has no HTTP body");
   }

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/audio.h"
+#include "common/audio_analysis.h"
 #include "common/escape.h"
 #include "common/url.h"
 #include "ttsbench/v1/ttsbench.pb.h"
@@ -57,6 +58,12 @@ class ResponseDecoder {
   // from NewDecoder would be, keeping its buffers' capacity: a connection keeps its decoder
   // from answer to answer. False: not reusable, ask the dialect for a new one.
   virtual bool Reset() { return false; }
+  // The analyser of this answer's audio (plan audio_checks), or null: every audio byte fed to
+  // the meter is also given to it. Set by the transport before the answer is read.
+  void set_analyser(common::AudioAnalyser* analyser) { analyser_ = analyser; }
+
+ protected:
+  common::AudioAnalyser* analyser_ = nullptr;
 };
 
 // TLS settings of a target: certificates are verified against the system store plus `ca_file`

@@ -204,6 +204,7 @@ class HttpConnection final : public ClientConnection {
       auto d = Decoder(ctx.dialect);
       if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
       decoder = *d;
+      decoder->set_analyser(ctx.analyser);
     }
     BodySink sink;
     sink.decoder = decoder;
@@ -218,6 +219,7 @@ class HttpConnection final : public ClientConnection {
       if (sink.bytes != before) {
         if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
         if (streamed && sink.audio_bytes > 0) timeline.Audio(t, sink.audio_s, rec);
+        if (ctx.analyser != nullptr) ctx.analyser->Arrived(t);
         sink.audio_bytes = 0;
         sink.audio_s = 0;
       }

@@ -192,6 +192,7 @@ Outcome CompleteAnswer(ExchangeContext& ctx, ResponseDecoder& decoder, ChunkTime
   timeline.Fill(rec);
   rec.set_audio_s(decoder.seconds());
   rec.set_sample_rate(decoder.sample_rate());
+  decoder.set_analyser(nullptr);
   if (error == v1::ERROR_NONE && decoder.seconds() <= 0) {
     error = v1::ERROR_EMPTY_AUDIO;
     detail = absl::StrCat("the answer held no audio (", rec.bytes(), " bytes)");
@@ -199,6 +200,7 @@ Outcome CompleteAnswer(ExchangeContext& ctx, ResponseDecoder& decoder, ChunkTime
   rec.set_error(error);
   if (error != v1::ERROR_NONE) {
     rec.set_error_detail(std::move(detail));
+    Analyse(ctx);
     return Outcome::kDone;
   }
   if (streamed) {
@@ -208,7 +210,14 @@ Outcome CompleteAnswer(ExchangeContext& ctx, ResponseDecoder& decoder, ChunkTime
     rec.set_first_audio_ns(rec.end_ns());
     rec.set_chunks(1);
   }
+  Analyse(ctx);
   return Outcome::kDone;
+}
+
+void Analyse(ExchangeContext& ctx) {
+  if (ctx.analyser == nullptr || ctx.analyser->empty()) return;
+  v1::RequestRecord& rec = ctx.rec;
+  ctx.analyser->Finish(rec.first_audio_ns(), rec.end_ns(), rec.mutable_analysis());
 }
 
 }  // namespace internal

@@ -46,6 +46,9 @@ struct ExchangeContext {
   // The request's deadline, measured from the start of Open for a fresh connection, else from
   // the exchange's start: connect, TLS, send and the whole answer fit inside it.
   std::chrono::nanoseconds timeout;
+  // The analyser of this request's audio (plan audio_checks, begun by the caller), or null:
+  // the answer is not analysed. CompleteAnswer fills rec.analysis from it.
+  common::AudioAnalyser* analyser = nullptr;
 };
 
 class ClientConnection {

@@ -216,6 +216,10 @@ void KeepReceived(v1::RequestRecord& rec, int64_t bytes, const ChunkTimeline& ti
 Outcome CompleteAnswer(ExchangeContext& ctx, ResponseDecoder& decoder, ChunkTimeline& timeline,
                        v1::ErrorKind error, std::string detail = {});
 
+// Fills rec.analysis from ctx.analyser once the answer is complete (nothing when it is null or
+// saw no audio). Called by CompleteAnswer; answers cut off by a read error are not analysed.
+void Analyse(ExchangeContext& ctx);
+
 // "the request deadline (--timeout 30s) passed while <what>".
 std::string TimeoutDetail(const ExchangeContext& ctx, absl::string_view what);
 

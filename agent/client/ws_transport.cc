@@ -138,6 +138,7 @@ class WsConnection final : public ClientConnection {
     auto d = Decoder(ctx.dialect);
     if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
     ResponseDecoder* const decoder = *d;
+    decoder->set_analyser(ctx.analyser);
     int64_t bytes = 0;
     ChunkTimeline timeline(gaps_ns_);
     const bool streamed = rec.streamed();
@@ -195,6 +196,7 @@ class WsConnection final : public ClientConnection {
       if (rec.first_byte_ns() == 0) rec.set_first_byte_ns(t);
       bytes += static_cast<int64_t>(n);
       if (streamed && message.feed.audio_bytes > 0) timeline.Audio(t, message.feed.audio_s, rec);
+      if (ctx.analyser != nullptr) ctx.analyser->Arrived(t);
       done = message.done;
     }
     rec.set_end_ns(SteadyNowNs());
