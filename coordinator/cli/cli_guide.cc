@@ -184,7 +184,13 @@ void GroupLoadOptions(CLI::App& cmd) {
                                              {"agents", "Fleet"},
                                              {"expect-agents", "Fleet"},
                                              {"listen", "Fleet"},
-                                             {"agent-timeout", "Fleet"}};
+                                             {"agent-timeout", "Fleet"},
+                                             {"audio-checks", "Audio checks"},
+                                             {"audible-threshold-dbfs", "Audio checks"},
+                                             {"audible-window", "Audio checks"},
+                                             {"stutter", "Audio checks"},
+                                             {"audio-sample", "Audio checks"},
+                                             {"audible-warn", "Audio checks"}};
   for (CLI::Option* opt : cmd.get_options({})) {
     for (const std::string& l : opt->get_lnames()) {
       if (auto it = kGroups->find(l); it != kGroups->end()) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -104,6 +105,13 @@ struct LoadFlags {
   std::string request_template_file;
   std::string command;                      // api command: the program and its argument templates
   std::vector<std::string> allow_commands;  // programs local agents may run (api command)
+  // Audio checks (plan audio_checks, issue 14); any of the settings turns them on.
+  bool audio_checks = false;
+  std::optional<double> audible_threshold_dbfs;
+  std::string audible_window;
+  std::string stutter;
+  std::optional<int> audio_sample;
+  std::string audible_warn;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
@@ -247,6 +255,22 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--stall-threshold", f.stall_threshold,
                   "continuity: worst playback stall a request may have (e.g. 100ms)")
       ->capture_default_str();
+  cmd->add_flag("--audio-checks", f.audio_checks,
+                "decode the audio and measure what the listener hears: TTFA-audible, leading "
+                "silence, clipping, stutters (any --audible-*/--stutter/--audio-sample flag "
+                "turns it on)");
+  cmd->add_option("--audible-threshold-dbfs", f.audible_threshold_dbfs,
+                  "audio checks: a window is audible above this RMS level (default -50)");
+  cmd->add_option("--audible-window", f.audible_window,
+                  "audio checks: RMS window of the audible test (default 5ms)");
+  cmd->add_option(
+      "--stutter", f.stutter,
+      "audio checks: an internal silence longer than this is a stutter (default 300ms)");
+  cmd->add_option("--audio-sample", f.audio_sample,
+                  "audio checks: requests analysed per level per agent (default 0: all)");
+  cmd->add_option("--audible-warn", f.audible_warn,
+                  "audio checks: warn when TTFA-audible p50 exceeds TTFA p50 by this (default "
+                  "200ms)");
 }
 
 // A duration flag in seconds, within [min_s, max_s]; `zero_ok` lets 0 mean "not set".
@@ -266,6 +290,30 @@ absl::StatusOr<double> DurationFlag(const std::string& flag, const std::string& 
         absl::StrCat(flag, " ", text, ": must be within ", min_s, " s and ", max_s, " s"));
   }
   return *seconds;
+}
+
+// --audio-checks and its settings into plan.audio_checks (validated with the plan).
+absl::Status ApplyAudioCheckFlags(const LoadFlags& f, v1::AudioChecks& a) {
+  if (f.audio_checks || f.audible_threshold_dbfs || !f.audible_window.empty() ||
+      !f.stutter.empty() || f.audio_sample || !f.audible_warn.empty()) {
+    a.set_enabled(true);
+  }
+  if (f.audible_threshold_dbfs) a.set_audible_threshold_dbfs(*f.audible_threshold_dbfs);
+  if (f.audio_sample) a.set_sample_per_level(*f.audio_sample);
+  struct MsFlag {
+    const char* name;
+    const std::string& text;
+    void (v1::AudioChecks::*set)(double);
+  };
+  for (const MsFlag& m :
+       {MsFlag{"--audible-window", f.audible_window, &v1::AudioChecks::set_audible_window_ms},
+        MsFlag{"--stutter", f.stutter, &v1::AudioChecks::set_stutter_ms},
+        MsFlag{"--audible-warn", f.audible_warn, &v1::AudioChecks::set_audible_warn_ms}}) {
+    auto seconds = DurationFlag(m.name, m.text, 0.0001, 600, false);
+    if (!seconds.ok()) return seconds.status();
+    if (!m.text.empty()) (a.*m.set)(*seconds * 1000);
+  }
+  return absl::OkStatus();
 }
 
 // A URL typed without a scheme gets http://, said on stderr; ParseUrl checks the rest.
@@ -415,6 +463,7 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   plan.mutable_output()->set_jsonl(f.jsonl);
   plan.mutable_output()->set_json(f.json);
   plan.mutable_output()->set_overwrite(f.overwrite);
+  if (auto st = ApplyAudioCheckFlags(f, *plan.mutable_audio_checks()); !st.ok()) return st;
   if (capacity != nullptr) {
     *plan.mutable_capacity() = *capacity;
     // Every probe is one level chosen by the search, not the sweep's list.

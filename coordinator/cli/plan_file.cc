@@ -28,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/client/dialect.h"
+#include "common/audio_analysis.h"
 #include "common/escape.h"
 #include "common/slo.h"
 #include "common/status_macros.h"
@@ -784,6 +785,26 @@ absl::Status CheckLoad(v1::Load& l, const Checker& c) {
   return c.Positive("load.stall_threshold_ms", l.stall_threshold_ms());
 }
 
+// audio_checks (issue 14): off unless enabled; its defaults from common::WithAudioCheckDefaults.
+absl::Status CheckAudioChecks(v1::AudioChecks& a, const Checker& c) {
+  if (!a.enabled()) {
+    // Settings without the switch mean the author expected the checks to run.
+    const v1::AudioChecks off;
+    if (a.SerializeAsString() != off.SerializeAsString()) {
+      return c.Error("audio_checks.enabled", "must be true when other audio_checks keys are set");
+    }
+    return absl::OkStatus();
+  }
+  a = common::WithAudioCheckDefaults(a);
+  RETURN_IF_ERROR(
+      c.Between("audio_checks.audible_threshold_dbfs", a.audible_threshold_dbfs(), -120, -1));
+  RETURN_IF_ERROR(c.Between("audio_checks.audible_window_ms", a.audible_window_ms(), 0.1, 1000));
+  RETURN_IF_ERROR(c.Between("audio_checks.stutter_ms", a.stutter_ms(), 1, 60000));
+  RETURN_IF_ERROR(c.Between("audio_checks.sample_per_level", a.sample_per_level(), 0, 1000000));
+  RETURN_IF_ERROR(c.Between("audio_checks.envelope_window_ms", a.envelope_window_ms(), 1, 10000));
+  return c.Between("audio_checks.audible_warn_ms", a.audible_warn_ms(), 1, 600000);
+}
+
 absl::Status CheckAgents(v1::AgentsPlan& a, const Checker& c) {
   RETURN_IF_ERROR(c.Between("agents.expect", a.expect(), 0, 10000));
   if (a.expect() == 0) {
@@ -1084,6 +1105,7 @@ absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
   RETURN_IF_ERROR(CheckLoad(*plan.mutable_load(), c));
   RETURN_IF_ERROR(CheckAgents(*plan.mutable_agents(), c));
   RETURN_IF_ERROR(CheckSlos(plan, c));
+  RETURN_IF_ERROR(CheckAudioChecks(*plan.mutable_audio_checks(), c));
   RETURN_IF_ERROR(CheckAudioQualityBounds(plan.audio_checks(), c));
   if (!plan.output().metrics_addr().empty()) {
     if (auto st = common::ValidateHostPort(plan.output().metrics_addr()); !st.ok()) {

@@ -190,12 +190,17 @@ std::string SummaryCsv(const v1::Session& session) {
            "Agent_CPU_Max_%",
            "Series",
            "SLO",
-           "Cancelled"});
+           "Cancelled",
+           "TTFA_Audible_p50_ms",
+           "TTFA_Audible_p95_ms",
+           "TTFA_Audible_p99_ms",
+           "Leading_Silence_p50_ms"});
   for (const v1::LevelStats& l : session.levels()) {
     // A statistic of no request is no number: per-success figures are empty when nothing
     // succeeded, stream figures (gaps, underrun, continuity) when nothing streamed.
     const bool ok = l.successful() > 0;
     const bool streamed = l.underrun_ms().count() > 0;
+    const bool audible = l.ttfa_audible_ms().count() > 0;  // audio checks on, something heard
     csv.Field(LevelLabel(session, l))
         .Field(Num(l.asps()))
         .Field(ok ? Num(l.rtf().mean()) : std::string())
@@ -241,6 +246,11 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(l.series())
         .Field(SloCell(l))
         .Field(l.cancelled())
+        .Field(audible ? Num(l.ttfa_audible_ms().p50()) : std::string())
+        .Field(audible ? Num(l.ttfa_audible_ms().p95()) : std::string())
+        .Field(audible ? Num(l.ttfa_audible_ms().p99()) : std::string())
+        .Field(l.leading_silence_ms().count() > 0 ? Num(l.leading_silence_ms().p50())
+                                                  : std::string())
         .EndRow();
   }
   return out;
@@ -250,10 +260,12 @@ namespace {
 
 const std::vector<std::string>& RequestsCsvColumns() {
   static const std::vector<std::string>* columns = new std::vector<std::string>{
-      "level",        "agent",         "request_id",     "warmup",      "intended_s",  "start_s",
-      "first_byte_s", "first_audio_s", "end_s",          "chars",       "bytes",       "audio_s",
-      "sample_rate",  "chunks",        "max_gap_ms",     "underrun_ms", "http_status", "success",
-      "error",        "connect_ms",    "worst_stall_ms", "series",      "error_detail"};
+      "level", "agent", "request_id", "warmup", "intended_s", "start_s", "first_byte_s",
+      "first_audio_s", "end_s", "chars", "bytes", "audio_s", "sample_rate", "chunks", "max_gap_ms",
+      "underrun_ms", "http_status", "success", "error", "connect_ms", "worst_stall_ms", "series",
+      "error_detail",
+      // Audio checks (issue 14); empty for requests not analysed.
+      "text_index", "audio_decoded", "ttfa_audible_ms", "leading_silence_ms"};
   return *columns;
 }
 
@@ -278,6 +290,9 @@ std::string LevelCell(const LevelData& level) {
 void AppendRequestRow(const v1::Session& session, const LevelData& level, const common::Record& r,
                       std::string* out) {
   std::string scratch;
+  // Audio checks: empty unless this request's audio was analysed (and decoded).
+  const v1::AudioAnalysis* a = r.analysis.get();
+  const bool heard = a != nullptr && a->decoded();
   common::CsvWriter(out)
       .Field(LevelCell(level))
       .Field(AgentName(session, r.agent, &scratch))
@@ -302,6 +317,12 @@ void AppendRequestRow(const v1::Session& session, const LevelData& level, const 
       .Field(Num(r.worst_stall_ms))
       .Field(level.series)
       .Field(r.error_detail)
+      .Field(r.text_index)
+      .Field(a == nullptr ? std::string() : (a->decoded() ? "1" : "0"))
+      .Field(heard && a->audible_ns() != 0
+                 ? Num(static_cast<double>(a->audible_ns() - r.start_ns) / 1e6)
+                 : std::string())
+      .Field(heard ? Num(a->leading_silence_ms()) : std::string())
       .EndRow();
 }
 
@@ -563,11 +584,14 @@ std::string SloFailureLine(const v1::Session& session) {
 
 std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   const std::string rule(80, '=');
-  std::string out = absl::StrCat(
-      "\n", title, "\n", rule, "\n",
-      absl::StrFormat("%-5s%-9s%-9s%-9s%-9s%-11s%s\n", OpenLoop(session) ? "Rate" : "Conc", "ASPS",
-                      "RTF", "RPS", "CPS", "TTFA p95", "Success"),
-      std::string(80, '-'), "\n");
+  // Audio checks on: TTFA-audible p50/p95 (ms) after Success.
+  const bool audible = session.plan().audio_checks().enabled();
+  std::string out =
+      absl::StrCat("\n", title, "\n", rule, "\n",
+                   absl::StrFormat("%-5s%-9s%-9s%-9s%-9s%-11s%s%s\n",
+                                   OpenLoop(session) ? "Rate" : "Conc", "ASPS", "RTF", "RPS", "CPS",
+                                   "TTFA p95", "Success", audible ? "   Audible p50/p95" : ""),
+                   std::string(80, '-'), "\n");
   const v1::LevelStats* best_asps = nullptr;
   const v1::LevelStats* best_rtf = nullptr;
   const v1::LevelStats* best_rps = nullptr;
@@ -582,10 +606,16 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
     // RTF and TTFA of no success are no numbers: "-" rather than a perfect-looking 0.
     const bool ok = l.successful() > 0;
     absl::StrAppend(
-        &out, absl::StrFormat("%-4s %-9.3f%-9s%-9.1f%-9.0f%-11s%-8.1f%%\n", LevelLabel(session, l),
-                              l.asps(), ok ? absl::StrFormat("%.3f", l.rtf().mean()) : "-", l.rps(),
-                              l.cps(), ok ? absl::StrFormat("%.1f", l.ttfa_ms().p95()) : "-",
-                              l.success_rate_pct()));
+        &out,
+        absl::StrFormat("%-4s %-9.3f%-9s%-9.1f%-9.0f%-11s%-8.1f%%", LevelLabel(session, l),
+                        l.asps(), ok ? absl::StrFormat("%.3f", l.rtf().mean()) : "-", l.rps(),
+                        l.cps(), ok ? absl::StrFormat("%.1f", l.ttfa_ms().p95()) : "-",
+                        l.success_rate_pct()),
+        !audible ? ""
+        : l.ttfa_audible_ms().count() > 0
+            ? absl::StrFormat(" %.1f/%.1f", l.ttfa_audible_ms().p50(), l.ttfa_audible_ms().p95())
+            : " -",
+        "\n");
     if (l.successful() == 0) continue;
     // A capacity search's probes past the capacity failed their SLOs on purpose: the best
     // figures are among the probes that met them.

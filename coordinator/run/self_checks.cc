@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/audio_analysis.h"
 #include "common/metrics.h"
 #include "common/stats.h"
 
@@ -127,6 +128,25 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
             "active; the generator did not keep its users busy",
             in_flight, level.concurrency));
       }
+    }
+  }
+  // Audio checks (issue 14): silence the first audio byte hides, and audio not decoded here.
+  if (plan.audio_checks().enabled() && st.audio_analysed() > 0) {
+    const double warn_ms = common::WithAudioCheckDefaults(plan.audio_checks()).audible_warn_ms();
+    const double late = st.ttfa_audible_ms().p50() - st.ttfa_ms().p50();
+    if (st.ttfa_audible_ms().count() > 0 && late > warn_ms) {
+      warn(absl::StrFormat(
+          "TTFA-audible p50 %.1f ms is %.1f ms after TTFA p50 %.1f ms (over %.0f ms): the "
+          "answers start with silence (leading silence p50 %.1f ms)",
+          st.ttfa_audible_ms().p50(), late, st.ttfa_ms().p50(), warn_ms,
+          st.leading_silence_ms().p50()));
+    }
+    if (st.audio_not_decoded() > 0) {
+      std::string why;
+      common::AddAudioCheckStats(level.records, &st, &why);
+      warn(absl::StrCat("notice: ", st.audio_not_decoded(), " of ", st.audio_analysed(),
+                        " analysed answers could not be decoded here (", why,
+                        "); they still count, without TTFA-audible"));
     }
   }
   // In capacity mode failing probes are the search's evidence, not a problem to warn about.
