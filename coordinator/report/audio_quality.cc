@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/csv.h"
+#include "common/record_store.h"
 #include "common/stats.h"
 #include "coordinator/report/html_report.h"
 
@@ -328,6 +329,31 @@ void JudgeAudioQuality(const v1::AudioChecks& checks, const std::vector<AudioQua
     }
   }
   *session->mutable_audio_quality() = std::move(quality);
+}
+
+std::vector<AudioQualityLevel> AudioQualityInput(const std::vector<LevelData>& levels) {
+  std::vector<AudioQualityLevel> out;
+  out.reserve(levels.size());
+  for (const LevelData& level : levels) {
+    AudioQualityLevel& q = out.emplace_back();
+    q.series = level.series;
+    q.concurrency = level.concurrency;
+    q.rate = level.rate;
+    for (const common::Record& r : level.records) {
+      // The store keeps the analysis alive (shared), so the judge may point at it.
+      if (r.warmup || !common::Succeeded(r) || r.analysis == nullptr || !r.analysis->decoded()) {
+        continue;
+      }
+      q.answers.push_back({r.text_index, r.chars, r.start_ns, r.analysis.get()});
+    }
+  }
+  return out;
+}
+
+void ApplyAudioQuality(const v1::Plan& plan, const std::vector<LevelData>& levels,
+                       v1::Session* session) {
+  if (!plan.audio_checks().enabled()) return;
+  JudgeAudioQuality(plan.audio_checks(), AudioQualityInput(levels), session);
 }
 
 std::string AudioQualityCsv(const v1::Session& session) {

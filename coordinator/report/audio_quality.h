@@ -65,6 +65,14 @@ std::optional<double> EnvelopeCorrelation(std::span<const float> a, double a_win
 void JudgeAudioQuality(const v1::AudioChecks& checks, const std::vector<AudioQualityLevel>& levels,
                        v1::Session* session);
 
+// The judge's input from the records the coordinator kept: measured, successful, decoded answers.
+std::vector<AudioQualityLevel> AudioQualityInput(const std::vector<LevelData>& levels);
+
+// When the plan's audio checks are on: AudioQualityInput + JudgeAudioQuality. The session's
+// levels must already be built, parallel to `levels`.
+void ApplyAudioQuality(const v1::Plan& plan, const std::vector<LevelData>& levels,
+                       v1::Session* session);
+
 // audio_quality.csv: one row per level (DESIGN.md lists the columns); "" without audio checks.
 std::string AudioQualityCsv(const v1::Session& session);
 

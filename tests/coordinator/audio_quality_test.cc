@@ -362,5 +362,53 @@ TEST_F(JudgeTest, CsvHasOneRowPerLevelAndMarksTheCliff) {
   EXPECT_THAT(html, HasSubstr("badge bad\">cliff"));
 }
 
+TEST(AudioQualityInputTest, KeepsMeasuredSuccessfulDecodedAnswersOnly) {
+  std::vector<LevelData> levels(1);
+  levels[0].concurrency = 2;
+  levels[0].series = "voice=a";
+  auto add = [&](bool warmup, v1::ErrorKind error, bool analysed, bool decoded, int32_t text) {
+    v1::RequestRecord r;
+    r.set_warmup(warmup);
+    r.set_error(error);
+    r.set_chars(12);
+    r.set_start_ns(1000 + text);
+    r.set_text_index(text);
+    if (analysed) {
+      r.mutable_analysis()->set_decoded(decoded);
+      r.mutable_analysis()->set_decoded_s(0.75);
+    }
+    levels[0].records.Append(r, 0);
+  };
+  add(false, v1::ERROR_NONE, true, true, 3);    // kept
+  add(true, v1::ERROR_NONE, true, true, 4);     // warm-up
+  add(false, v1::ERROR_READ, true, true, 5);    // failed
+  add(false, v1::ERROR_NONE, false, false, 6);  // not analysed (outside the sample)
+  add(false, v1::ERROR_NONE, true, false, 7);   // a format the agent could not decode
+  const std::vector<AudioQualityLevel> in = AudioQualityInput(levels);
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].series, "voice=a");
+  EXPECT_EQ(in[0].concurrency, 2);
+  ASSERT_EQ(in[0].answers.size(), 1u);
+  EXPECT_EQ(in[0].answers[0].text_index, 3);
+  EXPECT_EQ(in[0].answers[0].chars, 12);
+  EXPECT_EQ(in[0].answers[0].start_ns, 1003);
+  EXPECT_EQ(in[0].answers[0].analysis->decoded_s(), 0.75);
+}
+
+TEST(ApplyAudioQualityTest, DoesNothingWithTheChecksOff) {
+  std::vector<LevelData> levels(1);
+  v1::Session session;
+  session.add_levels();
+  v1::Plan plan;
+  ApplyAudioQuality(plan, levels, &session);
+  EXPECT_FALSE(session.has_audio_quality());
+  EXPECT_FALSE(session.levels(0).has_audio_integrity());
+  plan.mutable_audio_checks()->set_enabled(true);
+  ApplyAudioQuality(plan, levels, &session);
+  EXPECT_TRUE(session.has_audio_quality());
+  EXPECT_EQ(session.levels(0).audio_integrity().analysed(), 0u);
+  EXPECT_TRUE(session.levels(0).audio_integrity().ok());
+}
+
 }  // namespace
 }  // namespace ttsbench::coordinator
