@@ -461,6 +461,14 @@ class PlotBuilder {
                             std::vector<std::string>* pngs) {
     if (audio_ == nullptr) return absl::OkStatus();
     std::string dat;
+    // Ranges that hold the data and the bounds (gnuplot's autoscale collapses on a flat 1).
+    double ratio_top = std::max(1.2, audio_->max_duration_ratio() + 0.1);
+    double corr_bottom = std::min(0.0, audio_->min_envelope_correlation() - 0.1);
+    for (const PlotLevel& p : levels_) {
+      const v1::AudioConsistency& c = p.stats->audio_consistency();
+      if (c.compared() > 0) ratio_top = std::max(ratio_top, c.duration_ratio_max() * 1.1);
+      if (c.envelope_compared() > 0) corr_bottom = std::min(corr_bottom, c.envelope_corr_min());
+    }
     for (size_t s = 0; s < series_.size(); ++s) {
       std::vector<const PlotLevel*> rows;
       for (const PlotLevel& p : levels_) {
@@ -489,7 +497,8 @@ class PlotBuilder {
     for (const auto& [title, col] : panels) {
       const bool ratio = col == 2;
       absl::StrAppend(script, "set title ", GpString(title), "\nset ylabel ", GpString(title),
-                      ratio ? "\nset yrange [0:*]\n" : "\nset yrange [*:1.05]\n", "unset arrow\n");
+                      "\nset yrange [", ratio ? "0" : Num(corr_bottom - 0.05), ":",
+                      ratio ? Num(ratio_top) : "1.05", "]\nunset arrow\n");
       for (double bound :
            ratio ? std::vector<double>{audio_->min_duration_ratio(), audio_->max_duration_ratio()}
                  : std::vector<double>{audio_->min_envelope_correlation()}) {

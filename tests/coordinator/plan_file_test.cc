@@ -687,8 +687,8 @@ TEST(PlanFileTest, AudioQualityBoundsAreCheckedWithTheirKeyAndLine) {
             "plan.yaml:7: audio_checks.max_flagged_pct: must be between 0 and 100");
   EXPECT_EQ(PlanError(WithMinimal(checks + "  max_edge_silence_ms: -1\n")),
             "plan.yaml:7: audio_checks.max_edge_silence_ms: must be > 0");
-  const v1::Plan plan = MustLoad(WithMinimal(checks + "  min_duration_ratio: 0.8\n" +
-                                             "  min_envelope_correlation: -0.5\n"));
+  const v1::Plan plan = MustLoad(
+      WithMinimal(checks + "  min_duration_ratio: 0.8\n" + "  min_envelope_correlation: -0.5\n"));
   EXPECT_EQ(plan.audio_checks().min_duration_ratio(), 0.8);
   EXPECT_EQ(plan.audio_checks().min_envelope_correlation(), -0.5);
 }
