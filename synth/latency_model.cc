@@ -50,7 +50,30 @@ absl::Status ValidateLatencyModel(const LatencyModel& model) {
           absl::StrCat("speed of voice '", voice, "' must be > 0, got ", speed));
     }
   }
+  const DegradeUnderLoad& d = model.degrade;
+  if (d.truncate_above < 0 || d.speedup_above < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("truncate_above and speedup_above must be >= 0, got ", d.truncate_above,
+                     " and ", d.speedup_above));
+  }
+  if (!(d.truncate_fraction > 0 && d.truncate_fraction < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("truncate_fraction must be in (0, 1), got ", d.truncate_fraction));
+  }
+  if (!(d.speedup > 1 && d.speedup <= 100)) {
+    return absl::InvalidArgumentError(absl::StrCat("speedup must be in (1, 100], got ", d.speedup));
+  }
   return absl::OkStatus();
+}
+
+int64_t DegradedSamples(const DegradeUnderLoad& degrade, int64_t samples, int in_flight) {
+  if (degrade.speedup_above > 0 && in_flight > degrade.speedup_above) {
+    samples = std::llround(static_cast<double>(samples) / degrade.speedup);
+  }
+  if (degrade.truncate_above > 0 && in_flight > degrade.truncate_above) {
+    samples = std::llround(static_cast<double>(samples) * (1 - degrade.truncate_fraction));
+  }
+  return samples;
 }
 
 size_t CountCharacters(std::string_view utf8) {

@@ -14,6 +14,18 @@
 
 namespace ttsbench::synth {
 
+// A server whose audio degrades only under load, to test the consistency check (issue 14): above
+// `*_above` audio requests in flight at the server (the one being planned included), answers are
+// shorter than the text's, and say nothing about it: truncated (the end cut off) or sped up (the
+// same text in less time). Below it, and with both off (0), the audio of a text is always the
+// same. Both may be on; a sped-up answer is then truncated too.
+struct DegradeUnderLoad {
+  int truncate_above = 0;          // 0: off
+  double truncate_fraction = 0.5;  // share of the audio cut off its end, in (0, 1)
+  int speedup_above = 0;           // 0: off
+  double speedup = 1.5;            // the audio is this many times shorter, > 1
+};
+
 // How a GPU-like TTS server spends time. Defaults sit near a small real model on one GPU.
 struct LatencyModel {
   // Parallel synthesis slots; requests beyond this queue (FIFO), so throughput saturates with
@@ -30,6 +42,7 @@ struct LatencyModel {
   // Synthesis speed factor per voice (>1 synthesises faster). Unknown voices get the "default"
   // entry (1.0 if absent) so clients written for other servers ("alloy", ...) still work.
   std::map<std::string, double> voice_speed = {{"default", 1.0}, {"fast", 2.0}, {"premium", 0.5}};
+  DegradeUnderLoad degrade;
 };
 
 // InvalidArgument naming the first field out of range.
@@ -46,6 +59,11 @@ double AudioSeconds(const LatencyModel& model, size_t chars, double speed = 1.0)
 
 // round(AudioSeconds * sample_rate): the exact sample count a response carries.
 int64_t AudioSamples(const LatencyModel& model, size_t chars, double speed = 1.0);
+
+// The samples an answer of `samples` carries with `in_flight` audio requests at the server:
+// round(samples / speedup) above speedup_above, then round(that * (1 - truncate_fraction)) above
+// truncate_above.
+int64_t DegradedSamples(const DegradeUnderLoad& degrade, int64_t samples, int in_flight);
 
 // (base_ms + chars * per_char_ms) / voice_speed * (1 + jitter * u), u in [-1, 1]; never negative.
 double SynthesisMs(const LatencyModel& model, size_t chars, double voice_speed, double u);

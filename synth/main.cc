@@ -160,6 +160,20 @@ int Run(int argc, char** argv) {
   app.add_option("--truncate-rate", options.truncate_rate,
                  "fraction of audio responses cut off after about half the body")
       ->capture_default_str();
+  app.add_option("--truncate-above", m.degrade.truncate_above,
+                 "cut the end off answers while more than N audio requests are in flight "
+                 "(0 = never): a server that degrades under load")
+      ->capture_default_str();
+  app.add_option("--truncate-fraction", m.degrade.truncate_fraction,
+                 "with --truncate-above: share of the audio cut off, in (0, 1)")
+      ->capture_default_str();
+  app.add_option("--speedup-above", m.degrade.speedup_above,
+                 "shorten answers (the same text spoken faster) while more than N audio "
+                 "requests are in flight (0 = never)")
+      ->capture_default_str();
+  app.add_option("--speedup", m.degrade.speedup,
+                 "with --speedup-above: the audio is this many times shorter, > 1")
+      ->capture_default_str();
   app.add_option("--leading-silence-ms", options.leading_silence_ms,
                  "digital silence before the tone of every answer (ms): TTFA stays, the first "
                  "audible sound comes this much later")

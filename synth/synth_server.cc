@@ -152,6 +152,30 @@ class SlotLease {
   SlotPool* pool_;
 };
 
+// Counts an audio request in flight at the server (parsed, not yet answered in full) for its
+// lifetime: the load that LatencyModel::degrade reacts to.
+class InFlight {
+ public:
+  InFlight() = default;
+  explicit InFlight(std::atomic<int>& counter)
+      : counter_(&counter), count_(counter.fetch_add(1, std::memory_order_relaxed) + 1) {}
+  InFlight(InFlight&& o) noexcept
+      : counter_(std::exchange(o.counter_, nullptr)), count_(o.count_) {}
+  InFlight& operator=(InFlight&& o) noexcept {
+    std::swap(counter_, o.counter_);  // o releases what this held
+    std::swap(count_, o.count_);
+    return *this;
+  }
+  ~InFlight() {
+    if (counter_ != nullptr) counter_->fetch_sub(1, std::memory_order_relaxed);
+  }
+  int count() const { return count_; }  // this request included, when it arrived
+
+ private:
+  std::atomic<int>* counter_ = nullptr;
+  int count_ = 0;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Strings
 
@@ -284,6 +308,7 @@ struct State {
                    {"requests_streamed", requests_streamed.load()},
                    {"errors_injected", errors_injected.load()},
                    {"truncations_injected", truncations_injected.load()},
+                   {"degraded_answers", degraded_answers.load()},
                    {"websocket_sessions", websocket_sessions.load()},
                    {"websocket_requests", websocket_requests.load()},
                    {"unauthorized", unauthorized.load()}});
@@ -332,6 +357,8 @@ struct State {
   std::atomic<uint64_t> requests_streamed{0};
   std::atomic<uint64_t> errors_injected{0};
   std::atomic<uint64_t> truncations_injected{0};
+  std::atomic<uint64_t> degraded_answers{0};  // shortened by model.degrade
+  std::atomic<int> audio_in_flight{0};
   std::atomic<uint64_t> websocket_sessions{0};
   std::atomic<uint64_t> websocket_requests{0};
   std::atomic<uint64_t> unauthorized{0};
@@ -745,13 +772,15 @@ class Connection {
                   "not_found_error"));
   }
 
-  // The request's timing: its draw, sample count and synthesis time.
+  // The request's timing: its draw, sample count and synthesis time; it counts the request in
+  // flight while it lives.
   struct Plan {
     Draw draw;
     int sample_rate;
     int64_t samples;
     int64_t silence;  // leading silent samples, before `samples` of tone
     double synthesis_ms;
+    InFlight in_flight;
   };
 
   Plan MakePlan(const AudioRequest& audio) {
@@ -764,6 +793,12 @@ class Connection {
                     ? AudioSamples(m, chars, audio.speed)
                     : std::llround(AudioSeconds(m, chars, audio.speed) * p.sample_rate);
     p.synthesis_ms = SynthesisMs(m, chars, VoiceSpeed(m, audio.voice), p.draw.jitter_u);
+    p.in_flight = InFlight(state_.audio_in_flight);
+    if (const int64_t n = DegradedSamples(m.degrade, p.samples, p.in_flight.count());
+        n != p.samples) {
+      state_.degraded_answers.fetch_add(1, std::memory_order_relaxed);
+      p.samples = n;
+    }
     p.silence = std::llround(state_.options.leading_silence_ms * p.sample_rate / 1000.0);
     return p;
   }
@@ -1446,6 +1481,7 @@ class SynthServer::Impl {
     s.requests_streamed = state_.requests_streamed.load(std::memory_order_relaxed);
     s.errors_injected = state_.errors_injected.load(std::memory_order_relaxed);
     s.truncations_injected = state_.truncations_injected.load(std::memory_order_relaxed);
+    s.degraded_answers = state_.degraded_answers.load(std::memory_order_relaxed);
     s.websocket_sessions = state_.websocket_sessions.load(std::memory_order_relaxed);
     s.websocket_requests = state_.websocket_requests.load(std::memory_order_relaxed);
     s.unauthorized = state_.unauthorized.load(std::memory_order_relaxed);

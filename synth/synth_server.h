@@ -58,6 +58,7 @@ struct SynthStats {
   uint64_t requests_streamed = 0;     // chunked, SSE and WebSocket audio answers started
   uint64_t errors_injected = 0;       // 500s (WebSocket error messages) from error_rate
   uint64_t truncations_injected = 0;  // bodies and streams cut short by truncate_rate
+  uint64_t degraded_answers = 0;      // answers shortened by model.degrade (load above a bound)
   uint64_t websocket_sessions = 0;    // upgrades accepted
   uint64_t websocket_requests = 0;    // synthesis requests received over WebSocket
   uint64_t unauthorized = 0;          // 401s for a missing or wrong api_key

@@ -190,7 +190,11 @@ void GroupLoadOptions(CLI::App& cmd) {
                                              {"audible-window", "Audio checks"},
                                              {"stutter", "Audio checks"},
                                              {"audio-sample", "Audio checks"},
-                                             {"audible-warn", "Audio checks"}};
+                                             {"audible-warn", "Audio checks"},
+                                             {"min-duration-ratio", "Audio checks"},
+                                             {"max-duration-ratio", "Audio checks"},
+                                             {"min-envelope-corr", "Audio checks"},
+                                             {"max-flagged-pct", "Audio checks"}};
   for (CLI::Option* opt : cmd.get_options({})) {
     for (const std::string& l : opt->get_lnames()) {
       if (auto it = kGroups->find(l); it != kGroups->end()) {

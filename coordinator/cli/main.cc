@@ -82,6 +82,12 @@ struct LoadFlags {
   std::string level_time_limit;
   std::vector<std::string> slo;
   std::string stall_threshold = "100ms";
+  // Audio integrity and consistency bounds (plan audio_checks 20-24); 0 = the default. Any of
+  // them turns the audio checks on.
+  double min_duration_ratio = 0;
+  double max_duration_ratio = 0;
+  double min_envelope_corr = 0;
+  double max_flagged_pct = 0;
   std::string metrics_addr;
   bool jsonl = false;
   bool json = false;  // output.json: the outcome as JSON on stdout, everything else on stderr
@@ -229,6 +235,17 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--speed", f.speed, "speech speed field (OpenAI, ElevenLabs)")
       ->check(CLI::Range(0.25, 4.0));
   cmd->add_option("--instructions", f.instructions, "OpenAI instructions field");
+  cmd->add_option("--min-duration-ratio", f.min_duration_ratio,
+                  "audio checks: an answer shorter than this times its text's answer at the "
+                  "lowest level is inconsistent (default 0.9)");
+  cmd->add_option("--max-duration-ratio", f.max_duration_ratio,
+                  "audio checks: ... longer than this times it (default 1.1)");
+  cmd->add_option("--min-envelope-corr", f.min_envelope_corr,
+                  "audio checks: RMS-envelope correlation with it below this is inconsistent "
+                  "(default 0.8)");
+  cmd->add_option("--max-flagged-pct", f.max_flagged_pct,
+                  "audio checks: a level whose answers are flagged or inconsistent above this "
+                  "share is bad; the first bad level is the audio cliff (default 5)");
   cmd->add_option("--metrics-addr", f.metrics_addr,
                   "serve live Prometheus metrics on HOST:PORT during the run");
   cmd->add_flag("--jsonl", f.jsonl, "also write requests.jsonl (one JSON object per request)");
@@ -433,6 +450,15 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   load->set_warmup(f.warmup_duration.empty() ? f.warmup : 0);
   for (const std::string& text : f.slo) plan.add_slo(text);
   for (const std::string& v : voices) plan.add_voices(v);
+  if (f.min_duration_ratio != 0 || f.max_duration_ratio != 0 || f.min_envelope_corr != 0 ||
+      f.max_flagged_pct != 0) {
+    v1::AudioChecks* a = plan.mutable_audio_checks();
+    a->set_enabled(true);
+    a->set_min_duration_ratio(f.min_duration_ratio);
+    a->set_max_duration_ratio(f.max_duration_ratio);
+    a->set_min_envelope_correlation(f.min_envelope_corr);
+    a->set_max_flagged_pct(f.max_flagged_pct);
+  }
   plan.mutable_output()->set_metrics_addr(f.metrics_addr);
   plan.mutable_output()->set_jsonl(f.jsonl);
   plan.mutable_output()->set_json(f.json);

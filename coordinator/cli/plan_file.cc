@@ -1054,6 +1054,33 @@ absl::Status CheckUtf8(const Message& m, const std::string& prefix, const Checke
   return absl::OkStatus();
 }
 
+// audio_checks 20-26: the bounds of the integrity and consistency verdicts (0 = the default,
+// coordinator/report/audio_quality.h AudioQualityBounds).
+absl::Status CheckAudioQualityBounds(const v1::AudioChecks& a, const Checker& c) {
+  const std::string p = "audio_checks.";
+  auto set = [](double v) { return v != 0; };
+  if (set(a.min_duration_ratio())) {
+    RETURN_IF_ERROR(c.Between(p + "min_duration_ratio", a.min_duration_ratio(), 0.01, 1));
+  }
+  if (set(a.max_duration_ratio())) {
+    RETURN_IF_ERROR(c.Between(p + "max_duration_ratio", a.max_duration_ratio(), 1, 100));
+  }
+  if (set(a.min_envelope_correlation())) {
+    RETURN_IF_ERROR(c.Between(p + "min_envelope_correlation", a.min_envelope_correlation(), -1, 1));
+  }
+  if (set(a.outlier_z())) RETURN_IF_ERROR(c.Between(p + "outlier_z", a.outlier_z(), 0.1, 1000));
+  if (set(a.max_flagged_pct())) {
+    RETURN_IF_ERROR(c.Between(p + "max_flagged_pct", a.max_flagged_pct(), 0, 100));
+  }
+  if (set(a.max_clipped_fraction())) {
+    RETURN_IF_ERROR(c.Between(p + "max_clipped_fraction", a.max_clipped_fraction(), 0, 1));
+  }
+  if (set(a.max_edge_silence_ms())) {
+    RETURN_IF_ERROR(c.Positive(p + "max_edge_silence_ms", a.max_edge_silence_ms()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // Defaults filled here (a zero or empty field counts as unset):
@@ -1079,6 +1106,7 @@ absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
   RETURN_IF_ERROR(CheckAgents(*plan.mutable_agents(), c));
   RETURN_IF_ERROR(CheckSlos(plan, c));
   RETURN_IF_ERROR(CheckAudioChecks(*plan.mutable_audio_checks(), c));
+  RETURN_IF_ERROR(CheckAudioQualityBounds(plan.audio_checks(), c));
   if (!plan.output().metrics_addr().empty()) {
     if (auto st = common::ValidateHostPort(plan.output().metrics_addr()); !st.ok()) {
       return c.Error("output.metrics_addr", st.message());

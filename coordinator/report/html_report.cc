@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/cli/plan_file.h"
+#include "coordinator/report/audio_quality.h"
 #include "coordinator/report/report.h"
 #include "coordinator/sessions/sessions.h"
 
@@ -192,6 +193,9 @@ std::string Caption(const std::string& file) {
        "Requests in flight and completions per second over the session; dotted lines mark the "
        "start of each level."},
       {"asps_by_series.png", "ASPS per level, one bar per series."},
+      {"audio_quality.png",
+       "Audio against each text's answer at the lowest level: duration ratio and RMS-envelope "
+       "correlation per level (median solid, worst dashed), bounds dotted."},
   };
   auto it = kCaptions.find(file);
   return it == kCaptions.end() ? file : absl::StrCat(file, ": ", it->second);
@@ -298,7 +302,8 @@ absl::StatusOr<std::string> RenderHtmlReport(const std::string& dir, const v1::S
 
   absl::StrAppend(&out, "<h2>Levels</h2>\n", LevelsTable(s),
                   "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s),
-                  "<h2>SLO verdicts</h2>\n", SloSection(s), "<h2>Warnings</h2>\n");
+                  "<h2>SLO verdicts</h2>\n", SloSection(s), AudioQualityHtml(s),
+                  "<h2>Warnings</h2>\n");
   if (s.warnings_size() == 0) {
     absl::StrAppend(&out, "<p class=\"muted\">None.</p>\n");
   } else {

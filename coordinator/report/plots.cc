@@ -114,6 +114,7 @@ class PlotBuilder {
   PlotBuilder(const v1::Session& session, const std::vector<LevelData>& levels) {
     std::vector<bool> used(levels.size(), false);
     const bool parallel = levels.size() == static_cast<size_t>(session.levels_size());
+    if (session.has_audio_quality()) audio_ = &session.audio_quality();
     open_loop_ = session.levels_size() > 0;
     for (const v1::LevelStats& l : session.levels()) open_loop_ &= l.rate() > 0;
     for (int i = 0; i < session.levels_size(); ++i) {
@@ -241,6 +242,7 @@ class PlotBuilder {
     RETURN_IF_ERROR(Rtf(work, &script, pngs));
     RETURN_IF_ERROR(Timeline(work, &script, pngs));
     if (series_.size() > 1) RETURN_IF_ERROR(BySeries(work, xlabel, &script, pngs));
+    RETURN_IF_ERROR(AudioQuality(work, xlabel, logx, &script, pngs));
     return script;
   }
 
@@ -452,6 +454,72 @@ class PlotBuilder {
     return absl::OkStatus();
   }
 
+  // audio_quality.png (audio checks): against each text's answer at the lowest level, the
+  // duration ratio and the RMS-envelope correlation per level, median and worst, with the bounds.
+  absl::Status AudioQuality(const fs::path& work, const std::string& xlabel,
+                            const std::string& logx, std::string* script,
+                            std::vector<std::string>* pngs) {
+    if (audio_ == nullptr) return absl::OkStatus();
+    std::string dat;
+    // Ranges that hold the data and the bounds (gnuplot's autoscale collapses on a flat 1).
+    double ratio_top = std::max(1.2, audio_->max_duration_ratio() + 0.1);
+    double corr_bottom = std::min(0.0, audio_->min_envelope_correlation() - 0.1);
+    for (const PlotLevel& p : levels_) {
+      const v1::AudioConsistency& c = p.stats->audio_consistency();
+      if (c.compared() > 0) ratio_top = std::max(ratio_top, c.duration_ratio_max() * 1.1);
+      if (c.envelope_compared() > 0) corr_bottom = std::min(corr_bottom, c.envelope_corr_min());
+    }
+    for (size_t s = 0; s < series_.size(); ++s) {
+      std::vector<const PlotLevel*> rows;
+      for (const PlotLevel& p : levels_) {
+        if (p.series == static_cast<int>(s)) rows.push_back(&p);
+      }
+      std::stable_sort(rows.begin(), rows.end(),
+                       [](const PlotLevel* a, const PlotLevel* b) { return a->x < b->x; });
+      dat += "# x ratio_median ratio_min corr_median corr_min\n";
+      for (const PlotLevel* p : rows) {
+        const v1::AudioConsistency& c = p->stats->audio_consistency();
+        const bool env = c.envelope_compared() > 0;
+        absl::StrAppend(&dat, Num(p->x), " ",
+                        c.compared() > 0 ? Num(c.duration_ratio_median()) : "?", " ",
+                        c.compared() > 0 ? Num(c.duration_ratio_min()) : "?", " ",
+                        env ? Num(c.envelope_corr_median()) : "?", " ",
+                        env ? Num(c.envelope_corr_min()) : "?", "\n");
+      }
+      dat += "\n\n";
+    }
+    RETURN_IF_ERROR(WriteText(work / "audio_quality.dat", dat));
+    absl::StrAppend(script, Begin("audio_quality.png", ""), "set multiplot layout 1,2 title ",
+                    GpString(absl::StrCat("Audio against the lowest level's, vs ", xlabel)),
+                    "\nset xlabel ", GpString(xlabel), "\n", logx);
+    const std::pair<const char*, int> panels[] = {{"duration ratio", 2},
+                                                  {"envelope correlation", 4}};
+    for (const auto& [title, col] : panels) {
+      const bool ratio = col == 2;
+      absl::StrAppend(script, "set title ", GpString(title), "\nset ylabel ", GpString(title),
+                      "\nset yrange [", ratio ? "0" : Num(corr_bottom - 0.05), ":",
+                      ratio ? Num(ratio_top) : "1.05", "]\nunset arrow\n");
+      for (double bound :
+           ratio ? std::vector<double>{audio_->min_duration_ratio(), audio_->max_duration_ratio()}
+                 : std::vector<double>{audio_->min_envelope_correlation()}) {
+        absl::StrAppend(script, "set arrow from graph 0, first ", Num(bound), " to graph 1, first ",
+                        Num(bound), " nohead dt 3 lc rgb 'red'\n");
+      }
+      script->append("plot ");
+      for (size_t s = 0; s < series_.size(); ++s) {
+        absl::StrAppend(script, s ? ", \\\n  " : "", "'audio_quality.dat' index ", s,
+                        " using 1:", col, " with linespoints lw 2 pt 7 lc ", s + 1, " title ",
+                        GpString(SeriesTitle("median", s)), ", 'audio_quality.dat' index ", s,
+                        " using 1:", col + 1, " with linespoints lw 1 dt 2 pt 6 lc ", s + 1,
+                        " title ", GpString(SeriesTitle(ratio ? "min" : "worst", s)));
+      }
+      script->append("\n");
+    }
+    absl::StrAppend(script, "unset multiplot\nunset output\n");
+    pngs->push_back("audio_quality.png");
+    return absl::OkStatus();
+  }
+
   absl::Status BySeries(const fs::path& work, const std::string& xlabel, std::string* script,
                         std::vector<std::string>* pngs) {
     std::map<double, std::vector<std::string>> rows;  // x -> ASPS per series ('?' = missing)
@@ -483,6 +551,7 @@ class PlotBuilder {
   std::vector<std::string> series_;
   std::map<std::string, int> series_index_;
   bool open_loop_ = false;
+  const v1::AudioQuality* audio_ = nullptr;  // audio checks on: their bounds
 };
 
 std::string LastLines(const std::string& text, size_t n) {

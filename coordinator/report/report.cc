@@ -17,6 +17,7 @@
 #include "common/records.h"
 #include "common/slo.h"
 #include "common/url.h"
+#include "coordinator/report/audio_quality.h"
 #include "coordinator/run/capacity.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -385,6 +386,9 @@ absl::Status WriteSessionFiles(const std::string& dir, const v1::Session& sessio
       return st;
     }
   }
+  if (const std::string audio = AudioQualityCsv(session); !audio.empty()) {
+    if (auto st = WriteAtomically(fs::path(dir) / "audio_quality.csv", audio); !st.ok()) return st;
+  }
   return WriteAtomically(fs::path(dir) / "session.json", *json);
 }
 
@@ -638,7 +642,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
   }
-  absl::StrAppend(&out, ErrorBreakdown(session));
+  absl::StrAppend(&out, ErrorBreakdown(session), AudioQualityConsole(session));
   if (session.has_capacity()) {
     absl::StrAppend(&out, CapacitySummary(session.capacity(), session.plan().capacity()));
   }

@@ -23,6 +23,7 @@
 #include "common/texts.h"
 #include "common/url.h"
 #include "common/version.h"
+#include "coordinator/report/audio_quality.h"
 #include "coordinator/report/html_report.h"
 #include "coordinator/report/plots.h"
 #include "coordinator/report/report.h"
@@ -181,6 +182,7 @@ void FillSession(const v1::Plan& plan, const std::vector<common::Slo>& slos,
     for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
     *session.add_levels() = std::move(stats);
   }
+  ApplyAudioQuality(plan, result.levels, &session);
   for (std::string& w : warnings) session.add_warnings(std::move(w));
   session.set_slo_passed(slo_passed);
   session.set_mode(plan.mode());

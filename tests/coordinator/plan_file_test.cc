@@ -675,5 +675,23 @@ TEST(PlanSloTest, ThePlanValidatorAndCommonSloAcceptAndRejectTheSameSet) {
   EXPECT_EQ(accepted, 14 + static_cast<int>(common::SloMetricNames().size()));
 }
 
+TEST(PlanFileTest, AudioQualityBoundsAreCheckedWithTheirKeyAndLine) {
+  const std::string checks = "audio_checks:\n  enabled: true\n";
+  EXPECT_EQ(PlanError(WithMinimal(checks + "  min_duration_ratio: 1.5\n")),
+            "plan.yaml:7: audio_checks.min_duration_ratio: must be between 0.01 and 1");
+  EXPECT_EQ(PlanError(WithMinimal(checks + "  max_duration_ratio: 0.5\n")),
+            "plan.yaml:7: audio_checks.max_duration_ratio: must be between 1 and 100");
+  EXPECT_EQ(PlanError(WithMinimal(checks + "  min_envelope_correlation: 2\n")),
+            "plan.yaml:7: audio_checks.min_envelope_correlation: must be between -1 and 1");
+  EXPECT_EQ(PlanError(WithMinimal(checks + "  max_flagged_pct: 150\n")),
+            "plan.yaml:7: audio_checks.max_flagged_pct: must be between 0 and 100");
+  EXPECT_EQ(PlanError(WithMinimal(checks + "  max_edge_silence_ms: -1\n")),
+            "plan.yaml:7: audio_checks.max_edge_silence_ms: must be > 0");
+  const v1::Plan plan = MustLoad(
+      WithMinimal(checks + "  min_duration_ratio: 0.8\n" + "  min_envelope_correlation: -0.5\n"));
+  EXPECT_EQ(plan.audio_checks().min_duration_ratio(), 0.8);
+  EXPECT_EQ(plan.audio_checks().min_envelope_correlation(), -0.5);
+}
+
 }  // namespace
 }  // namespace ttsbench::coordinator

@@ -35,6 +35,40 @@ TEST(LatencyModelTest, SampleCountIsRounded) {
   EXPECT_EQ(AudioSamples(m, 11), 243);
 }
 
+TEST(LatencyModelTest, DegradeShortensOnlyAboveItsInFlightBound) {
+  DegradeUnderLoad d;
+  EXPECT_EQ(DegradedSamples(d, 24000, 1000), 24000);  // off by default
+  d.truncate_above = 4;
+  d.truncate_fraction = 0.25;
+  EXPECT_EQ(DegradedSamples(d, 24000, 4), 24000);
+  EXPECT_EQ(DegradedSamples(d, 24000, 5), 18000);
+  // round(1001 * 0.75) = round(750.75)
+  EXPECT_EQ(DegradedSamples(d, 1001, 5), 751);
+  d = DegradeUnderLoad();
+  d.speedup_above = 2;
+  d.speedup = 1.5;
+  EXPECT_EQ(DegradedSamples(d, 24000, 2), 24000);
+  EXPECT_EQ(DegradedSamples(d, 24000, 3), 16000);
+  // Both: 24000 / 1.5 = 16000, then half of it.
+  d.truncate_above = 3;
+  d.truncate_fraction = 0.5;
+  EXPECT_EQ(DegradedSamples(d, 24000, 3), 16000);
+  EXPECT_EQ(DegradedSamples(d, 24000, 4), 8000);
+}
+
+TEST(LatencyModelTest, DegradeBoundsAreValidated) {
+  LatencyModel m;
+  EXPECT_TRUE(ValidateLatencyModel(m).ok());
+  m.degrade.truncate_above = -1;
+  EXPECT_FALSE(ValidateLatencyModel(m).ok());
+  m = LatencyModel();
+  m.degrade.truncate_fraction = 1;
+  EXPECT_FALSE(ValidateLatencyModel(m).ok());
+  m = LatencyModel();
+  m.degrade.speedup = 1;
+  EXPECT_FALSE(ValidateLatencyModel(m).ok());
+}
+
 TEST(LatencyModelTest, SynthesisTimeIsBasePlusPerCharacterOverVoiceSpeed) {
   LatencyModel m;
   m.base_ms = 10;

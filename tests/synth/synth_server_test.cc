@@ -404,6 +404,58 @@ TEST(SynthServerTest, TruncateRateOneCutsBodiesShort) {
   EXPECT_EQ(server->stats().truncations_injected, 2u);
 }
 
+// Body sizes of successful replies, smallest first (which request the server saw first is up to
+// the scheduler).
+std::vector<size_t> Sizes(const std::vector<Reply>& replies) {
+  std::vector<size_t> out;
+  for (const Reply& r : replies) {
+    EXPECT_EQ(r.status(), 200u) << r.body();
+    out.push_back(r.body().size());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(SynthServerTest, TruncateAboveShortensAnswersOnlyUnderConcurrentLoad) {
+  SynthOptions o = FastOptions();
+  o.model.slots = 1;
+  o.model.base_ms = 300;
+  o.model.per_char_ms = 0;
+  o.model.degrade.truncate_above = 1;
+  o.model.degrade.truncate_fraction = 0.5;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  const std::string body = R"({"input":"hello world","response_format":"pcm"})";
+  // 11 characters * 0.05 s * 24000 Hz = 13200 samples; alone, an answer is whole, every time.
+  for (int i = 0; i < 2; ++i) {
+    Reply r = Post(server->port(), "/v1/audio/speech", body);
+    ASSERT_EQ(r.status(), 200u) << r.body();
+    EXPECT_EQ(r.body().size(), 13200u * 2);
+  }
+  // The later request arrives while the first is still in its slot: two in flight, above 1.
+  std::vector<Reply> two = Concurrent(server->port(), 2, body, 50);
+  EXPECT_EQ(Sizes(two), (std::vector<size_t>{6600u * 2, 13200u * 2}));
+  // A well-formed, shorter answer: a complete body, no truncation fault.
+  EXPECT_FALSE(two[0].ec || two[1].ec);
+  EXPECT_EQ(server->stats().degraded_answers, 1u);
+  EXPECT_EQ(server->stats().truncations_injected, 0u);
+}
+
+TEST(SynthServerTest, SpeedupAboveShortensStreamedAnswersUnderLoad) {
+  SynthOptions o = FastOptions();
+  o.model.slots = 1;
+  o.model.base_ms = 300;
+  o.model.per_char_ms = 0;
+  o.model.degrade.speedup_above = 1;
+  o.model.degrade.speedup = 2;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  const std::string body = R"({"input":"hello world","response_format":"pcm","stream":true})";
+  std::vector<Reply> two = Concurrent(server->port(), 2, body, 50);
+  EXPECT_EQ(Sizes(two), (std::vector<size_t>{6600u * 2, 13200u * 2}));
+  EXPECT_EQ(server->stats().degraded_answers, 1u);
+}
+
 TEST(SynthServerTest, FaultInjectionIsDeterministicUnderSeed) {
   auto statuses = [](uint64_t seed) {
     SynthOptions o = FastOptions();
@@ -449,6 +501,9 @@ TEST(SynthServerTest, StartRejectsInvalidOptions) {
   EXPECT_EQ(SynthServer::Start(o).status().code(), absl::StatusCode::kInvalidArgument);
   o = SynthOptions();
   o.threads = 0;
+  EXPECT_EQ(SynthServer::Start(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o = SynthOptions();
+  o.model.degrade.speedup = 0.5;
   EXPECT_EQ(SynthServer::Start(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
