@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "agent/arrivals.h"
+#include "agent/client/audio_capture.h"
 #include "agent/client/tls.h"
 #include "agent/client/transport.h"
 #include "common/clock.h"
@@ -47,6 +48,7 @@ struct LoadRunner::VirtualUser {
   bool connected() const { return conn->is_open(); }
   std::unique_ptr<ClientConnection> conn;  // HTTP or WebSocket, over TCP or TLS
   net::steady_timer wait_timer;
+  std::unique_ptr<AudioCapture> capture;  // the ASR sample's buffer, made when first needed
 };
 
 // Everything one worker thread touches; nothing here is shared with other workers.
@@ -141,6 +143,7 @@ class LoadRunner::Impl {
     ph.count = config_.duration_s > 0 && config_.iterations == 0 ? INT64_MAX : config_.iterations;
     if (deadlines_.measured_end_s > 0) ph.end_local_ns = After(ph, deadlines_.measured_end_s);
     ph.deadline_local_ns = After(ph, deadlines_.measured_limit_s);
+    asr_kept_.store(0);
     for (auto& w : workers_) {
       w->dropped = w->late = 0;
       w->gaps_us = common::LogHistogram();
@@ -270,10 +273,14 @@ class LoadRunner::Impl {
     return *n < ph.count;
   }
 
-  const PreparedRequest& Pick(const Phase& ph, int64_t n) const {
+  size_t TextIndex(const Phase& ph, int64_t n) const {
     const uint64_t stream = uint64_t{config_.agent_index} * 2 + (ph.warmup ? 1 : 0);
-    return config_.requests[common::PickText(config_.seed, stream, static_cast<uint64_t>(n),
-                                             config_.requests.size())];
+    return common::PickText(config_.seed, stream, static_cast<uint64_t>(n),
+                            config_.requests.size());
+  }
+
+  const PreparedRequest& Pick(const Phase& ph, int64_t n) const {
+    return config_.requests[TextIndex(ph, n)];
   }
 
   void Flush(Worker& w) {
@@ -403,6 +410,7 @@ class LoadRunner::Impl {
     w.ids_used = std::max(w.ids_used, n + 1);
     rec.set_warmup(ph.warmup);
     co_await Execute(vu, Pick(ph, n), rec, ph.warmup ? nullptr : &w.gaps_us);
+    if (rec.has_asr_format()) rec.set_text_index(static_cast<int32_t>(TextIndex(ph, n)));
     if (!keepalive_) vu.Close();
     const int64_t start = rec.start_ns();
     ToTimeline(rec);
@@ -456,7 +464,20 @@ class LoadRunner::Impl {
     // connection the server closed while idle is replaced by the transport inside the request's
     // deadline, so nothing is retried here (a retry would hide a server that drops requests).
     ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout()};
+    // The ASR sample (plan asr): a measured request's audio is kept while the agent's sample of
+    // the level is not full, and goes into the record if it succeeds in time to be one of them.
+    const bool sample = gaps_us != nullptr && config_.asr_sample > 0 &&
+                        asr_kept_.load(std::memory_order_relaxed) < config_.asr_sample;
+    if (sample) {
+      if (vu.capture == nullptr) vu.capture = std::make_unique<AudioCapture>();
+      vu.capture->Begin();
+      ctx.capture = vu.capture.get();
+    }
     co_await vu.conn->Exchange(req, ctx);
+    if (sample && rec.error() == v1::ERROR_NONE &&
+        asr_kept_.fetch_add(1, std::memory_order_relaxed) < config_.asr_sample) {
+      vu.capture->MoveInto(rec);
+    }
   }
 
   ShardConfig config_;
@@ -476,6 +497,7 @@ class LoadRunner::Impl {
   std::atomic<bool> lease_lapsed_{false};
   std::atomic<int64_t> lease_until_{INT64_MAX};
   std::atomic<uint64_t> records_{0};
+  std::atomic<int> asr_kept_{0};  // ASR samples taken in the measured phase (all threads)
 };
 
 LoadRunner::LoadRunner(ShardConfig config, const Dialect& dialect, RecordSink& sink,

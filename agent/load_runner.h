@@ -66,6 +66,9 @@ struct ShardConfig {
   uint64_t seed = 0;
   uint32_t agent_index = 0;
   std::vector<PreparedRequest> requests;  // one per text; request n uses a seeded pick
+  // The ASR check (Assign.asr_sample): the first this many successful measured requests of the
+  // level keep their audio in the record (asr_audio); 0: off.
+  int asr_sample = 0;
 };
 
 // What a phase counted besides its records.

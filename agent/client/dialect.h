@@ -17,6 +17,8 @@
 
 namespace ttsbench::agent {
 
+class AudioCapture;  // agent/client/audio_capture.h
+
 // A complete request, built before the level starts so the hot path only writes bytes.
 struct PreparedRequest {
   std::string wire;                   // HTTP: the request as written on the socket; command: stdin
@@ -57,6 +59,12 @@ class ResponseDecoder {
   // from NewDecoder would be, keeping its buffers' capacity: a connection keeps its decoder
   // from answer to answer. False: not reusable, ask the dialect for a new one.
   virtual bool Reset() { return false; }
+  // The ASR check's sample (null: off): the bytes the audio meter is fed are appended there
+  // too, until set to null again.
+  virtual void set_capture(AudioCapture* capture) { capture_ = capture; }
+
+ protected:
+  AudioCapture* capture_ = nullptr;
 };
 
 // TLS settings of a target: certificates are verified against the system store plus `ca_file`

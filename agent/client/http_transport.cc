@@ -204,6 +204,7 @@ class HttpConnection final : public ClientConnection {
       auto d = Decoder(ctx.dialect);
       if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
       decoder = *d;
+      decoder->set_capture(ctx.capture);  // the ASR sample, or null
     }
     BodySink sink;
     sink.decoder = decoder;

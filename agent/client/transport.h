@@ -46,6 +46,8 @@ struct ExchangeContext {
   // The request's deadline, measured from the start of Open for a fresh connection, else from
   // the exchange's start: connect, TLS, send and the whole answer fit inside it.
   std::chrono::nanoseconds timeout;
+  // The ASR check's sample (plan asr): the answer's audio is kept there; null when off.
+  AudioCapture* capture = nullptr;
 };
 
 class ClientConnection {

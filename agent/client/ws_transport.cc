@@ -138,6 +138,7 @@ class WsConnection final : public ClientConnection {
     auto d = Decoder(ctx.dialect);
     if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
     ResponseDecoder* const decoder = *d;
+    decoder->set_capture(ctx.capture);  // the ASR sample, or null
     int64_t bytes = 0;
     ChunkTimeline timeline(gaps_ns_);
     const bool streamed = rec.streamed();
