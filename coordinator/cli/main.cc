@@ -98,6 +98,10 @@ struct LoadFlags {
   std::string request_template_file;
   std::string command;                      // api command: the program and its argument templates
   std::vector<std::string> allow_commands;  // programs local agents may run (api command)
+  // The optional ASR check (plan asr): the recogniser's command line, samples, timeout.
+  std::string asr_command;
+  int asr_sample = 0;
+  std::string asr_timeout;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
@@ -230,6 +234,15 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--stall-threshold", f.stall_threshold,
                   "continuity: worst playback stall a request may have (e.g. 100ms)")
       ->capture_default_str();
+  cmd->add_option("--asr-command", f.asr_command,
+                  "ASR check: a speech recogniser run on a sample of each level's audio after "
+                  "the run, {wav} its WAV path, text on stdout (e.g. \"pocketsphinx_continuous "
+                  "-infile {wav} -logfn /dev/null\"); WER/CER per level");
+  cmd->add_option("--asr-sample", f.asr_sample,
+                  "ASR check: successful measured requests per level recognised (default 5)")
+      ->check(CLI::Range(1, 100));
+  cmd->add_option("--asr-timeout", f.asr_timeout,
+                  "ASR check: one recogniser run's bound, killed past it (default 60s)");
 }
 
 // A duration flag in seconds, within [min_s, max_s]; `zero_ok` lets 0 mean "not set".
@@ -410,6 +423,15 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
     agents->set_spawn(f.agents);
   }
   agents->set_listen(f.listen);
+  if (!f.asr_command.empty()) {
+    plan.mutable_asr()->set_command(f.asr_command);
+    plan.mutable_asr()->set_sample_per_level(f.asr_sample);
+    auto asr_timeout = DurationFlag("--asr-timeout", f.asr_timeout, 0.001, 3600, false);
+    if (!asr_timeout.ok()) return asr_timeout.status();
+    plan.mutable_asr()->set_timeout_s(*asr_timeout);
+  } else if (f.asr_sample != 0 || !f.asr_timeout.empty()) {
+    return absl::InvalidArgumentError("--asr-sample and --asr-timeout need --asr-command");
+  }
   if (auto st = ttsbench::coordinator::ValidatePlan(plan, nullptr); !st.ok()) return st;
   return plan;
 }
@@ -945,6 +967,16 @@ int main(int argc, char** argv) {
     }
     req.allow_commands.push_back(
         ttsbench::agent::QuoteCommandWords(std::vector<std::string>(argv.begin(), argv.end())));
+  }
+  // The recogniser typed with --asr-command is the user's own choice, as --command is; a plan
+  // file's asr.command needs --allow-command.
+  if (!*run) {
+    const LoadFlags& flags = *voices          ? voices_flags
+                             : *capacity      ? cap_flags
+                             : *demo          ? demo_flags
+                             : *comprehensive ? comp_flags
+                                              : server_flags;
+    req.asr_command_typed = !flags.asr_command.empty();
   }
   req.progress = true;
   if (print_plan) {

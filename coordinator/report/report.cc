@@ -17,6 +17,7 @@
 #include "common/records.h"
 #include "common/slo.h"
 #include "common/url.h"
+#include "coordinator/report/asr_report.h"
 #include "coordinator/run/capacity.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -145,7 +146,7 @@ std::string SummaryCsv(const v1::Session& session) {
   std::string out;
   common::CsvWriter csv(&out);
   // DESIGN.md's columns first, in order; new columns are only ever appended.
-  csv.Row({OpenLoop(session) ? "Rate" : "Concurrency",
+  csv.Add({OpenLoop(session) ? "Rate" : "Concurrency",
            "ASPS",
            "RTF_Mean",
            "RTF_Median",
@@ -190,6 +191,8 @@ std::string SummaryCsv(const v1::Session& session) {
            "Series",
            "SLO",
            "Cancelled"});
+  if (session.has_asr()) csv.Add(AsrCsvColumns());  // the ASR check's, when it ran
+  csv.EndRow();
   for (const v1::LevelStats& l : session.levels()) {
     // A statistic of no request is no number: per-success figures are empty when nothing
     // succeeded, stream figures (gaps, underrun, continuity) when nothing streamed.
@@ -239,8 +242,9 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(Num(l.max_agent_cpu_pct()))
         .Field(l.series())
         .Field(SloCell(l))
-        .Field(l.cancelled())
-        .EndRow();
+        .Field(l.cancelled());
+    if (session.has_asr()) csv.Add(AsrCsvCells(l));
+    csv.EndRow();
   }
   return out;
 }
@@ -621,6 +625,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
                                             r.slo(), Where(session, l), SloValue(r)));
     }
   }
+  absl::StrAppend(&out, AsrConsoleLines(session));  // "" without an ASR check
   for (const std::string& w : session.warnings()) absl::StrAppend(&out, "warning: ", w, "\n");
   return out;
 }
