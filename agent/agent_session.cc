@@ -34,6 +34,7 @@ using common::SteadyNowNs;
 using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::CoordinatorMessage>;
 
 constexpr size_t kMaxBatchRecords = 1000;
+constexpr size_t kMaxBatchAudio = size_t{16} << 20;  // ASR sample bytes in one batch
 // Heartbeats say "alive" to the coordinator, which loses an agent unheard for a whole lease (1 s
 // at least): four a second leave room for scheduling jitter. CPU use is measured over a second.
 constexpr auto kHeartbeatEvery = std::chrono::milliseconds(250);
@@ -109,14 +110,21 @@ class BatchSink final : public RecordSink {
   void SetLevel(uint32_t level) { level_.store(level); }
   void Push(std::vector<v1::RequestRecord>&& records) override {
     std::lock_guard lock(mu_);
-    for (size_t i = 0; i < records.size(); i += kMaxBatchRecords) {
+    for (size_t i = 0; i < records.size();) {
       v1::AgentMessage msg;
       v1::RecordBatch* batch = msg.mutable_records();
       batch->set_seq(++seq_);
       batch->set_level(level_.load());
       const size_t end = std::min(records.size(), i + kMaxBatchRecords);
       batch->mutable_records()->Reserve(static_cast<int>(end - i));
-      for (size_t j = i; j < end; ++j) *batch->add_records() = std::move(records[j]);
+      // ASR samples (up to 4 MiB of audio each) end a batch early, so that a message stays
+      // well inside the coordinator's 64 MiB receive limit.
+      size_t audio = 0;
+      for (; i < end && (audio == 0 || audio + records[i].asr_audio().size() <= kMaxBatchAudio);
+           ++i) {
+        audio += records[i].asr_audio().size();
+        *batch->add_records() = std::move(records[i]);
+      }
       outbox_.Send(std::move(msg));
     }
   }
@@ -300,6 +308,7 @@ class Session {
     cfg.seed = assign.seed();
     cfg.agent_index = agent_index_;
     cfg.audio_checks = assign.audio_checks();
+    cfg.asr_sample = assign.asr_sample();
     for (const std::string& text : assign.texts()) {
       auto req = (*dialect)->Prepare(text);
       if (!req.ok()) return SendError(std::string(req.status().message()));

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "agent/arrivals.h"
+#include "agent/client/audio_capture.h"
 #include "agent/client/tls.h"
 #include "agent/client/transport.h"
 #include "common/clock.h"
@@ -51,6 +52,7 @@ struct LoadRunner::VirtualUser {
   std::unique_ptr<ClientConnection> conn;  // HTTP or WebSocket, over TCP or TLS
   net::steady_timer wait_timer;
   std::unique_ptr<common::AudioAnalyser> analyser;  // only with audio_checks enabled
+  std::unique_ptr<AudioCapture> capture;  // the ASR sample's buffer, made when first needed
 };
 
 // Everything one worker thread touches; nothing here is shared with other workers.
@@ -145,6 +147,7 @@ class LoadRunner::Impl {
     ph.count = config_.duration_s > 0 && config_.iterations == 0 ? INT64_MAX : config_.iterations;
     if (deadlines_.measured_end_s > 0) ph.end_local_ns = After(ph, deadlines_.measured_end_s);
     ph.deadline_local_ns = After(ph, deadlines_.measured_limit_s);
+    asr_kept_.store(0);
     for (auto& w : workers_) {
       w->dropped = w->late = 0;
       w->gaps_us = common::LogHistogram();
@@ -276,7 +279,7 @@ class LoadRunner::Impl {
   }
 
   // The index of request n's text in config_.requests (the assignment's texts).
-  size_t Pick(const Phase& ph, int64_t n) const {
+  size_t TextIndex(const Phase& ph, int64_t n) const {
     const uint64_t stream = uint64_t{config_.agent_index} * 2 + (ph.warmup ? 1 : 0);
     return common::PickText(config_.seed, stream, static_cast<uint64_t>(n),
                             config_.requests.size());
@@ -418,7 +421,7 @@ class LoadRunner::Impl {
     rec.set_request_id(static_cast<uint64_t>(n + (ph.warmup ? 0 : measured_id_base_)));
     w.ids_used = std::max(w.ids_used, n + 1);
     rec.set_warmup(ph.warmup);
-    const size_t text = Pick(ph, n);
+    const size_t text = TextIndex(ph, n);
     rec.set_text_index(static_cast<int32_t>(text));
     common::AudioAnalyser* analyser = Analysed(ph) ? vu.analyser.get() : nullptr;
     if (analyser != nullptr) analyser->Begin();
@@ -479,7 +482,20 @@ class LoadRunner::Impl {
     // connection the server closed while idle is replaced by the transport inside the request's
     // deadline, so nothing is retried here (a retry would hide a server that drops requests).
     ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout(), analyser};
+    // The ASR sample (plan asr): a measured request's audio is kept while the agent's sample of
+    // the level is not full, and goes into the record if it succeeds in time to be one of them.
+    const bool sample = gaps_us != nullptr && config_.asr_sample > 0 &&
+                        asr_kept_.load(std::memory_order_relaxed) < config_.asr_sample;
+    if (sample) {
+      if (vu.capture == nullptr) vu.capture = std::make_unique<AudioCapture>();
+      vu.capture->Begin();
+      ctx.capture = vu.capture.get();
+    }
     co_await vu.conn->Exchange(req, ctx);
+    if (sample && rec.error() == v1::ERROR_NONE &&
+        asr_kept_.fetch_add(1, std::memory_order_relaxed) < config_.asr_sample) {
+      vu.capture->MoveInto(rec);
+    }
   }
 
   ShardConfig config_;
@@ -500,6 +516,7 @@ class LoadRunner::Impl {
   std::atomic<bool> lease_lapsed_{false};
   std::atomic<int64_t> lease_until_{INT64_MAX};
   std::atomic<uint64_t> records_{0};
+  std::atomic<int> asr_kept_{0};  // ASR samples taken in the measured phase (all threads)
 };
 
 LoadRunner::LoadRunner(ShardConfig config, const Dialect& dialect, RecordSink& sink,

@@ -69,6 +69,9 @@ struct ShardConfig {
   // Plan audio_checks: when enabled, the measured requests numbered below sample_per_level
   // (all of them when 0) get their audio analysed (RequestRecord.analysis).
   v1::AudioChecks audio_checks;
+  // The ASR check (Assign.asr_sample): the first this many successful measured requests of the
+  // level keep their audio in the record (asr_audio); 0: off.
+  int asr_sample = 0;
 };
 
 // What a phase counted besides its records.

@@ -81,6 +81,11 @@ struct MeterOptions {
 };
 absl::StatusOr<std::unique_ptr<AudioMeter>> MakeMeter(const MeterOptions& options);
 
+// Raw PCM (a meter whose format() is "pcm"): its encoding as MakeMeter chose it from the
+// requested format or, for "auto", the Content-Type — "pcm_s16le", "pcm_f32le", "ulaw",
+// "alaw" (v1::AsrAudioFormat names; the ASR check's sample).
+absl::string_view RawPcmFormat(const MeterOptions& options);
+
 // MakeMeter with a mono raw-PCM default; kept for the dialects that predate MeterOptions.
 absl::StatusOr<std::unique_ptr<AudioMeter>> MakeMeterFor(absl::string_view format,
                                                          absl::string_view content_type,

@@ -1347,6 +1347,26 @@ absl::StatusOr<std::unique_ptr<AudioMeter>> MakeMeter(const MeterOptions& option
       std::make_unique<SniffingMeter>(std::move(fallback), req->family == Family::kPcm));
 }
 
+absl::string_view RawPcmFormat(const MeterOptions& options) {
+  std::optional<Requested> req = FromFormat(absl::AsciiStrToLower(options.format));
+  if (req && req->family == Family::kNone) req = FromContentType(options.content_type);
+  switch (req ? req->encoding : PcmEncoding::kS16le) {
+    case PcmEncoding::kF32le:
+      return "pcm_f32le";
+    case PcmEncoding::kMulaw:
+      return "ulaw";
+    case PcmEncoding::kAlaw:
+      return "alaw";
+    case PcmEncoding::kS24le:
+      return "pcm_s24le";
+    case PcmEncoding::kS32le:
+      return "pcm_s32le";
+    case PcmEncoding::kS16le:
+      break;
+  }
+  return "pcm_s16le";
+}
+
 absl::StatusOr<DecodedAudio> DecodeWithSndfile(absl::string_view body) {
   MemoryFile file{body, 0};
   SF_VIRTUAL_IO io{MemLength, MemSeek, MemRead, MemWrite, MemTell};

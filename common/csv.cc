@@ -52,9 +52,11 @@ CsvWriter& CsvWriter::Field(uint64_t n) {
   return *this;
 }
 
-CsvWriter& CsvWriter::Row(const std::vector<std::string>& fields) {
+CsvWriter& CsvWriter::Row(const std::vector<std::string>& fields) { return Add(fields).EndRow(); }
+
+CsvWriter& CsvWriter::Add(const std::vector<std::string>& fields) {
   for (const std::string& f : fields) Field(f);
-  return EndRow();
+  return *this;
 }
 
 CsvWriter& CsvWriter::EndRow() {

@@ -30,6 +30,8 @@ class CsvWriter {
   CsvWriter& Field(uint32_t n) { return Field(static_cast<uint64_t>(n)); }
   // A whole row of text fields (a header).
   CsvWriter& Row(const std::vector<std::string>& fields);
+  // Text fields added to the row being written (it goes on until EndRow).
+  CsvWriter& Add(const std::vector<std::string>& fields);
   CsvWriter& EndRow();
 
  private:

@@ -15,6 +15,8 @@ packages=(
   ffmpeg sox gnuplot-nox strace openssl iproute2 util-linux python3-yaml
   # a real local engine for the command target (api: command)
   espeak-ng
+  # a real speech recogniser for the optional ASR check's tests (--asr-command)
+  pocketsphinx pocketsphinx-en-us
   # reference tools the benchmarks under bench/ run side by side with ttsbench
   wrk nginx-light python3-locust
   # deployment checks (deploy/check.sh): manifests render, the unit verifies

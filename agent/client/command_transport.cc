@@ -2,9 +2,7 @@
 // with posix_spawn in its own process group (no shell), the text written to its stdin (or
 // passed as an argument), its stdout read as the answer's body, its stderr's last line kept.
 // Everything runs on the worker's io_context: pipes and a pidfd as Asio descriptors.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,8 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/client/transport_internal.h"
-
-extern char** environ;
+#include "common/spawn.h"
 
 namespace ttsbench::agent {
 namespace {
@@ -133,6 +130,7 @@ class CommandConnection final : public ClientConnection {
       decoder_ = std::move(*decoder);
     }
     decoder_->set_analyser(ctx.analyser);
+    decoder_->set_capture(ctx.capture);  // the ASR sample, or null
     ChunkTimeline timeline(gaps_);
     Answer answer;
     co_await (ReadStdout(ctx, timeline, deadline, answer) && ReadStderr() && WriteStdin(req.wire));
@@ -201,64 +199,18 @@ class CommandConnection final : public ClientConnection {
     if (pid_ > 0) ::kill(-pid_, SIGKILL);
   }
 
-  static void CloseFds(std::initializer_list<int> fds) {
-    for (const int fd : fds) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-
   bool Spawn(const PreparedRequest& req, int64_t* spawned, std::string* detail) {
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-        ::pipe2(err, O_CLOEXEC) != 0) {
-      *detail = absl::StrCat("cannot create pipes: ", strerror(errno));
-      CloseFds({in[0], in[1], out[0], out[1], err[0], err[1]});
-      return false;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // nothing of the agent leaks in
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    // Its own process group, so a timeout kills it and everything it started; signals as a
-    // fresh process has them (the agent ignores SIGPIPE, the program must not).
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t mask;
-    sigemptyset(&mask);
-    posix_spawnattr_setsigmask(&attr, &mask);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    for (const int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) {
-      sigaddset(&defaults, sig);
-    }
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    argv_.clear();
-    for (const std::string& a : req.argv) argv_.push_back(const_cast<char*>(a.c_str()));
-    argv_.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = req.argv.empty()
-                       ? EINVAL
-                       : ::posix_spawn(&pid, argv_[0], &actions, &attr, argv_.data(), environ);
+    auto child = common::SpawnInOwnGroup(req.argv, argv_);
     *spawned = common::SteadyNowNs();
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    CloseFds({in[0], out[1], err[1]});
-    if (rc != 0) {
-      CloseFds({in[1], out[0], err[0]});
-      *detail =
-          absl::StrCat("cannot start ", req.argv.empty() ? "" : req.argv[0], ": ", strerror(rc));
+    if (!child.ok()) {
+      *detail = std::string(child.status().message());
       return false;
     }
-    pid_ = pid;
-    in_.assign(in[1]);
-    out_.assign(out[0]);
-    err_.assign(err[0]);
-    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    pid_ = child->pid;
+    in_.assign(child->stdin_fd);
+    out_.assign(child->stdout_fd);
+    err_.assign(child->stderr_fd);
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
     if (pidfd >= 0) exited_.assign(pidfd);
     return true;
   }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "agent/client/audio_capture.h"
 #include "agent/client/audio_events.h"
 #include "agent/client/sse.h"
 #include "agent/client/tls.h"
@@ -82,7 +83,9 @@ class StreamingAudioDecoder final : public ResponseDecoder {
       : meter_(std::move(meter)), options_(std::move(options)) {}
   absl::StatusOr<common::AudioFeed> OnBody(absl::string_view piece) override {
     if (analyser_ != nullptr) analyser_->Audio(options_, piece);
-    return meter_->Feed(piece);
+    auto feed = meter_->Feed(piece);
+    if (capture_ != nullptr) capture_->Append(piece, *meter_, options_);  // ASR sample
+    return feed;
   }
   absl::StatusOr<common::AudioFeed> Finish() override {
     absl::Status st = meter_->Finish();
@@ -180,6 +183,7 @@ class JsonBase64Decoder final : public ResponseDecoder {
     decoded_ += audio.size();
     if (analyser_ != nullptr) analyser_->Audio(meter_options_, audio);
     auto feed = (*meter)->Feed(audio);
+    if (capture_ != nullptr) capture_->Append(audio, **meter, meter_options_);  // ASR sample
     if (!feed.ok()) return feed.status();
     Add(feed_, *feed);
     return absl::OkStatus();
@@ -227,8 +231,12 @@ class EventAudio {
     auto meter = meter_.Get(options_);
     if (!meter.ok()) return meter.status();
     if (analyser_ != nullptr) analyser_->Audio(options_, bytes);
-    return (*meter)->Feed(bytes);
+    auto feed = (*meter)->Feed(bytes);
+    if (capture_ != nullptr) capture_->Append(bytes, **meter, options_);  // ASR sample
+    return feed;
   }
+
+  void set_capture(AudioCapture* capture) { capture_ = capture; }
 
   // One JSON message; `done`/`ignored` report what it meant.
   absl::StatusOr<MessageResult> Json(absl::string_view json) {
@@ -293,6 +301,7 @@ class EventAudio {
   MeterSlot meter_;
   common::AudioFeed feed_;  // of the message being read in pieces
   common::AudioAnalyser* const& analyser_;
+  AudioCapture* capture_ = nullptr;  // the ASR sample (null: off)
 };
 
 void Add(common::AudioFeed& total, const common::AudioFeed& part) {
@@ -337,6 +346,7 @@ class SseAudioDecoder final : public ResponseDecoder, private SseHandler {
     return total_;
   }
   double seconds() const override { return frozen_s_ >= 0 ? frozen_s_ : audio_.seconds(); }
+  void set_capture(AudioCapture* capture) override { audio_.set_capture(capture); }
   int sample_rate() const override { return audio_.sample_rate(); }
   bool Reset() override {
     frozen_s_ = -1;
@@ -466,6 +476,7 @@ class WsAudioDecoder final : public ResponseDecoder {
     audio_.Reset();
     return true;
   }
+  void set_capture(AudioCapture* capture) override { audio_.set_capture(capture); }
 
  private:
   EventAudio audio_;

@@ -18,6 +18,8 @@
 
 namespace ttsbench::agent {
 
+class AudioCapture;  // agent/client/audio_capture.h
+
 // A complete request, built before the level starts so the hot path only writes bytes.
 struct PreparedRequest {
   std::string wire;                   // HTTP: the request as written on the socket; command: stdin
@@ -61,9 +63,13 @@ class ResponseDecoder {
   // The analyser of this answer's audio (plan audio_checks), or null: every audio byte fed to
   // the meter is also given to it. Set by the transport before the answer is read.
   void set_analyser(common::AudioAnalyser* analyser) { analyser_ = analyser; }
+  // The ASR check's sample (null: off): the bytes the audio meter is fed are appended there
+  // too, until set to null again.
+  virtual void set_capture(AudioCapture* capture) { capture_ = capture; }
 
  protected:
   common::AudioAnalyser* analyser_ = nullptr;
+  AudioCapture* capture_ = nullptr;
 };
 
 // TLS settings of a target: certificates are verified against the system store plus `ca_file`

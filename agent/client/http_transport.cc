@@ -205,6 +205,7 @@ class HttpConnection final : public ClientConnection {
       if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
       decoder = *d;
       decoder->set_analyser(ctx.analyser);
+      decoder->set_capture(ctx.capture);  // the ASR sample, or null
     }
     BodySink sink;
     sink.decoder = decoder;

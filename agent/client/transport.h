@@ -49,6 +49,8 @@ struct ExchangeContext {
   // The analyser of this request's audio (plan audio_checks, begun by the caller), or null:
   // the answer is not analysed. CompleteAnswer fills rec.analysis from it.
   common::AudioAnalyser* analyser = nullptr;
+  // The ASR check's sample (plan asr): the answer's audio is kept there; null when off.
+  AudioCapture* capture = nullptr;
 };
 
 class ClientConnection {

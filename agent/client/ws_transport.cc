@@ -139,6 +139,7 @@ class WsConnection final : public ClientConnection {
     if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
     ResponseDecoder* const decoder = *d;
     decoder->set_analyser(ctx.analyser);
+    decoder->set_capture(ctx.capture);  // the ASR sample, or null
     int64_t bytes = 0;
     ChunkTimeline timeline(gaps_ns_);
     const bool streamed = rec.streamed();

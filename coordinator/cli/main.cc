@@ -112,6 +112,10 @@ struct LoadFlags {
   std::string stutter;
   std::optional<int> audio_sample;
   std::string audible_warn;
+  // The optional ASR check (plan asr): the recogniser's command line, samples, timeout.
+  std::string asr_command;
+  int asr_sample = 0;
+  std::string asr_timeout;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
@@ -271,6 +275,15 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--audible-warn", f.audible_warn,
                   "audio checks: warn when TTFA-audible p50 exceeds TTFA p50 by this (default "
                   "200ms)");
+  cmd->add_option("--asr-command", f.asr_command,
+                  "ASR check: a speech recogniser run on a sample of each level's audio after "
+                  "the run, {wav} its WAV path, text on stdout (e.g. \"pocketsphinx_continuous "
+                  "-infile {wav} -logfn /dev/null\"); WER/CER per level");
+  cmd->add_option("--asr-sample", f.asr_sample,
+                  "ASR check: successful measured requests per level recognised (default 5)")
+      ->check(CLI::Range(1, 100));
+  cmd->add_option("--asr-timeout", f.asr_timeout,
+                  "ASR check: one recogniser run's bound, killed past it (default 60s)");
 }
 
 // A duration flag in seconds, within [min_s, max_s]; `zero_ok` lets 0 mean "not set".
@@ -485,6 +498,15 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
     agents->set_spawn(f.agents);
   }
   agents->set_listen(f.listen);
+  if (!f.asr_command.empty()) {
+    plan.mutable_asr()->set_command(f.asr_command);
+    plan.mutable_asr()->set_sample_per_level(f.asr_sample);
+    auto asr_timeout = DurationFlag("--asr-timeout", f.asr_timeout, 0.001, 3600, false);
+    if (!asr_timeout.ok()) return asr_timeout.status();
+    plan.mutable_asr()->set_timeout_s(*asr_timeout);
+  } else if (f.asr_sample != 0 || !f.asr_timeout.empty()) {
+    return absl::InvalidArgumentError("--asr-sample and --asr-timeout need --asr-command");
+  }
   if (auto st = ttsbench::coordinator::ValidatePlan(plan, nullptr); !st.ok()) return st;
   return plan;
 }
@@ -1020,6 +1042,16 @@ int main(int argc, char** argv) {
     }
     req.allow_commands.push_back(
         ttsbench::agent::QuoteCommandWords(std::vector<std::string>(argv.begin(), argv.end())));
+  }
+  // The recogniser typed with --asr-command is the user's own choice, as --command is; a plan
+  // file's asr.command needs --allow-command.
+  if (!*run) {
+    const LoadFlags& flags = *voices          ? voices_flags
+                             : *capacity      ? cap_flags
+                             : *demo          ? demo_flags
+                             : *comprehensive ? comp_flags
+                                              : server_flags;
+    req.asr_command_typed = !flags.asr_command.empty();
   }
   req.progress = true;
   if (print_plan) {

@@ -852,6 +852,29 @@ absl::Status CheckAgents(v1::AgentsPlan& a, const Checker& c) {
   return absl::OkStatus();
 }
 
+// plan asr: the optional ASR check (DESIGN.md "ASR check"); defaults filled in.
+absl::Status CheckAsr(v1::Plan& plan, const Checker& c) {
+  if (!plan.has_asr()) return absl::OkStatus();
+  v1::AsrCheck& a = *plan.mutable_asr();
+  if (a.command().empty()) {
+    return c.Error("asr.command",
+                   "required: the recogniser's command line, with {wav} where the sample's WAV "
+                   "path goes");
+  }
+  auto words = agent::SplitCommandWords(a.command());
+  if (!words.ok()) return c.Error("asr.command", words.status().message());
+  if (std::none_of(words->begin(), words->end(),
+                   [](const std::string& w) { return absl::StrContains(w, "{wav}"); })) {
+    return c.Error("asr.command", "has no {wav} (where the sample's WAV path goes)");
+  }
+  if (a.sample_per_level() == 0) a.set_sample_per_level(5);
+  RETURN_IF_ERROR(c.Between("asr.sample_per_level", a.sample_per_level(), 1, 100));
+  if (a.timeout_s() == 0) a.set_timeout_s(60);
+  RETURN_IF_ERROR(c.Between("asr.timeout_s", a.timeout_s(), 0.001, 3600));
+  if (a.sample_rate() == 0) a.set_sample_rate(16000);
+  return c.Between("asr.sample_rate", a.sample_rate(), 8000, 192000);
+}
+
 // common/slo.h owns the grammar; this only says where in the plan a bad entry is.
 absl::Status CheckSlos(const v1::Plan& plan, const Checker& c) {
   size_t bad = 0;
@@ -1107,6 +1130,7 @@ absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
   RETURN_IF_ERROR(CheckSlos(plan, c));
   RETURN_IF_ERROR(CheckAudioChecks(*plan.mutable_audio_checks(), c));
   RETURN_IF_ERROR(CheckAudioQualityBounds(plan.audio_checks(), c));
+  RETURN_IF_ERROR(CheckAsr(plan, c));
   if (!plan.output().metrics_addr().empty()) {
     if (auto st = common::ValidateHostPort(plan.output().metrics_addr()); !st.ok()) {
       return c.Error("output.metrics_addr", st.message());

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/cli/plan_file.h"
 #include "coordinator/report/audio_quality.h"
+#include "coordinator/report/asr_report.h"
 #include "coordinator/report/report.h"
 #include "coordinator/sessions/sessions.h"
 
@@ -302,7 +303,7 @@ absl::StatusOr<std::string> RenderHtmlReport(const std::string& dir, const v1::S
 
   absl::StrAppend(&out, "<h2>Levels</h2>\n", LevelsTable(s),
                   "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s),
-                  "<h2>SLO verdicts</h2>\n", SloSection(s), AudioQualityHtml(s),
+                  "<h2>SLO verdicts</h2>\n", SloSection(s), AudioQualityHtml(s), AsrHtmlSection(s),
                   "<h2>Warnings</h2>\n");
   if (s.warnings_size() == 0) {
     absl::StrAppend(&out, "<p class=\"muted\">None.</p>\n");

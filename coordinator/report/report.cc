@@ -18,6 +18,7 @@
 #include "common/slo.h"
 #include "common/url.h"
 #include "coordinator/report/audio_quality.h"
+#include "coordinator/report/asr_report.h"
 #include "coordinator/run/capacity.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -146,7 +147,7 @@ std::string SummaryCsv(const v1::Session& session) {
   std::string out;
   common::CsvWriter csv(&out);
   // DESIGN.md's columns first, in order; new columns are only ever appended.
-  csv.Row({OpenLoop(session) ? "Rate" : "Concurrency",
+  csv.Add({OpenLoop(session) ? "Rate" : "Concurrency",
            "ASPS",
            "RTF_Mean",
            "RTF_Median",
@@ -195,6 +196,8 @@ std::string SummaryCsv(const v1::Session& session) {
            "TTFA_Audible_p95_ms",
            "TTFA_Audible_p99_ms",
            "Leading_Silence_p50_ms"});
+  if (session.has_asr()) csv.Add(AsrCsvColumns());  // the ASR check's, when it ran
+  csv.EndRow();
   for (const v1::LevelStats& l : session.levels()) {
     // A statistic of no request is no number: per-success figures are empty when nothing
     // succeeded, stream figures (gaps, underrun, continuity) when nothing streamed.
@@ -250,8 +253,9 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(audible ? Num(l.ttfa_audible_ms().p95()) : std::string())
         .Field(audible ? Num(l.ttfa_audible_ms().p99()) : std::string())
         .Field(l.leading_silence_ms().count() > 0 ? Num(l.leading_silence_ms().p50())
-                                                  : std::string())
-        .EndRow();
+                                                  : std::string());
+    if (session.has_asr()) csv.Add(AsrCsvCells(l));
+    csv.EndRow();
   }
   return out;
 }
@@ -655,6 +659,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
                                             r.slo(), Where(session, l), SloValue(r)));
     }
   }
+  absl::StrAppend(&out, AsrConsoleLines(session));  // "" without an ASR check
   for (const std::string& w : session.warnings()) absl::StrAppend(&out, "warning: ", w, "\n");
   return out;
 }

@@ -77,7 +77,10 @@ class SessionReactor final
       ev.records = std::move(spare_);
       ev.records.clear();
       ev.records.reserve(static_cast<size_t>(batch.records_size()));
-      for (const v1::RequestRecord& r : batch.records()) ev.records.push_back(common::FromProto(r));
+      for (const v1::RequestRecord& r : batch.records()) {
+        ev.records.push_back(common::FromProto(r));
+        if (r.has_asr_format()) TakeAsrSample(r, &ev.asr_samples);  // plan asr only
+      }
     } else {
       if (in_->has_hello()) ev.peer = peer_;
       ev.msg = *in_;  // off the arena: the orchestrator keeps some (Hello, ShardDone)

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/record_store.h"
+#include "coordinator/run/asr.h"
 #include "ttsbench/v1/ttsbench.grpc.pb.h"
 
 namespace ttsbench::coordinator {
@@ -33,6 +34,7 @@ struct AgentEvent {
   uint64_t batch_seq = 0;
   uint32_t batch_level = 0;
   std::vector<common::Record> records;
+  std::vector<AsrSampleAudio> asr_samples;  // kRecords: the ASR check's audio (plan asr)
 };
 
 class SessionReactor;

@@ -283,6 +283,10 @@ class Orchestrator::Impl {
     a.last_seq = std::max(a.last_seq, ev.batch_seq);
     if (ev.batch_level >= r_.levels.size()) return;
     r_.levels[ev.batch_level].records.Append(ev.records, static_cast<uint32_t>(index));
+    for (const AsrSampleAudio& s : ev.asr_samples) {  // plan asr only
+      r_.levels[ev.batch_level].asr_samples.push_back(s);
+      r_.levels[ev.batch_level].asr_samples.back().agent = static_cast<uint32_t>(index);
+    }
     LevelCounts& counts = counts_[ev.batch_level];
     for (const common::Record& r : ev.records) {
       counts.measured += !r.warmup;
@@ -423,6 +427,7 @@ class Orchestrator::Impl {
     const std::vector<int64_t> iters = SplitByWeight(load.iterations(), share);
     const std::vector<int64_t> warm = SplitByWeight(load.warmup(), share);
     const std::vector<int64_t> caps = SplitByWeight(load.max_inflight(), share);
+    const std::vector<int64_t> asr = SplitByWeight(o_.plan.asr().sample_per_level(), share);
     int64_t max_uncertainty = 0;
     in_level_ = true;
     last_tick_ns_ = SteadyNowNs();
@@ -458,6 +463,7 @@ class Orchestrator::Impl {
       }
       *as->mutable_load() = load;
       if (o_.plan.audio_checks().enabled()) *as->mutable_audio_checks() = o_.plan.audio_checks();
+      as->set_asr_sample(static_cast<int32_t>(asr[i]));
       hub_.Send(a.conn, std::move(m));
     }
     // Every bound of the level from the one model the agents use too.

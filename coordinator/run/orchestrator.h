@@ -13,6 +13,7 @@
 #include "common/histogram.h"
 #include "common/record_store.h"
 #include "coordinator/run/agent_hub.h"
+#include "coordinator/run/asr.h"
 #include "ttsbench/v1/ttsbench.pb.h"
 
 namespace ttsbench::coordinator {
@@ -57,6 +58,8 @@ struct LevelData {
   // Stopped their load early because their lease lapsed (the coordinator was unheard); still
   // connected, so they take part in later levels (failure_policy: continue).
   std::vector<std::string> lapsed_agents;
+  // plan asr: the audio the agents kept for the recogniser (RequestRecord.asr_audio).
+  std::vector<AsrSampleAudio> asr_samples;
   bool degraded() const { return !lost_agents.empty() || !lapsed_agents.empty(); }
 };
 

@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "agent/client/command_allowlist.h"
+#include "agent/client/dialect.h"
 #include "common/metrics.h"
 #include "common/stats.h"
 #include "common/status_macros.h"
@@ -28,6 +29,7 @@
 #include "coordinator/report/plots.h"
 #include "coordinator/report/report.h"
 #include "coordinator/run/agent_hub.h"
+#include "coordinator/run/asr.h"
 #include "coordinator/run/capacity.h"
 #include "coordinator/run/live_metrics.h"
 #include "coordinator/run/local_agents.h"
@@ -210,6 +212,32 @@ absl::StatusOr<std::vector<std::string>> AllowedCommand(const v1::Target& target
   return allow;
 }
 
+// plan asr: the recogniser's words, argv[0] resolved on PATH. Refused before any process starts
+// when it does not parse, names no program, or (from a plan file) is not an --allow-command.
+absl::StatusOr<std::vector<std::string>> AsrArgv(const v1::AsrCheck& asr,
+                                                 const SessionRequest& request) {
+  auto words = agent::SplitCommandWords(asr.command());
+  if (!words.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("asr.command: ", words.status().message()));
+  }
+  if (!request.asr_command_typed) {
+    auto list = agent::CommandAllowlist::Parse(request.allow_commands, request.path_env);
+    if (!list.ok()) return list.status();
+    if (auto checked = list->Check(*words, request.path_env); !checked.ok()) {
+      return absl::Status(checked.status().code(),
+                          absl::StrCat("asr.command: ", checked.status().message(),
+                                       " (allow it with --allow-command \"",
+                                       agent::QuoteCommandWords(*words), "\")"));
+    }
+  }
+  auto program = agent::ResolveProgram((*words)[0], request.path_env);
+  if (!program.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("asr.command: ", program.status().message()));
+  }
+  (*words)[0] = *program;
+  return words;
+}
+
 // RunSession's steps: prints the console table and "Session written to" on `out`, the rest on
 // `err`; fills `outcome` with the session, its folder and the reason of a failure.
 int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostream& err,
@@ -238,6 +266,12 @@ int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostre
     auto allowed = AllowedCommand(plan.target(), request.allow_commands, request.path_env);
     if (!allowed.ok()) return fail(kExitUsage, allowed.status().message());
     allowed_programs = std::move(*allowed);
+  }
+  std::vector<std::string> asr_argv;  // plan asr: the recogniser, checked before the run
+  if (plan.has_asr()) {
+    auto argv = AsrArgv(plan.asr(), request);
+    if (!argv.ok()) return fail(kExitUsage, argv.status().message());
+    asr_argv = std::move(*argv);
   }
   if (auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
       !slos.ok()) {
@@ -403,6 +437,9 @@ int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostre
     session.set_slo_passed(capacity.found() > 0);
     *session.mutable_capacity() = capacity;
   }
+  // The ASR check (plan asr) after the load, so the recogniser never competes with it.
+  if (plan.has_asr())
+    RunAsrCheck(plan.asr(), asr_argv, options.texts, dir, result.levels, session, err);
   const bool slo_passed = session.slo_passed();
   // Files first: nothing measured is lost even if the console is gone.
   const absl::Status written = WriteSessionOutputs(dir, session, result.levels, err);

@@ -36,6 +36,9 @@ struct SessionRequest {
   // PATH to resolve names with. Remote agents decide for themselves; a plan never allows.
   std::vector<std::string> allow_commands;
   std::string path_env;
+  // plan asr: the recogniser's command line was typed (--asr-command), the user's own choice;
+  // otherwise (a plan file's asr.command) it must be one of allow_commands.
+  bool asr_command_typed = false;
 };
 
 // The headers that carry the plan's token, read from the environment variable or file the plan

@@ -56,3 +56,11 @@ printf '\x00{"type":"speech.audio.delta","audio":"AAAAAAAA"}' >"$dir/ws_message/
 printf '\x01{"audio":"AAAA","isFinal":null,"normalizedAlignment":null}' >"$dir/ws_message/elevenlabs"
 printf '\x02{"type":"tts_meta","sample_rate":24000,"encoding":"pcm_f32le"}' >"$dir/ws_message/torch"
 printf '\x03{"meta":{"kind":"end","last":true},"data":{"audio":"QUJD"}}' >"$dir/ws_message/template"
+# The ASR check's WAV conversion: format index, rate / 100 (LE 16-bit), channels, then audio.
+mkdir -p "$dir/asr_wav"
+bash "$corpus" wav_stream 8000 1 300 "$tmp/body"
+{ printf '\x00\x50\x00\x01'; cat "$tmp/body"; } >"$dir/asr_wav/wav_stream"
+bash "$corpus" mp3_cbr 8000 1 2000 "$tmp/body"
+{ printf '\x01\x50\x00\x01'; cat "$tmp/body"; } >"$dir/asr_wav/mp3"
+bash "$corpus" pcm_s16le 8000 2 400 "$tmp/body"
+{ printf '\x06\xdc\x00\x02'; cat "$tmp/body"; } >"$dir/asr_wav/pcm_s16le"
