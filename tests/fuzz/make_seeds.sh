@@ -41,3 +41,10 @@ printf '\x00{"type":"speech.audio.delta","audio":"AAAAAAAA"}' >"$dir/ws_message/
 printf '\x01{"audio":"AAAA","isFinal":null,"normalizedAlignment":null}' >"$dir/ws_message/elevenlabs"
 printf '\x02{"type":"tts_meta","sample_rate":24000,"encoding":"pcm_f32le"}' >"$dir/ws_message/torch"
 printf '\x03{"meta":{"kind":"end","last":true},"data":{"audio":"QUJD"}}' >"$dir/ws_message/template"
+
+# Prometheus text pages for fuzz_prometheus: the DCGM exporter's and vLLM's shapes.
+mkdir -p "$dir/prometheus"
+printf '# HELP DCGM_FI_DEV_POWER_USAGE Power draw (in W).\n# TYPE DCGM_FI_DEV_POWER_USAGE gauge\nDCGM_FI_DEV_POWER_USAGE{gpu="0",UUID="GPU-1"} 61.2 1395066363000\n' \
+  >"$dir/prometheus/dcgm"
+printf '# TYPE vllm:e2e histogram\nvllm:e2e_bucket{le="+Inf",model_name="m\\"q\\\\"} 3\nvllm:e2e_sum NaN\nvllm:e2e_count -Inf\n' \
+  >"$dir/prometheus/vllm"
