@@ -184,7 +184,12 @@ void GroupLoadOptions(CLI::App& cmd) {
                                              {"agents", "Fleet"},
                                              {"expect-agents", "Fleet"},
                                              {"listen", "Fleet"},
-                                             {"agent-timeout", "Fleet"}};
+                                             {"agent-timeout", "Fleet"},
+                                             {"scrape", "Telemetry and cost"},
+                                             {"scrape-interval", "Telemetry and cost"},
+                                             {"scrape-timeout", "Telemetry and cost"},
+                                             {"scrape-series", "Telemetry and cost"},
+                                             {"cost-per-replica-hour", "Telemetry and cost"}};
   for (CLI::Option* opt : cmd.get_options({})) {
     for (const std::string& l : opt->get_lnames()) {
       if (auto it = kGroups->find(l); it != kGroups->end()) {

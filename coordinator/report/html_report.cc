@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/cli/plan_file.h"
 #include "coordinator/report/report.h"
+#include "coordinator/run/telemetry.h"
 #include "coordinator/sessions/sessions.h"
 
 namespace ttsbench::coordinator {
@@ -192,6 +193,7 @@ std::string Caption(const std::string& file) {
        "Requests in flight and completions per second over the session; dotted lines mark the "
        "start of each level."},
       {"asps_by_series.png", "ASPS per level, one bar per series."},
+      {"telemetry.png", "Scraped server telemetry over the session, one panel per series."},
   };
   auto it = kCaptions.find(file);
   return it == kCaptions.end() ? file : absl::StrCat(file, ": ", it->second);
@@ -297,7 +299,7 @@ absl::StatusOr<std::string> RenderHtmlReport(const std::string& dir, const v1::S
   }
 
   absl::StrAppend(&out, "<h2>Levels</h2>\n", LevelsTable(s),
-                  "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s),
+                  "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s), TelemetryHtml(s),
                   "<h2>SLO verdicts</h2>\n", SloSection(s), "<h2>Warnings</h2>\n");
   if (s.warnings_size() == 0) {
     absl::StrAppend(&out, "<p class=\"muted\">None.</p>\n");

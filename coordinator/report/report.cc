@@ -18,6 +18,7 @@
 #include "common/slo.h"
 #include "common/url.h"
 #include "coordinator/run/capacity.h"
+#include "coordinator/run/telemetry.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ttsbench::coordinator {
@@ -145,7 +146,13 @@ std::string SummaryCsv(const v1::Session& session) {
   std::string out;
   common::CsvWriter csv(&out);
   // DESIGN.md's columns first, in order; new columns are only ever appended.
-  csv.Row({OpenLoop(session) ? "Rate" : "Concurrency",
+  // Then cost, energy and telemetry columns (issue 14).
+  auto columns = [&](std::initializer_list<std::string> names) {
+    for (const std::string& name : names) csv.Field(name);
+    TelemetryCostColumns(session, nullptr, csv);
+    csv.EndRow();
+  };
+  columns({OpenLoop(session) ? "Rate" : "Concurrency",
            "ASPS",
            "RTF_Mean",
            "RTF_Median",
@@ -239,8 +246,9 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(Num(l.max_agent_cpu_pct()))
         .Field(l.series())
         .Field(SloCell(l))
-        .Field(l.cancelled())
-        .EndRow();
+        .Field(l.cancelled());
+    TelemetryCostColumns(session, &l, csv);
+    csv.EndRow();
   }
   return out;
 }
@@ -609,6 +617,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
     absl::StrAppend(&out, "No successful requests.\n");
   }
   absl::StrAppend(&out, ErrorBreakdown(session));
+  absl::StrAppend(&out, TelemetryCostConsole(session));  // issue 14
   if (session.has_capacity()) {
     absl::StrAppend(&out, CapacitySummary(session.capacity(), session.plan().capacity()));
   }
