@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "common/csv.h"
 #include "gtest/gtest.h"
 #include "synth/synth_server.h"
+#include "synth/tls_cert.h"
 
 namespace ttsbench::coordinator {
 namespace {
@@ -298,6 +300,41 @@ TEST(TelemetryScraperTest, ScrapesTheSynthAndWarnsOfHungAndGarbageTargets) {
   EXPECT_TRUE(power);
   EXPECT_TRUE(running);
   EXPECT_NEAR(EnergyJoules(series, t0, t1, kS), 70.0 * static_cast<double>(t1 - t0) / kS, 1e-6);
+}
+
+TEST(TelemetryScraperTest, ScrapesHttpsVerifiedWithTheCaFileAndRefusesAnUntrustedOne) {
+  auto cert = synth::MakeSelfSignedCertificate({"127.0.0.1"});
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  synth::SynthOptions so;
+  so.tls_cert_pem = cert->cert;
+  so.tls_key_pem = cert->key;
+  auto synth = synth::SynthServer::Start(so);
+  ASSERT_TRUE(synth.ok()) << synth.status();
+  const std::string ca = ::testing::TempDir() + "/telemetry_test_ca.pem";
+  {
+    std::ofstream f(ca);
+    f << cert->cert;
+  }
+  v1::Telemetry plan;
+  plan.add_scrape(absl::StrCat("https://127.0.0.1:", (*synth)->port(), "/metrics"));
+  plan.set_interval_s(0.1);
+  for (const bool trusted : {true, false}) {
+    auto scraper = TelemetryScraper::Start(plan, trusted ? ca : "", false);
+    ASSERT_TRUE(scraper.ok()) << scraper.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    (*scraper)->Stop();
+    const auto targets = (*scraper)->Targets();
+    ASSERT_EQ(targets.size(), 1u);
+    EXPECT_GE(targets[0].scrapes(), 2u);
+    if (trusted) {
+      EXPECT_EQ(targets[0].failed(), 0u) << targets[0].first_error();
+      EXPECT_EQ(targets[0].series(), 5u);
+    } else {
+      EXPECT_EQ(targets[0].failed(), targets[0].scrapes());
+      EXPECT_TRUE(absl::StrContains(targets[0].first_error(), "certificate verify failed"))
+          << targets[0].first_error();
+    }
+  }
 }
 
 TEST(TelemetryScraperTest, BadUrlIsAnErrorNamingIt) {
