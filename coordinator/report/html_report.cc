@@ -57,6 +57,9 @@ std::string PlanYaml(const v1::Plan& plan) {
   // redacted all the same in case a user put a credential where a name was expected.
   v1::Plan copy = plan;
   copy.mutable_target()->set_url(RedactUrl(copy.target().url()));
+  if (copy.has_telemetry()) {
+    for (std::string& u : *copy.mutable_telemetry()->mutable_scrape()) u = RedactUrl(u);
+  }
   for (v1::Header& h : *copy.mutable_target()->mutable_headers()) {
     if (LooksSecret(h.name())) h.set_value("<redacted>");
   }
