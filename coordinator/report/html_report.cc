@@ -15,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/cli/plan_file.h"
 #include "coordinator/report/report.h"
-#include "coordinator/run/telemetry.h"
+#include "coordinator/report/telemetry_report.h"
 #include "coordinator/sessions/sessions.h"
 
 namespace ttsbench::coordinator {

@@ -27,7 +27,7 @@
 #include "common/records.h"
 #include "common/stats.h"
 #include "common/status_macros.h"
-#include "coordinator/run/telemetry.h"
+#include "coordinator/report/telemetry_report.h"
 #include "coordinator/sessions/sessions.h"
 
 extern char** environ;

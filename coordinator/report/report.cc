@@ -17,8 +17,8 @@
 #include "common/records.h"
 #include "common/slo.h"
 #include "common/url.h"
+#include "coordinator/report/telemetry_report.h"
 #include "coordinator/run/capacity.h"
-#include "coordinator/run/telemetry.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ttsbench::coordinator {

@@ -12,7 +12,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/csv.h"
 #include "common/prometheus_text.h"
 #include "coordinator/run/orchestrator.h"
 #include "ttsbench/v1/ttsbench.pb.h"
@@ -115,25 +114,6 @@ void ApplyCapacityCost(const v1::Plan& plan, const v1::Session& session,
                        v1::CapacityResult& capacity);
 
 inline constexpr double kHoursPerMonth = 730;
-
-// summary.csv's columns of cost, energy and each summarised series (header when `level` is
-// null): Cost_per_Audio_Hour_USD, Cost_per_M_Chars_USD, Replica_Hours, Energy_J, Audio_s_per_J,
-// then "<name> <series> mean|p95|max" per series the session summarised; none at all in a
-// session without price, energy or telemetry.
-void TelemetryCostColumns(const v1::Session& session, const v1::LevelStats* level,
-                          common::CsvWriter& csv);
-// The console's lines: each level's telemetry (mean / p95 / max), cost and energy; "" if none.
-std::string TelemetryCostConsole(const v1::Session& session);
-// telemetry.png: one panel per summarised series (6 at most) from telemetry.csv, on the
-// session's timeline with the level starts dotted, `width` wide and as tall as the panels need
-// (at least `height`; the terminal is set back to width x height after); data in `work_dir`.
-// Returns the gnuplot commands ("" when nothing was summarised) and adds the PNG's name to `pngs`.
-absl::StatusOr<std::string> TelemetryPlot(const std::string& csv_path, const v1::Session& session,
-                                          const std::vector<LevelData>& levels,
-                                          const std::string& work_dir, int width, int height,
-                                          std::vector<std::string>* pngs);
-// report.html's section: scrape targets, per-level summaries, cost and energy ("" if none).
-std::string TelemetryHtml(const v1::Session& session);
 
 }  // namespace ttsbench::coordinator
 
