@@ -199,6 +199,12 @@ int Run(int argc, char** argv) {
   app.add_option("--misbehave", options.misbehave,
                  "a broken server: endless-sse-line (SSE answers), endless-json (JSON answers) "
                  "or endless-ws-text (torch-inference /audio/ws): one that never ends");
+  app.add_option("--idle-watts", options.idle_watts,
+                 "GET /metrics: simulated power draw with no slot busy (W)")
+      ->capture_default_str();
+  app.add_option("--watts-per-slot", options.watts_per_busy_slot,
+                 "GET /metrics: simulated power added per busy slot (W)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);

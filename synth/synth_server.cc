@@ -74,7 +74,18 @@ constexpr std::string_view kElevenLabsPrefix = "/v1/text-to-speech/";
 // from a foreign thread and nobody polls.
 class SlotPool {
  public:
-  explicit SlotPool(int slots) : free_(slots) {}
+  explicit SlotPool(int slots) : slots_(slots), free_(slots) {}
+
+  // For /metrics: slots in use, requests queued for one, slot uses finished.
+  struct Snapshot {
+    int busy = 0;
+    size_t queued = 0;
+    uint64_t done = 0;
+  };
+  Snapshot Read() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Snapshot{slots_ - free_, waiters_.size(), done_};
+  }
 
   // True once the caller holds a slot; false when the server is shutting down. `*waited` says
   // whether the caller had to queue for it.
@@ -105,6 +116,7 @@ class SlotPool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (shut_down_) return;
+      ++done_;
       if (waiters_.empty()) {
         ++free_;
         return;
@@ -132,7 +144,9 @@ class SlotPool {
   };
 
   std::mutex mu_;
+  const int slots_;
   int free_;
+  uint64_t done_ = 0;
   bool shut_down_ = false;
   std::deque<std::shared_ptr<Waiter>> waiters_;
 };
@@ -312,6 +326,41 @@ struct State {
                    {"websocket_sessions", websocket_sessions.load()},
                    {"websocket_requests", websocket_requests.load()},
                    {"unauthorized", unauthorized.load()}});
+  }
+
+  // GET /metrics: the slot model in Prometheus text format (exposition 0.0.4), under the names
+  // of the exporters a real deployment has, so ttsbench's telemetry reads it as it reads them:
+  // vLLM's scheduler gauges, the DCGM exporter's GPU power and utilisation (power simulated as
+  // idle_watts + watts_per_busy_slot x busy slots), and the synth's own request counter.
+  std::string MetricsText() {
+    const SlotPool::Snapshot snap = pool.Read();
+    const int slots = options.model.slots;
+    const double watts = options.idle_watts + options.watts_per_busy_slot * snap.busy;
+    return absl::StrCat(
+        "# HELP vllm:num_requests_running Requests holding a synthesis slot.\n"
+        "# TYPE vllm:num_requests_running gauge\n"
+        "vllm:num_requests_running{model_name=\"synth-tts-1\"} ",
+        snap.busy, "\n",
+        "# HELP vllm:num_requests_waiting Requests queued for a slot.\n"
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        "vllm:num_requests_waiting{model_name=\"synth-tts-1\"} ",
+        snap.queued, "\n",
+        "# HELP DCGM_FI_DEV_POWER_USAGE Power draw (in W), simulated.\n"
+        "# TYPE DCGM_FI_DEV_POWER_USAGE gauge\n"
+        "DCGM_FI_DEV_POWER_USAGE{gpu=\"0\",modelName=\"ttsbench-synth\"} ",
+        watts, "\n",
+        "# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %): busy slots / slots.\n"
+        "# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n"
+        "DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",modelName=\"ttsbench-synth\"} ",
+        slots > 0 ? 100.0 * snap.busy / slots : 0.0, "\n",
+        "# HELP ttsbench_synth_slots Parallel synthesis slots.\n"
+        "# TYPE ttsbench_synth_slots gauge\n"
+        "ttsbench_synth_slots ",
+        slots, "\n",
+        "# HELP ttsbench_synth_requests_total Syntheses finished (slot uses).\n"
+        "# TYPE ttsbench_synth_requests_total counter\n"
+        "ttsbench_synth_requests_total ",
+        snap.done, "\n");
   }
 
   Draw NextDraw() {
@@ -722,6 +771,10 @@ class Connection {
       }
       if (target == "/v1/audio/voices") {
         co_return co_await WriteJson(req, http::status::ok, state_.voices_json);
+      }
+      if (target == "/metrics") {
+        co_return co_await WriteJson(req, http::status::ok, state_.MetricsText(),
+                                     "text/plain; version=0.0.4; charset=utf-8");
       }
       if (target == "/stats") {
         // The server's own counters, so tests can see load arrive and stop from the outside.
@@ -1256,10 +1309,11 @@ class Connection {
 
   // ------------------------------------------------------------------------------ helpers
 
-  net::awaitable<bool> WriteJson(const Request& req, http::status status, std::string body) {
+  net::awaitable<bool> WriteJson(const Request& req, http::status status, std::string body,
+                                 std::string_view content_type = "application/json") {
     http::response<http::string_body> res{status, req.version()};
     res.set(http::field::server, kServerName);
-    res.set(http::field::content_type, "application/json");
+    res.set(http::field::content_type, content_type);
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
@@ -1358,6 +1412,10 @@ absl::Status ValidateOptions(const SynthOptions& options) {
   if (options.threads < 1 || options.threads > 256) {
     return absl::InvalidArgumentError(
         absl::StrCat("threads must be in [1, 256], got ", options.threads));
+  }
+  if (!(options.idle_watts >= 0 && options.idle_watts < 1e7 && options.watts_per_busy_slot >= 0 &&
+        options.watts_per_busy_slot < 1e7)) {
+    return absl::InvalidArgumentError("idle_watts and watts_per_busy_slot must be in [0, 1e7) W");
   }
   if (!(options.error_rate >= 0 && options.error_rate <= 1)) {
     return absl::InvalidArgumentError(

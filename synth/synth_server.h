@@ -48,6 +48,9 @@ struct SynthOptions {
   // "endless-json": JSON answers (torch-inference /tts/synthesize, /synthesize) never end;
   // "endless-ws-text": torch-inference /audio/ws answers one text message that never ends.
   std::string misbehave;
+  // GET /metrics: the simulated power draw, idle + per busy slot (W).
+  double idle_watts = 60;
+  double watts_per_busy_slot = 40;
 };
 
 // A snapshot of the server's counters (kept in atomics, so reading never blocks the server).

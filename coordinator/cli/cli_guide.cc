@@ -197,7 +197,12 @@ void GroupLoadOptions(CLI::App& cmd) {
                                              {"min-duration-ratio", "Audio checks"},
                                              {"max-duration-ratio", "Audio checks"},
                                              {"min-envelope-corr", "Audio checks"},
-                                             {"max-flagged-pct", "Audio checks"}};
+                                             {"max-flagged-pct", "Audio checks"},
+                                             {"scrape", "Telemetry and cost"},
+                                             {"scrape-interval", "Telemetry and cost"},
+                                             {"scrape-timeout", "Telemetry and cost"},
+                                             {"scrape-series", "Telemetry and cost"},
+                                             {"cost-per-replica-hour", "Telemetry and cost"}};
   for (CLI::Option* opt : cmd.get_options({})) {
     for (const std::string& l : opt->get_lnames()) {
       if (auto it = kGroups->find(l); it != kGroups->end()) {

@@ -116,6 +116,13 @@ struct LoadFlags {
   std::string asr_command;
   int asr_sample = 0;
   std::string asr_timeout;
+  // Telemetry and cost (issue 14): plan `telemetry:` and `cost:`.
+  std::vector<std::string> scrape;
+  std::string scrape_interval;
+  std::string scrape_timeout;
+  std::vector<std::string> scrape_series;
+  double cost_per_replica_hour = 0;
+  int cost_replicas = 0;  // --replicas outside capacity (where it is capacity.replicas)
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
@@ -284,6 +291,26 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
       ->check(CLI::Range(1, 100));
   cmd->add_option("--asr-timeout", f.asr_timeout,
                   "ASR check: one recogniser run's bound, killed past it (default 60s)");
+  cmd->add_option("--scrape", f.scrape,
+                  "Prometheus endpoint to scrape during the run, e.g. http://gpu-host:9400/metrics "
+                  "(repeatable; demo: 'synth' = its own /metrics)")
+      ->expected(1, -1);
+  cmd->add_option("--scrape-interval", f.scrape_interval, "between scrapes (default 1s)");
+  cmd->add_option("--scrape-timeout", f.scrape_timeout, "one scrape (default: the interval)");
+  cmd->add_option("--scrape-series", f.scrape_series,
+                  "series to keep and summarise: metric names, known keys (gpu_util power "
+                  "fb_used running waiting ...) or prefixes ending in * (default: known names)")
+      ->expected(1, -1);
+  cmd->add_option("--cost-per-replica-hour", f.cost_per_replica_hour,
+                  "USD per server replica-hour: cost per audio-hour and per million characters")
+      ->check(CLI::Range(0.0, 1e9));
+}
+
+// --replicas of the modes other than capacity (whose --replicas is the search's).
+void AddReplicasFlag(CLI::App* cmd, LoadFlags& f) {
+  cmd->add_option("--replicas", f.cost_replicas,
+                  "server replicas behind the URL, for --cost-per-replica-hour (default 1)")
+      ->check(CLI::Range(1, 100000));
 }
 
 // A duration flag in seconds, within [min_s, max_s]; `zero_ok` lets 0 mean "not set".
@@ -472,6 +499,21 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
     a->set_min_envelope_correlation(f.min_envelope_corr);
     a->set_max_flagged_pct(f.max_flagged_pct);
   }
+  if (!f.scrape.empty() || !f.scrape_series.empty()) {
+    v1::Telemetry* tel = plan.mutable_telemetry();
+    for (const std::string& u : f.scrape) tel->add_scrape(u);
+    for (const std::string& sel : f.scrape_series) tel->add_series(sel);
+    auto interval = DurationFlag("--scrape-interval", f.scrape_interval, 0.05, 3600, false);
+    if (!interval.ok()) return interval.status();
+    tel->set_interval_s(*interval);
+    auto scrape_timeout = DurationFlag("--scrape-timeout", f.scrape_timeout, 0.01, 600, false);
+    if (!scrape_timeout.ok()) return scrape_timeout.status();
+    tel->set_timeout_s(*scrape_timeout);
+  }
+  if (f.cost_per_replica_hour > 0 || f.cost_replicas > 0) {
+    plan.mutable_cost()->set_per_replica_hour_usd(f.cost_per_replica_hour);
+    plan.mutable_cost()->set_replicas(f.cost_replicas);
+  }
   plan.mutable_output()->set_metrics_addr(f.metrics_addr);
   plan.mutable_output()->set_jsonl(f.jsonl);
   plan.mutable_output()->set_json(f.json);
@@ -615,6 +657,7 @@ int main(int argc, char** argv) {
   int demo_slots = 4;
   CLI::App* demo = app.add_subcommand("demo", "benchmark the embedded synthetic TTS server");
   AddLoadFlags(demo, demo_flags);
+  AddReplicasFlag(demo, demo_flags);
   demo->add_flag("--streaming,!--no-streaming", demo_flags.streaming,
                  "stream audio (default for demo)");
   demo->add_option("--slots", demo_slots, "parallel synthesis slots of the synthetic server")
@@ -627,6 +670,7 @@ int main(int argc, char** argv) {
   CLI::App* server = app.add_subcommand("server", "benchmark a TTS server");
   server->add_option("--url", url, "base URL of the TTS server (not with --api command)");
   AddLoadFlags(server, server_flags);
+  AddReplicasFlag(server, server_flags);
   server->add_flag("--streaming,!--no-streaming", server_flags.streaming, "request streamed audio");
   server->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
 
@@ -638,6 +682,7 @@ int main(int argc, char** argv) {
   voices->add_option("--url", voices_url, "base URL of the TTS server (not with --api command)");
   voices->add_option("--voices", voices_list, "voices to compare")->expected(1, -1)->required();
   AddLoadFlags(voices, voices_flags);
+  AddReplicasFlag(voices, voices_flags);
   voices->add_flag("--streaming,!--no-streaming", voices_flags.streaming, "request streamed audio");
   voices->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
   CLI::App* comprehensive = app.add_subcommand(
@@ -645,6 +690,7 @@ int main(int argc, char** argv) {
   comprehensive->add_option("--url", comp_url, "base URL of the TTS server")->required();
   comprehensive->add_option("--voices", comp_voices, "voices (default: --voice)")->expected(1, -1);
   AddLoadFlags(comprehensive, comp_flags);
+  AddReplicasFlag(comprehensive, comp_flags);
   comprehensive->add_flag("--print-plan", print_plan, "print the plan as YAML and exit");
   double cap_start = 0, cap_max = 0, cap_resolution = 0;
   int cap_replicas = 0, cap_streams = 0;
@@ -937,6 +983,9 @@ int main(int argc, char** argv) {
                       absl::StrCat("synthetic server: ", started.status().message()));
     }
     synth = std::move(*started);
+    for (std::string& u : demo_flags.scrape) {
+      if (u == "synth") u = absl::StrCat("http://127.0.0.1:", synth->port(), "/metrics");
+    }
     auto plan = BuildPlan("demo", absl::StrCat("http://127.0.0.1:", synth->port()), demo_flags);
     if (!plan.ok()) return Fail(plan.status());
     req.plan = std::move(*plan);

@@ -1114,6 +1114,37 @@ absl::Status CheckAudioQualityBounds(const v1::AudioChecks& a, const Checker& c)
 //   poisson, burstiness 1; agents.spawn 2 (without expect), connect_timeout_s 30,
 //   failure_policy abort, max_clock_uncertainty_ms 10, lease_s 5. Normalised: target.streaming
 //   is true with a stream_format, or a request_template whose audio is sse or websocket.
+// Issue 14: telemetry (--scrape, docs/DESIGN.md "Telemetry") and cost ("Cost and energy").
+absl::Status CheckTelemetryAndCost(v1::Plan& plan, const Checker& c) {
+  if (plan.has_telemetry()) {
+    v1::Telemetry& t = *plan.mutable_telemetry();
+    for (int i = 0; i < t.scrape_size(); ++i) {
+      if (auto url = common::ParseUrl(t.scrape(i)); !url.ok()) {
+        return c.Error(absl::StrCat("telemetry.scrape[", i, "]"), url.status().message());
+      }
+    }
+    if (t.scrape_size() == 0 && t.series_size() > 0) {
+      return c.Error("telemetry.series", "needs telemetry.scrape (the URLs to scrape)");
+    }
+    if (t.interval_s() == 0) t.set_interval_s(1);
+    RETURN_IF_ERROR(c.Between("telemetry.interval_s", t.interval_s(), 0.05, 3600));
+    if (t.timeout_s() == 0) t.set_timeout_s(t.interval_s());
+    RETURN_IF_ERROR(c.Between("telemetry.timeout_s", t.timeout_s(), 0.01, 600));
+    for (int i = 0; i < t.series_size(); ++i) {
+      if (t.series(i).empty()) return c.Error(absl::StrCat("telemetry.series[", i, "]"), "empty");
+    }
+  }
+  if (plan.has_cost()) {
+    v1::Cost& cost = *plan.mutable_cost();
+    RETURN_IF_ERROR(c.Between("cost.per_replica_hour_usd", cost.per_replica_hour_usd(), 0, 1e9));
+    RETURN_IF_ERROR(c.Between("cost.replicas", cost.replicas(), 0, 100000));
+    if (cost.per_replica_hour_usd() == 0 && cost.replicas() > 0) {
+      return c.Error("cost.replicas", "needs cost.per_replica_hour_usd (the price of one)");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
   const Checker c(source);
   RETURN_IF_ERROR(CheckUtf8(plan, "", c));
@@ -1131,6 +1162,7 @@ absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
   RETURN_IF_ERROR(CheckAudioChecks(*plan.mutable_audio_checks(), c));
   RETURN_IF_ERROR(CheckAudioQualityBounds(plan.audio_checks(), c));
   RETURN_IF_ERROR(CheckAsr(plan, c));
+  RETURN_IF_ERROR(CheckTelemetryAndCost(plan, c));
   if (!plan.output().metrics_addr().empty()) {
     if (auto st = common::ValidateHostPort(plan.output().metrics_addr()); !st.ok()) {
       return c.Error("output.metrics_addr", st.message());

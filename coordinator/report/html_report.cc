@@ -17,6 +17,7 @@
 #include "coordinator/report/audio_quality.h"
 #include "coordinator/report/asr_report.h"
 #include "coordinator/report/report.h"
+#include "coordinator/report/telemetry_report.h"
 #include "coordinator/sessions/sessions.h"
 
 namespace ttsbench::coordinator {
@@ -58,6 +59,9 @@ std::string PlanYaml(const v1::Plan& plan) {
   // redacted all the same in case a user put a credential where a name was expected.
   v1::Plan copy = plan;
   copy.mutable_target()->set_url(RedactUrl(copy.target().url()));
+  if (copy.has_telemetry()) {
+    for (std::string& u : *copy.mutable_telemetry()->mutable_scrape()) u = RedactUrl(u);
+  }
   for (v1::Header& h : *copy.mutable_target()->mutable_headers()) {
     if (LooksSecret(h.name())) h.set_value("<redacted>");
   }
@@ -197,6 +201,7 @@ std::string Caption(const std::string& file) {
       {"audio_quality.png",
        "Audio against each text's answer at the lowest level: duration ratio and RMS-envelope "
        "correlation per level (median solid, worst dashed), bounds dotted."},
+      {"telemetry.png", "Scraped server telemetry over the session, one panel per series."},
   };
   auto it = kCaptions.find(file);
   return it == kCaptions.end() ? file : absl::StrCat(file, ": ", it->second);
@@ -302,7 +307,7 @@ absl::StatusOr<std::string> RenderHtmlReport(const std::string& dir, const v1::S
   }
 
   absl::StrAppend(&out, "<h2>Levels</h2>\n", LevelsTable(s),
-                  "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s),
+                  "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s), TelemetryHtml(s),
                   "<h2>SLO verdicts</h2>\n", SloSection(s), AudioQualityHtml(s), AsrHtmlSection(s),
                   "<h2>Warnings</h2>\n");
   if (s.warnings_size() == 0) {

@@ -27,6 +27,7 @@
 #include "common/records.h"
 #include "common/stats.h"
 #include "common/status_macros.h"
+#include "coordinator/report/telemetry_report.h"
 #include "coordinator/sessions/sessions.h"
 
 extern char** environ;
@@ -650,6 +651,12 @@ absl::Status WritePlots(const std::string& dir, const v1::Session& session,
     std::vector<std::string> pngs;
     auto script = builder.Build(work, options, &pngs);
     if (!script.ok()) return script.status();
+    if (!session.telemetry_file().empty()) {  // issue 14: scraped series on the timeline
+      auto tel = TelemetryPlot((fs::path(dir) / session.telemetry_file()).string(), session, levels,
+                               work.string(), options.width, options.height, &pngs);
+      if (!tel.ok()) return tel.status();
+      absl::StrAppend(&*script, *tel);
+    }
     if (pngs.empty()) return absl::OkStatus();
     if (auto st = WriteText(work / kScriptName, *script); !st.ok()) return st;
     absl::Status ran = RunGnuplot(options, work);

@@ -19,6 +19,7 @@
 #include "common/url.h"
 #include "coordinator/report/audio_quality.h"
 #include "coordinator/report/asr_report.h"
+#include "coordinator/report/telemetry_report.h"
 #include "coordinator/run/capacity.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -197,6 +198,7 @@ std::string SummaryCsv(const v1::Session& session) {
            "TTFA_Audible_p99_ms",
            "Leading_Silence_p50_ms"});
   if (session.has_asr()) csv.Add(AsrCsvColumns());  // the ASR check's, when it ran
+  TelemetryCostColumns(session, nullptr, csv);  // cost, energy and telemetry (issue 14)
   csv.EndRow();
   for (const v1::LevelStats& l : session.levels()) {
     // A statistic of no request is no number: per-success figures are empty when nothing
@@ -255,6 +257,7 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(l.leading_silence_ms().count() > 0 ? Num(l.leading_silence_ms().p50())
                                                   : std::string());
     if (session.has_asr()) csv.Add(AsrCsvCells(l));
+    TelemetryCostColumns(session, &l, csv);
     csv.EndRow();
   }
   return out;
@@ -647,6 +650,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
     absl::StrAppend(&out, "No successful requests.\n");
   }
   absl::StrAppend(&out, ErrorBreakdown(session), AudioQualityConsole(session));
+  absl::StrAppend(&out, TelemetryCostConsole(session));  // issue 14
   if (session.has_capacity()) {
     absl::StrAppend(&out, CapacitySummary(session.capacity(), session.plan().capacity()));
   }

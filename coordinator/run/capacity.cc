@@ -140,8 +140,10 @@ absl::StatusOr<v1::CapacityResult> SearchCapacity(const v1::CapacitySearch& sear
   }
   r.set_found(pass);
   r.set_first_failing(fail);
-  if (search.replicas() > 0 && pass > 0) {
-    r.set_per_replica(pass / search.replicas());
+  // --target-streams without --replicas: the URL is one replica.
+  const int replicas = search.replicas() > 0 ? search.replicas() : search.target_streams() > 0;
+  if (replicas > 0 && pass > 0) {
+    r.set_per_replica(pass / replicas);
     if (search.target_streams() > 0) {
       r.set_replicas_needed(
           static_cast<int32_t>(std::ceil(search.target_streams() / r.per_replica())));
@@ -242,6 +244,20 @@ std::string CapacitySummary(const v1::CapacityResult& c, const v1::CapacitySearc
     if (c.replicas_needed() > 0) {
       absl::StrAppend(&out, absl::StrFormat("; replicas needed for %d streams: %d",
                                             search.target_streams(), c.replicas_needed()));
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  // Cost (issue 14): monthly cost of the replicas, and the level found's cost per output.
+  if (c.monthly_cost_usd() > 0 && c.cost_per_replica_hour_usd() > 0) {
+    const double replicas = c.monthly_cost_usd() / (c.cost_per_replica_hour_usd() * 730);
+    absl::StrAppend(
+        &out, absl::StrFormat("  cost: %.0f replica%s x $%.2f/h x 730 h = $%.2f per month",
+                              replicas, replicas == 1 ? "" : "s", c.cost_per_replica_hour_usd(),
+                              c.monthly_cost_usd()));
+    if (c.cost_per_audio_hour_usd() > 0) {
+      absl::StrAppend(
+          &out, absl::StrFormat("; at %g: $%.4f per audio-hour, $%.4f per million chars", c.found(),
+                                c.cost_per_audio_hour_usd(), c.cost_per_million_chars_usd()));
     }
     absl::StrAppend(&out, "\n");
   }

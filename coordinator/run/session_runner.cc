@@ -36,6 +36,7 @@
 #include "coordinator/run/orchestrator.h"
 #include "coordinator/run/preflight.h"
 #include "coordinator/run/self_checks.h"
+#include "coordinator/run/telemetry.h"
 #include "coordinator/sessions/sessions.h"
 
 namespace ttsbench::coordinator {
@@ -181,6 +182,7 @@ void FillSession(const v1::Plan& plan, const std::vector<common::Slo>& slos,
   std::vector<std::string> warnings;
   for (const LevelData& level : result.levels) {
     v1::LevelStats stats = BuildLevelStats(level, plan, slos, CheckBounds{}, &warnings);
+    ApplyCost(plan, stats);  // plan.cost: per audio-hour and per million characters
     for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
     *session.add_levels() = std::move(stats);
   }
@@ -378,6 +380,17 @@ int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostre
           << std::flush;
     };
   }
+  // Telemetry (--scrape): its own thread and io_context for the whole run, each scrape under its
+  // own timeout; a target that is down or answers garbage becomes a warning, never a failure.
+  std::unique_ptr<TelemetryScraper> telemetry;
+  if (plan.telemetry().scrape_size() > 0) {
+    auto started = TelemetryScraper::Start(plan.telemetry(), plan.target().ca_file(),
+                                           plan.target().insecure());
+    if (!started.ok()) {
+      return FailBeforeRun(dir, plan, started.status().message(), kExitUsage, err, outcome);
+    }
+    telemetry = std::move(*started);
+  }
   const std::string started_at = WallClockLabel();
   auto slos = common::ParseSlos(std::vector<std::string>(plan.slo().begin(), plan.slo().end()));
   // A run whose requests mostly failed measured nothing: the default success-rate floor judges
@@ -436,6 +449,14 @@ int RunSessionSteps(const SessionRequest& request, std::ostream& out, std::ostre
     // Probes beyond capacity fail by design: the verdict is whether any load met the SLOs.
     session.set_slo_passed(capacity.found() > 0);
     *session.mutable_capacity() = capacity;
+    ApplyCapacityCost(plan, session, *session.mutable_capacity());
+  }
+  if (telemetry != nullptr) {
+    if (auto st = AddTelemetry(*telemetry, plan.telemetry(), result.levels, result.epoch_ns, dir,
+                               session);
+        !st.ok()) {
+      err << "ttsbench: " << st.message() << "\n";
+    }
   }
   // The ASR check (plan asr) after the load, so the recogniser never competes with it.
   if (plan.has_asr())

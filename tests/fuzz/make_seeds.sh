@@ -64,3 +64,10 @@ bash "$corpus" mp3_cbr 8000 1 2000 "$tmp/body"
 { printf '\x01\x50\x00\x01'; cat "$tmp/body"; } >"$dir/asr_wav/mp3"
 bash "$corpus" pcm_s16le 8000 2 400 "$tmp/body"
 { printf '\x06\xdc\x00\x02'; cat "$tmp/body"; } >"$dir/asr_wav/pcm_s16le"
+
+# Prometheus text pages for fuzz_prometheus: the DCGM exporter's and vLLM's shapes.
+mkdir -p "$dir/prometheus"
+printf '# HELP DCGM_FI_DEV_POWER_USAGE Power draw (in W).\n# TYPE DCGM_FI_DEV_POWER_USAGE gauge\nDCGM_FI_DEV_POWER_USAGE{gpu="0",UUID="GPU-1"} 61.2 1395066363000\n' \
+  >"$dir/prometheus/dcgm"
+printf '# TYPE vllm:e2e histogram\nvllm:e2e_bucket{le="+Inf",model_name="m\\"q\\\\"} 3\nvllm:e2e_sum NaN\nvllm:e2e_count -Inf\n' \
+  >"$dir/prometheus/vllm"

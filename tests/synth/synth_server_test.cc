@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "common/prometheus_text.h"
 #include "tests/synth/http_test_client.h"
 #include "tests/synth/synth_harness.h"
 
@@ -552,6 +555,55 @@ TEST(SynthServerTest, StopWhileRequestsAreQueuedDoesNotHang) {
   // The clients see their connections closed rather than waiting for the 5 s synthesis.
   ioc.run_for(std::chrono::seconds(2));
   EXPECT_TRUE(ioc.stopped());
+}
+
+}  // namespace
+}  // namespace ttsbench::synth
+
+namespace ttsbench::synth {
+namespace {
+
+// GET /metrics: the slot model as Prometheus text, read here by the parser telemetry uses.
+double MetricValue(const std::string& page, const std::string& name) {
+  auto samples = common::ParsePrometheusText(page);
+  EXPECT_TRUE(samples.ok()) << samples.status();
+  if (!samples.ok()) return -1;
+  for (const common::PromSample& s : *samples) {
+    if (s.name == name) return s.value;
+  }
+  ADD_FAILURE() << name << " missing from " << page;
+  return -1;
+}
+
+TEST(SynthServerTest, MetricsExportBusySlotsQueueAndSimulatedPower) {
+  SynthOptions o = FastOptions();
+  o.model.slots = 2;
+  o.model.base_ms = 600;
+  o.model.per_char_ms = 0;
+  o.idle_watts = 55;
+  o.watts_per_busy_slot = 30;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  Reply idle = Get(server->port(), "/metrics");
+  ASSERT_EQ(idle.status(), 200u);
+  EXPECT_EQ(idle.header(http::field::content_type), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(MetricValue(idle.body(), "vllm:num_requests_running"), 0);
+  EXPECT_EQ(MetricValue(idle.body(), "DCGM_FI_DEV_POWER_USAGE"), 55);
+  EXPECT_EQ(MetricValue(idle.body(), "ttsbench_synth_slots"), 2);
+  // Four requests of 600 ms on two slots: while the first two synthesise, two wait.
+  std::string busy;
+  std::thread load(
+      [&] { Concurrent(server->port(), 4, R"({"input":"x","response_format":"pcm"})"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  busy = Get(server->port(), "/metrics").body();
+  load.join();
+  EXPECT_EQ(MetricValue(busy, "vllm:num_requests_running"), 2);
+  EXPECT_EQ(MetricValue(busy, "vllm:num_requests_waiting"), 2);
+  EXPECT_EQ(MetricValue(busy, "DCGM_FI_DEV_POWER_USAGE"), 55 + 2 * 30);
+  EXPECT_EQ(MetricValue(busy, "DCGM_FI_DEV_GPU_UTIL"), 100);
+  const std::string after = Get(server->port(), "/metrics").body();
+  EXPECT_EQ(MetricValue(after, "ttsbench_synth_requests_total"), 4);
+  EXPECT_EQ(MetricValue(after, "vllm:num_requests_running"), 0);
 }
 
 }  // namespace
