@@ -167,6 +167,7 @@ class Session {
     h->add_capabilities("http1");
     h->add_capabilities("api:openai");
     h->add_capabilities("api:torch-inference");
+    h->add_capabilities("api:riva");  // gRPC (agent/client/riva_transport)
     if (!commands_.empty()) h->add_capabilities("api:command");
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);

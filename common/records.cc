@@ -36,6 +36,8 @@ absl::string_view ErrorKindName(v1::ErrorKind kind) {
       return "spawn";
     case v1::ERROR_ENGINE:
       return "engine";
+    case v1::ERROR_GRPC_STATUS:
+      return "grpc_status";
     default:
       return "unknown";
   }

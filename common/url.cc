@@ -27,9 +27,11 @@ absl::StatusOr<Url> ParseUrl(absl::string_view text) {
   }
   Url url;
   url.scheme = std::string(Abs(parsed->scheme()));
-  if (url.scheme != "http" && url.scheme != "https") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid URL '", text, "': scheme must be http or https"));
+  // grpc/grpcs: gRPC targets (api: riva), plaintext HTTP/2 or TLS.
+  if (url.scheme != "http" && url.scheme != "https" && url.scheme != "grpc" &&
+      url.scheme != "grpcs") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid URL '", text, "': scheme must be http or https (grpc or grpcs for api riva)"));
   }
   url.host = std::string(Abs(parsed->encoded_host()));
   if (url.host.empty()) {
@@ -46,7 +48,8 @@ absl::StatusOr<Url> ParseUrl(absl::string_view text) {
     }
     url.port = static_cast<uint16_t>(port);
   } else {
-    url.port = url.tls() ? 443 : 80;
+    // Riva's own default port for plaintext gRPC.
+    url.port = url.tls() ? 443 : url.scheme == "grpc" ? 50051 : 80;
   }
   if (parsed->has_query() || parsed->has_fragment()) {
     return absl::InvalidArgumentError(

@@ -11,11 +11,12 @@
 namespace ttsbench::common {
 
 struct Url {
-  std::string scheme;  // http | https
+  std::string scheme;  // http | https | grpc | grpcs
   std::string host;
   uint16_t port = 0;
   std::string base_path;  // without trailing slash; "" for the root
-  bool tls() const { return scheme == "https"; }
+  bool tls() const { return scheme == "https" || scheme == "grpcs"; }
+  bool grpc() const { return scheme == "grpc" || scheme == "grpcs"; }
 };
 
 absl::StatusOr<Url> ParseUrl(absl::string_view text);

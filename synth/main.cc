@@ -17,11 +17,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "synth/riva_service.h"
 #include "synth/synth_server.h"
 #include "synth/tls_cert.h"
 
 namespace {
 
+using ttsbench::synth::RivaOptions;
+using ttsbench::synth::RivaServer;
 using ttsbench::synth::SynthOptions;
 using ttsbench::synth::SynthServer;
 
@@ -127,10 +130,13 @@ int Run(int argc, char** argv) {
   std::vector<std::string> voices;
   TlsFlags tls;
   std::string api_key_env;
+  std::string riva_listen;
+  std::string riva_function_id_env;
 
   CLI::App app{
       "Synthetic TTS server speaking the OpenAI (incl. SSE), torch-inference (incl. WebSocket), "
-      "Coqui, OpenTTS, Piper and ElevenLabs (incl. WebSocket) APIs with a GPU-like latency "
+      "Coqui, OpenTTS, Piper and ElevenLabs (incl. WebSocket) APIs (and NVIDIA Riva over gRPC with "
+      "--riva-listen) with a GPU-like latency "
       "model, over HTTP and TLS.",
       kProgram};
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 = ephemeral)")
@@ -190,6 +196,13 @@ int Run(int argc, char** argv) {
   app.add_option("--api-key-env", api_key_env,
                  "require the key in this environment variable on audio endpoints (Bearer, "
                  "X-API-Key or xi-api-key)");
+  app.add_option("--riva-listen", riva_listen,
+                 "also serve NVIDIA Riva's RivaSpeechSynthesis over gRPC on HOST:PORT (port 0 = "
+                 "ephemeral; TLS only when TLS is configured); --api-key-env then requires "
+                 "`authorization: Bearer KEY`");
+  app.add_option("--riva-function-id-env", riva_function_id_env,
+                 "with --riva-listen: require gRPC metadata `function-id` equal to this "
+                 "environment variable's value, as a hosted endpoint does");
   app.add_option("--ws-encoding", options.ws_encoding,
                  "torch-inference /audio/ws frames: pcm_f32le or pcm_s16le")
       ->capture_default_str();
@@ -228,6 +241,31 @@ int Run(int argc, char** argv) {
     options.api_key = key;
   }
 
+  RivaOptions riva;
+  if (!riva_listen.empty()) {
+    auto riva_host_port = ParseListen(riva_listen);
+    if (!riva_host_port.ok()) {
+      return Fail(1, absl::StrCat("--riva-listen: ", riva_host_port.status().message()));
+    }
+    riva.listen_host = riva_host_port->first;
+    riva.port = riva_host_port->second;
+    riva.model = options.model;
+    riva.error_rate = options.error_rate;
+    riva.tls_cert_pem = options.tls_cert_pem;
+    riva.tls_key_pem = options.tls_key_pem;
+    riva.api_key = options.api_key;
+    if (!riva_function_id_env.empty()) {
+      const char* id = std::getenv(riva_function_id_env.c_str());
+      if (id == nullptr || *id == '\0') {
+        return Fail(1,
+                    absl::StrCat("--riva-function-id-env: ", riva_function_id_env, " is not set"));
+      }
+      riva.function_id = id;
+    }
+  } else if (!riva_function_id_env.empty()) {
+    return Fail(1, "--riva-function-id-env needs --riva-listen");
+  }
+
   // Registered before the server's threads exist, so no signal can end the process untidily.
   boost::asio::io_context signals_ioc;
   boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
@@ -239,14 +277,29 @@ int Run(int argc, char** argv) {
     const int code = absl::IsInvalidArgument(server.status()) ? 1 : 2;
     return Fail(code, server.status().message());
   }
+  std::unique_ptr<RivaServer> riva_server;
+  if (!riva_listen.empty()) {
+    auto started = RivaServer::Start(riva);
+    if (!started.ok()) {
+      return Fail(absl::IsInvalidArgument(started.status()) ? 1 : 2, started.status().message());
+    }
+    riva_server = std::move(*started);
+  }
   const bool v6 = options.listen_host.find(':') != std::string::npos;
   const std::string where =
       absl::StrCat(v6 ? "[" : "", options.listen_host, v6 ? "]" : "", ":", (*server)->port());
   std::cout << kProgram << " listening on http://" << where;
   if (!options.tls_cert_pem.empty()) std::cout << " and https://" << where;
+  if (riva_server != nullptr) {
+    const bool riva_v6 = riva.listen_host.find(':') != std::string::npos;
+    std::cout << " and riva " << (riva.tls_cert_pem.empty() ? "grpc://" : "grpcs://")
+              << (riva_v6 ? "[" : "") << riva.listen_host << (riva_v6 ? "]" : "") << ":"
+              << riva_server->port();
+  }
   std::cout << std::endl;
 
   signals_ioc.run();
+  if (riva_server != nullptr) riva_server->Stop();
   (*server)->Stop();
   return 0;
 }

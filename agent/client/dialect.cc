@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/client/audio_capture.h"
 #include "agent/client/audio_events.h"
+#include "agent/client/riva_transport.h"
 #include "agent/client/sse.h"
 #include "agent/client/tls.h"
 #include "common/texts.h"
@@ -1008,8 +1009,9 @@ class CommandDialect final : public DialectBase {
   bool as_argument_ = false;
 };
 
-constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",    "opentts",
-                                       "piper",  "elevenlabs",      "template", "command"};
+constexpr absl::string_view kApis[] = {"openai",   "torch-inference", "coqui",
+                                       "opentts",  "piper",           "elevenlabs",
+                                       "template", "command",         "riva"};
 
 }  // namespace
 
@@ -1096,6 +1098,7 @@ absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
     if (absl::Status st = d->Validate(); !st.ok()) return st;
     return std::unique_ptr<Dialect>(std::move(d));
   }
+  if (api == "riva") return MakeRivaDialect(target, url, std::move(secret_headers));
   if (api == "template") {
     auto d = std::make_unique<TemplateDialect>(target, url, std::move(secret_headers));
     if (absl::Status st = d->Validate(); !st.ok()) return st;

@@ -85,7 +85,8 @@ struct TlsOptions {
 // How the load engine talks to the target.
 struct TransportSpec {
   // kCommand: a local program per request (api: command); its "connection" is the process.
-  enum class Kind { kHttp, kWebSocket, kCommand };
+  // kGrpc: a gRPC channel (api: riva); ws_headers are its call metadata.
+  enum class Kind { kHttp, kWebSocket, kCommand, kGrpc };
   Kind kind = Kind::kHttp;
   TlsOptions tls;
   bool streamed = false;  // answers stream whatever target.streaming says (SSE, WebSocket)
@@ -99,6 +100,7 @@ struct TransportSpec {
   bool ws_reuse = false;
   // The server closing the socket ends the answer normally (else it is a read error).
   bool ws_ends_on_close = false;
+  std::string grpc_target;  // kGrpc: the channel's "host:port"
   // target.max_event_bytes: the largest SSE event or WebSocket text message held.
   size_t max_event_bytes = size_t{1} << 20;
 };

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/client/riva_transport.h"
 #include "agent/client/transport_internal.h"
 
 namespace ttsbench::agent {
@@ -223,7 +224,8 @@ void Analyse(ExchangeContext& ctx) {
 }  // namespace internal
 
 bool Reusable(const TransportSpec& spec) {
-  return spec.kind == TransportSpec::Kind::kHttp || spec.ws_reuse;
+  return spec.kind == TransportSpec::Kind::kHttp || spec.kind == TransportSpec::Kind::kGrpc ||
+         spec.ws_reuse;
 }
 
 std::unique_ptr<ClientConnection> MakeHttpConnection(net::io_context& ioc,
@@ -238,6 +240,7 @@ std::unique_ptr<ClientConnection> MakeCommandConnection(net::io_context& ioc);
 std::unique_ptr<ClientConnection> MakeConnection(net::io_context& ioc, const TransportSpec& spec,
                                                  net::ssl::context* tls) {
   if (spec.kind == TransportSpec::Kind::kCommand) return MakeCommandConnection(ioc);
+  if (spec.kind == TransportSpec::Kind::kGrpc) return MakeRivaConnection(ioc, spec);
   return spec.kind == TransportSpec::Kind::kWebSocket ? MakeWebSocketConnection(ioc, spec, tls)
                                                       : MakeHttpConnection(ioc, spec, tls);
 }

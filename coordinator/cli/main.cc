@@ -102,6 +102,8 @@ struct LoadFlags {
   std::string instructions;
   std::string path;
   std::string language;
+  std::string function_id_env;  // api riva (NVCF): where the function id is, never the id
+  std::string function_id_file;
   std::string request_template_file;
   std::string command;                      // api command: the program and its argument templates
   std::vector<std::string> allow_commands;  // programs local agents may run (api command)
@@ -128,7 +130,7 @@ struct LoadFlags {
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--api", f.api, "API dialect")
       ->check(CLI::IsMember({"openai", "torch-inference", "coqui", "opentts", "piper", "elevenlabs",
-                             "template", "command"}))
+                             "template", "command", "riva"}))
       ->capture_default_str();
   cmd->add_option("--voice", f.voice, "voice name")->capture_default_str();
   cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
@@ -226,7 +228,13 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--path", f.path,
                   "override the dialect's endpoint path (torch-inference: /synthesize = its "
                   "older API)");
-  cmd->add_option("--language", f.language, "language id (coqui)");
+  cmd->add_option("--language", f.language, "language id (coqui), language_code (riva: en-US)");
+  cmd->add_option("--function-id-env", f.function_id_env,
+                  "api riva on a hosted endpoint: environment variable holding the function id "
+                  "(gRPC metadata function-id)");
+  cmd->add_option("--function-id-file", f.function_id_file,
+                  "api riva: file holding the function id")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--request-template", f.request_template_file,
                   "api template: YAML file with method, path, query, headers, body, audio, "
                   "audio_field, done, messages")
@@ -358,7 +366,7 @@ absl::Status ApplyAudioCheckFlags(const LoadFlags& f, v1::AudioChecks& a) {
 
 // A URL typed without a scheme gets http://, said on stderr; ParseUrl checks the rest.
 std::string WithScheme(const std::string& url) {
-  if (url.empty() || absl::StrContains(url, "://")) return url;
+  if (url.empty() || absl::StrContains(url, "://")) return url;  // grpc:// too (api riva)
   std::cerr << "ttsbench: note: '" << url << "' has no scheme; using http://" << url
             << " (write https:// for TLS)\n";
   return "http://" + url;
@@ -424,6 +432,8 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   t->set_instructions(f.instructions);
   t->set_path(f.path);
   t->set_language(f.language);
+  t->set_function_id_env(f.function_id_env);
+  t->set_function_id_file(f.function_id_file);
   if (!f.request_template_file.empty()) {
     if (auto st = ttsbench::coordinator::LoadMessageYamlFile(f.request_template_file,
                                                              *t->mutable_request_template());
@@ -620,6 +630,8 @@ absl::StatusOr<ttsbench::coordinator::DiscoveryResult> DiscoverWith(const std::s
   namespace tc = ttsbench::coordinator;
   v1::Target t;
   SetAuth(f, &t);
+  t.set_function_id_env(f.function_id_env);  // grpc:// URLs (Riva on a hosted endpoint)
+  t.set_function_id_file(f.function_id_file);
   if (auto st = AddHeaderFlags(f.headers, &t); !st.ok()) return st;
   auto secrets = tc::ResolveSecretHeaders(t);
   if (!secrets.ok()) return secrets.status();
@@ -638,6 +650,10 @@ absl::StatusOr<ttsbench::coordinator::DiscoveryResult> DiscoverWith(const std::s
     words.push_back("--auth-token-file " + tc::ShellQuote(t.auth_token_file()));
   if (!t.auth_header().empty()) words.push_back("--auth-header " + tc::ShellQuote(t.auth_header()));
   if (!f.auth_scheme.empty()) words.push_back("--auth-scheme " + f.auth_scheme);
+  if (!t.function_id_env().empty())
+    words.push_back("--function-id-env " + tc::ShellQuote(t.function_id_env()));
+  if (!t.function_id_file().empty())
+    words.push_back("--function-id-file " + tc::ShellQuote(t.function_id_file()));
   for (const std::string& h : f.headers) words.push_back("--header " + tc::ShellQuote(h));
   options.auth_flags = absl::StrJoin(words, " ");
   return tc::Discover(options);
@@ -737,6 +753,12 @@ int main(int argc, char** argv) {
   discover->add_option("--auth-scheme", disc_flags.auth_scheme, "Bearer, Token or none")
       ->check(CLI::IsMember({"Bearer", "Token", "none"}));
   discover->add_option("--header", disc_flags.headers, "extra header K:V")->expected(1, -1);
+  discover->add_option("--function-id-env", disc_flags.function_id_env,
+                       "grpc:// URLs: environment variable holding the function id (NVCF)");
+  discover
+      ->add_option("--function-id-file", disc_flags.function_id_file,
+                   "grpc:// URLs: file holding the function id")
+      ->check(CLI::ExistingFile);
   discover->add_option("--ca-file", disc_flags.ca_file, "TLS: CA bundle")->check(CLI::ExistingFile);
   discover->add_flag("--insecure", disc_flags.insecure, "TLS: do not verify the certificate");
   discover->add_flag("--json", disc_flags.json,

@@ -473,8 +473,11 @@ absl::Status ApplyOverride(const std::string& text, v1::Plan& plan, PlanSource* 
 
 // ---------------------------------------------------------------- validation
 
-constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",    "opentts",
-                                       "piper",  "elevenlabs",      "template", "command"};
+constexpr absl::string_view kApis[] = {"openai",   "torch-inference", "coqui",
+                                       "opentts",  "piper",           "elevenlabs",
+                                       "template", "command",         "riva"};
+// api: riva: LINEAR_PCM or OGGOPUS (agent/client/riva_transport.h RivaEncoding).
+constexpr absl::string_view kRivaFormats[] = {"pcm", "opus", "ogg"};
 // A command's stdout may be any format the meters know, raw PCM of several encodings included.
 constexpr absl::string_view kCommandFormats[] = {
     "wav", "pcm",  "pcm_f32le", "pcm_s24le", "pcm_s32le", "ulaw", "alaw",
@@ -570,6 +573,8 @@ class Checker {
 
 absl::string_view DefaultFormat(absl::string_view api) {
   // ElevenLabs has no "wav"; its own default output_format is MP3 at 44.1 kHz, 128 kb/s.
+  // Riva answers raw samples (LINEAR_PCM) or Ogg Opus, never WAV.
+  if (api == "riva") return "pcm";
   return api == "elevenlabs" ? "mp3_44100_128" : "wav";
 }
 
@@ -599,6 +604,50 @@ absl::Status CheckCommand(v1::Target& t, const Checker& c) {
   return absl::OkStatus();
 }
 
+// api: riva: a grpc:// or grpcs:// URL without a path; the NVCF function id from an
+// environment variable or a file, like the API key.
+absl::Status CheckRiva(v1::Target& t, const Checker& c) {
+  const bool grpc_url =
+      absl::StartsWith(t.url(), "grpc://") || absl::StartsWith(t.url(), "grpcs://");
+  if (t.api() != "riva") {
+    if (grpc_url) {
+      return c.Error("target.url", "grpc:// and grpcs:// URLs are for api: riva");
+    }
+    if (!t.function_id_env().empty())
+      return c.Error("target.function_id_env", "is only for api: riva");
+    if (!t.function_id_file().empty()) {
+      return c.Error("target.function_id_file", "is only for api: riva");
+    }
+    return absl::OkStatus();
+  }
+  if (!grpc_url) {
+    return c.Error("target.url", "api: riva needs grpc://host:port (or grpcs:// for TLS)");
+  }
+  if (auto url = common::ParseUrl(t.url()); url.ok() && !url->base_path.empty()) {
+    return c.Error("target.url", "a grpc:// URL has no path (grpc://host:port)");
+  }
+  if (!t.stream_format().empty()) {
+    return c.Error("target.stream_format",
+                   "not for api: riva (streaming: true selects SynthesizeOnline)");
+  }
+  if (!t.path().empty()) return c.Error("target.path", "not for api: riva");
+  if (!t.function_id_env().empty() && !t.function_id_file().empty()) {
+    return c.Error("target.function_id_file", "give function_id_env or function_id_file, not both");
+  }
+  if (!t.function_id_env().empty() && !IsEnvName(t.function_id_env())) {
+    return c.Error("target.function_id_env",
+                   "must be the name of an environment variable (letters, digits, _), not the id");
+  }
+  for (int i = 0; i < t.headers_size(); ++i) {
+    if (absl::EqualsIgnoreCase(t.headers(i).name(), "function-id") &&
+        (!t.function_id_env().empty() || !t.function_id_file().empty())) {
+      return c.Error(absl::StrCat("target.headers[", i, "].name"),
+                     "function-id comes from function_id_env or function_id_file already");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckTarget(v1::Target& t, const Checker& c) {
   if (t.api().empty()) t.set_api("openai");
   RETURN_IF_ERROR(c.Enum("target.api", t.api(), kApis));
@@ -612,7 +661,11 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
   } else if (auto url = common::ParseUrl(t.url()); !url.ok()) {
     return c.Error("target.url", url.status().message());
   }
-  if (t.api() == "elevenlabs") {
+  // A gRPC URL is for api: riva only, and riva speaks gRPC only (DESIGN.md "Riva over gRPC").
+  RETURN_IF_ERROR(CheckRiva(t, c));
+  if (t.api() == "riva") {
+    RETURN_IF_ERROR(c.Enum("target.format", t.format(), kRivaFormats));
+  } else if (t.api() == "elevenlabs") {
     // Their own names pass through: mp3_44100_128, pcm_16000, ulaw_8000.
     std::vector<absl::string_view> parts = absl::StrSplit(t.format(), '_');
     int n = 0;

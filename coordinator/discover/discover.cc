@@ -34,6 +34,7 @@
 #include "common/status_macros.h"
 #include "common/url.h"
 #include "common/version.h"
+#include "coordinator/discover/discover_riva.h"
 
 namespace ttsbench::coordinator {
 namespace {
@@ -923,6 +924,7 @@ absl::StatusOr<DiscoveryResult> Discover(const DiscoverOptions& options) {
     return absl::InvalidArgumentError("discover: timeout and budget must be positive");
   }
   ASSIGN_OR_RETURN(common::Url url, common::ParseUrl(options.url));
+  if (url.grpc()) return DiscoverRiva(options, url);  // NVIDIA Riva (discover_riva.cc)
   const Clock::time_point start = Clock::now();
   const Clock::time_point budget_end = start + std::chrono::duration_cast<Clock::duration>(
                                                    std::chrono::duration<double>(options.budget_s));

@@ -466,6 +466,22 @@ std::string ErrorHint(const v1::ErrorSummary& error, const v1::Plan& plan) {
   const std::string detail = absl::AsciiStrToLower(error.first_detail());
   const absl::string_view kind = error.kind();
   const int status = error.first_http_status();
+  if (kind == "grpc_status") {
+    // api: riva. The status name leads error_detail ("UNAUTHENTICATED (16): ...").
+    if (absl::StartsWith(detail, "unauthenticated") ||
+        absl::StartsWith(detail, "permission_denied")) {
+      return target.auth_token_env().empty() && target.auth_token_file().empty()
+                 ? "the server wants credentials: --auth-token-env NAME (sent as authorization: "
+                   "Bearer) and, for NVIDIA's hosted endpoints, --function-id-env NAME"
+                 : "the server refused the API key: check its value (sent as authorization: "
+                   "Bearer)";
+    }
+    if (absl::StartsWith(detail, "not_found") || absl::StartsWith(detail, "invalid_argument")) {
+      return "check --voice, --language and --sample-rate against the server's models (`ttsbench "
+             "discover --url grpc://HOST:PORT` lists its voices), and the function id";
+    }
+    return "";
+  }
   if (kind == "tls") {
     if (absl::StrContains(detail, "certificate verify failed")) {
       return "the server's certificate is not trusted here: give its CA with --ca-file FILE, or "

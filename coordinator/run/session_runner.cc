@@ -132,7 +132,40 @@ absl::Status WriteSessionOutputs(const std::string& dir, v1::Session& session,
   return WriteSessionFiles(dir, session, levels);
 }
 
-absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& target) {
+namespace {
+
+// api: riva on a hosted endpoint: the NVCF function id, sent as gRPC metadata `function-id`.
+absl::StatusOr<std::vector<v1::Header>> ResolveFunctionId(const v1::Target& target) {
+  std::string id;
+  if (!target.function_id_env().empty()) {
+    const char* value = std::getenv(target.function_id_env().c_str());
+    if (value == nullptr || *value == '\0') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target.function_id_env: environment variable ", target.function_id_env(),
+                       " is not set"));
+    }
+    id = value;
+  } else if (!target.function_id_file().empty()) {
+    std::ifstream in(target.function_id_file());
+    if (!in || !std::getline(in, id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target.function_id_file: cannot read ", target.function_id_file()));
+    }
+    id = std::string(absl::StripAsciiWhitespace(id));
+    if (id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target.function_id_file: ", target.function_id_file(), " is empty"));
+    }
+  } else {
+    return std::vector<v1::Header>{};
+  }
+  v1::Header h;
+  h.set_name("function-id");
+  h.set_value(std::move(id));
+  return std::vector<v1::Header>{h};
+}
+
+absl::StatusOr<std::vector<v1::Header>> ResolveToken(const v1::Target& target) {
   std::string token;
   if (!target.auth_token_env().empty()) {
     const char* value = std::getenv(target.auth_token_env().c_str());
@@ -160,6 +193,17 @@ absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& t
   const std::string scheme = target.auth_scheme().empty() ? "Bearer" : target.auth_scheme();
   h.set_value(scheme == "none" ? token : absl::StrCat(scheme, " ", token));
   return std::vector<v1::Header>{h};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::Header>> ResolveSecretHeaders(const v1::Target& target) {
+  auto headers = ResolveToken(target);
+  if (!headers.ok()) return headers.status();
+  auto function_id = ResolveFunctionId(target);
+  if (!function_id.ok()) return function_id.status();
+  headers->insert(headers->end(), function_id->begin(), function_id->end());
+  return headers;
 }
 
 void FillSession(const v1::Plan& plan, const std::vector<common::Slo>& slos,

@@ -21,6 +21,20 @@ TEST(ParseUrlTest, AcceptsServerBaseUrls) {
   EXPECT_EQ(u->host, "::1");
 }
 
+TEST(ParseUrlTest, GrpcUrlsForRivaDefaultToItsPorts) {
+  auto u = ParseUrl("grpc://riva.local");
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u->grpc());
+  EXPECT_FALSE(u->tls());
+  EXPECT_EQ(u->port, 50051);  // Riva's default
+  u = ParseUrl("grpcs://grpc.nvcf.nvidia.com");
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u->grpc());
+  EXPECT_TRUE(u->tls());
+  EXPECT_EQ(u->port, 443);
+  EXPECT_FALSE(ParseUrl("http://h:1")->grpc());
+}
+
 TEST(ParseUrlTest, RejectsBadUrlsWithTheReason) {
   for (const char* bad : {"localhost:8000", "ftp://x", "http://:80", "http://h:99999",
                           "http://h:abc", "not a url", "http://h/?q=1"}) {

@@ -65,6 +65,7 @@ class Synth:
         self.url = f"http://{host}:{self.port}"
         self.proc = start("ttsbench-synth", "--listen", f"{host}:{self.port}", *flags, env=env)
         line = self.proc.stdout.readline()
+        self.banner = line  # "... listening on http://HOST:PORT [and riva grpc://HOST:PORT]"
         if "listening" not in line:
             self.close()
             raise AssertionError(f"ttsbench-synth did not start: {line!r}")
