@@ -17,8 +17,8 @@
 #include "common/records.h"
 #include "common/slo.h"
 #include "common/url.h"
-#include "coordinator/report/audio_quality.h"
 #include "coordinator/report/asr_report.h"
+#include "coordinator/report/audio_quality.h"
 #include "coordinator/report/telemetry_report.h"
 #include "coordinator/run/capacity.h"
 #include "google/protobuf/util/json_util.h"
@@ -198,7 +198,7 @@ std::string SummaryCsv(const v1::Session& session) {
            "TTFA_Audible_p99_ms",
            "Leading_Silence_p50_ms"});
   if (session.has_asr()) csv.Add(AsrCsvColumns());  // the ASR check's, when it ran
-  TelemetryCostColumns(session, nullptr, csv);  // cost, energy and telemetry (issue 14)
+  TelemetryCostColumns(session, nullptr, csv);      // cost, energy and telemetry (issue 14)
   csv.EndRow();
   for (const v1::LevelStats& l : session.levels()) {
     // A statistic of no request is no number: per-success figures are empty when nothing

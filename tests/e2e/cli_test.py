@@ -25,8 +25,10 @@ REQUEST_COLUMNS = [
     "level", "agent", "request_id", "warmup", "intended_s", "start_s", "first_byte_s",
     "first_audio_s", "end_s", "chars", "bytes", "audio_s", "sample_rate", "chunks", "max_gap_ms",
     "underrun_ms", "http_status", "success", "error"]
-# Appended after connect_ms, worst_stall_ms and series: why a failed request failed.
-LAST_REQUEST_COLUMN = "error_detail"
+# Appended after connect_ms, worst_stall_ms and series: why a failed request failed; then the
+# text's index and the audio checks' columns (empty when the checks are off).
+APPENDED_REQUEST_COLUMNS = ["connect_ms", "worst_stall_ms", "series", "error_detail", "text_index",
+                            "audio_decoded", "ttfa_audible_ms", "leading_silence_ms"]
 SECRET = "tk-e2e-5f0c2a91d7"
 
 
@@ -405,7 +407,7 @@ class CliTest(harness.E2eTest):
         self.assertIn(detail, summary[0]["first_detail"])
         cols, requests = read_csv(os.path.join(session, "requests.csv"))
         self.assertEqual(cols[:len(REQUEST_COLUMNS)], REQUEST_COLUMNS)
-        self.assertEqual(cols[-1], LAST_REQUEST_COLUMN)
+        self.assertEqual(cols[len(REQUEST_COLUMNS):], APPENDED_REQUEST_COLUMNS)
         for q in requests:
             self.assertEqual(q["error"], kind, q)
             self.assertIn(detail, q["error_detail"], q)
