@@ -1,6 +1,5 @@
 #include "common/audio_analysis.h"
 
-#include <sndfile.h>
 #include <time.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/sndfile_memory.h"
 
 namespace ttsbench::common {
 namespace {
@@ -103,34 +103,6 @@ Requested FromContentType(absl::string_view content_type) {
   if (absl::StartsWith(m, "audio/") || m == "application/ogg") return {Family::kCompressed};
   return {Family::kUnknown};
 }
-
-// libsndfile's virtual I/O over a string (the whole compressed answer).
-struct MemoryFile {
-  absl::string_view data;
-  sf_count_t pos = 0;
-};
-sf_count_t MemLength(void* user) {
-  return static_cast<sf_count_t>(static_cast<MemoryFile*>(user)->data.size());
-}
-sf_count_t MemSeek(sf_count_t offset, int whence, void* user) {
-  auto* f = static_cast<MemoryFile*>(user);
-  const auto size = static_cast<sf_count_t>(f->data.size());
-  const sf_count_t pos = whence == SEEK_SET   ? offset
-                         : whence == SEEK_CUR ? f->pos + offset
-                                              : size + offset;
-  f->pos = std::clamp<sf_count_t>(pos, 0, size);
-  return f->pos;
-}
-sf_count_t MemRead(void* ptr, sf_count_t count, void* user) {
-  auto* f = static_cast<MemoryFile*>(user);
-  const sf_count_t n =
-      std::clamp<sf_count_t>(count, 0, static_cast<sf_count_t>(f->data.size()) - f->pos);
-  std::memcpy(ptr, f->data.data() + f->pos, static_cast<size_t>(n));
-  f->pos += n;
-  return n;
-}
-sf_count_t MemWrite(const void*, sf_count_t, void*) { return 0; }
-sf_count_t MemTell(void* user) { return static_cast<MemoryFile*>(user)->pos; }
 
 // The clip level of integer samples of `bits`: within 1 LSB of full scale.
 double IntClipLevel(int bits) { return 1.0 - 2.0 / std::ldexp(1.0, bits - 1); }
@@ -532,10 +504,9 @@ void AudioAnalyser::DecodePcm(absl::string_view bytes) {
 }
 
 void AudioAnalyser::DecodeCompressed() {
-  MemoryFile file{pending_, 0};
-  SF_VIRTUAL_IO io{MemLength, MemSeek, MemRead, MemWrite, MemTell};
+  SndfileMemory file{pending_, 0};
   SF_INFO info{};
-  SNDFILE* sf = sf_open_virtual(&io, SFM_READ, &info, &file);
+  SNDFILE* sf = OpenSndfileMemory(file, info);
   const absl::string_view b = pending_;
   const char* name = absl::StartsWith(b, "OggS")   ? "ogg"
                      : absl::StartsWith(b, "fLaC") ? "flac"

@@ -1,6 +1,5 @@
 // Meters for compressed containers (MPEG audio and ADTS, Ogg, FLAC), the sniffing meter that
 // picks one by the body's first bytes, and a libsndfile decoder for independent checks.
-#include <sndfile.h>
 
 #include <algorithm>
 #include <array>
@@ -20,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/audio.h"
+#include "common/sndfile_memory.h"
 
 namespace ttsbench::common {
 namespace {
@@ -1275,34 +1275,6 @@ Requested FromContentType(absl::string_view content_type) {
   return {};
 }
 
-// libsndfile's virtual I/O over a string_view.
-struct MemoryFile {
-  absl::string_view data;
-  sf_count_t pos = 0;
-};
-sf_count_t MemLength(void* user) {
-  return static_cast<sf_count_t>(static_cast<MemoryFile*>(user)->data.size());
-}
-sf_count_t MemSeek(sf_count_t offset, int whence, void* user) {
-  auto* f = static_cast<MemoryFile*>(user);
-  const auto size = static_cast<sf_count_t>(f->data.size());
-  sf_count_t pos = whence == SEEK_SET   ? offset
-                   : whence == SEEK_CUR ? f->pos + offset
-                                        : size + offset;
-  f->pos = std::clamp<sf_count_t>(pos, 0, size);
-  return f->pos;
-}
-sf_count_t MemRead(void* ptr, sf_count_t count, void* user) {
-  auto* f = static_cast<MemoryFile*>(user);
-  const sf_count_t n =
-      std::clamp<sf_count_t>(count, 0, static_cast<sf_count_t>(f->data.size()) - f->pos);
-  std::memcpy(ptr, f->data.data() + f->pos, static_cast<size_t>(n));
-  f->pos += n;
-  return n;
-}
-sf_count_t MemWrite(const void*, sf_count_t, void*) { return 0; }
-sf_count_t MemTell(void* user) { return static_cast<MemoryFile*>(user)->pos; }
-
 }  // namespace
 
 std::unique_ptr<AudioMeter> MakeMpegMeter() { return std::make_unique<MpegMeter>(); }
@@ -1368,10 +1340,9 @@ absl::string_view RawPcmFormat(const MeterOptions& options) {
 }
 
 absl::StatusOr<DecodedAudio> DecodeWithSndfile(absl::string_view body) {
-  MemoryFile file{body, 0};
-  SF_VIRTUAL_IO io{MemLength, MemSeek, MemRead, MemWrite, MemTell};
+  SndfileMemory file{body, 0};
   SF_INFO info{};
-  SNDFILE* sf = sf_open_virtual(&io, SFM_READ, &info, &file);
+  SNDFILE* sf = OpenSndfileMemory(file, info);
   if (sf == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("libsndfile: ", sf_strerror(nullptr)));
   }

@@ -1,7 +1,5 @@
 #include "coordinator/run/asr_audio.h"
 
-#include <sndfile.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/sndfile_memory.h"
 
 namespace ttsbench::coordinator {
 namespace {
@@ -86,34 +85,6 @@ absl::StatusOr<Samples> DecodeRaw(absl::string_view audio, const AsrAudioDescrip
   return out;
 }
 
-// libsndfile's virtual I/O over the sample's bytes.
-struct MemoryFile {
-  absl::string_view data;
-  sf_count_t pos = 0;
-};
-sf_count_t MemLength(void* user) {
-  return static_cast<sf_count_t>(static_cast<MemoryFile*>(user)->data.size());
-}
-sf_count_t MemSeek(sf_count_t offset, int whence, void* user) {
-  auto* f = static_cast<MemoryFile*>(user);
-  const auto size = static_cast<sf_count_t>(f->data.size());
-  const sf_count_t pos = whence == SEEK_SET   ? offset
-                         : whence == SEEK_CUR ? f->pos + offset
-                                              : size + offset;
-  f->pos = std::clamp<sf_count_t>(pos, 0, size);
-  return f->pos;
-}
-sf_count_t MemRead(void* ptr, sf_count_t count, void* user) {
-  auto* f = static_cast<MemoryFile*>(user);
-  const sf_count_t n =
-      std::clamp<sf_count_t>(count, 0, static_cast<sf_count_t>(f->data.size()) - f->pos);
-  std::memcpy(ptr, f->data.data() + f->pos, static_cast<size_t>(n));
-  f->pos += n;
-  return n;
-}
-sf_count_t MemWrite(const void*, sf_count_t, void*) { return 0; }
-sf_count_t MemTell(void* user) { return static_cast<MemoryFile*>(user)->pos; }
-
 // WAV whose sizes are placeholders (a stream: 0, 0xFFFFFFFF, espeak-ng's 0x7FFFF0xx) or that
 // was cut at the cap: the sizes made true, so libsndfile reads what is there.
 std::string FixWavSizes(absl::string_view in) {
@@ -137,10 +108,9 @@ std::string FixWavSizes(absl::string_view in) {
 
 absl::StatusOr<Samples> DecodeContainer(absl::string_view audio, const std::string& format) {
   const std::string body = format == "wav" ? FixWavSizes(audio) : std::string(audio);
-  MemoryFile file{body, 0};
-  SF_VIRTUAL_IO io{MemLength, MemSeek, MemRead, MemWrite, MemTell};
+  common::SndfileMemory file{body, 0};
   SF_INFO info{};
-  SNDFILE* sf = sf_open_virtual(&io, SFM_READ, &info, &file);
+  SNDFILE* sf = common::OpenSndfileMemory(file, info);
   if (sf == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(format.empty() ? "the" : format,
                                                    " audio not decodable: ", sf_strerror(nullptr)));
