@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "agent/arrivals.h"
+#include "agent/client/text_pacing.h"
 #include "agent/client/tls.h"
 #include "agent/client/transport.h"
 #include "common/clock.h"
@@ -63,6 +64,7 @@ struct LoadRunner::Worker {
   uint64_t dropped = 0;
   uint64_t late = 0;
   common::LogHistogram gaps_us;
+  bool timeline_taken = false;  // paced text: this worker sent its timeline sample
   std::unique_ptr<net::steady_timer> flush_timer;
   std::unique_ptr<net::steady_timer> arrival_timer;
 };
@@ -402,12 +404,32 @@ class LoadRunner::Impl {
     rec.set_request_id(static_cast<uint64_t>(n + (ph.warmup ? 0 : measured_id_base_)));
     w.ids_used = std::max(w.ids_used, n + 1);
     rec.set_warmup(ph.warmup);
-    co_await Execute(vu, Pick(ph, n), rec, ph.warmup ? nullptr : &w.gaps_us);
+    co_await Execute(vu, Pick(ph, n), rec, ph.warmup ? nullptr : &w.gaps_us, Paced(w, ph, rec));
     if (!keepalive_) vu.Close();
     const int64_t start = rec.start_ns();
     ToTimeline(rec);
     w.local.push_back(std::move(rec));
     co_return start;
+  }
+
+  // Paced text (issue 13): the request's schedule seed, whether barge-in interrupts it, and
+  // the timeline sample (the first measured request of worker 0).
+  struct PacedRequest {
+    uint64_t seed = 0;
+    bool interrupt = false;
+    v1::PacedTimeline* timeline = nullptr;
+  };
+  PacedRequest Paced(Worker& w, const Phase& ph, v1::RequestRecord& rec) {
+    PacedRequest p;
+    if (!PacingEnabled(config_.pacing)) return p;
+    p.seed = PacingSeed(config_.seed, config_.agent_index, rec.request_id());
+    const double into_level = static_cast<double>(SteadyNowNs() - ph.start_local_ns) / 1e9;
+    p.interrupt = ShouldInterrupt(config_.pacing, p.seed, into_level);
+    if (!ph.warmup && w.index == 0 && !w.timeline_taken) {
+      w.timeline_taken = true;
+      p.timeline = rec.mutable_timeline();
+    }
+    return p;
   }
 
   void ToTimeline(v1::RequestRecord& r) const {
@@ -416,6 +438,18 @@ class LoadRunner::Impl {
     r.set_first_byte_ns(timeline_.ToTimeline(r.first_byte_ns()));
     r.set_first_audio_ns(timeline_.ToTimeline(r.first_audio_ns()));
     r.set_end_ns(timeline_.ToTimeline(r.end_ns()));
+    // Paced text (issue 13).
+    r.set_first_text_ns(timeline_.ToTimeline(r.first_text_ns()));
+    r.set_end_of_input_ns(timeline_.ToTimeline(r.end_of_input_ns()));
+    r.set_last_audio_ns(timeline_.ToTimeline(r.last_audio_ns()));
+    r.set_interrupt_ns(timeline_.ToTimeline(r.interrupt_ns()));
+    if (r.has_timeline()) {
+      v1::PacedTimeline& t = *r.mutable_timeline();
+      for (int64_t& ns : *t.mutable_text_ns()) ns = timeline_.ToTimeline(ns);
+      for (int64_t& ns : *t.mutable_audio_ns()) ns = timeline_.ToTimeline(ns);
+      t.set_end_of_input_ns(timeline_.ToTimeline(t.end_of_input_ns()));
+      t.set_interrupt_ns(timeline_.ToTimeline(t.interrupt_ns()));
+    }
   }
 
   // Opens the connection (TCP, TLS, WebSocket handshake); its time is the record's
@@ -444,7 +478,7 @@ class LoadRunner::Impl {
   }
 
   net::awaitable<void> Execute(VirtualUser& vu, const PreparedRequest& req, v1::RequestRecord& rec,
-                               common::LogHistogram* gaps_us) {
+                               common::LogHistogram* gaps_us, PacedRequest paced) {
     rec.set_chars(req.chars);
     rec.set_streamed(config_.streamed || transport_.streamed);
     bool fresh = false;
@@ -456,6 +490,12 @@ class LoadRunner::Impl {
     // connection the server closed while idle is replaced by the transport inside the request's
     // deadline, so nothing is retried here (a retry would hide a server that drops requests).
     ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout()};
+    if (PacingEnabled(config_.pacing)) {
+      ctx.pacing = &config_.pacing;
+      ctx.pace_seed = paced.seed;
+      ctx.interrupt = paced.interrupt;
+      ctx.timeline = paced.timeline;
+    }
     co_await vu.conn->Exchange(req, ctx);
   }
 

@@ -66,6 +66,7 @@ struct ShardConfig {
   uint64_t seed = 0;
   uint32_t agent_index = 0;
   std::vector<PreparedRequest> requests;  // one per text; request n uses a seeded pick
+  v1::TextPacing pacing;  // paced text (issue 13): on when tokens_per_s > 0
 };
 
 // What a phase counted besides its records.

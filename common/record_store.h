@@ -18,6 +18,22 @@
 
 namespace ttsbench::common {
 
+// Paced text and barge-in (issue 13): RequestRecord fields 30-37, kept beside the columns for
+// the records that have them only (first_text_ns or interrupt_ns set).
+struct PacedFields {
+  int64_t first_text_ns = 0;
+  int64_t end_of_input_ns = 0;
+  int64_t last_audio_ns = 0;
+  int64_t late_max_ns = 0;
+  int64_t late_total_ns = 0;
+  int64_t interrupt_ns = 0;
+  int64_t bytes_after_interrupt = 0;
+  int32_t text_pieces = 0;
+  bool any() const { return first_text_ns != 0 || interrupt_ns != 0; }
+};
+PacedFields PacedOf(const v1::RequestRecord& r);
+void SetPaced(const PacedFields& p, v1::RequestRecord& r);
+
 // One request as the coordinator keeps it: v1::RequestRecord's fields as plain data, plus the
 // index (into Session.agents) of the agent that made it.
 struct Record {
@@ -42,6 +58,9 @@ struct Record {
   bool streamed = false;
   uint32_t agent = 0;
   std::string error_detail;  // failures only; empty on success (no allocation)
+  PacedFields paced;         // paced text (issue 13)
+  // The sampled paced request's timeline (one per agent and level; null for every other).
+  std::shared_ptr<const v1::PacedTimeline> timeline;
 };
 
 Record FromProto(const v1::RequestRecord& r, uint32_t agent = 0);
@@ -140,6 +159,13 @@ class RecordStore {
   size_t MemoryBytes() const { return chunks_.size() * sizeof(Chunk); }
   // Record i's error detail ("" if none kept). A binary search over the failed records only.
   absl::string_view detail(size_t i) const;
+  // Paced text (issue 13): (record index, fields) of the records that have them, by index; and
+  // the first request timeline appended (the timeline plot), if any.
+  const std::vector<std::pair<size_t, PacedFields>>& paced() const { return paced_; }
+  PacedFields paced(size_t i) const;
+  const v1::PacedTimeline* sample_timeline() const {
+    return sample_timeline_.text_ns_size() > 0 ? &sample_timeline_ : nullptr;
+  }
 
   // Column scans: chunk c holds records [c * kChunkRecords, c * kChunkRecords + ChunkSize(c)).
   size_t chunk_count() const { return (size_ + kChunkRecords - 1) >> kChunkBits; }
@@ -167,6 +193,8 @@ class RecordStore {
   std::vector<std::string> detail_texts_;  // distinct texts, by id
   std::unordered_map<std::string, uint32_t> detail_ids_;
   std::vector<std::pair<size_t, uint32_t>> details_;  // (record index, text id), by index
+  std::vector<std::pair<size_t, PacedFields>> paced_;
+  v1::PacedTimeline sample_timeline_;
 };
 
 }  // namespace ttsbench::common

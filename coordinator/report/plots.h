@@ -26,6 +26,8 @@ struct PlotOptions {
 //   rtf.png             RTF distribution per level: box p25-p75, whiskers p5-p95, median, p99, mean
 //   timeline.png        requests in flight and completions/s over the session, all agents merged
 //   asps_by_series.png  ASPS per level, one bar per series (only with more than one series)
+//   ftts_cdf.png        paced text: CDF of first-token-to-speech per level
+//   paced_timeline.png  paced text: one request's text pieces sent vs audio received over time
 // `levels` are parallel to session.levels() (matched by series and load when the sizes differ).
 // `written` receives the full paths of the PNGs produced. When the gnuplot program cannot be
 // started the status is Unavailable with the message "gnuplot not found: plots skipped", meant to

@@ -141,55 +141,38 @@ std::string SloCell(const v1::LevelStats& l) {
 
 }  // namespace
 
+// Paced text (issue 13): the summary.csv columns of one level, empty when it had none.
+void PacedSummaryFields(const v1::LevelStats& l, common::CsvWriter& csv) {
+  auto dist = [&](const v1::Distribution& d) {
+    const bool any = d.count() > 0;
+    csv.Field(any ? Num(d.p50()) : std::string())
+        .Field(any ? Num(d.p95()) : std::string())
+        .Field(any ? Num(d.p99()) : std::string());
+  };
+  dist(l.first_token_to_speech_ms());
+  dist(l.last_token_to_last_audio_ms());
+  csv.Field(l.pacing_late_ms().count() > 0 ? Num(l.pacing_late_ms().p99()) : std::string());
+  csv.Field(l.interrupted());
+  dist(l.time_to_silence_ms());
+}
+
 std::string SummaryCsv(const v1::Session& session) {
   std::string out;
   common::CsvWriter csv(&out);
   // DESIGN.md's columns first, in order; new columns are only ever appended.
-  csv.Row({OpenLoop(session) ? "Rate" : "Concurrency",
-           "ASPS",
-           "RTF_Mean",
-           "RTF_Median",
-           "RTF_p95",
-           "RPS",
-           "CPS",
-           "TTFA_p50_ms",
-           "TTFA_p95_ms",
-           "TTFA_p99_ms",
-           "Latency_p50_ms",
-           "Latency_p95_ms",
-           "Latency_p99_ms",
-           "Success_Rate_%",
-           "Errors",
-           "Attempted",
-           "Successful",
-           "T_wall_s",
-           "Audio_s",
-           "Characters",
-           "TTFA_Mean_ms",
-           "RTF_p99",
-           "Latency_Mean_ms",
-           "Attempted_RPS",
-           "New_Connections",
-           "Start_Skew_ms",
-           "Goodput_RPS",
-           "Gap_p50_ms",
-           "Gap_p95_ms",
-           "Gap_p99_ms",
-           "Gap_Max_ms",
-           "Underrun_p95_ms",
-           "Underrun_Max_ms",
-           "Continuity_OK_%",
-           "Sched_Lag_p50_ms",
-           "Sched_Lag_p99_ms",
-           "Latency_From_Intended_p50_ms",
-           "Latency_From_Intended_p99_ms",
-           "Dropped",
-           "Late",
-           "Achieved_Rate",
-           "Agent_CPU_Max_%",
-           "Series",
-           "SLO",
-           "Cancelled"});
+  csv.Row({OpenLoop(session) ? "Rate" : "Concurrency", "ASPS", "RTF_Mean", "RTF_Median", "RTF_p95",
+           "RPS", "CPS", "TTFA_p50_ms", "TTFA_p95_ms", "TTFA_p99_ms", "Latency_p50_ms",
+           "Latency_p95_ms", "Latency_p99_ms", "Success_Rate_%", "Errors", "Attempted",
+           "Successful", "T_wall_s", "Audio_s", "Characters", "TTFA_Mean_ms", "RTF_p99",
+           "Latency_Mean_ms", "Attempted_RPS", "New_Connections", "Start_Skew_ms", "Goodput_RPS",
+           "Gap_p50_ms", "Gap_p95_ms", "Gap_p99_ms", "Gap_Max_ms", "Underrun_p95_ms",
+           "Underrun_Max_ms", "Continuity_OK_%", "Sched_Lag_p50_ms", "Sched_Lag_p99_ms",
+           "Latency_From_Intended_p50_ms", "Latency_From_Intended_p99_ms", "Dropped", "Late",
+           "Achieved_Rate", "Agent_CPU_Max_%", "Series", "SLO", "Cancelled",
+           // Paced text and barge-in (issue 13): empty when the level had none.
+           "FTTS_p50_ms", "FTTS_p95_ms", "FTTS_p99_ms", "LTLA_p50_ms", "LTLA_p95_ms", "LTLA_p99_ms",
+           "Pacing_Late_p99_ms", "Interrupted", "Time_To_Silence_p50_ms", "Time_To_Silence_p95_ms",
+           "Time_To_Silence_p99_ms"});
   for (const v1::LevelStats& l : session.levels()) {
     // A statistic of no request is no number: per-success figures are empty when nothing
     // succeeded, stream figures (gaps, underrun, continuity) when nothing streamed.
@@ -239,8 +222,9 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(Num(l.max_agent_cpu_pct()))
         .Field(l.series())
         .Field(SloCell(l))
-        .Field(l.cancelled())
-        .EndRow();
+        .Field(l.cancelled());
+    PacedSummaryFields(l, csv);
+    csv.EndRow();
   }
   return out;
 }
@@ -249,10 +233,14 @@ namespace {
 
 const std::vector<std::string>& RequestsCsvColumns() {
   static const std::vector<std::string>* columns = new std::vector<std::string>{
-      "level",        "agent",         "request_id",     "warmup",      "intended_s",  "start_s",
-      "first_byte_s", "first_audio_s", "end_s",          "chars",       "bytes",       "audio_s",
-      "sample_rate",  "chunks",        "max_gap_ms",     "underrun_ms", "http_status", "success",
-      "error",        "connect_ms",    "worst_stall_ms", "series",      "error_detail"};
+      "level", "agent", "request_id", "warmup", "intended_s", "start_s", "first_byte_s",
+      "first_audio_s", "end_s", "chars", "bytes", "audio_s", "sample_rate", "chunks", "max_gap_ms",
+      "underrun_ms", "http_status", "success", "error", "connect_ms", "worst_stall_ms", "series",
+      "error_detail",
+      // Paced text and barge-in (issue 13): empty for requests without them.
+      "first_text_s", "end_of_input_s", "last_audio_s", "first_token_to_speech_ms",
+      "last_token_to_last_audio_ms", "pacing_late_max_ms", "text_pieces", "interrupt_s",
+      "time_to_silence_ms", "bytes_after_interrupt"};
   return *columns;
 }
 
@@ -277,8 +265,8 @@ std::string LevelCell(const LevelData& level) {
 void AppendRequestRow(const v1::Session& session, const LevelData& level, const common::Record& r,
                       std::string* out) {
   std::string scratch;
-  common::CsvWriter(out)
-      .Field(LevelCell(level))
+  common::CsvWriter csv(out);
+  csv.Field(LevelCell(level))
       .Field(AgentName(session, r.agent, &scratch))
       .Field(r.request_id)
       .Field(r.warmup ? 1 : 0)
@@ -300,7 +288,26 @@ void AppendRequestRow(const v1::Session& session, const LevelData& level, const 
       .Field(Num(static_cast<double>(r.connect_ns) / 1e6))
       .Field(Num(r.worst_stall_ms))
       .Field(level.series)
-      .Field(r.error_detail)
+      .Field(r.error_detail);
+  // Paced text and barge-in (issue 13).
+  const common::PacedFields& p = r.paced;
+  auto ms = [](int64_t from, int64_t to) {
+    return from != 0 && to != 0 ? Num(static_cast<double>(to - from) / 1e6) : std::string();
+  };
+  const bool paced = p.first_text_ns != 0;
+  csv.Field(paced ? Seconds(p.first_text_ns) : std::string())
+      .Field(p.end_of_input_ns != 0 ? Seconds(p.end_of_input_ns) : std::string())
+      .Field(p.last_audio_ns != 0 && p.any() ? Seconds(p.last_audio_ns) : std::string())
+      .Field(ms(p.first_text_ns, r.first_audio_ns))
+      .Field(p.interrupt_ns == 0 ? ms(p.end_of_input_ns, p.last_audio_ns) : std::string())
+      .Field(paced ? Num(static_cast<double>(p.late_max_ns) / 1e6) : std::string())
+      .Field(paced ? absl::StrCat(p.text_pieces) : std::string())
+      .Field(p.interrupt_ns != 0 ? Seconds(p.interrupt_ns) : std::string())
+      .Field(p.interrupt_ns != 0
+                 ? Num(static_cast<double>(std::max<int64_t>(0, p.last_audio_ns - p.interrupt_ns)) /
+                       1e6)
+                 : std::string())
+      .Field(p.interrupt_ns != 0 ? absl::StrCat(p.bytes_after_interrupt) : std::string())
       .EndRow();
 }
 
@@ -557,6 +564,37 @@ std::string SloFailureLine(const v1::Session& session) {
   return line;
 }
 
+// Paced text and barge-in (issue 13): first-token-to-speech (FTTS), last-token-to-last-audio
+// (LTLA), the sender's lateness and time-to-silence per level; nothing when no level had them.
+std::string PacedTable(const v1::Session& session) {
+  bool any = false;
+  for (const v1::LevelStats& l : session.levels()) {
+    any |= l.first_token_to_speech_ms().count() > 0 || l.interrupted() > 0;
+  }
+  if (!any) return "";
+  std::string out = absl::StrCat(
+      "Paced text (ms)\n",
+      absl::StrFormat("%-5s%-23s%-23s%-10s%s\n", OpenLoop(session) ? "Rate" : "Conc",
+                      "FTTS p50/p95/p99", "LTLA p50/p95/p99", "Late p99", "Silence p50/p99 (n)"));
+  auto three = [](const v1::Distribution& d) {
+    return d.count() > 0 ? absl::StrFormat("%.0f/%.0f/%.0f", d.p50(), d.p95(), d.p99())
+                         : std::string("-");
+  };
+  for (const v1::LevelStats& l : session.levels()) {
+    const v1::Distribution& s = l.time_to_silence_ms();
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "%-4s %-23s%-23s%-10s%s\n", LevelLabel(session, l), three(l.first_token_to_speech_ms()),
+            three(l.last_token_to_last_audio_ms()),
+            l.pacing_late_ms().count() > 0 ? absl::StrFormat("%.1f", l.pacing_late_ms().p99())
+                                           : std::string("-"),
+            s.count() > 0 ? absl::StrFormat("%.0f/%.0f (%u)", s.p50(), s.p99(), l.interrupted())
+                          : std::string("-")));
+  }
+  return out;
+}
+
 std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   const std::string rule(80, '=');
   std::string out = absl::StrCat(
@@ -608,6 +646,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
   }
+  absl::StrAppend(&out, PacedTable(session));
   absl::StrAppend(&out, ErrorBreakdown(session));
   if (session.has_capacity()) {
     absl::StrAppend(&out, CapacitySummary(session.capacity(), session.plan().capacity()));

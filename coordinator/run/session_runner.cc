@@ -180,6 +180,10 @@ void FillSession(const v1::Plan& plan, const std::vector<common::Slo>& slos,
     v1::LevelStats stats = BuildLevelStats(level, plan, slos, CheckBounds{}, &warnings);
     for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
     *session.add_levels() = std::move(stats);
+    // Paced text (issue 13): the timeline of the most loaded level's sampled request.
+    if (const v1::PacedTimeline* t = level.records.sample_timeline(); t != nullptr) {
+      *session.mutable_sample_timeline() = *t;
+    }
   }
   for (std::string& w : warnings) session.add_warnings(std::move(w));
   session.set_slo_passed(slo_passed);
