@@ -343,8 +343,13 @@ class PlotBuilder {
       absl::StrAppend(&tl, ms(t.audio_ns(i)), " ", Num(audio), "\n");
     }
     if (t.audio_ns_size() == 0) absl::StrAppend(&tl, "0 0\n");
+    // The x range holds the marks too (an interrupt may come after the last piece and audio).
+    int64_t last = t.text_ns(t.text_ns_size() - 1);
+    for (int64_t ns : {t.end_of_input_ns(), t.interrupt_ns()}) last = std::max(last, ns);
+    if (t.audio_ns_size() > 0) last = std::max(last, t.audio_ns(t.audio_ns_size() - 1));
     RETURN_IF_ERROR(WriteText(work / "paced_timeline.dat", tl));
-    std::string marks;
+    std::string marks = absl::StrCat(
+        "set xrange [0:", Num(std::max(1.0, static_cast<double>(last - t0) / 1e6 * 1.05)), "]\n");
     if (t.end_of_input_ns() != 0) {
       absl::StrAppend(&marks, "set arrow from ", ms(t.end_of_input_ns()), ", graph 0 to ",
                       ms(t.end_of_input_ns()),
