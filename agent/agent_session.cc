@@ -18,6 +18,7 @@
 #include "agent/allowlist.h"
 #include "agent/client/command_allowlist.h"
 #include "agent/client/dialect.h"
+#include "agent/client/text_pacing.h"
 #include "agent/load_runner.h"
 #include "common/clock.h"
 #include "common/grpc_status.h"
@@ -310,11 +311,11 @@ class Session {
     cfg.agent_index = agent_index_;
     cfg.audio_checks = assign.audio_checks();
     cfg.asr_sample = assign.asr_sample();
-    for (const std::string& text : assign.texts()) {
-      auto req = (*dialect)->Prepare(text);
-      if (!req.ok()) return SendError(std::string(req.status().message()));
-      cfg.requests.push_back(std::move(*req));
-    }
+    // Paced text (issue 13): each text cut into pieces sent over time.
+    cfg.pacing = assign.pacing();
+    auto prepared = PrepareTexts(**dialect, assign.texts(), cfg.pacing);
+    if (!prepared.ok()) return SendError(std::string(prepared.status().message()));
+    cfg.requests = std::move(*prepared);
     if (cfg.requests.empty()) return SendError("assignment has no texts");
     const TimelineMap timeline{assign.epoch_ns(), assign.clock_offset_ns()};
     sink_.SetLevel(assign.level());

@@ -16,6 +16,7 @@
 
 #include "agent/arrivals.h"
 #include "agent/client/audio_capture.h"
+#include "agent/client/text_pacing.h"
 #include "agent/client/tls.h"
 #include "agent/client/transport.h"
 #include "common/clock.h"
@@ -69,6 +70,7 @@ struct LoadRunner::Worker {
   uint64_t dropped = 0;
   uint64_t late = 0;
   common::LogHistogram gaps_us;
+  bool timeline_taken = false;  // paced text: this worker sent its timeline sample
   std::unique_ptr<net::steady_timer> flush_timer;
   std::unique_ptr<net::steady_timer> arrival_timer;
 };
@@ -425,12 +427,33 @@ class LoadRunner::Impl {
     rec.set_text_index(static_cast<int32_t>(text));
     common::AudioAnalyser* analyser = Analysed(ph) ? vu.analyser.get() : nullptr;
     if (analyser != nullptr) analyser->Begin();
-    co_await Execute(vu, config_.requests[text], rec, ph.warmup ? nullptr : &w.gaps_us, analyser);
+    co_await Execute(vu, config_.requests[text], rec, ph.warmup ? nullptr : &w.gaps_us, analyser,
+                     Paced(w, ph, rec));
     if (!keepalive_) vu.Close();
     const int64_t start = rec.start_ns();
     ToTimeline(rec);
     w.local.push_back(std::move(rec));
     co_return start;
+  }
+
+  // Paced text (issue 13): the request's schedule seed, whether barge-in interrupts it, and
+  // the timeline sample (the first measured request of worker 0).
+  struct PacedRequest {
+    uint64_t seed = 0;
+    bool interrupt = false;
+    v1::PacedTimeline* timeline = nullptr;
+  };
+  PacedRequest Paced(Worker& w, const Phase& ph, v1::RequestRecord& rec) {
+    PacedRequest p;
+    if (!PacingEnabled(config_.pacing)) return p;
+    p.seed = PacingSeed(config_.seed, config_.agent_index, rec.request_id());
+    const double into_level = static_cast<double>(SteadyNowNs() - ph.start_local_ns) / 1e9;
+    p.interrupt = ShouldInterrupt(config_.pacing, p.seed, into_level);
+    if (!ph.warmup && w.index == 0 && !w.timeline_taken) {
+      w.timeline_taken = true;
+      p.timeline = rec.mutable_timeline();
+    }
+    return p;
   }
 
   void ToTimeline(v1::RequestRecord& r) const {
@@ -441,6 +464,18 @@ class LoadRunner::Impl {
     r.set_end_ns(timeline_.ToTimeline(r.end_ns()));
     if (r.has_analysis()) {
       r.mutable_analysis()->set_audible_ns(timeline_.ToTimeline(r.analysis().audible_ns()));
+    }
+    // Paced text (issue 13).
+    r.set_first_text_ns(timeline_.ToTimeline(r.first_text_ns()));
+    r.set_end_of_input_ns(timeline_.ToTimeline(r.end_of_input_ns()));
+    r.set_last_audio_ns(timeline_.ToTimeline(r.last_audio_ns()));
+    r.set_interrupt_ns(timeline_.ToTimeline(r.interrupt_ns()));
+    if (r.has_timeline()) {
+      v1::PacedTimeline& t = *r.mutable_timeline();
+      for (int64_t& ns : *t.mutable_text_ns()) ns = timeline_.ToTimeline(ns);
+      for (int64_t& ns : *t.mutable_audio_ns()) ns = timeline_.ToTimeline(ns);
+      t.set_end_of_input_ns(timeline_.ToTimeline(t.end_of_input_ns()));
+      t.set_interrupt_ns(timeline_.ToTimeline(t.interrupt_ns()));
     }
   }
 
@@ -470,7 +505,8 @@ class LoadRunner::Impl {
   }
 
   net::awaitable<void> Execute(VirtualUser& vu, const PreparedRequest& req, v1::RequestRecord& rec,
-                               common::LogHistogram* gaps_us, common::AudioAnalyser* analyser) {
+                               common::LogHistogram* gaps_us, common::AudioAnalyser* analyser,
+                               PacedRequest paced) {
     rec.set_chars(req.chars);
     rec.set_streamed(config_.streamed || transport_.streamed);
     bool fresh = false;
@@ -482,6 +518,12 @@ class LoadRunner::Impl {
     // connection the server closed while idle is replaced by the transport inside the request's
     // deadline, so nothing is retried here (a retry would hide a server that drops requests).
     ExchangeContext ctx{dialect_, rec, gaps_us, fresh, cancel_, Timeout(), analyser};
+    if (PacingEnabled(config_.pacing)) {
+      ctx.pacing = &config_.pacing;
+      ctx.pace_seed = paced.seed;
+      ctx.interrupt = paced.interrupt;
+      ctx.timeline = paced.timeline;
+    }
     // The ASR sample (plan asr): a measured request's audio is kept while the agent's sample of
     // the level is not full, and goes into the record if it succeeds in time to be one of them.
     const bool sample = gaps_us != nullptr && config_.asr_sample > 0 &&

@@ -72,6 +72,7 @@ struct ShardConfig {
   // The ASR check (Assign.asr_sample): the first this many successful measured requests of the
   // level keep their audio in the record (asr_audio); 0: off.
   int asr_sample = 0;
+  v1::TextPacing pacing;  // paced text (issue 13): on when tokens_per_s > 0
 };
 
 // What a phase counted besides its records.

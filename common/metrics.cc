@@ -94,6 +94,41 @@ void Gather(const RecordStore& records, std::vector<double>& out, Keep keep, Val
   });
 }
 
+// Paced text and barge-in (issue 13, DESIGN.md "Paced text"), over the measured successful
+// requests that have them (barge-in: interrupted ones, failed too when the failure is the
+// server's talking past the limit).
+void FillPacedStats(const RecordStore& records, v1::LevelStats& st) {
+  if (records.paced().empty()) return;
+  std::vector<double> ftts, ltla, late, tts, after;
+  uint32_t interrupted = 0;
+  for (const auto& [index, p] : records.paced()) {
+    const Chunk& c = records.chunk(index >> RecordStore::kChunkBits);
+    const size_t i = index & (RecordStore::kChunkRecords - 1);
+    if (c.warmup(i) || Cancelled(c, i)) continue;
+    const bool ok = c.succeeded(i);
+    if (p.interrupt_ns != 0 && (ok || c.error[i] == v1::ERROR_AUDIO_AFTER_CANCEL)) {
+      ++interrupted;
+      tts.push_back(static_cast<double>(std::max<int64_t>(0, p.last_audio_ns - p.interrupt_ns)) /
+                    kNsPerMs);
+      after.push_back(static_cast<double>(p.bytes_after_interrupt));
+    }
+    if (!ok) continue;
+    if (p.first_text_ns != 0 && c.first_audio_ns[i] != 0) {
+      ftts.push_back(static_cast<double>(c.first_audio_ns[i] - p.first_text_ns) / kNsPerMs);
+    }
+    if (p.end_of_input_ns != 0 && p.last_audio_ns != 0 && p.interrupt_ns == 0) {
+      ltla.push_back(static_cast<double>(p.last_audio_ns - p.end_of_input_ns) / kNsPerMs);
+    }
+    if (p.first_text_ns != 0) late.push_back(static_cast<double>(p.late_max_ns) / kNsPerMs);
+  }
+  Fill(ftts, st.mutable_first_token_to_speech_ms());
+  Fill(ltla, st.mutable_last_token_to_last_audio_ms());
+  Fill(late, st.mutable_pacing_late_ms());
+  Fill(tts, st.mutable_time_to_silence_ms());
+  Fill(after, st.mutable_bytes_after_interrupt());
+  st.set_interrupted(interrupted);
+}
+
 }  // namespace
 
 v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRecord> records,
@@ -259,6 +294,7 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
     d->set_count(static_cast<uint32_t>(g.count()));
   }
   AddAudioCheckStats(records, &st);  // audio_checks (issue 14); nothing when off
+  FillPacedStats(records, st);
   return st;
 }
 

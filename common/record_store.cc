@@ -17,6 +17,39 @@ uint8_t Narrow8(int v) { return static_cast<uint8_t>(std::clamp(v, 0, 255)); }
 
 }  // namespace
 
+PacedFields PacedOf(const v1::RequestRecord& r) {
+  PacedFields p;
+  p.first_text_ns = r.first_text_ns();
+  p.end_of_input_ns = r.end_of_input_ns();
+  p.last_audio_ns = r.last_audio_ns();
+  p.late_max_ns = r.pacing_late_max_ns();
+  p.late_total_ns = r.pacing_late_total_ns();
+  p.interrupt_ns = r.interrupt_ns();
+  p.bytes_after_interrupt = r.bytes_after_interrupt();
+  p.text_pieces = r.text_pieces();
+  return p;
+}
+
+void SetPaced(const PacedFields& p, v1::RequestRecord& r) {
+  if (!p.any()) return;
+  r.set_first_text_ns(p.first_text_ns);
+  r.set_end_of_input_ns(p.end_of_input_ns);
+  r.set_last_audio_ns(p.last_audio_ns);
+  r.set_pacing_late_max_ns(p.late_max_ns);
+  r.set_pacing_late_total_ns(p.late_total_ns);
+  r.set_interrupt_ns(p.interrupt_ns);
+  r.set_bytes_after_interrupt(p.bytes_after_interrupt);
+  r.set_text_pieces(p.text_pieces);
+}
+
+PacedFields RecordStore::paced(size_t i) const {
+  auto it = std::lower_bound(
+      paced_.begin(), paced_.end(), i,
+      [](const std::pair<size_t, PacedFields>& d, size_t at) { return d.first < at; });
+  if (it == paced_.end() || it->first != i) return {};
+  return it->second;
+}
+
 Record FromProto(const v1::RequestRecord& r, uint32_t agent) {
   Record out;
   out.request_id = r.request_id();
@@ -42,6 +75,8 @@ Record FromProto(const v1::RequestRecord& r, uint32_t agent) {
   out.error_detail = r.error_detail();
   out.text_index = r.text_index();
   if (r.has_analysis()) out.analysis = std::make_shared<const v1::AudioAnalysis>(r.analysis());
+  out.paced = PacedOf(r);
+  if (r.has_timeline()) out.timeline = std::make_shared<const v1::PacedTimeline>(r.timeline());
   return out;
 }
 
@@ -69,6 +104,8 @@ v1::RequestRecord ToProto(const Record& r) {
   if (!r.error_detail.empty()) out.set_error_detail(r.error_detail);
   out.set_text_index(r.text_index);
   if (r.analysis != nullptr) *out.mutable_analysis() = *r.analysis;
+  SetPaced(r.paced, out);
+  if (r.timeline != nullptr) *out.mutable_timeline() = *r.timeline;
   return out;
 }
 
@@ -86,6 +123,8 @@ RecordStore& RecordStore::operator=(const RecordStore& other) {
   detail_ids_ = other.detail_ids_;
   details_ = other.details_;
   analyses_ = other.analyses_;
+  paced_ = other.paced_;
+  sample_timeline_ = other.sample_timeline_;
   return *this;
 }
 
@@ -160,6 +199,8 @@ void RecordStore::Append(const v1::RequestRecord& r, uint32_t agent) {
   if (r.has_analysis()) {
     c.flags[i] |= KeepAnalysis(size_ - 1, std::make_shared<const v1::AudioAnalysis>(r.analysis()));
   }
+  if (const PacedFields p = PacedOf(r); p.any()) paced_.emplace_back(size_ - 1, p);
+  if (r.has_timeline() && sample_timeline_.text_ns_size() == 0) sample_timeline_ = r.timeline();
 }
 
 void RecordStore::Append(const Record& r) {
@@ -188,6 +229,8 @@ void RecordStore::Append(const Record& r) {
       static_cast<uint8_t>((r.warmup ? Chunk::kWarmup : 0) | (r.streamed ? Chunk::kStreamed : 0));
   KeepDetail(size_ - 1, r.error_detail);
   c.flags[i] |= KeepAnalysis(size_ - 1, r.analysis);
+  if (r.paced.any()) paced_.emplace_back(size_ - 1, r.paced);
+  if (r.timeline != nullptr && sample_timeline_.text_ns_size() == 0) sample_timeline_ = *r.timeline;
 }
 
 void RecordStore::Append(std::span<const Record> rs, uint32_t agent) {
@@ -229,6 +272,10 @@ void RecordStore::Append(std::span<const Record> rs, uint32_t agent) {
     for (size_t k = 0; k < n; ++k) {
       KeepDetail(size_ + k, in[k].error_detail);
       ch.flags[at + k] |= KeepAnalysis(size_ + k, in[k].analysis);
+      if (in[k].paced.any()) paced_.emplace_back(size_ + k, in[k].paced);
+      if (in[k].timeline != nullptr && sample_timeline_.text_ns_size() == 0) {
+        sample_timeline_ = *in[k].timeline;
+      }
     }
     size_ += n;
     done += n;
@@ -248,6 +295,8 @@ void RecordStore::Clear() {
   detail_ids_.clear();
   details_.clear();
   analyses_.clear();
+  paced_.clear();
+  sample_timeline_.Clear();
 }
 
 Record RecordStore::operator[](size_t i) const {
@@ -277,6 +326,7 @@ Record RecordStore::operator[](size_t i) const {
   r.text_index = c.text_index[k];
   if (c.error[k] != v1::ERROR_NONE) r.error_detail = std::string(detail(i));
   if ((c.flags[k] & Chunk::kAnalysed) != 0) r.analysis = analysis(i);
+  if (!paced_.empty()) r.paced = paced(i);
   return r;
 }
 

@@ -18,6 +18,22 @@
 
 namespace ttsbench::common {
 
+// Paced text and barge-in (issue 13): RequestRecord fields 30-37, kept beside the columns for
+// the records that have them only (first_text_ns or interrupt_ns set).
+struct PacedFields {
+  int64_t first_text_ns = 0;
+  int64_t end_of_input_ns = 0;
+  int64_t last_audio_ns = 0;
+  int64_t late_max_ns = 0;
+  int64_t late_total_ns = 0;
+  int64_t interrupt_ns = 0;
+  int64_t bytes_after_interrupt = 0;
+  int32_t text_pieces = 0;
+  bool any() const { return first_text_ns != 0 || interrupt_ns != 0; }
+};
+PacedFields PacedOf(const v1::RequestRecord& r);
+void SetPaced(const PacedFields& p, v1::RequestRecord& r);
+
 // One request as the coordinator keeps it: v1::RequestRecord's fields as plain data, plus the
 // index (into Session.agents) of the agent that made it.
 struct Record {
@@ -46,6 +62,9 @@ struct Record {
   // The audio checks' analysis (plan audio_checks), null when the request had none; shared, so
   // a Record read from the store copies a pointer, not the envelope.
   std::shared_ptr<const v1::AudioAnalysis> analysis;
+  PacedFields paced;         // paced text (issue 13)
+  // The sampled paced request's timeline (one per agent and level; null for every other).
+  std::shared_ptr<const v1::PacedTimeline> timeline;
 };
 
 Record FromProto(const v1::RequestRecord& r, uint32_t agent = 0);
@@ -148,6 +167,13 @@ class RecordStore {
   absl::string_view detail(size_t i) const;
   // Record i's audio analysis, or null. A binary search over the analysed records only.
   const std::shared_ptr<const v1::AudioAnalysis>& analysis(size_t i) const;
+  // Paced text (issue 13): (record index, fields) of the records that have them, by index; and
+  // the first request timeline appended (the timeline plot), if any.
+  const std::vector<std::pair<size_t, PacedFields>>& paced() const { return paced_; }
+  PacedFields paced(size_t i) const;
+  const v1::PacedTimeline* sample_timeline() const {
+    return sample_timeline_.text_ns_size() > 0 ? &sample_timeline_ : nullptr;
+  }
 
   // Column scans: chunk c holds records [c * kChunkRecords, c * kChunkRecords + ChunkSize(c)).
   size_t chunk_count() const { return (size_ + kChunkRecords - 1) >> kChunkBits; }
@@ -179,6 +205,8 @@ class RecordStore {
   std::vector<std::pair<size_t, uint32_t>> details_;  // (record index, text id), by index
   // (record index, analysis), by index: only the analysed requests (audio_checks).
   std::vector<std::pair<size_t, std::shared_ptr<const v1::AudioAnalysis>>> analyses_;
+  std::vector<std::pair<size_t, PacedFields>> paced_;
+  v1::PacedTimeline sample_timeline_;
 };
 
 }  // namespace ttsbench::common

@@ -38,6 +38,14 @@ absl::string_view ErrorKindName(v1::ErrorKind kind) {
       return "engine";
     case v1::ERROR_GRPC_STATUS:
       return "grpc_status";
+    case v1::ERROR_FLUSH_UNANSWERED:  // paced text (issue 13)
+      return "flush_unanswered";
+    case v1::ERROR_AUDIO_AFTER_CANCEL:
+      return "audio_after_cancel";
+    case v1::ERROR_CLOSED_MID_TURN:
+      return "closed_mid_turn";
+    case v1::ERROR_UNKNOWN_MESSAGE:
+      return "unknown_message";
     default:
       return "unknown";
   }

@@ -211,12 +211,25 @@ int Run(int argc, char** argv) {
                  "sent_ns (steady clock, CLOCK_MONOTONIC) and the text, tab-separated");
   app.add_option("--misbehave", options.misbehave,
                  "a broken server: endless-sse-line (SSE answers), endless-json (JSON answers) "
-                 "or endless-ws-text (torch-inference /audio/ws): one that never ends");
+                 "or endless-ws-text (torch-inference /audio/ws): one that never ends; for text "
+                 "over time (ElevenLabs/Cartesia/Deepgram WebSockets): never-flush, "
+                 "close-mid-turn, unknown-message, talk-after-cancel");
   app.add_option("--idle-watts", options.idle_watts,
                  "GET /metrics: simulated power draw with no slot busy (W)")
       ->capture_default_str();
   app.add_option("--watts-per-slot", options.watts_per_busy_slot,
                  "GET /metrics: simulated power added per busy slot (W)")
+      ->capture_default_str();
+  // Text that arrives over time (issue 13).
+  app.add_option("--paced-mode", options.paced_mode,
+                 "WebSockets taking text over time: honest (speak as text arrives) or buffering "
+                 "(wait for the end of input)")
+      ->capture_default_str();
+  app.add_option("--lookahead-chars", options.lookahead_chars,
+                 "honest mode: speak once this many characters (or a punctuation mark) came")
+      ->capture_default_str();
+  app.add_option("--stop-delay-ms", options.stop_delay_ms,
+                 "after a cancel / Clear / close, audio keeps going out this long (ms)")
       ->capture_default_str();
 
   try {

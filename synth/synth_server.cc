@@ -1,5 +1,6 @@
 #include "synth/synth_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -40,6 +41,7 @@
 #include "absl/strings/str_split.h"
 #include "common/escape.h"
 #include "synth/audio_source.h"
+#include "synth/paced_messages.h"
 
 namespace ttsbench::synth {
 namespace {
@@ -781,8 +783,10 @@ class Connection {
         co_return co_await WriteJson(req, http::status::ok, state_.StatsJson());
       }
     }
-    const bool is_ws_route =
-        target == "/audio/ws" || ElevenLabsVoice(target, "/stream-input").has_value();
+    const bool is_ws_route = target == "/audio/ws" ||
+                             ElevenLabsVoice(target, "/stream-input").has_value() ||
+                             ElevenLabsVoice(target, "/multi-stream-input").has_value() ||
+                             target == "/tts/websocket" || target == "/v1/speak";
     const bool is_audio_route =
         is_ws_route || target == "/v1/audio/speech" || target == "/tts/synthesize" ||
         target == "/tts/stream" || target == "/synthesize" || target == "/api/tts" ||
@@ -1087,19 +1091,45 @@ class Connection {
     net::steady_timer timer(ws.get_executor());
     if (target == "/audio/ws") {
       co_await TorchSession(ws, timer);
+      co_return;
+    }
+    // Text over time (issue 13): ElevenLabs, Cartesia, Deepgram.
+    const auto params = ParseForm(query);
+    auto param = [&](const char* k, const char* fallback) {
+      auto it = params.find(k);
+      return it == params.end() ? std::string(fallback) : it->second;
+    };
+    AudioRequest base;
+    PacedProtocol protocol = PacedProtocol::kElevenLabs;
+    if (auto voice = ElevenLabsVoice(target, "/multi-stream-input"); voice) {
+      protocol = PacedProtocol::kElevenLabsMulti;
+      base.voice = *voice;
+    } else if (auto v = ElevenLabsVoice(target, "/stream-input"); v) {
+      base.voice = *v;
+    } else if (target == "/tts/websocket") {
+      protocol = PacedProtocol::kCartesia;
+      base.format = AudioFormat::kPcmS16;
     } else {
-      AudioRequest base;
-      base.voice = *ElevenLabsVoice(target, "/stream-input");
-      const auto params = ParseForm(query);
-      auto of = params.find("output_format");
-      if (auto st = TakeElevenLabsFormat(of == params.end() ? "mp3_44100_128" : of->second, base);
-          !st.ok()) {
+      protocol = PacedProtocol::kDeepgram;
+      base.voice = param("model", "default");
+      const std::string enc = param("encoding", "linear16");
+      base.format = enc == "mulaw" ? AudioFormat::kUlaw : AudioFormat::kPcmS16;
+      (void)absl::SimpleAtoi(param("sample_rate", "24000"), &base.sample_rate);
+      if (enc != "linear16" && enc != "mulaw") {
+        const std::string error = PacedError(protocol, "", "encoding must be linear16 or mulaw");
+        co_await WsText(ws, error);
+        co_await ws.async_close(websocket::close_code::policy_error, kUseTuple);
+        co_return;
+      }
+    }
+    if (protocol == PacedProtocol::kElevenLabs || protocol == PacedProtocol::kElevenLabsMulti) {
+      if (auto st = TakeElevenLabsFormat(param("output_format", "mp3_44100_128"), base); !st.ok()) {
         co_await WsText(ws, ElevenLabsWsError(st.message(), "invalid_output_format", 1008));
         co_await ws.async_close(websocket::close_code::policy_error, kUseTuple);
         co_return;
       }
-      co_await ElevenLabsSession(ws, timer, base);
     }
+    co_await PacedSession(ws, protocol, std::move(base));
   }
 
   static net::awaitable<bool> WsText(Ws& ws, const std::string& text) {
@@ -1220,59 +1250,260 @@ class Connection {
     return req;
   }
 
-  // ElevenLabs .../stream-input: text arrives in pieces; a flush or the end of input ({"text":
-  // ""}) synthesises what came so far as {"audio": base64, "isFinal": null} messages; the end of
-  // input is answered with {"isFinal": true} and a close.
-  net::awaitable<void> ElevenLabsSession(Ws& ws, net::steady_timer& timer, AudioRequest base) {
-    std::string pending;
-    beast::flat_buffer buf;
-    for (;;) {
-      buf.clear();
-      auto [ec, n] = co_await ws.async_read(buf, kUseTuple);
-      if (ec) co_return;
-      auto json = ParseJsonObject(beast::buffers_to_string(buf.data()));
-      const bool valid = json.ok() && json->contains("text") && json->at("text").is_string();
-      if (!valid) {
-        co_await WsText(ws, R"({"message":"expected {\"text\": ...}","error":"invalid_message",)"
-                            R"("code":1008})");
-        co_await ws.async_close(websocket::close_code::policy_error, kUseTuple);
-        co_return;
+  // ------------------------------------------------------------------------------ text over time
+
+  // One session of a WebSocket that takes text over time (issue 13). The reader turns client
+  // messages into text and events; the speaker, a second coroutine on the connection's strand,
+  // speaks each stretch of text with the slot model and writes every message (Beast allows one
+  // writer). One context at a time: a message naming another context starts it once the
+  // previous one is done.
+  struct PacedState {
+    PacedState(const net::any_io_executor& ex, PacedProtocol p, AudioRequest b)
+        : protocol(p), base(std::move(b)), wake(ex), done(ex) {}
+    PacedProtocol protocol;
+    AudioRequest base;  // voice, format, rate, speed
+    std::string context_id;
+    std::string pending;                        // text received, not yet cut into a stretch
+    std::deque<std::string> segments;           // stretches to speak, in order
+    std::deque<std::string> outbox;             // control messages (errors) to send first
+    Clock::time_point received = Clock::now();  // the first text of the turn
+    bool end = false;          // the end of input came: the end marker follows the audio
+    bool close_after = false;  // close once the outbox is sent (an error, close_socket)
+    bool reader_done = false;
+    bool speaker_done = false;
+    bool cancel_ack = false;  // send the cancel's answer once the stop delay passed
+    Clock::time_point cancel_at = Clock::time_point::max();
+    int sequence = 0;         // Deepgram sequence_id
+    bool misbehaved = false;  // misbehave "unknown-message" / "close-mid-turn" done
+    net::steady_timer wake;   // the speaker waits here; cancelled on news
+    net::steady_timer done;   // the reader waits here for the speaker to end
+  };
+
+  static void Wake(PacedState& st) { st.wake.cancel(); }
+
+  static bool IsStop(char c) {
+    return c == '.' || c == ',' || c == '!' || c == '?' || c == ';' || c == ':';
+  }
+
+  // Moves the pending text into a stretch to speak when the model says so: honest, at
+  // lookahead_chars characters or a punctuation mark; `all` (a flush, the end): whatever came.
+  void Cut(PacedState& st, bool all) {
+    const absl::string_view trimmed = absl::StripTrailingAsciiWhitespace(st.pending);
+    if (trimmed.empty()) {
+      if (all) st.pending.clear();
+      return;
+    }
+    const bool ready =
+        all ||
+        (state_.options.paced_mode == "honest" &&
+         (CountCharacters(st.pending) >= static_cast<size_t>(state_.options.lookahead_chars) ||
+          IsStop(trimmed.back())));
+    if (!ready) return;
+    st.segments.emplace_back(absl::StripAsciiWhitespace(st.pending));
+    st.pending.clear();
+  }
+
+  void OnPacedEvent(PacedState& st, const PacedEvent& ev) {
+    if (!ev.context_id.empty()) st.context_id = ev.context_id;
+    if (ev.speed > 0) (void)SetSpeed(ev.speed, st.base);
+    if (!ev.encoding.empty()) {
+      st.base.format = ev.encoding == "pcm_f32le"   ? AudioFormat::kPcmF32
+                       : ev.encoding == "pcm_mulaw" ? AudioFormat::kUlaw
+                                                    : AudioFormat::kPcmS16;
+    }
+    if (ev.sample_rate >= 8000 && ev.sample_rate <= 48000) st.base.sample_rate = ev.sample_rate;
+    if (ev.cancel) {
+      if (state_.options.misbehave == "talk-after-cancel") {
+        st.cancel_ack = true;  // answered, but only once everything was spoken
+        return;
       }
-      if (const Value* s = json->if_contains("voice_settings"); s != nullptr && s->is_object()) {
-        if (const Value* sp = s->get_object().if_contains("speed");
-            sp != nullptr && sp->is_number()) {
-          (void)SetSpeed(sp->to_number<double>(), base);
-        }
+      st.pending.clear();
+      st.segments.clear();
+      st.end = false;
+      st.cancel_at = Clock::now() + Ms(state_.options.stop_delay_ms);
+      st.cancel_ack = true;
+      return;
+    }
+    if (!ev.text.empty()) {
+      if (absl::StripAsciiWhitespace(st.pending).empty() && st.segments.empty()) {
+        st.received = Clock::now();
       }
-      const std::string piece = StringOf(json->at("text"));
-      const bool end_of_input = piece.empty();
-      const Value* flush = json->if_contains("flush");
-      const bool flushed = flush != nullptr && flush->is_bool() && flush->get_bool();
-      pending += piece;
-      const std::string trimmed(absl::StripAsciiWhitespace(pending));
-      if ((flushed || end_of_input) && !trimmed.empty()) {
-        pending.clear();
-        AudioRequest request = base;
-        request.text = trimmed;
-        if (!co_await ElevenLabsGenerate(ws, timer, request)) co_return;
-      }
-      if (end_of_input) {
-        if (!co_await WsText(ws, R"({"isFinal":true})")) co_return;
-        co_await ws.async_close(websocket::close_code::normal, kUseTuple);
-        co_return;
-      }
+      st.pending += ev.text;
+      Cut(st, false);
+    }
+    // A buffering server ignores flushes: it speaks at the end of input only.
+    if (ev.flush && state_.options.paced_mode == "honest") Cut(st, true);
+    if (ev.end) {
+      Cut(st, true);
+      st.end = true;
+      state_.websocket_requests.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
-  // False when the session is over (error, truncation, shutdown).
-  net::awaitable<bool> ElevenLabsGenerate(Ws& ws, net::steady_timer& timer,
-                                          const AudioRequest& request) {
-    const Clock::time_point received = Clock::now();
-    state_.websocket_requests.fetch_add(1, std::memory_order_relaxed);
+  // The protocol's error message.
+  static std::string PacedError(PacedProtocol p, absl::string_view context,
+                                absl::string_view message) {
+    switch (p) {
+      case PacedProtocol::kElevenLabs:
+      case PacedProtocol::kElevenLabsMulti:
+        return ElevenLabsWsError(message, "invalid_message", 1008);
+      case PacedProtocol::kCartesia:
+        return ToJson({{"type", "error"},
+                       {"done", true},
+                       {"title", "Invalid request"},
+                       {"message", JsonText(message)},
+                       {"status_code", 400},
+                       {"context_id", JsonText(context)}});
+      case PacedProtocol::kDeepgram:
+        return ToJson({{"type", "Error"},
+                       {"err_code", "INVALID_MESSAGE"},
+                       {"description", JsonText(message)}});
+    }
+    return "";
+  }
+
+  // A piece of audio, as the protocol sends it (Deepgram: binary, the others base64 in JSON).
+  static std::string PacedAudio(const PacedState& st, absl::string_view audio) {
+    switch (st.protocol) {
+      case PacedProtocol::kElevenLabs:
+        return ElevenLabsWsAudio(audio);
+      case PacedProtocol::kElevenLabsMulti:
+        return ToJson({{"audio", absl::Base64Escape(audio)},
+                       {"isFinal", false},
+                       {"contextId", JsonText(st.context_id)}});
+      case PacedProtocol::kCartesia:
+        return ToJson({{"type", "chunk"},
+                       {"data", absl::Base64Escape(audio)},
+                       {"done", false},
+                       {"status_code", 206},
+                       {"context_id", JsonText(st.context_id)}});
+      case PacedProtocol::kDeepgram:
+        return std::string(audio);
+    }
+    return "";
+  }
+
+  static std::string Cleared(PacedState& st) {
+    return ToJson({{"type", "Cleared"}, {"sequence_id", st.sequence++}});
+  }
+
+  // The end of a turn: isFinal, done, Flushed.
+  static std::string PacedEnd(PacedState& st) {
+    switch (st.protocol) {
+      case PacedProtocol::kElevenLabs:
+        return R"({"isFinal":true})";
+      case PacedProtocol::kElevenLabsMulti:
+        return ToJson({{"isFinal", true}, {"contextId", JsonText(st.context_id)}});
+      case PacedProtocol::kCartesia:
+        return ToJson({{"type", "done"},
+                       {"done", true},
+                       {"status_code", 206},
+                       {"context_id", JsonText(st.context_id)}});
+      case PacedProtocol::kDeepgram:
+        return ToJson({{"type", "Flushed"}, {"sequence_id", st.sequence++}});
+    }
+    return "";
+  }
+
+  net::awaitable<void> PacedSession(Ws& ws, PacedProtocol protocol, AudioRequest base) {
+    PacedState st(ws.get_executor(), protocol, std::move(base));
+    net::co_spawn(ws.get_executor(), Speaker(ws, st), [](std::exception_ptr) {});
+    if (protocol == PacedProtocol::kDeepgram) {
+      st.outbox.push_back(ToJson({{"type", "Metadata"}, {"request_id", "synth"}}));
+      Wake(st);
+    }
+    beast::flat_buffer buf;
+    while (!st.close_after) {
+      buf.clear();
+      auto [ec, n] = co_await ws.async_read(buf, kUseTuple);
+      if (ec) break;  // the client closed (barge-in on stream-input) or went away
+      if (!ws.got_text()) continue;
+      auto ev = ParsePacedMessage(protocol, beast::buffers_to_string(buf.data()));
+      if (!ev.ok()) {
+        st.outbox.push_back(PacedError(protocol, st.context_id, ev.status().message()));
+        st.close_after = protocol != PacedProtocol::kCartesia;
+        Wake(st);
+        continue;
+      }
+      OnPacedEvent(st, *ev);
+      if (ev->close_socket) st.close_after = true;
+      Wake(st);
+    }
+    st.reader_done = true;
+    Wake(st);
+    while (!st.speaker_done) {
+      st.done.expires_at(Clock::time_point::max());
+      co_await st.done.async_wait(kUseTuple);
+    }
+  }
+
+  // Writes the outbox, speaks the stretches, answers the end of input and cancels.
+  net::awaitable<void> Speaker(Ws& ws, PacedState& st) {
+    const std::string& misbehave = state_.options.misbehave;
+    for (;;) {
+      if (!st.outbox.empty()) {
+        const std::string m = std::move(st.outbox.front());
+        st.outbox.pop_front();
+        if (!co_await WsText(ws, m)) break;
+        continue;
+      }
+      if (st.close_after) {
+        co_await ws.async_close(websocket::close_code::policy_error, kUseTuple);
+        break;
+      }
+      if (st.reader_done) break;
+      const bool cancelling = st.cancel_at != Clock::time_point::max();
+      if (cancelling && Clock::now() >= st.cancel_at) {
+        st.cancel_at = Clock::time_point::max();
+        st.cancel_ack = false;
+        if (st.protocol == PacedProtocol::kDeepgram) {
+          // Built before co_await: GCC 12 cannot keep a braced list's literals in a coroutine.
+          const std::string cleared = Cleared(st);
+          if (!co_await WsText(ws, cleared)) break;
+        }
+        continue;
+      }
+      if (!cancelling && !st.segments.empty()) {
+        if (!co_await SpeakSegment(ws, st)) break;
+        continue;
+      }
+      if (!cancelling && st.end && st.segments.empty()) {
+        st.end = false;
+        if (st.cancel_ack && st.protocol == PacedProtocol::kDeepgram) {  // talk-after-cancel
+          st.cancel_ack = false;
+          // Built before co_await: GCC 12 cannot keep a braced list's literals in a coroutine.
+          const std::string cleared = Cleared(st);
+          if (!co_await WsText(ws, cleared)) break;
+          continue;
+        }
+        if (misbehave == "never-flush") continue;
+        if (!co_await WsText(ws, PacedEnd(st))) break;
+        if (st.protocol == PacedProtocol::kElevenLabs) {
+          co_await ws.async_close(websocket::close_code::normal, kUseTuple);
+          break;
+        }
+        continue;
+      }
+      st.wake.expires_at(cancelling ? st.cancel_at : Clock::time_point::max());
+      co_await st.wake.async_wait(kUseTuple);
+    }
+    st.speaker_done = true;
+    st.done.cancel();
+  }
+
+  // One stretch of text through the slot model. False: the session is over.
+  net::awaitable<bool> SpeakSegment(Ws& ws, PacedState& st) {
+    AudioRequest request = st.base;
+    request.text = std::move(st.segments.front());
+    st.segments.pop_front();
     const Plan plan = MakePlan(request);
     if (plan.draw.error) {
       state_.errors_injected.fetch_add(1, std::memory_order_relaxed);
-      co_await WsText(ws, R"({"message":"injected failure","error":"server_error","code":1011})");
+      const std::string failure =
+          st.protocol == PacedProtocol::kElevenLabs
+              ? std::string(R"({"message":"injected failure","error":"server_error","code":1011})")
+              : PacedError(st.protocol, st.context_id, "injected failure");
+      co_await WsText(ws, failure);
       co_await ws.async_close(websocket::close_code::internal_error, kUseTuple);
       co_return false;
     }
@@ -1286,18 +1517,40 @@ class Connection {
     const Clock::time_point start = Clock::now();
     const StreamPlan schedule = Schedule(*body, plan.synthesis_ms);
     const int64_t cut = plan.draw.truncate ? body->samples() / 2 : body->samples();
+    const std::string& misbehave = state_.options.misbehave;
     bool logged = false;
     for (int k = 0; k < schedule.chunks(); ++k) {
-      if (!co_await Sleep(timer, start + Ms(schedule.DueMs(k)))) co_return false;
+      const Clock::time_point due = start + Ms(schedule.DueMs(k));
+      // Wait for the chunk; a cancel wakes the wait, and past its stop delay nothing goes out.
+      while (Clock::now() < due && !st.reader_done) {
+        st.wake.expires_at(std::min(due, st.cancel_at));
+        co_await st.wake.async_wait(kUseTuple);
+        if (Clock::now() >= st.cancel_at) co_return true;
+      }
+      if (st.reader_done) co_return false;
+      if (Clock::now() >= st.cancel_at) co_return true;
       if (k == schedule.chunks() - 1) lease.Release();
       const int64_t end = std::min(schedule.EndSample(k), cut);
       const std::string audio = body->Copy(std::min(schedule.BeginSample(k), end), end);
-      if (!logged && !audio.empty()) {
+      if (!audio.empty()) {
+        if (misbehave == "unknown-message" && !st.misbehaved) {
+          st.misbehaved = true;
+          const std::string surprise = R"({"type":"surprise","surprise":true})";
+          if (!co_await WsText(ws, surprise)) co_return false;
+        }
+        if (st.protocol == PacedProtocol::kDeepgram) {
+          ws.binary(true);
+          auto [wec, wn] = co_await ws.async_write(net::buffer(audio), kUseTuple);
+          if (wec) co_return false;
+        } else if (!co_await WsText(ws, PacedAudio(st, audio))) {
+          co_return false;
+        }
+        if (!logged) state_.LogFirstAudio(st.received, Clock::now(), request.text);
         logged = true;
-        state_.LogFirstAudio(received, Clock::now(), request.text);
-      }
-      if (!audio.empty() && !co_await WsText(ws, ElevenLabsWsAudio(audio))) {
-        co_return false;
+        if (misbehave == "close-mid-turn") {
+          AbortWs(ws);
+          co_return false;
+        }
       }
       if (plan.draw.truncate && end >= cut) {
         AbortWs(ws);
@@ -1432,11 +1685,32 @@ absl::Status ValidateOptions(const SynthOptions& options) {
   if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
     return absl::InvalidArgumentError("a TLS certificate needs its key, and a key its certificate");
   }
-  if (!options.misbehave.empty() && options.misbehave != "endless-sse-line" &&
-      options.misbehave != "endless-json" && options.misbehave != "endless-ws-text") {
+  static constexpr std::string_view kMisbehave[] = {"",
+                                                    "endless-sse-line",
+                                                    "endless-json",
+                                                    "endless-ws-text",
+                                                    "never-flush",
+                                                    "close-mid-turn",
+                                                    "unknown-message",
+                                                    "talk-after-cancel"};
+  if (std::find(std::begin(kMisbehave), std::end(kMisbehave), options.misbehave) ==
+      std::end(kMisbehave)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("misbehave must be endless-sse-line, endless-json or endless-ws-text, got ",
+        absl::StrCat("misbehave must be endless-sse-line, endless-json, endless-ws-text, "
+                     "never-flush, close-mid-turn, unknown-message or talk-after-cancel, got ",
                      options.misbehave));
+  }
+  if (options.paced_mode != "honest" && options.paced_mode != "buffering") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("paced_mode must be honest or buffering, got ", options.paced_mode));
+  }
+  if (options.lookahead_chars < 1 || options.lookahead_chars > 100000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lookahead_chars must be in [1, 100000], got ", options.lookahead_chars));
+  }
+  if (!(options.stop_delay_ms >= 0 && options.stop_delay_ms <= 60000)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stop_delay_ms must be in [0, 60000], got ", options.stop_delay_ms));
   }
   if (options.ws_encoding != "pcm_f32le" && options.ws_encoding != "pcm_s16le") {
     return absl::InvalidArgumentError(

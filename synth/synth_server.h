@@ -1,6 +1,7 @@
 // A synthetic TTS server speaking the APIs ttsbench drives (OpenAI incl. SSE, torch-inference
 // incl. its WebSocket and older /synthesize, Coqui, OpenTTS, Piper, ElevenLabs incl. its
-// WebSocket stream-input) with a latency model that behaves like a GPU server (parallel slots,
+// WebSockets stream-input and multi-stream-input, Cartesia's and Deepgram Aura's WebSockets,
+// text arriving over time) with a latency model that behaves like a GPU server (parallel slots,
 // FIFO queueing, streamed chunks), over HTTP and, given a certificate, TLS on the same port.
 // Runs its own io_context thread(s); used in-process by `ttsbench demo` and tests, and as
 // `ttsbench-synth`. Beast and Asio stay behind a pimpl so that users of this header compile fast.
@@ -47,10 +48,23 @@ struct SynthOptions {
   // "endless-sse-line": SSE requests get one data line that never ends;
   // "endless-json": JSON answers (torch-inference /tts/synthesize, /synthesize) never end;
   // "endless-ws-text": torch-inference /audio/ws answers one text message that never ends.
+  // "never-flush": paced sessions never answer the end of input (no isFinal/done/Flushed);
+  // "close-mid-turn": paced sessions close the socket after their first audio;
+  // "unknown-message": paced sessions send a message of a kind the protocol does not have
+  // before their first audio; "talk-after-cancel": paced sessions ignore cancel/Clear.
   std::string misbehave;
   // GET /metrics: the simulated power draw, idle + per busy slot (W).
   double idle_watts = 60;
   double watts_per_busy_slot = 40;
+  // Text that arrives over time (issue 13): the WebSockets that take text in pieces (ElevenLabs
+  // stream-input and multi-stream-input, Cartesia /tts/websocket, Deepgram /v1/speak). "honest"
+  // speaks each stretch of text once lookahead_chars characters or a punctuation mark (. , ! ?
+  // ; :) have come (or a flush, or the end of input); "buffering" waits for the end of input and
+  // speaks it all. Each stretch is synthesised with the slot model (its own slot, chunks).
+  std::string paced_mode = "honest";
+  int lookahead_chars = 20;
+  // After a cancel / Clear / close frame, audio already due keeps going out this long.
+  double stop_delay_ms = 20;
 };
 
 // A snapshot of the server's counters (kept in atomics, so reading never blocks the server).

@@ -30,6 +30,9 @@ struct AudioEventSpec {
   std::vector<std::string> ignore_types;  // kinds outside any answer (a greeting: "ready")
   std::string final_field;                // true ends the answer ("isFinal")
   std::string error_field;                // a non-empty value reports a failure ("error")
+  // When set, every message must carry one of these kinds (or one of the done, error and ignore
+  // kinds); another is an unknown message (the decoder refuses it: Unimplemented).
+  std::vector<std::string> known_types;
   size_t max_event_bytes = kDefaultMaxEventBytes;  // one message, as received
 };
 

@@ -213,7 +213,8 @@ class EventAudio {
   // `analyser` is the owning decoder's analyser_ (null: none), read at each audio piece.
   EventAudio(AudioEventSpec spec, common::MeterOptions meter_options,
              common::AudioAnalyser* const& analyser)
-      : parser_(std::move(spec)),
+      : known_(spec.known_types),
+        parser_(std::move(spec)),
         base_options_(meter_options),
         options_(std::move(meter_options)),
         analyser_(analyser) {}
@@ -243,6 +244,7 @@ class EventAudio {
   absl::StatusOr<MessageResult> Json(absl::string_view json) {
     if (absl::Status st = parser_.Parse(json); !st.ok()) return st;
     const AudioEvent* ev = &parser_.event();
+    if (absl::Status st = CheckKind(*ev); !st.ok()) return st;
     MessageResult r;
     r.ignored = ev->ignored;
     r.done = ev->done;
@@ -265,6 +267,7 @@ class EventAudio {
     if (absl::Status st = parser_.End([this](absl::string_view a) { return OnAudio(a); }); !st.ok())
       return st;
     const AudioEvent* ev = &parser_.event();
+    if (absl::Status st = CheckKind(*ev); !st.ok()) return st;
     MessageResult r;
     r.ignored = ev->ignored;
     r.done = ev->done;
@@ -281,6 +284,17 @@ class EventAudio {
   int sample_rate() const { return meter_.active() ? meter_.get()->sample_rate() : 0; }
 
  private:
+  // AudioEventSpec::known_types: a kind the protocol does not define is refused (its first 40
+  // bytes named, printable ASCII only: it is the server's input).
+  absl::Status CheckKind(const AudioEvent& ev) const {
+    if (known_.empty() || ev.done || ev.ignored) return absl::OkStatus();
+    if (std::find(known_.begin(), known_.end(), ev.type) != known_.end()) return absl::OkStatus();
+    std::string shown = ev.type.substr(0, 40);
+    for (char& c : shown) {
+      if (c < 0x20 || c > 0x7E) c = '?';
+    }
+    return absl::UnimplementedError(absl::StrCat("unknown message type '", shown, "'"));
+  }
   // A metadata message before the first audio sets how raw PCM is read.
   void Metadata(const AudioEvent& ev) {
     if (ev.sample_rate > 0) options_.sample_rate = ev.sample_rate;
@@ -296,6 +310,7 @@ class EventAudio {
     return absl::OkStatus();
   }
 
+  const std::vector<std::string> known_;
   AudioEventParser parser_;  // its buffers are reused event after event, answer after answer
   const common::MeterOptions base_options_;
   common::MeterOptions options_;
@@ -761,8 +776,18 @@ std::string ElevenLabsFormat(const v1::Target& t) {
   return "";
 }
 
-// ElevenLabs: POST /v1/text-to-speech/{voice}[/stream]?output_format=..., and the WebSocket
-// .../stream-input (one socket per request: the server closes it after isFinal).
+// ElevenLabs: POST /v1/text-to-speech/{voice}[/stream]?output_format=..., and the WebSockets
+// (https://elevenlabs.io/docs/api-reference/websocket): .../stream-input, one socket per request
+// (the server closes it after isFinal): {"text":" ", voice_settings} opens the stream, each piece
+// is {"text": piece, "try_trigger_generation": true}, {"text":" ","flush":true} flushes and
+// {"text":""} ends the input; answers {"audio": base64, "isFinal": null} then {"isFinal": true}.
+// target.ws_endpoint multi-stream-input (https://elevenlabs.io/docs/api-reference/text-to-speech/
+// v-1-text-to-speech-voice-id-multi-stream-input): one socket for many requests, each its own
+// context: {"text", "context_id"}, {"context_id","flush":true}, {"context_id","close_context":
+// true} ends it (barge-in closes the socket); answers carry "contextId" and end with
+// {"isFinal": true}. Unconfirmed: whether a closed context answers isFinal (the synthetic
+// server does) and the answers' exact spelling (isFinal vs is_final) on that endpoint.
+// Unconfirmed too: whether today's stream-input still honours try_trigger_generation (sent anyway).
 class ElevenLabsDialect final : public DialectBase {
  public:
   ElevenLabsDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret,
@@ -777,8 +802,11 @@ class ElevenLabsDialect final : public DialectBase {
     if (target_.stream_format() == "ws") {
       if (!target_.model().empty())
         absl::StrAppend(&query_, "&model_id=", UrlEncode(target_.model()));
-      UseWebSocket(absl::StrCat(PathOr(absl::StrCat(base, "/stream-input")), query_),
-                   /*reuse=*/false, /*ends_on_close=*/false);
+      multi_ = target_.ws_endpoint() == "multi-stream-input";
+      UseWebSocket(
+          absl::StrCat(PathOr(absl::StrCat(base, multi_ ? "/multi-stream-input" : "/stream-input")),
+                       query_),
+          /*reuse=*/multi_, /*ends_on_close=*/false);
     } else {
       path_ = PathOr(target_.streaming() ? absl::StrCat(base, "/stream") : base);
     }
@@ -787,6 +815,9 @@ class ElevenLabsDialect final : public DialectBase {
     std::string settings;
     if (target_.speed() > 0) {
       settings = absl::StrCat(",\"voice_settings\":{\"speed\":", Number(target_.speed()), "}");
+    }
+    if (transport_.kind == TransportSpec::Kind::kWebSocket && multi_) {
+      return PreparePaced(text, {std::string(text)}, /*flush=*/true);
     }
     if (transport_.kind == TransportSpec::Kind::kWebSocket) {
       // Open the stream (a single space), send the text and flush it, then end the input.
@@ -804,6 +835,44 @@ class ElevenLabsDialect final : public DialectBase {
     absl::StrAppend(&body, settings, "}");
     return PostJson(absl::StrCat(path_, query_), body,
                     meter_format_ == "mp3" ? "audio/mpeg" : "*/*", Chars(text));
+  }
+  absl::StatusOr<PreparedRequest> PreparePaced(absl::string_view text,
+                                               const std::vector<std::string>& pieces,
+                                               bool flush) const override {
+    if (transport_.kind != TransportSpec::Kind::kWebSocket) {
+      return absl::InvalidArgumentError(
+          "pacing: api elevenlabs takes text over time only on its WebSocket (stream_format ws)");
+    }
+    std::string settings;
+    if (target_.speed() > 0) {
+      settings = absl::StrCat(",\"voice_settings\":{\"speed\":", Number(target_.speed()), "}");
+    }
+    PreparedRequest req;
+    req.chars = Chars(text);
+    if (multi_) {
+      const std::string ctx = absl::StrCat(",\"context_id\":\"", kContextMarker, "\"");
+      req.context_marker = true;
+      req.messages.push_back(absl::StrCat("{\"text\":\" \"", ctx, settings, "}"));
+      for (const std::string& p : pieces) {
+        req.pieces.push_back({absl::StrCat("{\"text\":", JsonQuote(p), ctx, "}"), 1, Chars(p)});
+      }
+      // Flushed first so that the text still buffered is spoken before the context closes.
+      req.closing.push_back(absl::StrCat("{\"flush\":true", ctx, "}"));
+      req.closing.push_back(absl::StrCat("{\"close_context\":true", ctx, "}"));
+      // Barge-in: a close frame (empty interrupt). close_context is this dialect's end of input,
+      // so it cannot also be the interrupt.
+      return req;
+    }
+    req.messages.push_back(absl::StrCat("{\"text\":\" \"", settings, "}"));
+    for (const std::string& p : pieces) {
+      req.pieces.push_back(
+          {absl::StrCat("{\"text\":", JsonQuote(p), ",\"try_trigger_generation\":true}"), 1,
+           Chars(p)});
+    }
+    if (flush) req.closing.push_back("{\"text\":\" \",\"flush\":true}");
+    req.closing.push_back("{\"text\":\"\"}");
+    // stream-input has no cancel: barge-in closes the socket (empty interrupt: a close frame).
+    return req;
   }
   absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
       absl::string_view content_type) const override {
@@ -824,6 +893,108 @@ class ElevenLabsDialect final : public DialectBase {
   int rate_ = 0;
   std::string path_;
   std::string query_;
+  bool multi_ = false;  // multi-stream-input
+};
+
+// The PCM encodings the WebSocket dialects below ask for, by plan format.
+std::string PcmEncoding(absl::string_view format) {
+  if (format == "pcm" || format == "pcm_s16le") return "pcm_s16le";
+  if (format == "pcm_f32le") return "pcm_f32le";
+  return "";
+}
+
+// Cartesia's TTS WebSocket (https://docs.cartesia.ai/api-reference/tts/websocket, contexts:
+// https://docs.cartesia.ai/use-the-api/tts-websocket/contexts): one socket for many requests,
+// each a context. A generation request {model_id, transcript, voice: {mode: id, id}, language,
+// context_id, output_format: {container: raw, encoding, sample_rate}, continue} per piece
+// (continue true), then one with an empty transcript and continue false ends the input;
+// {context_id, cancel: true} interrupts. Answers: {"type":"chunk","data": base64}, then
+// {"type":"done","done":true}; "error" fails; "timestamps", "phoneme_timestamps" and
+// "flush_done" are known kinds. No flush message is sent (Cartesia flushes by flush_id, which
+// ttsbench does not use). Auth: X-API-Key (--auth-header), version: cartesia_version in the query.
+class CartesiaDialect final : public DialectBase {
+ public:
+  CartesiaDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret)
+      : DialectBase(std::move(target), std::move(url), std::move(secret)) {
+    UseWebSocket(PathOr("/tts/websocket?cartesia_version=2024-11-13"), /*reuse=*/true,
+                 /*ends_on_close=*/false);
+  }
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    return PreparePaced(text, {std::string(text)}, false);
+  }
+  absl::StatusOr<PreparedRequest> PreparePaced(absl::string_view text,
+                                               const std::vector<std::string>& pieces,
+                                               bool) const override {
+    const std::string head = absl::StrCat(
+        "{\"model_id\":", JsonQuote(target_.model().empty() ? "sonic-2" : target_.model()),
+        ",\"voice\":{\"mode\":\"id\",\"id\":", JsonQuote(target_.voice()),
+        "},\"language\":", JsonQuote(target_.language().empty() ? "en" : target_.language()),
+        ",\"context_id\":\"", kContextMarker,
+        "\",\"output_format\":{\"container\":\"raw\",\"encoding\":\"",
+        PcmEncoding(target_.format()), "\",\"sample_rate\":", DefaultRate(), "},\"transcript\":");
+    PreparedRequest req;
+    req.chars = Chars(text);
+    req.context_marker = true;
+    for (const std::string& p : pieces) {
+      req.pieces.push_back({absl::StrCat(head, JsonQuote(p), ",\"continue\":true}"), 1, Chars(p)});
+    }
+    req.closing.push_back(absl::StrCat(head, "\"\",\"continue\":false}"));
+    req.interrupt = absl::StrCat("{\"context_id\":\"", kContextMarker, "\",\"cancel\":true}");
+    return req;
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(absl::string_view) const override {
+    AudioEventSpec spec = Events();
+    spec.audio_fields = {"data"};
+    spec.done_types = {"done"};
+    spec.error_types = {"error"};
+    spec.known_types = {"chunk", "timestamps", "phoneme_timestamps", "flush_done"};
+    return Decoder<WsAudioDecoder>(spec, Meter(PcmEncoding(target_.format())));
+  }
+};
+
+// Deepgram Aura's TTS WebSocket (https://developers.deepgram.com/reference/text-to-speech/
+// speak-streaming; Flush: https://developers.deepgram.com/docs/tts-ws-flush; Clear:
+// https://developers.deepgram.com/docs/tts-ws-clear): GET /v1/speak?model=&encoding=linear16&
+// sample_rate=, one socket for many requests. {"type":"Speak","text": piece} per piece, then
+// {"type":"Flush"} ends the input (always: Flushed is what ends the answer); {"type":"Clear"}
+// interrupts and is answered {"type":"Cleared"}. Audio comes as binary frames of raw PCM;
+// "Metadata" is ignored, "Warning" is a known kind, "Error" fails. The shape of Deepgram's error
+// message ({"type":"Error", ...}) is taken from its SDKs, not confirmed on the reference page.
+class DeepgramDialect final : public DialectBase {
+ public:
+  DeepgramDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret)
+      : DialectBase(std::move(target), std::move(url), std::move(secret)) {
+    const std::string model = !target_.model().empty() ? target_.model() : target_.voice();
+    UseWebSocket(PathOr(absl::StrCat(
+                     "/v1/speak?model=", UrlEncode(model.empty() ? "aura-asteria-en" : model),
+                     "&encoding=linear16&sample_rate=", DefaultRate())),
+                 /*reuse=*/true, /*ends_on_close=*/false);
+  }
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    return PreparePaced(text, {std::string(text)}, true);
+  }
+  absl::StatusOr<PreparedRequest> PreparePaced(absl::string_view text,
+                                               const std::vector<std::string>& pieces,
+                                               bool) const override {
+    PreparedRequest req;
+    req.chars = Chars(text);
+    for (const std::string& p : pieces) {
+      req.pieces.push_back(
+          {absl::StrCat("{\"type\":\"Speak\",\"text\":", JsonQuote(p), "}"), 1, Chars(p)});
+    }
+    req.closing.push_back("{\"type\":\"Flush\"}");
+    req.interrupt = "{\"type\":\"Clear\"}";
+    return req;
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(absl::string_view) const override {
+    AudioEventSpec spec = Events();
+    spec.audio_fields = {};
+    spec.done_types = {"Flushed", "Cleared"};
+    spec.error_types = {"Error"};
+    spec.ignore_types = {"Metadata"};
+    spec.known_types = {"Warning"};
+    return Decoder<WsAudioDecoder>(spec, Meter("pcm"));
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1009,11 +1180,18 @@ class CommandDialect final : public DialectBase {
   bool as_argument_ = false;
 };
 
-constexpr absl::string_view kApis[] = {"openai",   "torch-inference", "coqui",
-                                       "opentts",  "piper",           "elevenlabs",
-                                       "template", "command",         "riva"};
+constexpr absl::string_view kApis[] = {"openai",   "torch-inference", "coqui",    "opentts",
+                                       "piper",    "elevenlabs",      "template", "command",
+                                       "riva",     "cartesia",        "deepgram"};
 
 }  // namespace
+
+absl::StatusOr<PreparedRequest> Dialect::PreparePaced(absl::string_view,
+                                                      const std::vector<std::string>&, bool) const {
+  return absl::InvalidArgumentError(
+      "pacing needs a WebSocket API that takes text over time (elevenlabs with stream_format "
+      "ws, cartesia, deepgram)");
+}
 
 absl::StatusOr<MessageResult> ResponseDecoder::OnMessage(absl::string_view, bool) {
   return absl::UnimplementedError("this answer is not read as WebSocket messages");
@@ -1076,6 +1254,21 @@ absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
     return make(static_cast<OpenAiDialect*>(nullptr));
   }
   if (api == "torch-inference") return make(static_cast<TorchInferenceDialect*>(nullptr));
+  if (api == "cartesia" || api == "deepgram") {
+    if (PcmEncoding(target.format()).empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("format '", target.format(), "' is not supported by api ", api,
+                       api == "cartesia" ? " (pcm, pcm_f32le)" : " (pcm: linear16)"));
+    }
+    if (api == "deepgram" && target.format() == "pcm_f32le") {
+      return absl::InvalidArgumentError("api deepgram sends pcm (linear16), not pcm_f32le");
+    }
+    if (api == "cartesia" && target.voice().empty()) {
+      return absl::InvalidArgumentError("api cartesia needs a voice (its voice id)");
+    }
+    if (api == "cartesia") return make(static_cast<CartesiaDialect*>(nullptr));
+    return make(static_cast<DeepgramDialect*>(nullptr));
+  }
   if (api == "coqui") return make(static_cast<CoquiDialect*>(nullptr));
   if (api == "opentts") return make(static_cast<OpenTtsDialect*>(nullptr));
   if (api == "piper") return make(static_cast<PiperDialect*>(nullptr));

@@ -26,7 +26,25 @@ struct PreparedRequest {
   std::vector<std::string> messages;  // WebSocket: text messages sent once the socket is open
   std::vector<std::string> argv;      // command: the program (canonical path) and its arguments
   int chars = 0;
+  // Paced text (plan pacing, WebSocket only): after `messages`, each piece's message is sent at
+  // its due time (agent/client/text_pacing.h), then `closing` (the flush and the end of input).
+  struct Piece {
+    std::string message;
+    int tokens = 1;
+    int chars = 0;
+  };
+  std::vector<Piece> pieces;
+  std::vector<std::string> closing;
+  // Barge-in: the message that interrupts the answer (empty: a close frame).
+  std::string interrupt;
+  // The messages hold kContextMarker where a context id goes: the transport writes a fresh id
+  // there for each request, since a context id is not reused on a connection.
+  bool context_marker = false;
 };
+
+// Stands for a request's context id in paced messages (PreparedRequest::context_marker): as long
+// as the id written over it (16 hex digits after "ctx").
+inline constexpr absl::string_view kContextMarker = "ctx@@@@@@@@@@@@@@@@";
 
 // What one WebSocket message meant for the answer being read.
 struct MessageResult {
@@ -109,6 +127,12 @@ class Dialect {
  public:
   virtual ~Dialect() = default;
   virtual absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const = 0;
+  // Paced text (plan pacing): the request for `text` cut into `pieces` (their concatenation),
+  // sent over time, with the protocol's flush before the end of input when `flush`. Dialects
+  // without incremental text input refuse (InvalidArgument naming the api).
+  virtual absl::StatusOr<PreparedRequest> PreparePaced(absl::string_view text,
+                                                       const std::vector<std::string>& pieces,
+                                                       bool flush) const;
   // `content_type` is the HTTP answer's; "" for WebSocket.
   virtual absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(
       absl::string_view content_type) const = 0;

@@ -9,6 +9,7 @@
 #include <boost/beast/websocket/error.hpp>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/client/riva_transport.h"
@@ -150,6 +151,10 @@ std::string ReadDetail(const beast::error_code& ec, absl::string_view received) 
 }
 
 v1::ErrorKind DecoderErrorKind(const absl::Status& status) {
+  // AudioEventSpec::known_types: a message kind the protocol does not define.
+  if (absl::IsUnimplemented(status) && absl::StartsWith(status.message(), "unknown message type")) {
+    return v1::ERROR_UNKNOWN_MESSAGE;
+  }
   return absl::IsInvalidArgument(status) ? v1::ERROR_INVALID_AUDIO : v1::ERROR_PROTOCOL;
 }
 

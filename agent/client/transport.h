@@ -51,6 +51,13 @@ struct ExchangeContext {
   common::AudioAnalyser* analyser = nullptr;
   // The ASR check's sample (plan asr): the answer's audio is kept there; null when off.
   AudioCapture* capture = nullptr;
+  // Paced text (plan pacing; null: the request's messages are sent at once). The WebSocket
+  // transport sends the request's pieces on `pace_seed`'s schedule and fills the record's
+  // first_text_ns, end_of_input_ns, lateness and barge-in fields.
+  const v1::TextPacing* pacing = nullptr;
+  uint64_t pace_seed = 0;
+  bool interrupt = false;                 // barge-in: interrupt this answer (ShouldInterrupt)
+  v1::PacedTimeline* timeline = nullptr;  // sampled request: pieces and audio, local clock
 };
 
 class ClientConnection {
@@ -120,7 +127,8 @@ std::string StatusDetail(int status, absl::string_view reason, absl::string_view
 std::string ReadDetail(const boost::beast::error_code& ec, absl::string_view received);
 // Whether `received` begins like a TLS record (alert 0x15, handshake 0x16, then version 3.x).
 bool LooksLikeTls(absl::string_view received);
-// A decoder's error: invalid_audio for InvalidArgument, protocol otherwise.
+// A decoder's error: invalid_audio for InvalidArgument, unknown_message for Unimplemented (a
+// message kind the protocol does not define: "unknown message type ..."), protocol otherwise.
 v1::ErrorKind DecoderErrorKind(const absl::Status& status);
 
 }  // namespace ttsbench::agent

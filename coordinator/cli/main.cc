@@ -125,12 +125,25 @@ struct LoadFlags {
   std::vector<std::string> scrape_series;
   double cost_per_replica_hour = 0;
   int cost_replicas = 0;  // --replicas outside capacity (where it is capacity.replicas)
+  // Paced text and barge-in (issue 13): plan `pacing`; durations as the other time flags.
+  double pace_tokens_per_s = 0;
+  std::string pace_first_token;
+  double pace_jitter = 0;
+  std::string pace_unit;
+  std::string pace_end_delay;
+  bool pace_flush = false;
+  std::string pace_flush_timeout;
+  double interrupt_fraction = 0;
+  std::string interrupt_after;
+  std::string interrupt_at;
+  std::string silence_limit;
+  std::string ws_endpoint;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--api", f.api, "API dialect")
       ->check(CLI::IsMember({"openai", "torch-inference", "coqui", "opentts", "piper", "elevenlabs",
-                             "template", "command", "riva"}))
+                             "template", "command", "riva", "cartesia", "deepgram"}))
       ->capture_default_str();
   cmd->add_option("--voice", f.voice, "voice name")->capture_default_str();
   cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
@@ -225,6 +238,27 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
                   "sse (openai) or ws (WebSocket: torch-inference /audio/ws, elevenlabs "
                   "stream-input); default: the dialect's plain HTTP answer")
       ->check(CLI::IsMember({"", "sse", "ws"}));
+  // Paced text and barge-in (issue 13; plan `pacing`, DESIGN.md "Paced text").
+  cmd->add_option("--pace-tokens-per-s", f.pace_tokens_per_s,
+                  "feed each text over time like an LLM: tokens per second (0: whole text)");
+  cmd->add_option("--pace-first-token", f.pace_first_token, "paced text: time to first token");
+  cmd->add_option("--pace-jitter", f.pace_jitter, "paced text: relative jitter of token intervals");
+  cmd->add_option("--pace-unit", f.pace_unit, "paced text: piece sent: token, word or sentence");
+  cmd->add_option("--pace-end-delay", f.pace_end_delay,
+                  "paced text: last piece -> end of input");
+  cmd->add_flag("--pace-flush", f.pace_flush, "paced text: flush before the end of input");
+  cmd->add_option("--pace-flush-timeout", f.pace_flush_timeout,
+                  "paced text: an end of input unanswered this long is flush_unanswered");
+  cmd->add_option("--interrupt-fraction", f.interrupt_fraction,
+                  "barge-in: share of requests interrupted mid-utterance");
+  cmd->add_option("--interrupt-after", f.interrupt_after,
+                  "barge-in: first audio -> interrupt");
+  cmd->add_option("--interrupt-at", f.interrupt_at,
+                  "barge-in: interrupt every request started this long into the level");
+  cmd->add_option("--silence-limit", f.silence_limit,
+                  "barge-in: audio later than this after the interrupt is audio_after_cancel");
+  cmd->add_option("--ws-endpoint", f.ws_endpoint,
+                  "elevenlabs WebSocket: stream-input (default) or multi-stream-input");
   cmd->add_option("--path", f.path,
                   "override the dialect's endpoint path (torch-inference: /synthesize = its "
                   "older API)");
@@ -428,6 +462,37 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
   t->set_ca_file(f.ca_file);
   t->set_insecure(f.insecure);
   t->set_stream_format(f.stream_format);
+  t->set_ws_endpoint(f.ws_endpoint);
+  if (f.pace_tokens_per_s != 0 || f.interrupt_fraction != 0 || !f.interrupt_at.empty()) {
+    v1::TextPacing* p = plan.mutable_pacing();
+    p->set_tokens_per_s(f.pace_tokens_per_s);
+    p->set_jitter(f.pace_jitter);
+    p->set_unit(f.pace_unit);
+    p->set_flush(f.pace_flush);
+    p->set_interrupt_fraction(f.interrupt_fraction);
+    struct PaceTime {
+      const char* name;
+      const std::string& text;
+      void (v1::TextPacing::*set)(double);
+      double scale;  // the field's unit per second
+    };
+    for (const PaceTime& pt :
+         {PaceTime{"--pace-first-token", f.pace_first_token, &v1::TextPacing::set_first_token_ms,
+                   1000},
+          PaceTime{"--pace-end-delay", f.pace_end_delay, &v1::TextPacing::set_end_delay_ms, 1000},
+          PaceTime{"--pace-flush-timeout", f.pace_flush_timeout,
+                   &v1::TextPacing::set_flush_timeout_ms, 1000},
+          PaceTime{"--interrupt-after", f.interrupt_after, &v1::TextPacing::set_interrupt_after_ms,
+                   1000},
+          PaceTime{"--interrupt-at", f.interrupt_at, &v1::TextPacing::set_interrupt_at_s, 1},
+          PaceTime{"--silence-limit", f.silence_limit, &v1::TextPacing::set_silence_limit_ms,
+                   1000}}) {
+      if (pt.text.empty()) continue;
+      auto seconds = DurationFlag(pt.name, pt.text, 0, 86400, true);
+      if (!seconds.ok()) return seconds.status();
+      (p->*pt.set)(*seconds * pt.scale);
+    }
+  }
   t->set_speed(f.speed);
   t->set_instructions(f.instructions);
   t->set_path(f.path);

@@ -29,6 +29,7 @@
 #include "absl/strings/strip.h"
 #include "agent/client/dialect.h"
 #include "common/audio_analysis.h"
+#include "agent/client/text_pacing.h"
 #include "common/escape.h"
 #include "common/slo.h"
 #include "common/status_macros.h"
@@ -473,9 +474,9 @@ absl::Status ApplyOverride(const std::string& text, v1::Plan& plan, PlanSource* 
 
 // ---------------------------------------------------------------- validation
 
-constexpr absl::string_view kApis[] = {"openai",   "torch-inference", "coqui",
-                                       "opentts",  "piper",           "elevenlabs",
-                                       "template", "command",         "riva"};
+constexpr absl::string_view kApis[] = {"openai",   "torch-inference", "coqui",    "opentts",
+                                       "piper",    "elevenlabs",      "template", "command",
+                                       "riva",     "cartesia",        "deepgram"};
 // api: riva: LINEAR_PCM or OGGOPUS (agent/client/riva_transport.h RivaEncoding).
 constexpr absl::string_view kRivaFormats[] = {"pcm", "opus", "ogg"};
 // A command's stdout may be any format the meters know, raw PCM of several encodings included.
@@ -575,6 +576,7 @@ absl::string_view DefaultFormat(absl::string_view api) {
   // ElevenLabs has no "wav"; its own default output_format is MP3 at 44.1 kHz, 128 kb/s.
   // Riva answers raw samples (LINEAR_PCM) or Ogg Opus, never WAV.
   if (api == "riva") return "pcm";
+  if (api == "cartesia" || api == "deepgram") return "pcm";  // raw PCM only over their sockets
   return api == "elevenlabs" ? "mp3_44100_128" : "wav";
 }
 
@@ -705,6 +707,15 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
   const std::string& piecewise = t.request_template().audio();
   if (!t.stream_format().empty() || piecewise == "sse" || piecewise == "websocket") {
     t.set_streaming(true);
+  }
+  // Issue 13: WebSocket-only APIs stream; ElevenLabs' WebSocket is one of two endpoints.
+  if (t.api() == "cartesia" || t.api() == "deepgram") t.set_streaming(true);
+  if (!t.ws_endpoint().empty()) {
+    static constexpr absl::string_view kWsEndpoints[] = {"stream-input", "multi-stream-input"};
+    RETURN_IF_ERROR(c.Enum("target.ws_endpoint", t.ws_endpoint(), kWsEndpoints));
+    if (t.api() != "elevenlabs" || t.stream_format() != "ws") {
+      return c.Error("target.ws_endpoint", "is only for api: elevenlabs with stream_format: ws");
+    }
   }
   if (!t.path().empty() && (t.path()[0] != '/' || absl::StrContains(t.path(), " "))) {
     return c.Error("target.path", "must start with / and hold no spaces");
@@ -1216,6 +1227,20 @@ absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
   RETURN_IF_ERROR(CheckAudioQualityBounds(plan.audio_checks(), c));
   RETURN_IF_ERROR(CheckAsr(plan, c));
   RETURN_IF_ERROR(CheckTelemetryAndCost(plan, c));
+  // Paced text (issue 13): the schedule's keys, and an API that takes text over time.
+  if (plan.has_pacing()) {
+    if (absl::Status st = agent::ValidatePacing(plan.pacing()); !st.ok()) {
+      const std::string msg(st.message());
+      const size_t sp = msg.find(' ');
+      return c.Error(msg.substr(0, sp), msg.substr(sp + 1));
+    }
+    const std::string& api = plan.target().api();
+    if (agent::PacingEnabled(plan.pacing()) && api != "cartesia" && api != "deepgram" &&
+        !(api == "elevenlabs" && plan.target().stream_format() == "ws")) {
+      return c.Error("pacing", "needs a WebSocket API that takes text over time (elevenlabs "
+                               "with stream_format ws, cartesia, deepgram)");
+    }
+  }
   if (!plan.output().metrics_addr().empty()) {
     if (auto st = common::ValidateHostPort(plan.output().metrics_addr()); !st.ok()) {
       return c.Error("output.metrics_addr", st.message());

@@ -242,6 +242,7 @@ class PlotBuilder {
     RETURN_IF_ERROR(TtfaCdf(work, &script, pngs));
     RETURN_IF_ERROR(Rtf(work, &script, pngs));
     RETURN_IF_ERROR(Timeline(work, &script, pngs));
+    RETURN_IF_ERROR(PacedPlots(work, &script, pngs));
     if (series_.size() > 1) RETURN_IF_ERROR(BySeries(work, xlabel, &script, pngs));
     RETURN_IF_ERROR(AudioQuality(work, xlabel, logx, &script, pngs));
     return script;
@@ -278,6 +279,105 @@ class PlotBuilder {
     }
     if (hi / lo < 8) return "";
     return open_loop_ ? "set logscale x 10\n" : "set logscale x 2\n";
+  }
+
+  // Paced text (issue 13): ftts_cdf.png, the CDF of first-token-to-speech per level, and
+  // paced_timeline.png, one request's text pieces sent against its audio received (the sample
+  // of the most loaded level that has one).
+  absl::Status PacedPlots(const fs::path& work, std::string* script,
+                          std::vector<std::string>* pngs) {
+    std::string dat, plot;
+    int block = 0;
+    const common::RecordStore* sample = nullptr;
+    std::string sample_label;
+    for (const PlotLevel& p : levels_) {
+      if (p.data == nullptr) continue;
+      const common::RecordStore& store = p.data->records;
+      if (store.sample_timeline() != nullptr) {
+        sample = &store;
+        sample_label = p.label;
+      }
+      std::vector<double> v;
+      for (const auto& [index, f] : store.paced()) {
+        const common::Record r = store[index];
+        if (r.warmup || !common::Succeeded(r) || f.first_text_ns == 0 || r.first_audio_ns == 0) {
+          continue;
+        }
+        v.push_back(static_cast<double>(r.first_audio_ns - f.first_text_ns) / 1e6);
+      }
+      if (v.empty()) continue;
+      std::sort(v.begin(), v.end());
+      const size_t n = v.size(), points = std::min<size_t>(n, 1000);
+      for (size_t k = 0; k < points; ++k) {
+        const size_t idx = points == 1 ? 0 : k * (n - 1) / (points - 1);
+        absl::StrAppend(&dat, Num(v[idx]), " ",
+                        Num(static_cast<double>(idx + 1) / static_cast<double>(n)), "\n");
+      }
+      dat += "\n\n";
+      absl::StrAppend(&plot, block ? ", \\\n  " : "", "'ftts_cdf.dat' index ", block,
+                      " using 1:2 with steps lw 2 lc ", block % 8 + 1, " dt ", block / 8 % 5 + 1,
+                      " title ", GpString(p.label));
+      ++block;
+    }
+    if (block > 0) {
+      RETURN_IF_ERROR(WriteText(work / "ftts_cdf.dat", dat));
+      absl::StrAppend(script,
+                      Begin("ftts_cdf.png", "First token to speech (paced text): CDF per level"),
+                      "set xlabel 'first text piece sent -> first audio (ms)'\n"
+                      "set ylabel 'fraction of successful requests'\n"
+                      "set yrange [0:1]\nset xrange [0:*]\nplot ",
+                      plot, "\nunset output\n");
+      pngs->push_back("ftts_cdf.png");
+    }
+    if (sample == nullptr) return absl::OkStatus();
+    const v1::PacedTimeline& t = *sample->sample_timeline();
+    const int64_t t0 = t.text_ns(0);
+    auto ms = [t0](int64_t ns) { return Num(static_cast<double>(ns - t0) / 1e6); };
+    std::string tl = "# text: ms_since_first_piece cumulative_chars\n";
+    int chars = 0;
+    for (int i = 0; i < t.text_ns_size(); ++i) {
+      chars += i < t.text_chars_size() ? t.text_chars(i) : 0;
+      absl::StrAppend(&tl, ms(t.text_ns(i)), " ", chars, "\n");
+    }
+    absl::StrAppend(&tl, "\n\n# audio: ms_since_first_piece cumulative_audio_s\n");
+    double audio = 0;
+    for (int i = 0; i < t.audio_ns_size(); ++i) {
+      audio += i < t.audio_s_size() ? t.audio_s(i) : 0;
+      absl::StrAppend(&tl, ms(t.audio_ns(i)), " ", Num(audio), "\n");
+    }
+    if (t.audio_ns_size() == 0) absl::StrAppend(&tl, "0 0\n");
+    // The x range holds the marks too (an interrupt may come after the last piece and audio).
+    int64_t last = t.text_ns(t.text_ns_size() - 1);
+    for (int64_t ns : {t.end_of_input_ns(), t.interrupt_ns()}) last = std::max(last, ns);
+    if (t.audio_ns_size() > 0) last = std::max(last, t.audio_ns(t.audio_ns_size() - 1));
+    RETURN_IF_ERROR(WriteText(work / "paced_timeline.dat", tl));
+    std::string marks = absl::StrCat(
+        "set xrange [0:", Num(std::max(1.0, static_cast<double>(last - t0) / 1e6 * 1.05)), "]\n");
+    if (t.end_of_input_ns() != 0) {
+      absl::StrAppend(&marks, "set arrow from ", ms(t.end_of_input_ns()), ", graph 0 to ",
+                      ms(t.end_of_input_ns()),
+                      ", graph 1 nohead dt 3 lc rgb 'gray40'\nset label 'end of input' at ",
+                      ms(t.end_of_input_ns()), ", graph 0.95 offset 0.5,0\n");
+    }
+    if (t.interrupt_ns() != 0) {
+      absl::StrAppend(&marks, "set arrow from ", ms(t.interrupt_ns()), ", graph 0 to ",
+                      ms(t.interrupt_ns()),
+                      ", graph 1 nohead dt 2 lc rgb 'red'\nset label 'interrupt' at ",
+                      ms(t.interrupt_ns()), ", graph 0.85 offset 0.5,0\n");
+    }
+    absl::StrAppend(
+        script,
+        Begin("paced_timeline.png",
+              absl::StrCat("One paced request (", sample_label, "): text sent vs audio received")),
+        "set xlabel 'ms since the first text piece was sent'\n"
+        "set ylabel 'characters sent'\nset y2label 'audio received (s)'\n"
+        "set ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\n",
+        marks,
+        "plot 'paced_timeline.dat' index 0 using 1:2 with steps lw 2 lc 1 title 'text sent', "
+        "\\\n  'paced_timeline.dat' index 1 using 1:2 axes x1y2 with steps lw 2 lc 2 title "
+        "'audio received'\nunset output\n");
+    pngs->push_back("paced_timeline.png");
+    return absl::OkStatus();
   }
 
   absl::Status TtfaCdf(const fs::path& work, std::string* script, std::vector<std::string>* pngs) {

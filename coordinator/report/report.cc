@@ -144,6 +144,21 @@ std::string SloCell(const v1::LevelStats& l) {
 
 }  // namespace
 
+// Paced text (issue 13): the summary.csv columns of one level, empty when it had none.
+void PacedSummaryFields(const v1::LevelStats& l, common::CsvWriter& csv) {
+  auto dist = [&](const v1::Distribution& d) {
+    const bool any = d.count() > 0;
+    csv.Field(any ? Num(d.p50()) : std::string())
+        .Field(any ? Num(d.p95()) : std::string())
+        .Field(any ? Num(d.p99()) : std::string());
+  };
+  dist(l.first_token_to_speech_ms());
+  dist(l.last_token_to_last_audio_ms());
+  csv.Field(l.pacing_late_ms().count() > 0 ? Num(l.pacing_late_ms().p99()) : std::string());
+  csv.Field(l.interrupted());
+  dist(l.time_to_silence_ms());
+}
+
 std::string SummaryCsv(const v1::Session& session) {
   std::string out;
   common::CsvWriter csv(&out);
@@ -196,7 +211,19 @@ std::string SummaryCsv(const v1::Session& session) {
            "TTFA_Audible_p50_ms",
            "TTFA_Audible_p95_ms",
            "TTFA_Audible_p99_ms",
-           "Leading_Silence_p50_ms"});
+           "Leading_Silence_p50_ms",
+           // Paced text and barge-in (issue 13), empty when the level had none.
+           "FTTS_p50_ms",
+           "FTTS_p95_ms",
+           "FTTS_p99_ms",
+           "LTLA_p50_ms",
+           "LTLA_p95_ms",
+           "LTLA_p99_ms",
+           "Pacing_Late_p99_ms",
+           "Interrupted",
+           "Time_To_Silence_p50_ms",
+           "Time_To_Silence_p95_ms",
+           "Time_To_Silence_p99_ms"});
   if (session.has_asr()) csv.Add(AsrCsvColumns());  // the ASR check's, when it ran
   TelemetryCostColumns(session, nullptr, csv);      // cost, energy and telemetry (issue 14)
   csv.EndRow();
@@ -256,6 +283,7 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(audible ? Num(l.ttfa_audible_ms().p99()) : std::string())
         .Field(l.leading_silence_ms().count() > 0 ? Num(l.leading_silence_ms().p50())
                                                   : std::string());
+    PacedSummaryFields(l, csv);
     if (session.has_asr()) csv.Add(AsrCsvCells(l));
     TelemetryCostColumns(session, &l, csv);
     csv.EndRow();
@@ -272,7 +300,11 @@ const std::vector<std::string>& RequestsCsvColumns() {
       "underrun_ms", "http_status", "success", "error", "connect_ms", "worst_stall_ms", "series",
       "error_detail",
       // Audio checks (issue 14); empty for requests not analysed.
-      "text_index", "audio_decoded", "ttfa_audible_ms", "leading_silence_ms"};
+      "text_index", "audio_decoded", "ttfa_audible_ms", "leading_silence_ms",
+      // Paced text and barge-in (issue 13): empty for requests without them.
+      "first_text_s", "end_of_input_s", "last_audio_s", "first_token_to_speech_ms",
+      "last_token_to_last_audio_ms", "pacing_late_max_ms", "text_pieces", "interrupt_s",
+      "time_to_silence_ms", "bytes_after_interrupt"};
   return *columns;
 }
 
@@ -300,8 +332,8 @@ void AppendRequestRow(const v1::Session& session, const LevelData& level, const 
   // Audio checks: empty unless this request's audio was analysed (and decoded).
   const v1::AudioAnalysis* a = r.analysis.get();
   const bool heard = a != nullptr && a->decoded();
-  common::CsvWriter(out)
-      .Field(LevelCell(level))
+  common::CsvWriter csv(out);
+  csv.Field(LevelCell(level))
       .Field(AgentName(session, r.agent, &scratch))
       .Field(r.request_id)
       .Field(r.warmup ? 1 : 0)
@@ -329,7 +361,26 @@ void AppendRequestRow(const v1::Session& session, const LevelData& level, const 
       .Field(heard && a->audible_ns() != 0
                  ? Num(static_cast<double>(a->audible_ns() - r.start_ns) / 1e6)
                  : std::string())
-      .Field(heard ? Num(a->leading_silence_ms()) : std::string())
+      .Field(heard ? Num(a->leading_silence_ms()) : std::string());
+  // Paced text and barge-in (issue 13).
+  const common::PacedFields& p = r.paced;
+  auto ms = [](int64_t from, int64_t to) {
+    return from != 0 && to != 0 ? Num(static_cast<double>(to - from) / 1e6) : std::string();
+  };
+  const bool paced = p.first_text_ns != 0;
+  csv.Field(paced ? Seconds(p.first_text_ns) : std::string())
+      .Field(p.end_of_input_ns != 0 ? Seconds(p.end_of_input_ns) : std::string())
+      .Field(p.last_audio_ns != 0 && p.any() ? Seconds(p.last_audio_ns) : std::string())
+      .Field(ms(p.first_text_ns, r.first_audio_ns))
+      .Field(p.interrupt_ns == 0 ? ms(p.end_of_input_ns, p.last_audio_ns) : std::string())
+      .Field(paced ? Num(static_cast<double>(p.late_max_ns) / 1e6) : std::string())
+      .Field(paced ? absl::StrCat(p.text_pieces) : std::string())
+      .Field(p.interrupt_ns != 0 ? Seconds(p.interrupt_ns) : std::string())
+      .Field(p.interrupt_ns != 0
+                 ? Num(static_cast<double>(std::max<int64_t>(0, p.last_audio_ns - p.interrupt_ns)) /
+                       1e6)
+                 : std::string())
+      .Field(p.interrupt_ns != 0 ? absl::StrCat(p.bytes_after_interrupt) : std::string())
       .EndRow();
 }
 
@@ -605,6 +656,37 @@ std::string SloFailureLine(const v1::Session& session) {
   return line;
 }
 
+// Paced text and barge-in (issue 13): first-token-to-speech (FTTS), last-token-to-last-audio
+// (LTLA), the sender's lateness and time-to-silence per level; nothing when no level had them.
+std::string PacedTable(const v1::Session& session) {
+  bool any = false;
+  for (const v1::LevelStats& l : session.levels()) {
+    any |= l.first_token_to_speech_ms().count() > 0 || l.interrupted() > 0;
+  }
+  if (!any) return "";
+  std::string out = absl::StrCat(
+      "Paced text (ms)\n",
+      absl::StrFormat("%-5s%-23s%-23s%-10s%s\n", OpenLoop(session) ? "Rate" : "Conc",
+                      "FTTS p50/p95/p99", "LTLA p50/p95/p99", "Late p99", "Silence p50/p99 (n)"));
+  auto three = [](const v1::Distribution& d) {
+    return d.count() > 0 ? absl::StrFormat("%.0f/%.0f/%.0f", d.p50(), d.p95(), d.p99())
+                         : std::string("-");
+  };
+  for (const v1::LevelStats& l : session.levels()) {
+    const v1::Distribution& s = l.time_to_silence_ms();
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "%-4s %-23s%-23s%-10s%s\n", LevelLabel(session, l), three(l.first_token_to_speech_ms()),
+            three(l.last_token_to_last_audio_ms()),
+            l.pacing_late_ms().count() > 0 ? absl::StrFormat("%.1f", l.pacing_late_ms().p99())
+                                           : std::string("-"),
+            s.count() > 0 ? absl::StrFormat("%.0f/%.0f (%u)", s.p50(), s.p99(), l.interrupted())
+                          : std::string("-")));
+  }
+  return out;
+}
+
 std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   const std::string rule(80, '=');
   // Audio checks on: TTFA-audible p50/p95 (ms) after Success.
@@ -665,6 +747,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   } else {
     absl::StrAppend(&out, "No successful requests.\n");
   }
+  absl::StrAppend(&out, PacedTable(session));
   absl::StrAppend(&out, ErrorBreakdown(session), AudioQualityConsole(session));
   absl::StrAppend(&out, TelemetryCostConsole(session));  // issue 14
   if (session.has_capacity()) {

@@ -229,6 +229,10 @@ void FillSession(const v1::Plan& plan, const std::vector<common::Slo>& slos,
     ApplyCost(plan, stats);  // plan.cost: per audio-hour and per million characters
     for (const v1::SloResult& r : stats.slo()) slo_passed &= r.pass();
     *session.add_levels() = std::move(stats);
+    // Paced text (issue 13): the timeline of the most loaded level's sampled request.
+    if (const v1::PacedTimeline* t = level.records.sample_timeline(); t != nullptr) {
+      *session.mutable_sample_timeline() = *t;
+    }
   }
   ApplyAudioQuality(plan, result.levels, &session);
   for (std::string& w : warnings) session.add_warnings(std::move(w));

@@ -202,11 +202,21 @@ const BrokenPlan kBrokenPlans[] = {
      "target:\n  url: http://h:1\n  function_id_env: FN\n",
      {},
      "plan.yaml:3: target.function_id_env: is only for api: riva"},
+    {"PacingJitterOutOfRange",
+     "target:\n  url: http://h:1\n  api: deepgram\npacing:\n  tokens_per_s: 10\n  jitter: 2\n"
+     "load:\n  concurrency: [1]\n",
+     {},
+     "plan.yaml:6: pacing.jitter: must be in [0, 1), got 2"},
+    {"PacingNeedsTextOverTime",
+     "target:\n  url: http://h:1\npacing:\n  tokens_per_s: 10\nload:\n  concurrency: [1]\n",
+     {},
+     "plan.yaml:3: pacing: needs a WebSocket API that takes text over time (elevenlabs with "
+     "stream_format ws, cartesia, deepgram)"},
     {"BadApi",
      "target:\n  url: http://h:1\n  api: openia\n",
      {},
      "plan.yaml:3: target.api: must be one of openai, torch-inference, coqui, opentts, piper, "
-     "elevenlabs, template, command, riva, got 'openia'"},
+     "elevenlabs, template, command, riva, cartesia, deepgram, got 'openia'"},
     {"BadFormat",
      "target:\n  url: http://h:1\n  format: ogg\n",
      {},

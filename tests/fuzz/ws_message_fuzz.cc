@@ -14,7 +14,7 @@ using ttsbench::agent::AudioEventSpec;
 
 AudioEventSpec Spec(uint8_t which) {
   AudioEventSpec s;
-  switch (which % 4) {
+  switch (which % 6) {
     case 0:  // OpenAI SSE
       s.done_types = {"speech.audio.done"};
       s.error_types = {"error"};
@@ -27,6 +27,19 @@ AudioEventSpec Spec(uint8_t which) {
       s.done_types = {"tts_done"};
       s.error_types = {"error"};
       s.ignore_types = {"ready"};
+      break;
+    case 4:  // Cartesia's WebSocket (issue 13)
+      s.audio_fields = {"data"};
+      s.done_types = {"done"};
+      s.error_types = {"error"};
+      s.known_types = {"chunk", "timestamps", "phoneme_timestamps", "flush_done"};
+      break;
+    case 5:  // Deepgram Aura's WebSocket (issue 13): audio in binary frames
+      s.audio_fields = {};
+      s.done_types = {"Flushed", "Cleared"};
+      s.error_types = {"Error"};
+      s.ignore_types = {"Metadata"};
+      s.known_types = {"Warning"};
       break;
     default:  // a template with nested paths
       s.audio_fields = {"data.audio", "result.chunk.b64", "audio"};
