@@ -73,12 +73,48 @@ std::string Cell(const std::string& text, bool left = false) {
   return absl::StrCat(left ? "<td class=\"l\">" : "<td>", HtmlEscape(text), "</td>");
 }
 
-std::string HeaderRow(const std::vector<std::string>& names) {
+std::string HeaderRow(const std::vector<std::string>& names,
+                      const std::vector<std::string>& more = {}) {
   std::string out = "<tr>";
   for (size_t i = 0; i < names.size(); ++i) {
     absl::StrAppend(&out, i == 0 ? "<th class=\"l\">" : "<th>", HtmlEscape(names[i]), "</th>");
   }
+  for (const std::string& name : more) absl::StrAppend(&out, "<th>", HtmlEscape(name), "</th>");
   return out + "</tr>\n";
+}
+
+// Paced text and barge-in (issue 13): first-token-to-speech, last-token-to-last-audio, the
+// pieces' lateness and time-to-silence per level; "" when no level was paced or interrupted.
+std::string PacedHtml(const v1::Session& s) {
+  bool any = false;
+  for (const v1::LevelStats& l : s.levels()) {
+    any |= l.first_token_to_speech_ms().count() > 0 || l.interrupted() > 0;
+  }
+  if (!any) return "";
+  std::string out = absl::StrCat(
+      "<h2>Paced text and barge-in</h2>\n<p>Text fed over the connection like an LLM's tokens "
+      "(plan <code>pacing</code>). First-token-to-speech: first text piece sent &rarr; first "
+      "audio; last-token-to-last-audio: end of input sent &rarr; last audio (not for interrupted "
+      "requests); late: the worst piece's lateness against its schedule; time-to-silence: "
+      "interrupt sent &rarr; last audio byte.</p>\n<div class=\"scroll\"><table>\n",
+      HeaderRow({"Level", "FTTS p50 ms", "FTTS p95 ms", "FTTS p99 ms", "LTLA p50 ms", "LTLA p95 ms",
+                 "LTLA p99 ms", "Late p99 ms", "Interrupted", "Time-to-silence p50 ms", "p95 ms",
+                 "p99 ms", "Bytes after interrupt p95"}));
+  auto three = [](const v1::Distribution& d) {
+    return d.count() > 0
+               ? absl::StrCat(Cell(Fmt(d.p50(), 1)), Cell(Fmt(d.p95(), 1)), Cell(Fmt(d.p99(), 1)))
+               : absl::StrCat(Cell("-"), Cell("-"), Cell("-"));
+  };
+  for (const v1::LevelStats& l : s.levels()) {
+    absl::StrAppend(
+        &out, "<tr>", Cell(LevelLabel(l), true), three(l.first_token_to_speech_ms()),
+        three(l.last_token_to_last_audio_ms()),
+        Cell(l.pacing_late_ms().count() > 0 ? Fmt(l.pacing_late_ms().p99(), 1) : "-"),
+        Cell(absl::StrCat(l.interrupted())), three(l.time_to_silence_ms()),
+        Cell(l.bytes_after_interrupt().count() > 0 ? Fmt(l.bytes_after_interrupt().p95(), 0) : "-"),
+        "</tr>\n");
+  }
+  return out + "</table></div>\n";
 }
 
 std::string ErrorsText(const v1::LevelStats& l) {
@@ -89,6 +125,13 @@ std::string ErrorsText(const v1::LevelStats& l) {
 }
 
 std::string LevelsTable(const v1::Session& s) {
+  std::vector<std::string> audible;
+  for (const v1::LevelStats& l : s.levels()) {
+    if (l.ttfa_audible_ms().count() > 0) {
+      audible = {"TTFA-audible p50 ms", "TTFA-audible p95 ms", "TTFA-audible p99 ms",
+                 "Leading silence p50 ms"};
+    }
+  }
   std::string out = "<div class=\"scroll\"><table>\n";
   absl::StrAppend(&out, HeaderRow({"Level",
                                    "ASPS",
@@ -116,21 +159,31 @@ std::string LevelsTable(const v1::Session& s) {
                                    "Audio s",
                                    "Characters",
                                    "New conn.",
-                                   "Start skew ms"}));
+                                   "Start skew ms"},
+                                  // Audio checks (issue 14): TTFA-audible beside TTFA.
+                                  audible));
   for (const v1::LevelStats& l : s.levels()) {
-    absl::StrAppend(
-        &out, "<tr>", Cell(LevelLabel(l), true), Cell(Fmt(l.asps(), 3)),
-        Cell(Fmt(l.rtf().mean(), 4)), Cell(Fmt(l.rtf_median(), 4)), Cell(Fmt(l.rtf().p95(), 4)),
-        Cell(Fmt(l.rtf().p99(), 4)), Cell(Fmt(l.rps(), 2)), Cell(Fmt(l.attempted_rps(), 2)),
-        Cell(Fmt(l.cps(), 0)), Cell(Fmt(l.ttfa_ms().p50(), 1)), Cell(Fmt(l.ttfa_ms().p95(), 1)),
-        Cell(Fmt(l.ttfa_ms().p99(), 1)), Cell(Fmt(l.ttfa_ms().mean(), 1)),
-        Cell(Fmt(l.latency_ms().p50(), 1)), Cell(Fmt(l.latency_ms().p95(), 1)),
-        Cell(Fmt(l.latency_ms().p99(), 1)), Cell(Fmt(l.latency_ms().mean(), 1)),
-        Cell(Fmt(l.success_rate_pct(), 2)), Cell(ErrorsText(l), true),
-        Cell(absl::StrCat(l.attempted())), Cell(absl::StrCat(l.successful())),
-        Cell(absl::StrCat(l.warmup_excluded())), Cell(Fmt(l.t_wall_s(), 3)),
-        Cell(Fmt(l.audio_seconds(), 2)), Cell(absl::StrCat(l.characters())),
-        Cell(absl::StrCat(l.new_connections())), Cell(Fmt(l.start_skew_ms(), 2)), "</tr>\n");
+    const v1::Distribution& a = l.ttfa_audible_ms();
+    const std::string audible_cells =
+        audible.empty() ? std::string()
+        : a.count() > 0
+            ? absl::StrCat(Cell(Fmt(a.p50(), 1)), Cell(Fmt(a.p95(), 1)), Cell(Fmt(a.p99(), 1)),
+                           Cell(Fmt(l.leading_silence_ms().p50(), 1)))
+            : absl::StrCat(Cell("-"), Cell("-"), Cell("-"), Cell("-"));
+    absl::StrAppend(&out, "<tr>", Cell(LevelLabel(l), true), Cell(Fmt(l.asps(), 3)),
+                    Cell(Fmt(l.rtf().mean(), 4)), Cell(Fmt(l.rtf_median(), 4)),
+                    Cell(Fmt(l.rtf().p95(), 4)), Cell(Fmt(l.rtf().p99(), 4)), Cell(Fmt(l.rps(), 2)),
+                    Cell(Fmt(l.attempted_rps(), 2)), Cell(Fmt(l.cps(), 0)),
+                    Cell(Fmt(l.ttfa_ms().p50(), 1)), Cell(Fmt(l.ttfa_ms().p95(), 1)),
+                    Cell(Fmt(l.ttfa_ms().p99(), 1)), Cell(Fmt(l.ttfa_ms().mean(), 1)),
+                    Cell(Fmt(l.latency_ms().p50(), 1)), Cell(Fmt(l.latency_ms().p95(), 1)),
+                    Cell(Fmt(l.latency_ms().p99(), 1)), Cell(Fmt(l.latency_ms().mean(), 1)),
+                    Cell(Fmt(l.success_rate_pct(), 2)), Cell(ErrorsText(l), true),
+                    Cell(absl::StrCat(l.attempted())), Cell(absl::StrCat(l.successful())),
+                    Cell(absl::StrCat(l.warmup_excluded())), Cell(Fmt(l.t_wall_s(), 3)),
+                    Cell(Fmt(l.audio_seconds(), 2)), Cell(absl::StrCat(l.characters())),
+                    Cell(absl::StrCat(l.new_connections())), Cell(Fmt(l.start_skew_ms(), 2)),
+                    audible_cells, "</tr>\n");
   }
   return out + "</table></div>\n";
 }
@@ -192,7 +245,13 @@ std::string Caption(const std::string& file) {
   static const std::map<std::string, std::string> kCaptions = {
       {"throughput.png", "ASPS (solid, left axis) and RPS (dashed, right axis) per level."},
       {"latency.png", "Latency and time to first audio: p50, p95 and p99 per level."},
-      {"ttfa_cdf.png", "Distribution of time to first audio per level, from every request."},
+      {"ttfa_cdf.png",
+       "Distribution of time to first audio per level, from every request; with audio checks, "
+       "TTFA-audible (the first sound heard) dashed in the same colour."},
+      {"ftts_cdf.png", "Distribution of first-token-to-speech per level (paced text)."},
+      {"paced_timeline.png",
+       "One paced request: characters of text sent and seconds of audio received against time, "
+       "the end of input and the interrupt marked."},
       {"rtf.png", "Real-time factor per level: box p25-p75, whiskers p5-p95, median, p99, mean."},
       {"timeline.png",
        "Requests in flight and completions per second over the session; dotted lines mark the "
@@ -307,9 +366,9 @@ absl::StatusOr<std::string> RenderHtmlReport(const std::string& dir, const v1::S
   }
 
   absl::StrAppend(&out, "<h2>Levels</h2>\n", LevelsTable(s),
-                  "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s), TelemetryHtml(s),
-                  "<h2>SLO verdicts</h2>\n", SloSection(s), AudioQualityHtml(s), AsrHtmlSection(s),
-                  "<h2>Warnings</h2>\n");
+                  "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s), PacedHtml(s),
+                  TelemetryHtml(s), "<h2>SLO verdicts</h2>\n", SloSection(s), AudioQualityHtml(s),
+                  AsrHtmlSection(s), "<h2>Warnings</h2>\n");
   if (s.warnings_size() == 0) {
     absl::StrAppend(&out, "<p class=\"muted\">None.</p>\n");
   } else {

@@ -67,12 +67,21 @@ struct PlotLevel {
   std::string label;
 };
 
-std::vector<double> Collect(const LevelData* data, bool ttfa) {
+enum class Measure { kTtfa, kTtfaAudible, kRtf };
+
+// One value per measured successful request of the level, sorted: TTFA (ms), TTFA-audible (ms;
+// requests whose audio was analysed and heard, plan audio_checks) or RTF.
+std::vector<double> Collect(const LevelData* data, Measure measure) {
   std::vector<double> out;
   if (data == nullptr) return out;
   for (const common::Record& r : data->records) {
     if (r.warmup || !common::Succeeded(r) || r.end_ns < r.start_ns) continue;
-    if (ttfa) {
+    if (measure == Measure::kTtfaAudible) {
+      const v1::AudioAnalysis* a = r.analysis.get();
+      if (a != nullptr && a->decoded() && a->audible_ns() >= r.start_ns && a->audible_ns() > 0) {
+        out.push_back(static_cast<double>(a->audible_ns() - r.start_ns) / 1e6);
+      }
+    } else if (measure == Measure::kTtfa) {
       if (r.first_audio_ns >= r.start_ns && r.first_audio_ns > 0) {
         out.push_back(static_cast<double>(r.first_audio_ns - r.start_ns) / 1e6);
       }
@@ -82,6 +91,19 @@ std::vector<double> Collect(const LevelData* data, bool ttfa) {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// A sorted sample as a CDF block of `dat` (x, fraction at or below), at most ~1000 points: the
+// file stays small, the curve looks the same.
+void AppendCdf(const std::vector<double>& v, std::string* dat) {
+  const size_t n = v.size();
+  const size_t points = std::min<size_t>(n, 1000);
+  for (size_t k = 0; k < points; ++k) {
+    const size_t idx = points == 1 ? 0 : k * (n - 1) / (points - 1);
+    absl::StrAppend(dat, Num(v[idx]), " ",
+                    Num(static_cast<double>(idx + 1) / static_cast<double>(n)), "\n");
+  }
+  *dat += "\n\n";
 }
 
 absl::Status WriteText(const fs::path& path, const std::string& content) {
@@ -307,13 +329,7 @@ class PlotBuilder {
       }
       if (v.empty()) continue;
       std::sort(v.begin(), v.end());
-      const size_t n = v.size(), points = std::min<size_t>(n, 1000);
-      for (size_t k = 0; k < points; ++k) {
-        const size_t idx = points == 1 ? 0 : k * (n - 1) / (points - 1);
-        absl::StrAppend(&dat, Num(v[idx]), " ",
-                        Num(static_cast<double>(idx + 1) / static_cast<double>(n)), "\n");
-      }
-      dat += "\n\n";
+      AppendCdf(v, &dat);
       absl::StrAppend(&plot, block ? ", \\\n  " : "", "'ftts_cdf.dat' index ", block,
                       " using 1:2 with steps lw 2 lc ", block % 8 + 1, " dt ", block / 8 % 5 + 1,
                       " title ", GpString(p.label));
@@ -383,23 +399,26 @@ class PlotBuilder {
   absl::Status TtfaCdf(const fs::path& work, std::string* script, std::vector<std::string>* pngs) {
     std::string dat, plot;
     int block = 0;
+    int curve = 0;
     for (const PlotLevel& p : levels_) {
-      const std::vector<double> v = Collect(p.data, /*ttfa=*/true);
+      const std::vector<double> v = Collect(p.data, Measure::kTtfa);
       if (v.empty()) continue;
-      // At most ~1000 points per curve: the file stays small, the curve looks the same.
-      const size_t n = v.size();
-      const size_t points = std::min<size_t>(n, 1000);
-      for (size_t k = 0; k < points; ++k) {
-        const size_t idx = points == 1 ? 0 : k * (n - 1) / (points - 1);
-        absl::StrAppend(&dat, Num(v[idx]), " ",
-                        Num(static_cast<double>(idx + 1) / static_cast<double>(n)), "\n");
-      }
-      dat += "\n\n";
       // gnuplot cycles 8 colours: past them, lines differ by dash pattern as well.
+      AppendCdf(v, &dat);
       absl::StrAppend(&plot, block ? ", \\\n  " : "", "'ttfa_cdf.dat' index ", block,
-                      " using 1:2 with steps lw 2 lc ", block % 8 + 1, " dt ", block / 8 % 5 + 1,
+                      " using 1:2 with steps lw 2 lc ", curve % 8 + 1, " dt ", curve / 8 % 5 + 1,
                       " title ", GpString(p.label));
       ++block;
+      // Audio checks (issue 14): the first sound heard, dashed in the level's colour.
+      const std::vector<double> heard = Collect(p.data, Measure::kTtfaAudible);
+      if (!heard.empty()) {
+        AppendCdf(heard, &dat);
+        absl::StrAppend(&plot, ", \\\n  'ttfa_cdf.dat' index ", block,
+                        " using 1:2 with steps lw 2 lc ", curve % 8 + 1, " dt 2 title ",
+                        GpString(absl::StrCat(p.label, " audible")));
+        ++block;
+      }
+      ++curve;
     }
     if (block == 0) return absl::OkStatus();
     RETURN_IF_ERROR(WriteText(work / "ttfa_cdf.dat", dat));
@@ -416,7 +435,7 @@ class PlotBuilder {
     std::vector<std::string> tics;
     double top = 0;
     for (const PlotLevel& p : levels_) {
-      const std::vector<double> v = Collect(p.data, /*ttfa=*/false);
+      const std::vector<double> v = Collect(p.data, Measure::kRtf);
       if (v.empty()) continue;
       double sum = 0;
       for (double x : v) sum += x;
