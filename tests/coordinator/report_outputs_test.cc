@@ -370,6 +370,42 @@ TEST_F(ReportOutputsTest, HtmlReportIsSelfContainedEscapedAndFreeOfSecrets) {
   EXPECT_THAT(without, Not(HasSubstr("https://")));
 }
 
+TEST_F(ReportOutputsTest, HtmlReportShowsTtfaAudibleAndPacedTextOnlyWhenMeasured) {
+  Synthetic s = MakeSession("html-audible", TwoLevels(), 1);
+  const std::string plain_dir = WriteSession("html-plain", s);
+  ASSERT_TRUE(WriteHtmlReport(plain_dir, s.session, {}).ok());
+  const std::string plain = ReadAll((fs::path(plain_dir) / "report.html").string());
+  EXPECT_THAT(plain, Not(HasSubstr("TTFA-audible")));
+  EXPECT_THAT(plain, Not(HasSubstr("Paced text and barge-in")));
+
+  // Audio checks heard the first level only (the second analysed nothing audible); the second
+  // level was paced and interrupted.
+  v1::LevelStats& heard = *s.session.mutable_levels(0);
+  heard.mutable_ttfa_audible_ms()->set_count(40);
+  heard.mutable_ttfa_audible_ms()->set_p50(612.25);
+  heard.mutable_ttfa_audible_ms()->set_p95(640.5);
+  heard.mutable_ttfa_audible_ms()->set_p99(655.75);
+  heard.mutable_leading_silence_ms()->set_count(40);
+  heard.mutable_leading_silence_ms()->set_p50(500);
+  v1::LevelStats& paced = *s.session.mutable_levels(1);
+  paced.mutable_first_token_to_speech_ms()->set_count(30);
+  paced.mutable_first_token_to_speech_ms()->set_p50(283.4);
+  paced.mutable_time_to_silence_ms()->set_count(8);
+  paced.mutable_time_to_silence_ms()->set_p95(27.1);
+  paced.set_interrupted(8);
+  const std::string dir = WriteSession("html-audible", s);
+  ASSERT_TRUE(WriteHtmlReport(dir, s.session, {}).ok());
+  const std::string html = ReadAll((fs::path(dir) / "report.html").string());
+  EXPECT_THAT(html, HasSubstr("<th>TTFA-audible p50 ms</th><th>TTFA-audible p95 ms</th>"
+                              "<th>TTFA-audible p99 ms</th><th>Leading silence p50 ms</th>"));
+  EXPECT_THAT(html, HasSubstr("<td>612.2</td><td>640.5</td><td>655.8</td><td>500.0</td></tr>"));
+  EXPECT_THAT(html, HasSubstr("<td>-</td><td>-</td><td>-</td><td>-</td></tr>"));
+  EXPECT_THAT(html, HasSubstr("<h2>Paced text and barge-in</h2>"));
+  EXPECT_THAT(html, HasSubstr("<td>283.4</td>"));
+  EXPECT_THAT(html, HasSubstr("<td>8</td>"));
+  EXPECT_THAT(html, HasSubstr("<td>27.1</td>"));
+}
+
 TEST(HtmlEscapeTest, EscapesTheFiveSpecialCharacters) {
   EXPECT_EQ(HtmlEscape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");

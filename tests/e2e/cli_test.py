@@ -26,9 +26,14 @@ REQUEST_COLUMNS = [
     "first_audio_s", "end_s", "chars", "bytes", "audio_s", "sample_rate", "chunks", "max_gap_ms",
     "underrun_ms", "http_status", "success", "error"]
 # Appended after connect_ms, worst_stall_ms and series: why a failed request failed; then the
-# text's index and the audio checks' columns (empty when the checks are off).
+# text's index and the audio checks' columns (empty when the checks are off); then paced text's
+# and barge-in's (empty when the text was sent at once).
 APPENDED_REQUEST_COLUMNS = ["connect_ms", "worst_stall_ms", "series", "error_detail", "text_index",
-                            "audio_decoded", "ttfa_audible_ms", "leading_silence_ms"]
+                            "audio_decoded", "ttfa_audible_ms", "leading_silence_ms",
+                            "first_text_s", "end_of_input_s", "last_audio_s",
+                            "first_token_to_speech_ms", "last_token_to_last_audio_ms",
+                            "pacing_late_max_ms", "text_pieces", "interrupt_s",
+                            "time_to_silence_ms", "bytes_after_interrupt"]
 SECRET = "tk-e2e-5f0c2a91d7"
 
 
