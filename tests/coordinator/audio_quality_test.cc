@@ -332,6 +332,21 @@ TEST_F(JudgeTest, DeterministicEngineWithUnevenTextsHasNoCliff) {
   EXPECT_EQ(session_.audio_quality().cliffs_size(), 0);
 }
 
+TEST_F(JudgeTest, ADifferentMixOfTheSameTextsIsNotAMedianShift) {
+  // Text 0 at 60 ms/char, text 1 at 100 (deterministic). The lowest level drew text 0 three
+  // times in four (median 60), the next text 1 three times in four (median 100): the median
+  // ms/char is 1.67x, yet every answer is its text's reference duration exactly.
+  AudioQualityLevel& low = Level(1);
+  AudioQualityLevel& high = Level(2);
+  for (int k = 0; k < 4; ++k) Add(low, k < 3 ? 0 : 1, 10, k < 3 ? 0.6 : 1.0, k);
+  for (int k = 0; k < 4; ++k) Add(high, k < 3 ? 1 : 0, 10, k < 3 ? 1.0 : 0.6, k);
+  Judge();
+  const v1::AudioIntegrity& g = Stats(1).audio_integrity();
+  EXPECT_NEAR(g.median_ratio(), 100.0 / 60, 1e-9);  // reported
+  EXPECT_TRUE(g.ok()) << g.problems();
+  EXPECT_EQ(session_.audio_quality().cliffs_size(), 0);
+}
+
 TEST_F(JudgeTest, ATextWithoutAReferenceIsJudgedByMsPerCharAgainstTheLowestLevel) {
   AudioQualityLevel& low = Level(1);
   AudioQualityLevel& high = Level(2);
