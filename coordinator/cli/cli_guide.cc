@@ -218,7 +218,9 @@ void GroupLoadOptions(CLI::App& cmd) {
   for (CLI::Option* opt : cmd.get_options({})) {
     for (const std::string& l : opt->get_lnames()) {
       if (auto it = kGroups->find(l); it != kGroups->end()) {
-        opt->group(it->second);
+        // Outside capacity --replicas is the cost's (how many servers the price covers).
+        const bool cost = l == "replicas" && cmd.get_name() != "capacity";
+        opt->group(cost ? "Telemetry and cost" : it->second);
         break;
       }
     }

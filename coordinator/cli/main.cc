@@ -1143,6 +1143,11 @@ int main(int argc, char** argv) {
     if (cap_flags.slo.empty()) {
       return FailWith(kExitUsage, "capacity needs at least one --slo (e.g. --slo ttfa_p95=300ms)");
     }
+    if (cap_open && cap_streams > 0) {
+      return FailWith(kExitUsage,
+                      "capacity: --target-streams counts concurrent streams, but --open-loop "
+                      "finds a request rate (requests/s): drop one of them");
+    }
     // Probes are chosen by the search; the load flags only set how long each probe runs.
     if (cap_open) cap_flags.rate = {1};
     v1::CapacitySearch cap_search;

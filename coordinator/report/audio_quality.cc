@@ -64,8 +64,31 @@ std::string Counts(const std::vector<std::pair<const char*, uint32_t>>& counts) 
   return absl::StrJoin(parts, ", ");
 }
 
-// Integrity of one level against its series' lowest level (`lowest`: its ms-per-char scale).
-v1::AudioIntegrity Integrity(const AudioQualityLevel& level, const RobustScale& lowest,
+using ReferenceKey = std::pair<std::string, int32_t>;  // series, text_index
+using References = std::map<ReferenceKey, const AnalysedAnswer*>;
+
+// Whether an answer's duration is unlike the lowest level's. Texts differ in ms per character
+// (a short one with a long pause is an outlier among longer ones on any engine), so an answer
+// whose text has a reference is judged by its duration against that reference; only a text the
+// lowest level never said is judged by its ms/char robust z against the lowest level's mix.
+// At the lowest level itself duration is the baseline: never flagged.
+bool DurationOff(const AudioQualityLevel& level, const AnalysedAnswer& a, bool is_lowest,
+                 const RobustScale& lowest, const References& references,
+                 const v1::AudioQuality& b) {
+  if (is_lowest) return false;
+  if (const auto it = references.find({level.series, a.text_index}); it != references.end()) {
+    const double ref_s = it->second->analysis->decoded_s();
+    if (ref_s <= 0) return false;
+    const double ratio = a.analysis->decoded_s() / ref_s;
+    return ratio < b.min_duration_ratio() || ratio > b.max_duration_ratio();
+  }
+  return a.chars > 0 && std::abs(RobustZ(MsPerChar(a), lowest)) > b.outlier_z();
+}
+
+// Integrity of one level against its series' lowest level (`lowest`: its ms-per-char scale;
+// `references`: each text's answer there).
+v1::AudioIntegrity Integrity(const AudioQualityLevel& level, bool is_lowest,
+                             const RobustScale& lowest, const References& references,
                              const v1::AudioQuality& b) {
   v1::AudioIntegrity out;
   std::vector<double> per_char;
@@ -95,12 +118,11 @@ v1::AudioIntegrity Integrity(const AudioQualityLevel& level, const RobustScale& 
         x.declared_channels() > 0 && x.channels() > 0 && x.declared_channels() != x.channels(),
         out.channel_mismatch()));
     out.set_truncated(count(x.truncated(), out.truncated()));
-    if (a.chars > 0) {
-      const double v = MsPerChar(a);
-      if (std::abs(RobustZ(v, own)) > b.outlier_z()) out.set_outliers_own(out.outliers_own() + 1);
-      out.set_outliers_lowest(
-          count(std::abs(RobustZ(v, lowest)) > b.outlier_z(), out.outliers_lowest()));
+    if (a.chars > 0 && std::abs(RobustZ(MsPerChar(a), own)) > b.outlier_z()) {
+      out.set_outliers_own(out.outliers_own() + 1);
     }
+    out.set_outliers_lowest(
+        count(DurationOff(level, a, is_lowest, lowest, references, b), out.outliers_lowest()));
     out.set_flagged(out.flagged() + (flagged ? 1 : 0));
   }
   FillDistribution(per_char, out.mutable_ms_per_char());
@@ -121,10 +143,18 @@ v1::AudioIntegrity Integrity(const AudioQualityLevel& level, const RobustScale& 
                                                  {"sample rate", out.rate_mismatch()},
                                                  {"channels", out.channel_mismatch()},
                                                  {"truncated", out.truncated()},
-                                                 {"ms/char outlier", out.outliers_lowest()}})));
+                                                 {"duration outlier", out.outliers_lowest()}})));
     }
-    if (out.median_ratio() > 0 && (out.median_ratio() < b.min_duration_ratio() ||
-                                   out.median_ratio() > b.max_duration_ratio())) {
+    // The median of a mix of texts moves with the mix (fewer short texts, a higher median):
+    // only a level that shares no text with the lowest is judged by it; otherwise each
+    // answer's ratio to its own text's reference (above, and consistency) judges duration.
+    const bool shares_a_text =
+        std::any_of(level.answers.begin(), level.answers.end(), [&](const AnalysedAnswer& a) {
+          return references.contains({level.series, a.text_index});
+        });
+    if (!is_lowest && !shares_a_text && out.median_ratio() > 0 &&
+        (out.median_ratio() < b.min_duration_ratio() ||
+         out.median_ratio() > b.max_duration_ratio())) {
       problems.push_back(
           absl::StrFormat("median ms/char %.2fx the lowest level's", out.median_ratio()));
     }
@@ -138,11 +168,8 @@ std::span<const float> Envelope(const v1::AudioAnalysis& a) {
   return {a.envelope_db().data(), static_cast<size_t>(a.envelope_db().size())};
 }
 
-using ReferenceKey = std::pair<std::string, int32_t>;  // series, text_index
-
-v1::AudioConsistency Consistency(const AudioQualityLevel& level,
-                                 const std::map<ReferenceKey, const AnalysedAnswer*>& references,
-                                 const v1::AudioQuality& b) {
+v1::AudioConsistency Consistency(const AudioQualityLevel& level, bool is_lowest,
+                                 const References& references, const v1::AudioQuality& b) {
   v1::AudioConsistency out;
   std::vector<double> ratios, corrs;
   uint32_t inconsistent = 0;
@@ -152,7 +179,9 @@ v1::AudioConsistency Consistency(const AudioQualityLevel& level,
     const v1::AudioAnalysis& ref = *it->second->analysis;
     if (ref.decoded_s() <= 0) continue;
     const double ratio = a.analysis->decoded_s() / ref.decoded_s();
-    bool bad = ratio < b.min_duration_ratio() || ratio > b.max_duration_ratio();
+    // The lowest level's repeats show the server's own variation; their durations are the
+    // baseline (reported, not judged), their envelopes still are.
+    bool bad = !is_lowest && (ratio < b.min_duration_ratio() || ratio > b.max_duration_ratio());
     ratios.push_back(ratio);
     const std::optional<double> corr =
         EnvelopeCorrelation(Envelope(ref), ref.envelope_window_ms(), Envelope(*a.analysis),
@@ -209,6 +238,23 @@ bool IsCliff(const v1::Session& session, const v1::LevelStats& l) {
 
 std::string Label(const v1::LevelStats& l) {
   return l.rate() > 0 ? absl::StrFormat("%g", l.rate()) : absl::StrCat(l.concurrency());
+}
+
+// A level none of whose answers could be analysed (a format the decoder lacks, invalid audio):
+// its verdicts say nothing.
+bool NotChecked(const v1::LevelStats& l) { return l.audio_integrity().analysed() == 0; }
+
+// The session's levels as the cliffs are found: by series (in name order), then by load.
+std::vector<const v1::LevelStats*> InCliffOrder(const v1::Session& session) {
+  std::vector<const v1::LevelStats*> out;
+  for (const v1::LevelStats& l : session.levels()) out.push_back(&l);
+  std::stable_sort(out.begin(), out.end(), [](const v1::LevelStats* a, const v1::LevelStats* b) {
+    if (a->series() != b->series()) return a->series() < b->series();
+    const double la = a->rate() > 0 ? a->rate() : a->concurrency();
+    const double lb = b->rate() > 0 ? b->rate() : b->concurrency();
+    return la < lb;
+  });
+  return out;
 }
 
 }  // namespace
@@ -290,7 +336,7 @@ void JudgeAudioQuality(const v1::AudioChecks& checks, const std::vector<AudioQua
                      [&](size_t x, size_t y) { return Load(levels[x]) < Load(levels[y]); });
   }
   // References: each text's earliest analysed answer at its series' lowest level.
-  std::map<ReferenceKey, const AnalysedAnswer*> references;
+  References references;
   std::map<std::string, RobustScale> lowest_scale;
   for (const auto& [series, order] : by_series) {
     const AudioQualityLevel& lowest = levels[order.front()];
@@ -305,8 +351,10 @@ void JudgeAudioQuality(const v1::AudioChecks& checks, const std::vector<AudioQua
   for (size_t i = 0; i < levels.size() && i < static_cast<size_t>(session->levels_size()); ++i) {
     const AudioQualityLevel& level = levels[i];
     v1::LevelStats& stats = *session->mutable_levels(static_cast<int>(i));
-    *stats.mutable_audio_integrity() = Integrity(level, lowest_scale[level.series], quality);
-    *stats.mutable_audio_consistency() = Consistency(level, references, quality);
+    const bool is_lowest = by_series[level.series].front() == i;
+    *stats.mutable_audio_integrity() =
+        Integrity(level, is_lowest, lowest_scale[level.series], references, quality);
+    *stats.mutable_audio_consistency() = Consistency(level, is_lowest, references, quality);
   }
   for (const auto& [series, order] : by_series) {
     for (size_t i : order) {
@@ -414,7 +462,7 @@ std::string AudioQualityCsv(const v1::Session& session) {
         .Field(g.outliers_lowest())
         .Field(g.median_ratio() > 0 ? num(g.median_ratio()) : "")
         .Field(g.median_ratio() > 0 ? num(g.median_shift_z()) : "")
-        .Field(g.ok() ? "true" : "false")
+        .Field(NotChecked(l) ? "" : (g.ok() ? "true" : "false"))
         .Field(c.compared())
         .Field(c.compared() > 0 ? num(c.duration_ratio_median()) : "")
         .Field(c.compared() > 0 ? num(c.duration_ratio_min()) : "")
@@ -424,8 +472,8 @@ std::string AudioQualityCsv(const v1::Session& session) {
         .Field(c.envelope_compared() > 0 ? num(c.envelope_corr_min()) : "")
         .Field(c.inconsistent())
         .Field(num(c.inconsistent_pct()))
-        .Field(c.ok() ? "true" : "false")
-        .Field(IsCliff(session, l) ? "true" : "false")
+        .Field(NotChecked(l) ? "" : (c.ok() ? "true" : "false"))
+        .Field(NotChecked(l) ? "" : (IsCliff(session, l) ? "true" : "false"))
         .EndRow();
   }
   return out;
@@ -434,26 +482,49 @@ std::string AudioQualityCsv(const v1::Session& session) {
 std::string AudioQualityConsole(const v1::Session& session) {
   if (!Checked(session)) return "";
   const v1::AudioQuality& q = session.audio_quality();
+  // A series column when the session has several (voices, streaming on and off).
+  size_t series_width = 0;
+  for (const v1::LevelStats& l : session.levels()) {
+    series_width = std::max(series_width, l.series().size());
+  }
+  if (series_width > 0) series_width = std::max<size_t>(series_width, 6);  // "Series"
   std::string out = absl::StrFormat(
       "Audio under load (duration ratio in [%g, %g], envelope r >= %g, at most %g%% flagged):\n"
-      "  %-6s %-9s %-9s %-10s %-9s %-9s %s\n",
+      "  %s%-6s %-9s %-9s %-10s %-9s %-9s %s\n",
       q.min_duration_ratio(), q.max_duration_ratio(), q.min_envelope_correlation(),
-      q.max_flagged_pct(), "Level", "Analysed", "Flagged", "ms/char", "Dur.rat", "Env.r",
-      "Verdict");
-  for (const v1::LevelStats& l : session.levels()) {
+      q.max_flagged_pct(),
+      series_width > 0 ? absl::StrFormat("%-*s ", static_cast<int>(series_width), "Series") : "",
+      "Level", "Analysed", "Flagged", "ms/char", "Dur.rat", "Env.r", "Verdict");
+  size_t unchecked = 0;
+  for (const v1::LevelStats* lp : InCliffOrder(session)) {
+    const v1::LevelStats& l = *lp;
     const v1::AudioIntegrity& g = l.audio_integrity();
     const v1::AudioConsistency& c = l.audio_consistency();
     const bool ok = g.ok() && c.ok();
+    unchecked += NotChecked(l) ? 1 : 0;
+    const std::string verdict = NotChecked(l) ? "not checked (nothing analysed)"
+                                : ok          ? "ok"
+                                              : (IsCliff(session, l) ? "BAD (cliff)" : "BAD");
     absl::StrAppend(
-        &out, absl::StrFormat("  %-6s %-9d %-9s %-10s %-9s %-9s %s\n", Label(l), g.analysed(),
-                              absl::StrCat(g.flagged(), " (", Fixed(g.flagged_pct(), 0), "%)"),
-                              g.ms_per_char().count() > 0 ? Fixed(g.ms_per_char().p50(), 1) : "-",
-                              c.compared() > 0 ? Fixed(c.duration_ratio_median(), 3) : "-",
-                              c.envelope_compared() > 0 ? Fixed(c.envelope_corr_median(), 3) : "-",
-                              ok ? "ok" : (IsCliff(session, l) ? "BAD (cliff)" : "BAD")));
+        &out,
+        absl::StrFormat(
+            "  %s%-6s %-9d %-9s %-10s %-9s %-9s %s\n",
+            series_width > 0 ? absl::StrFormat("%-*s ", static_cast<int>(series_width), l.series())
+                             : "",
+            Label(l), g.analysed(),
+            absl::StrCat(g.flagged(), " (", Fixed(g.flagged_pct(), 0), "%)"),
+            g.ms_per_char().count() > 0 ? Fixed(g.ms_per_char().p50(), 1) : "-",
+            c.compared() > 0 ? Fixed(c.duration_ratio_median(), 3) : "-",
+            c.envelope_compared() > 0 ? Fixed(c.envelope_corr_median(), 3) : "-", verdict));
   }
-  if (q.cliffs_size() == 0) {
-    absl::StrAppend(&out, "  No audio cliff: integrity and consistency held at every level.\n");
+  if (unchecked == static_cast<size_t>(session.levels_size())) {
+    absl::StrAppend(&out,
+                    "  Audio not checked: no answer could be analysed at any level (see the "
+                    "warnings).\n");
+  } else if (q.cliffs_size() == 0) {
+    absl::StrAppend(&out, "  No audio cliff: integrity and consistency held at every level",
+                    unchecked > 0 ? absl::StrCat(" checked (", unchecked, " not checked)") : "",
+                    ".\n");
   }
   for (const v1::AudioCliff& c : q.cliffs()) {
     absl::StrAppend(&out, "  Audio cliff", c.series().empty() ? "" : " [" + c.series() + "]",
@@ -469,16 +540,24 @@ std::string AudioQualityHtml(const v1::Session& session) {
       "<h2>Audio integrity and consistency under load</h2>\n<p class=\"muted\">",
       HtmlEscape(absl::StrFormat(
           "Each text's first answer at the lowest level is its reference. Bounds: duration "
-          "ratio in [%g, %g], RMS-envelope correlation at least %g, |robust z| of ms per "
-          "character above %g is an outlier, a level is bad when more than %g%% of its answers "
-          "are flagged or unlike their reference.",
+          "ratio in [%g, %g], RMS-envelope correlation at least %g; a duration outside the "
+          "ratio bounds against its text's reference (for a text the lowest level never said: "
+          "|robust z| of ms per character above %g) is an outlier, never at the lowest level; "
+          "a level is bad when more than %g%% of its answers are flagged or unlike their "
+          "reference.",
           q.min_duration_ratio(), q.max_duration_ratio(), q.min_envelope_correlation(),
           q.outlier_z(), q.max_flagged_pct())),
       "</p>\n<p>");
-  if (q.cliffs_size() == 0) {
+  const bool none_checked = std::all_of(session.levels().begin(), session.levels().end(),
+                                        [](const v1::LevelStats& l) { return NotChecked(l); });
+  if (none_checked) {
+    absl::StrAppend(&out,
+                    "<span class=\"badge\">not checked</span> no answer could be analysed at "
+                    "any level (see the warnings)");
+  } else if (q.cliffs_size() == 0) {
     absl::StrAppend(&out,
                     "<span class=\"badge ok\">no cliff</span> integrity and consistency "
-                    "held at every level");
+                    "held at every level checked");
   }
   for (const v1::AudioCliff& c : q.cliffs()) {
     absl::StrAppend(
@@ -490,35 +569,39 @@ std::string AudioQualityHtml(const v1::Session& session) {
                   "</p>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">Series</th>"
                   "<th>Level</th><th>Analysed</th><th>Flagged</th><th>Truncated</th>"
                   "<th>Stutters</th><th>Edge silences</th><th>Clipped</th><th>Format "
-                  "mismatches</th><th>ms/char p50</th><th>Outliers (own / lowest)</th>"
+                  "mismatches</th><th>ms/char p50</th><th>Outliers (own ms/char / duration)</th>"
                   "<th>Median vs lowest</th><th>Compared</th><th>Duration ratio median / "
                   "min</th><th>Envelope r median / min</th><th>Unlike reference</th>"
                   "<th class=\"l\">Verdict</th></tr>\n");
-  for (const v1::LevelStats& l : session.levels()) {
+  for (const v1::LevelStats* lp : InCliffOrder(session)) {
+    const v1::LevelStats& l = *lp;
     const v1::AudioIntegrity& g = l.audio_integrity();
     const v1::AudioConsistency& c = l.audio_consistency();
     const bool ok = g.ok() && c.ok();
     std::string verdict = ok ? "ok" : absl::StrJoin({g.problems(), c.problems()}, " ");
-    absl::StrAppend(&out, "<tr><td class=\"l\">", HtmlEscape(l.series()), "</td><td>", Label(l),
-                    "</td><td>", g.analysed(), "</td><td>", g.flagged(), " (",
-                    Fixed(g.flagged_pct(), 1), "%)</td><td>", g.truncated(), "</td><td>",
-                    g.stutters(), "</td><td>", g.leading_silence() + g.trailing_silence(),
-                    "</td><td>", g.clipped(), "</td><td>", g.rate_mismatch() + g.channel_mismatch(),
-                    "</td><td>",
-                    g.ms_per_char().count() > 0 ? Fixed(g.ms_per_char().p50(), 2) : "-",
-                    "</td><td>", g.outliers_own(), " / ", g.outliers_lowest(), "</td><td>",
-                    g.median_ratio() > 0 ? absl::StrCat(Fixed(g.median_ratio(), 3), "x") : "-",
-                    "</td><td>", c.compared(), "</td><td>",
-                    c.compared() > 0 ? absl::StrCat(Fixed(c.duration_ratio_median(), 3), " / ",
-                                                    Fixed(c.duration_ratio_min(), 3))
-                                     : "-",
-                    "</td><td>",
-                    c.envelope_compared() > 0 ? absl::StrCat(Fixed(c.envelope_corr_median(), 3),
-                                                             " / ", Fixed(c.envelope_corr_min(), 3))
-                                              : "-",
-                    "</td><td>", c.inconsistent(), "</td><td class=\"l\"><span class=\"badge ",
-                    ok ? "ok" : "bad", "\">", ok ? "ok" : (IsCliff(session, l) ? "cliff" : "bad"),
-                    "</span> ", ok ? "" : HtmlEscape(verdict), "</td></tr>\n");
+    absl::StrAppend(
+        &out, "<tr><td class=\"l\">", HtmlEscape(l.series()), "</td><td>", Label(l), "</td><td>",
+        g.analysed(), "</td><td>", g.flagged(), " (", Fixed(g.flagged_pct(), 1), "%)</td><td>",
+        g.truncated(), "</td><td>", g.stutters(), "</td><td>",
+        g.leading_silence() + g.trailing_silence(), "</td><td>", g.clipped(), "</td><td>",
+        g.rate_mismatch() + g.channel_mismatch(), "</td><td>",
+        g.ms_per_char().count() > 0 ? Fixed(g.ms_per_char().p50(), 2) : "-", "</td><td>",
+        g.outliers_own(), " / ", g.outliers_lowest(), "</td><td>",
+        g.median_ratio() > 0 ? absl::StrCat(Fixed(g.median_ratio(), 3), "x") : "-", "</td><td>",
+        c.compared(), "</td><td>",
+        c.compared() > 0 ? absl::StrCat(Fixed(c.duration_ratio_median(), 3), " / ",
+                                        Fixed(c.duration_ratio_min(), 3))
+                         : "-",
+        "</td><td>",
+        c.envelope_compared() > 0 ? absl::StrCat(Fixed(c.envelope_corr_median(), 3), " / ",
+                                                 Fixed(c.envelope_corr_min(), 3))
+                                  : "-",
+        "</td><td>", c.inconsistent(), "</td><td class=\"l\">",
+        NotChecked(l) ? "<span class=\"badge\">not checked</span> nothing analysed"
+                      : absl::StrCat("<span class=\"badge ", ok ? "ok" : "bad", "\">",
+                                     ok ? "ok" : (IsCliff(session, l) ? "cliff" : "bad"),
+                                     "</span> ", ok ? "" : HtmlEscape(verdict)),
+        "</td></tr>\n");
   }
   absl::StrAppend(&out, "</table></div>\n");
   return out;

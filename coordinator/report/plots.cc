@@ -580,6 +580,13 @@ class PlotBuilder {
                             const std::string& logx, std::string* script,
                             std::vector<std::string>* pngs) {
     if (audio_ == nullptr) return absl::OkStatus();
+    // Nothing compared (nothing decoded, or no text said twice): no plot rather than gnuplot's
+    // "x range is invalid" and a blank PNG.
+    if (std::none_of(levels_.begin(), levels_.end(), [](const PlotLevel& p) {
+          return p.stats->audio_consistency().compared() > 0;
+        })) {
+      return absl::OkStatus();
+    }
     std::string dat;
     // Ranges that hold the data and the bounds (gnuplot's autoscale collapses on a flat 1).
     double ratio_top = std::max(1.2, audio_->max_duration_ratio() + 0.1);

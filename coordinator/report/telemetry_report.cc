@@ -122,7 +122,13 @@ std::string TelemetryCostConsole(const v1::Session& session) {
         parts.push_back(absl::StrFormat("%s %.4g/%.4g/%.4g%s%s", c.label, t->mean(), t->p95(),
                                         t->max(), t->unit().empty() ? "" : " ", t->unit()));
       }
-      if (parts.empty()) continue;
+      if (parts.empty()) {
+        // Said, not skipped: a level shorter than the scrape interval can fall between scrapes.
+        absl::StrAppend(
+            &out, "  ", LevelName(l),
+            absl::StrFormat(": no scrape fell inside the level (%.2f s)\n", l.t_wall_s()));
+        continue;
+      }
       absl::StrAppend(&out, "  ", LevelName(l), ": ", absl::StrJoin(parts, ", "), "\n");
     }
   }
@@ -142,6 +148,8 @@ std::string TelemetryCostConsole(const v1::Session& session) {
     if (l.energy_j() > 0) {
       parts.push_back(
           absl::StrFormat("%.1f J, %.4g audio-s per J", l.energy_j(), l.audio_s_per_joule()));
+    } else if (energy) {
+      parts.push_back("no energy figure: no power scrape fell inside the level");
     }
     if (parts.empty()) continue;
     absl::StrAppend(&out, "  ", LevelName(l), ": ", absl::StrJoin(parts, "; "), "\n");
@@ -298,7 +306,9 @@ std::string TelemetryHtml(const v1::Session& session) {
                       "</td><td>", absl::StrFormat("%.4f", l.cost_per_million_chars_usd()),
                       "</td>");
     }
-    if (energy) {
+    if (energy && l.energy_j() <= 0) {
+      absl::StrAppend(&out, "<td>-</td><td>-</td>");  // no power scrape inside the level
+    } else if (energy) {
       absl::StrAppend(&out, "<td>", absl::StrFormat("%.1f", l.energy_j()), "</td><td>",
                       absl::StrFormat("%.4g", l.audio_s_per_joule()), "</td>");
     }

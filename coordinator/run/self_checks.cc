@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -27,6 +28,38 @@ double SendLagP99Ms(const LevelData& level) {
   if (lags.empty()) return 0;
   std::sort(lags.begin(), lags.end());
   return common::PercentileSorted(lags, 0.99);
+}
+
+// Decoding on the agents takes CPU from the load generator: above this share of one core per
+// agent, the checks change what is measured (Opus at concurrency 8 once halved ASPS).
+constexpr double kDecodeCpuShareWarn = 0.2;
+
+// The audio checks' decode CPU (AudioAnalysis.decode_cpu_us) of the busiest agent as a share of
+// the level's wall time; a warning naming the format and its cost when it is significant.
+std::string DecodeCpuWarning(const LevelData& level, const v1::Plan& plan, double t_wall_s) {
+  if (t_wall_s <= 0) return "";
+  std::map<uint32_t, double> cpu_us;  // per agent
+  double total_us = 0, audio_s = 0;
+  size_t at = 0;
+  level.records.ForEach([&](const common::RecordStore::Chunk& c, size_t i) {
+    const size_t index = at++;
+    if ((c.flags[i] & common::RecordStore::Chunk::kAnalysed) == 0 || c.warmup(i)) return;
+    const v1::AudioAnalysis& a = *level.records.analysis(index);
+    cpu_us[c.agent[i]] += a.decode_cpu_us();
+    total_us += a.decode_cpu_us();
+    audio_s += a.decoded_s();
+  });
+  double busiest_us = 0;
+  for (const auto& [agent, us] : cpu_us) busiest_us = std::max(busiest_us, us);
+  const double share = busiest_us / 1e6 / t_wall_s;
+  if (share <= kDecodeCpuShareWarn) return "";
+  const std::string format =
+      plan.target().format().empty() ? "the answers'" : plan.target().format();
+  return absl::StrFormat(
+      "audio checks: decoding %s kept %.2f cores busy on the busiest agent (%.1f ms CPU per "
+      "audio-second, %.1f s in all): the checks compete with the load and may lower ASPS and "
+      "raise TTFA; analyse fewer answers with --audio-sample N",
+      format, share, audio_s > 0 ? total_us / 1e3 / audio_s : 0, total_us / 1e6);
 }
 
 }  // namespace
@@ -144,9 +177,19 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
     if (st.audio_not_decoded() > 0) {
       std::string why;
       common::AddAudioCheckStats(level.records, &st, &why);
-      warn(absl::StrCat("notice: ", st.audio_not_decoded(), " of ", st.audio_analysed(),
+      warn(absl::StrCat(st.audio_not_decoded(), " of ", st.audio_analysed(),
                         " analysed answers could not be decoded here (", why,
-                        "); they still count, without TTFA-audible"));
+                        "): they still count, but without TTFA-audible or audio checks"));
+    }
+    // Decoded, yet not one audible sample: the threshold, not the audio, is likely wrong.
+    if (st.audio_analysed() > st.audio_not_decoded() && st.ttfa_audible_ms().count() == 0) {
+      warn(absl::StrFormat(
+          "no analysed answer had an audible sample (above %g dBFS): TTFA-audible not measured, "
+          "and every answer counts as leading silence; check --audible-threshold-dbfs",
+          common::WithAudioCheckDefaults(plan.audio_checks()).audible_threshold_dbfs()));
+    }
+    if (const std::string decode = DecodeCpuWarning(level, plan, st.t_wall_s()); !decode.empty()) {
+      warn(decode);
     }
   }
   // In capacity mode failing probes are the search's evidence, not a problem to warn about.

@@ -222,12 +222,21 @@ double EnergyJoules(const std::vector<TelemetrySeries>& series, int64_t t0_ns, i
                     int64_t reach_ns) {
   if (t1_ns <= t0_ns) return 0;
   double joules = 0;
+  bool any = false;
   for (const TelemetrySeries& s : series) {
     const KnownMetric* known = FindKnownMetric(s.metric);
     if (known == nullptr || !known->power || s.t_ns.empty()) continue;
-    // A series with no point near the window says nothing about it.
+    // A series with no point near the window says nothing about it (a GPU not exported then).
     if (s.t_ns.back() < t0_ns - reach_ns || s.t_ns.front() > t1_ns + reach_ns) continue;
-    // Trapezoids between the window's ends and every point inside it.
+    // Near the window but no point inside it: the level fell between two scrapes, and a value
+    // read outside it (the idle draw between levels) would stand for the whole level. Unknown,
+    // and a sum missing one GPU would be low: no energy for the level at all.
+    const auto inside = std::lower_bound(s.t_ns.begin(), s.t_ns.end(), t0_ns);
+    if (inside == s.t_ns.end() || *inside > t1_ns) return 0;
+    any = true;
+    // Trapezoids between the window's ends and every point inside it; at the edges the value is
+    // interpolated between the first (last) inside point and the nearest outside one, or that
+    // inside point held when there is none.
     int64_t prev_t = t0_ns;
     double prev_v = ValueAt(s, t0_ns);
     for (size_t i = 0; i < s.t_ns.size(); ++i) {
@@ -239,7 +248,14 @@ double EnergyJoules(const std::vector<TelemetrySeries>& series, int64_t t0_ns, i
     const double end_v = ValueAt(s, t1_ns);
     joules += (prev_v + end_v) / 2 * static_cast<double>(t1_ns - prev_t) / kNsPerS;
   }
-  return joules;
+  return any ? joules : 0;
+}
+
+bool HasPowerSeries(const std::vector<TelemetrySeries>& series) {
+  return std::any_of(series.begin(), series.end(), [](const TelemetrySeries& s) {
+    const KnownMetric* known = FindKnownMetric(s.metric);
+    return known != nullptr && known->power && !s.t_ns.empty();
+  });
 }
 
 std::string TelemetryCsv(const std::vector<TelemetrySeries>& series, int64_t epoch_ns) {
@@ -312,12 +328,15 @@ class TelemetryScraper::Impl {
     if (!thread_.joinable()) return;
     ioc_.stop();
     thread_.join();
-    // A scrape still waiting a whole interval when the run ends failed: a hung target is
-    // counted even when its timeout is longer than the run. One sent just before is not.
+    // A scrape still waiting when the run ends failed once it has waited its interval, its
+    // timeout or a second, whichever is least: a hung target is counted even when its interval
+    // and timeout are longer than the run. One sent just before the end is not.
     const int64_t now = common::SteadyNowNs();
+    const int64_t grace = std::min<int64_t>(
+        {interval_.count(), timeout_.count(), static_cast<int64_t>(kNsPerS)});
     std::lock_guard<std::mutex> lock(mu_);
     for (Target& t : targets_) {
-      if (t.in_flight_since_ns == 0 || now - t.in_flight_since_ns < interval_.count()) continue;
+      if (t.in_flight_since_ns == 0 || now - t.in_flight_since_ns < grace) continue;
       ++t.scrapes;
       ++t.failed;
       if (t.first_error.empty()) {
@@ -352,11 +371,30 @@ class TelemetryScraper::Impl {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> out;
     for (const Target& t : targets_) {
-      if (t.failed == 0) continue;
-      out.push_back(absl::StrCat(
-          "telemetry: ", t.display, ": ", t.failed, " of ", t.scrapes, " scrapes failed",
-          t.timeouts > 0 ? absl::StrCat(" (", t.timeouts, " timed out)") : "",
-          "; first: ", t.first_error));
+      if (t.scrapes == 0) {
+        // Nothing came back, and nothing failed for long enough to count: still no telemetry.
+        out.push_back(absl::StrCat("telemetry: ", t.display,
+                                   ": no scrape completed during the run (",
+                                   t.first_error.empty() ? "none answered" : t.first_error, ")"));
+        continue;
+      }
+      if (t.failed > 0) {
+        out.push_back(absl::StrCat(
+            "telemetry: ", t.display, ": ", t.failed, " of ", t.scrapes, " scrapes failed",
+            t.timeouts > 0 ? absl::StrCat(" (", t.timeouts, " timed out)") : "",
+            "; first: ", t.first_error));
+      }
+      // Answered, but the filter kept nothing: no telemetry.csv, no summaries.
+      const bool kept = std::any_of(series_.begin(), series_.end(),
+                                    [&](const auto& s) { return s.target == t.display; });
+      if (t.failed < t.scrapes && !kept) {
+        out.push_back(absl::StrCat(
+            "telemetry: ", t.display, ": ", t.scrapes - t.failed,
+            " scrapes answered but no series matched ",
+            selectors_.empty()
+                ? "the known names (--scrape-series to choose others)"
+                : absl::StrCat("--scrape-series '", absl::StrJoin(selectors_, ","), "'")));
+      }
     }
     return out;
   }
@@ -553,6 +591,8 @@ absl::Status AddTelemetry(TelemetryScraper& scraper, const v1::Telemetry& plan,
   const std::vector<TelemetrySeries> series = scraper.TakeSeries();
   const double interval_s = plan.interval_s() > 0 ? plan.interval_s() : 1.0;
   const int64_t reach_ns = static_cast<int64_t>(2 * interval_s * kNsPerS);
+  const bool power = HasPowerSeries(series);
+  std::vector<std::string> no_energy;  // levels with power scraped but none inside them
   for (size_t i = 0; i < levels.size() && i < static_cast<size_t>(session.levels_size()); ++i) {
     int64_t t0 = 0, t1 = 0;
     if (!LevelWindow(levels[i], &t0, &t1)) continue;
@@ -563,6 +603,16 @@ absl::Status AddTelemetry(TelemetryScraper& scraper, const v1::Telemetry& plan,
     const double joules = EnergyJoules(series, t0 + epoch_ns, t1 + epoch_ns, reach_ns);
     stats.set_energy_j(joules);
     stats.set_audio_s_per_joule(joules > 0 ? stats.audio_seconds() / joules : 0);
+    if (joules <= 0 && power) {
+      no_energy.push_back(absl::StrFormat("%s (%.2f s)", LevelName(levels[i]),
+                                          static_cast<double>(t1 - t0) / kNsPerS));
+    }
+  }
+  if (!no_energy.empty()) {
+    session.add_warnings(absl::StrFormat(
+        "energy: no power scrape fell inside %s: no energy figure there (scrape interval %g s); "
+        "use a shorter --scrape-interval or longer levels",
+        absl::StrJoin(no_energy, ", "), interval_s));
   }
   if (series.empty()) return absl::OkStatus();
   const std::string path = (std::filesystem::path(dir) / "telemetry.csv").string();

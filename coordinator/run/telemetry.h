@@ -61,10 +61,14 @@ std::vector<v1::TelemetrySummary> SummariseWindow(const std::vector<TelemetrySer
                                                   int64_t t0_ns, int64_t t1_ns);
 
 // Joules: the integral over [t0_ns, t1_ns] of every power series (piecewise linear between
-// points, the nearest point held beyond the first and last), summed. 0 without power series
-// with a point within `reach_ns` of the window.
+// points, the nearest point held beyond the first and last), summed. Series with no point
+// within `reach_ns` of the window are left out; 0 (unknown) when none is left, or when one of
+// them has no point inside the window (the level fell between scrapes: a value read outside,
+// e.g. the idle draw between levels, is not the level's).
 double EnergyJoules(const std::vector<TelemetrySeries>& series, int64_t t0_ns, int64_t t1_ns,
                     int64_t reach_ns);
+// Whether any power series (W) has a point.
+bool HasPowerSeries(const std::vector<TelemetrySeries>& series);
 
 // telemetry.csv: t_s (seconds on the session timeline: steady - epoch_ns), target, series,
 // value (as exposed), rows in time order.

@@ -17,6 +17,7 @@ namespace ttsbench::coordinator {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::optional<double> Corr(std::vector<float> a, std::vector<float> b, double wa = 50,
                            double wb = 50) {
@@ -296,8 +297,114 @@ TEST_F(JudgeTest, ReferenceIsTheEarliestAnswerAtTheLowestLevelWhateverTheLevelOr
   EXPECT_EQ(Stats(1).audio_consistency().compared(), 1u);
   EXPECT_DOUBLE_EQ(Stats(1).audio_consistency().duration_ratio_median(), 1.25);
   EXPECT_DOUBLE_EQ(Stats(0).audio_consistency().duration_ratio_median(), 1.25);
+  // The lowest level's durations are the baseline: its repeat's 1.25 is reported, not judged
+  // there; the same 1.25 at load 4 is the cliff.
+  EXPECT_EQ(Stats(1).audio_consistency().inconsistent(), 0u);
+  EXPECT_TRUE(Stats(1).audio_consistency().ok());
+  EXPECT_EQ(Stats(0).audio_consistency().inconsistent(), 1u);
   ASSERT_EQ(session_.audio_quality().cliffs_size(), 1);
-  EXPECT_EQ(session_.audio_quality().cliffs(0).concurrency(), 1);
+  EXPECT_EQ(session_.audio_quality().cliffs(0).concurrency(), 4);
+}
+
+TEST_F(JudgeTest, DeterministicEngineWithUnevenTextsHasNoCliff) {
+  // espeak-ng on short texts: each text's audio is the same at every load, but one short text
+  // (5 characters, 150 ms/char: a pause dominates) is far from the others' 60-68 ms/char. Drawn
+  // 6 times in 60 it was once a robust-z outlier against the lowest level's mix: 10% flagged, a
+  // "cliff" at the lowest level with every duration ratio 1.000.
+  for (int c : {1, 4}) {
+    AudioQualityLevel& l = Level(c);
+    for (int k = 0; k < 6; ++k) {
+      Add(l, 0, 5, 0.75, k);
+      for (int text = 1; text < 10; ++text) Add(l, text, 20, (60 + text) * 20 / 1000.0, k);
+    }
+    // A text the lowest level never said: judged by ms/char against its mix (64: not an outlier).
+    if (c == 4) Add(l, 20, 20, 64 * 20 / 1000.0);
+  }
+  Judge();
+  for (int i : {0, 1}) {
+    EXPECT_EQ(Stats(i).audio_integrity().outliers_lowest(), 0u) << i;
+    EXPECT_EQ(Stats(i).audio_integrity().flagged(), 0u) << i;
+    EXPECT_TRUE(Stats(i).audio_integrity().ok()) << Stats(i).audio_integrity().problems();
+    EXPECT_TRUE(Stats(i).audio_consistency().ok()) << i;
+  }
+  // Its own distribution still shows the short text as unusual (reported, not flagged).
+  EXPECT_EQ(Stats(0).audio_integrity().outliers_own(), 6u);
+  EXPECT_EQ(session_.audio_quality().cliffs_size(), 0);
+}
+
+TEST_F(JudgeTest, ADifferentMixOfTheSameTextsIsNotAMedianShift) {
+  // Text 0 at 60 ms/char, text 1 at 100 (deterministic). The lowest level drew text 0 three
+  // times in four (median 60), the next text 1 three times in four (median 100): the median
+  // ms/char is 1.67x, yet every answer is its text's reference duration exactly.
+  AudioQualityLevel& low = Level(1);
+  AudioQualityLevel& high = Level(2);
+  for (int k = 0; k < 4; ++k) Add(low, k < 3 ? 0 : 1, 10, k < 3 ? 0.6 : 1.0, k);
+  for (int k = 0; k < 4; ++k) Add(high, k < 3 ? 1 : 0, 10, k < 3 ? 1.0 : 0.6, k);
+  Judge();
+  const v1::AudioIntegrity& g = Stats(1).audio_integrity();
+  EXPECT_NEAR(g.median_ratio(), 100.0 / 60, 1e-9);  // reported
+  EXPECT_TRUE(g.ok()) << g.problems();
+  EXPECT_EQ(session_.audio_quality().cliffs_size(), 0);
+}
+
+TEST_F(JudgeTest, ATextWithoutAReferenceIsJudgedByMsPerCharAgainstTheLowestLevel) {
+  AudioQualityLevel& low = Level(1);
+  AudioQualityLevel& high = Level(2);
+  for (int text = 0; text < 10; ++text) Add(low, text, 10, 0.6);  // 60 ms/char, scale 0.6
+  for (int text = 0; text < 10; ++text) Add(high, text, 10, 0.6);
+  Add(high, 50, 10, 0.9);  // 90 ms/char, never said at the lowest level: z = 50
+  Judge();
+  EXPECT_EQ(Stats(1).audio_integrity().outliers_lowest(), 1u);
+  EXPECT_EQ(Stats(1).audio_integrity().flagged(), 1u);
+  EXPECT_FALSE(Stats(1).audio_integrity().ok());  // 1 of 11: 9% > 5%
+  EXPECT_THAT(Stats(1).audio_integrity().problems(), HasSubstr("duration outlier 1"));
+}
+
+TEST_F(JudgeTest, NothingAnalysedIsNotChecked) {
+  Level(1);
+  Level(2);
+  Judge();
+  session_.mutable_plan()->mutable_audio_checks()->set_enabled(true);
+  const std::string console = AudioQualityConsole(session_);
+  EXPECT_THAT(console, HasSubstr("not checked"));
+  EXPECT_THAT(console, HasSubstr("Audio not checked: no answer could be analysed"));
+  EXPECT_THAT(console, Not(HasSubstr("No audio cliff")));
+  EXPECT_THAT(console, Not(HasSubstr(" ok\n")));
+  auto rows = common::ParseCsv(AudioQualityCsv(session_));
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  const std::vector<std::string>& header = (*rows)[0];
+  for (const char* name : {"integrity_ok", "consistency_ok", "cliff"}) {
+    const size_t col =
+        static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+    ASSERT_LT(col, header.size()) << name;
+    EXPECT_EQ((*rows)[1][col], "") << name;
+  }
+  const std::string html = AudioQualityHtml(session_);
+  EXPECT_THAT(html, HasSubstr("not checked"));
+  EXPECT_THAT(html, Not(HasSubstr("no cliff")));
+}
+
+TEST_F(JudgeTest, ConsoleRowsNameTheirSeriesInTheCliffLinesOrder) {
+  // Levels in run order b1 a1 b2 a2; the cliffs are found per series in name order.
+  for (int c : {1, 2}) {
+    for (const char* series : {"voice=b", "voice=a"}) {
+      AudioQualityLevel& l = Level(c, series);
+      Add(l, 0, 10, c == 2 ? 0.3 : 0.6);
+    }
+  }
+  Judge();
+  session_.mutable_plan()->mutable_audio_checks()->set_enabled(true);
+  const std::string console = AudioQualityConsole(session_);
+  EXPECT_THAT(console, HasSubstr("Series"));
+  const size_t a1 = console.find("  voice=a 1 "), a2 = console.find("  voice=a 2 ");
+  const size_t b1 = console.find("  voice=b 1 "), b2 = console.find("  voice=b 2 ");
+  ASSERT_NE(a1, std::string::npos) << console;
+  ASSERT_NE(b2, std::string::npos) << console;
+  EXPECT_LT(a1, a2);
+  EXPECT_LT(a2, b1);
+  EXPECT_LT(b1, b2);
+  EXPECT_LT(console.find("Audio cliff [voice=a]"), console.find("Audio cliff [voice=b]"));
 }
 
 TEST_F(JudgeTest, EachSeriesHasItsOwnReferenceAndCliff) {

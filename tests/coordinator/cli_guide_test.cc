@@ -108,5 +108,19 @@ TEST(GroupLoadOptionsTest, HelpListsFlagsUnderTheirGroups) {
   EXPECT_LT(help.find("Target:"), help.find("--voice"));
 }
 
+TEST(GroupLoadOptionsTest, ReplicasIsTheCostsOutsideCapacity) {
+  for (const char* mode : {"server", "capacity"}) {
+    CLI::App app{"t", mode};
+    int replicas = 0;
+    double price = 0;
+    app.add_option("--replicas", replicas);
+    app.add_option("--cost-per-replica-hour", price);
+    GroupLoadOptions(app);
+    const std::string group = app.get_option("--replicas")->get_group();
+    EXPECT_EQ(group, std::string(mode) == "capacity" ? "Capacity search" : "Telemetry and cost")
+        << mode;
+  }
+}
+
 }  // namespace
 }  // namespace ttsbench::coordinator

@@ -500,6 +500,74 @@ bool WarnsOfLittlesLaw(const LevelData& level) {
   return absl::StrJoin(warnings, "\n").find("Little's law") != std::string::npos;
 }
 
+// A closed-loop level of 2 users, 100 requests over 1 s, on agents 0 and 1, each answer
+// analysed: 50 ms of audio decoded with `decode_us` of CPU, audible (or not) at 2 ms.
+LevelData AnalysedLevel(double decode_us, bool audible, bool decoded = true) {
+  LevelData level;
+  level.concurrency = 2;
+  for (int i = 0; i < 100; ++i) {
+    common::Record r;
+    r.request_id = static_cast<uint64_t>(i);
+    r.agent = static_cast<uint32_t>(i % 2);
+    r.start_ns = 1'000'000'000 + int64_t{i / 2} * 20'000'000;
+    r.end_ns = r.start_ns + 20'000'000;
+    r.first_byte_ns = r.first_audio_ns = r.start_ns + 1'000'000;
+    r.audio_s = 0.05;
+    auto a = std::make_shared<v1::AudioAnalysis>();
+    a->set_decoded(decoded);
+    if (decoded) {
+      a->set_decoded_s(0.05);
+      a->set_decode_cpu_us(decode_us);
+      if (audible) a->set_audible_ns(r.start_ns + 2'000'000);
+    } else {
+      a->set_not_decoded("aac");
+    }
+    r.analysis = std::move(a);
+    level.records.Append(r);
+  }
+  return level;
+}
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string AudioWarnings(const LevelData& level, const std::string& format = "opus") {
+  v1::Plan plan;
+  plan.mutable_load()->set_model("closed");
+  plan.mutable_target()->set_format(format);
+  plan.mutable_audio_checks()->set_enabled(true);
+  std::vector<std::string> warnings;
+  BuildLevelStats(level, plan, {}, CheckBounds{}, &warnings);
+  return absl::StrJoin(warnings, "\n");
+}
+
+TEST(SelfChecksTest, DecodingThatTakesAFifthOfAnAgentsCoreIsWarnedOf) {
+  // 50 answers per agent over ~1 s of wall time: 2 ms each is 0.1 of a core, 8 ms each 0.4.
+  EXPECT_FALSE(Has(AudioWarnings(AnalysedLevel(2000, true)), "decoding"));
+  const std::string w = AudioWarnings(AnalysedLevel(8000, true));
+  EXPECT_TRUE(Has(w, "audio checks: decoding opus kept 0.40 cores busy on the busiest agent")) << w;
+  EXPECT_TRUE(Has(w, "160.0 ms CPU per audio-second")) << w;  // 8 ms per 0.05 s
+  EXPECT_TRUE(Has(w, "--audio-sample N")) << w;
+}
+
+TEST(SelfChecksTest, NoAudibleSampleAtAllIsSaidNamingTheThreshold) {
+  EXPECT_TRUE(Has(AudioWarnings(AnalysedLevel(10, false)),
+                  "no analysed answer had an audible sample (above -50 dBFS)"))
+      << AudioWarnings(AnalysedLevel(10, false));
+  EXPECT_FALSE(Has(AudioWarnings(AnalysedLevel(10, true)), "audible sample"));
+}
+
+TEST(SelfChecksTest, AnswersNotDecodedAreOneClearLine) {
+  const std::string w = AudioWarnings(AnalysedLevel(0, false, /*decoded=*/false), "aac");
+  EXPECT_TRUE(Has(w,
+                  "concurrency 2: 100 of 100 analysed answers could not be decoded "
+                  "here (aac)"))
+      << w;
+  EXPECT_FALSE(Has(w, "notice"));
+  EXPECT_FALSE(Has(w, "audible sample"));  // nothing decoded: nothing to hear
+}
+
 TEST(SelfChecksTest, LittlesLawJudgesTheGeneratorOnlyWhenSomethingSucceeded) {
   // Users idle half the time between successful requests: the generator did not keep them busy.
   EXPECT_TRUE(WarnsOfLittlesLaw(ClosedLevel(/*gap_ms=*/1, /*failed=*/false)));

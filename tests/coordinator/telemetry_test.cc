@@ -124,12 +124,29 @@ TEST(TelemetryTest, EnergyIsTheIntegralOfPowerByHand) {
   // Window [1 s, 3 s]: GPU 0: 150->200 over 1 s (175 J) + 200 W for 1 s (200 J) = 375 J;
   // GPU 1 held at 50 W: 100 J.
   EXPECT_NEAR(EnergyJoules(series, 1 * kS, 3 * kS, 2 * kS), 475, 1e-9);
-  // Beyond the last point the value is held: [4 s, 5 s] = 200 J + 50 J (GPU 1's only point,
-  // at 1 s, is within a 3 s reach of the window; not within 2 s).
-  EXPECT_NEAR(EnergyJoules(series, 4 * kS, 5 * kS, 3 * kS), 250, 1e-9);
+  // Beyond the last point the value is held: [4 s, 5 s] = 200 J (GPU 1's only point, at 1 s,
+  // is not within 2 s of the window, so that GPU is left out).
   EXPECT_NEAR(EnergyJoules(series, 4 * kS, 5 * kS, 2 * kS), 200, 1e-9);
+  // Within a 3 s reach GPU 1 counts, but it has no point inside the window: its value there is
+  // unknown, and the sum without it would be low, so the level has no energy figure.
+  EXPECT_EQ(EnergyJoules(series, 4 * kS, 5 * kS, 3 * kS), 0);
   // Far from every point: nothing known.
   EXPECT_EQ(EnergyJoules(series, 100 * kS, 101 * kS, 2 * kS), 0);
+}
+
+TEST(TelemetryTest, EnergyNeedsAPowerScrapeInsideTheLevel) {
+  // Scrapes every second: idle 60 W between levels, 220 W while one ran around 1 s.
+  const std::vector<TelemetrySeries> series = {
+      Series("DCGM_FI_DEV_POWER_USAGE", {0, 1 * kS, 2 * kS}, {60, 220, 60}),
+  };
+  // A 0.6 s level between the scrapes at 1 s and 2 s: the idle draw read around it is not the
+  // level's (it once gave 60 W levels that drew 220 W), so nothing.
+  EXPECT_EQ(EnergyJoules(series, 1200'000'000, 1800'000'000, 2 * kS), 0);
+  // The 1 s scrape inside [0.5 s, 1.5 s]: the edges interpolated towards the outside scrapes,
+  // 140 W at both; (140 + 220) / 2 W x 0.5 s twice = 180 J.
+  EXPECT_NEAR(EnergyJoules(series, 500'000'000, 1500'000'000, 2 * kS), 180, 1e-9);
+  EXPECT_TRUE(HasPowerSeries(series));
+  EXPECT_FALSE(HasPowerSeries({Series("DCGM_FI_DEV_GPU_UTIL", {0}, {1})}));
 }
 
 TEST(TelemetryTest, CsvIsOnTheSessionTimelineInTimeOrder) {
@@ -300,6 +317,62 @@ TEST(TelemetryScraperTest, ScrapesTheSynthAndWarnsOfHungAndGarbageTargets) {
   EXPECT_TRUE(power);
   EXPECT_TRUE(running);
   EXPECT_NEAR(EnergyJoules(series, t0, t1, kS), 70.0 * static_cast<double>(t1 - t0) / kS, 1e-6);
+}
+
+TEST(TelemetryScraperTest, WarnsWhenNoScrapedSeriesMatchesTheFilter) {
+  synth::SynthOptions so;
+  auto synth = synth::SynthServer::Start(so);
+  ASSERT_TRUE(synth.ok()) << synth.status();
+  v1::Telemetry plan;
+  plan.add_scrape(absl::StrCat("http://127.0.0.1:", (*synth)->port()));
+  plan.add_series("nonexistent_metric");
+  plan.set_interval_s(0.1);
+  auto scraper = TelemetryScraper::Start(plan, "", false);
+  ASSERT_TRUE(scraper.ok()) << scraper.status();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  (*scraper)->Stop();
+  ASSERT_EQ((*scraper)->Targets().size(), 1u);
+  EXPECT_GE((*scraper)->Targets()[0].scrapes(), 2u);
+  EXPECT_EQ((*scraper)->Targets()[0].series(), 0u);
+  auto warnings = (*scraper)->Warnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(
+      absl::StrContains(warnings[0], "no series matched --scrape-series 'nonexistent_metric'"))
+      << warnings[0];
+}
+
+TEST(TelemetryScraperTest, AHungTargetIsWarnedOfWhenTheRunIsShorterThanItsInterval) {
+  Peer hung(false);
+  v1::Telemetry plan;
+  plan.add_scrape(hung.Url());
+  plan.set_interval_s(5);  // timeout: the interval, longer than the run
+  {
+    // Waiting over a second at the end: a failed scrape.
+    auto scraper = TelemetryScraper::Start(plan, "", false);
+    ASSERT_TRUE(scraper.ok()) << scraper.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+    (*scraper)->Stop();
+    auto targets = (*scraper)->Targets();
+    ASSERT_EQ(targets.size(), 1u);
+    EXPECT_EQ(targets[0].scrapes(), 1u);
+    EXPECT_EQ(targets[0].failed(), 1u);
+    auto warnings = (*scraper)->Warnings();
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_TRUE(absl::StrContains(warnings[0], "1 of 1 scrapes failed")) << warnings[0];
+    EXPECT_TRUE(absl::StrContains(warnings[0], "by the end of the run")) << warnings[0];
+  }
+  {
+    // Stopped sooner: not counted as failed, but no scrape completed, and that is said.
+    auto scraper = TelemetryScraper::Start(plan, "", false);
+    ASSERT_TRUE(scraper.ok()) << scraper.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    (*scraper)->Stop();
+    EXPECT_EQ((*scraper)->Targets()[0].scrapes(), 0u);
+    auto warnings = (*scraper)->Warnings();
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_TRUE(absl::StrContains(warnings[0], "no scrape completed during the run"))
+        << warnings[0];
+  }
 }
 
 TEST(TelemetryScraperTest, ScrapesHttpsVerifiedWithTheCaFileAndRefusesAnUntrustedOne) {

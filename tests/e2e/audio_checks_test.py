@@ -118,5 +118,40 @@ class AudioChecksTest(E2eTest):
         self.assertIn("audible_window_ms: 5", r.stdout)
 
 
+    def test_nothing_decoded_is_not_checked_and_draws_no_plot(self):
+        # The agents' decoder lacks AAC: nothing is analysed, so there is no verdict, and no
+        # empty audio_quality.png (gnuplot once failed on its empty data).
+        synth = self.synth()
+        r = self.ttsbench("server", "--url", synth.url, "--format", "aac", "--agents", "1",
+                          "--concurrency", "1", "2", "--iterations", "6", "--warmup", "0",
+                          "--audio-checks", "--output-dir", self.out, "--session-name", "aac")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Audio not checked: no answer could be analysed", r.stdout)
+        self.assertIn("not checked", r.stdout)
+        self.assertNotIn("No audio cliff", r.stdout)
+        self.assertNotIn("gnuplot failed", r.stderr)
+        out = r.stdout + r.stderr
+        self.assertIn("concurrency 2: 6 of 6 analysed answers could not be decoded here (aac)",
+                      out)
+        self.assertNotIn("notice", out)
+        folder = self.session_dir("aac")
+        self.assertFalse(os.path.exists(os.path.join(folder, "audio_quality.png")))
+        header, rows = harness.read_csv_rows(os.path.join(folder, "audio_quality.csv"))
+        for name in ("integrity_ok", "consistency_ok", "cliff"):
+            self.assertEqual([row[header.index(name)] for row in rows], ["", ""], name)
+        with open(os.path.join(folder, "report.html"), encoding="utf-8") as f:
+            html = f.read()
+        self.assertIn("not checked", html)
+        self.assertNotIn("no cliff", html)
+
+    def test_nothing_audible_is_said_naming_the_threshold(self):
+        synth = self.synth()
+        r, level = self.run_shape(synth.url, "inaudible", ["--format", "wav"],
+                                  "--audible-threshold-dbfs", "-1")
+        self.assertEqual(level["audio_analysed"], 6)
+        self.assertIn("no analysed answer had an audible sample (above -1 dBFS)",
+                      r.stdout + r.stderr)
+
+
 if __name__ == "__main__":
     harness.main()

@@ -153,6 +153,48 @@ class TelemetryTest(E2eTest):
         self.assertIn("cost: 3 replicas x $2.50/h x 730 h = $5475.00 per month", r.stdout)
         self.assertGreater(cap["cost_per_audio_hour_usd"], 0)
 
+    def test_levels_between_scrapes_have_no_energy(self):
+        # Short levels and a 5 s interval: the only scrapes are the idle ones before and after
+        # the run (60 W), while the levels drew up to 220 W. They once gave every level an energy
+        # figure from that idle draw; a level needs a power scrape inside it.
+        synth = self.synth("--slots", "4")
+        r = self.ttsbench("server", "--url", synth.url, "--output-dir", self.out,
+                          "--session-name", "between", "--concurrency", "2", "4",
+                          "--iterations", "20", "--warmup", "0", "--agents", "1",
+                          "--scrape", synth.url, "--scrape-interval", "5s",
+                          "--cost-per-replica-hour", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        session = self.session_json("between")
+        for level in session["levels"]:
+            self.assertLess(level["t_wall_s"], 2.5)
+            self.assertEqual(level.get("energy_j", 0), 0, level)
+            self.assertEqual(level.get("audio_s_per_joule", 0), 0, level)
+        warnings = session.get("warnings", [])
+        self.assertTrue(any("energy: no power scrape fell inside concurrency 2" in w and
+                            "--scrape-interval" in w for w in warnings), warnings)
+        self.assertNotIn("audio-s per J", r.stdout)
+
+    def test_a_filter_that_matches_nothing_is_warned_of(self):
+        synth = self.synth()
+        r = self.ttsbench("server", "--url", synth.url, "--output-dir", self.out,
+                          "--session-name", "nomatch", "--concurrency", "1", "--iterations", "20",
+                          "--warmup", "0", "--agents", "1", "--scrape", synth.url,
+                          "--scrape-interval", "100ms", "--scrape-series", "nonexistent_metric")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        warnings = self.session_json("nomatch").get("warnings", [])
+        self.assertTrue(any("no series matched --scrape-series 'nonexistent_metric'" in w
+                            for w in warnings), warnings)
+        self.assertIn("nonexistent_metric", r.stdout + r.stderr)
+
+    def test_open_loop_capacity_refuses_target_streams(self):
+        r = self.ttsbench("capacity", "--url", "http://127.0.0.1:9", "--open-loop",
+                          "--slo", "latency_p95=400ms", "--target-streams", "100",
+                          "--output-dir", self.out)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("--target-streams counts concurrent streams, but --open-loop finds a "
+                      "request rate", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
     def test_plan_keys_and_bad_values(self):
         synth = self.synth()
         plan = os.path.join(self.out, "plan.yaml")
