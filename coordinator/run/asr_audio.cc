@@ -101,7 +101,8 @@ std::string FixWavSizes(absl::string_view in) {
       put32(at + 4, static_cast<uint32_t>(wav.size() - at - 8));
       break;
     }
-    at += 8 + size + (size & 1);
+    // In size_t: a chunk size near 2^32 wrapped the uint32_t sum to 0 and never moved on.
+    at += 8 + static_cast<size_t>(size) + (size & 1);
   }
   return wav;
 }

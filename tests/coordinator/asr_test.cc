@@ -103,6 +103,21 @@ TEST(MakeAsrWavTest, MuLawIsDecoded) {
   EXPECT_EQ(second, 0);
 }
 
+TEST(MakeAsrWavTest, AChunkSizeNearFourGigabytesEndsTheWalkInsteadOfLooping) {
+  // Found by fuzz_asr_wav: a LIST chunk of 0xFFFFFFF8 bytes made `8 + size` wrap to 0 in
+  // 32 bits, so the chunk walk stood still forever.
+  std::string wav(
+      "RIFF\xff\xff\xff\xffWAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0"
+      "\x80\x3e\0\0\x02\0\x10\0LIST\xf8\xff\xff\xff",
+      44);
+  wav += std::string(64, '\0');
+  AsrSampleAudio sample = RawSample(wav, 0, 0, "wav");
+  const auto out = MakeAsrWav(sample, 16000);  // returns: an error or what it could read
+  if (out.ok()) {
+    EXPECT_LT(out->audio_s, 1.0);
+  }
+}
+
 TEST(MakeAsrWavTest, AacAndGarbageAreErrors) {
   AsrSampleAudio aac = RawSample("xxxx", 0, 0, "aac");
   EXPECT_TRUE(absl::IsUnimplemented(MakeAsrWav(aac, 16000).status()));
