@@ -302,6 +302,7 @@ class Session {
     cfg.agent_index = agent_index_;
     // Paced text (issue 13): each text cut into pieces sent over time.
     cfg.pacing = assign.pacing();
+    cfg.conversation = assign.conversation();  // conversations (issue 13)
     auto prepared = PrepareTexts(**dialect, assign.texts(), cfg.pacing);
     if (!prepared.ok()) return SendError(std::string(prepared.status().message()));
     cfg.requests = std::move(*prepared);

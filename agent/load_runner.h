@@ -66,7 +66,10 @@ struct ShardConfig {
   uint64_t seed = 0;
   uint32_t agent_index = 0;
   std::vector<PreparedRequest> requests;  // one per text; request n uses a seeded pick
-  v1::TextPacing pacing;  // paced text (issue 13): on when tokens_per_s > 0
+  v1::TextPacing pacing;                  // paced text (issue 13): on when tokens_per_s > 0
+  // Conversations (issue 13, closed loop): each virtual user keeps one connection for
+  // conversation.turns requests, think_time_ms between them; on when turns >= 2.
+  v1::Conversation conversation;
 };
 
 // What a phase counted besides its records.

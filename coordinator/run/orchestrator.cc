@@ -457,7 +457,8 @@ class Orchestrator::Impl {
         as->set_arrival_share_end(i + 1 == agents_.size() ? 1.0 : share_begin);
       }
       *as->mutable_load() = load;
-      *as->mutable_pacing() = o_.plan.pacing();  // paced text (issue 13)
+      *as->mutable_pacing() = o_.plan.pacing();              // paced text (issue 13)
+      *as->mutable_conversation() = o_.plan.conversation();  // conversations (issue 13)
       hub_.Send(a.conn, std::move(m));
     }
     // Every bound of the level from the one model the agents use too.
