@@ -182,7 +182,7 @@ int Run(int argc, char** argv) {
                  "a broken server: endless-sse-line (SSE answers), endless-json (JSON answers) "
                  "or endless-ws-text (torch-inference /audio/ws): one that never ends; for text "
                  "over time (ElevenLabs/Cartesia/Deepgram WebSockets): never-flush, "
-                 "close-mid-turn, unknown-message, talk-after-cancel");
+                 "close-mid-turn, unknown-message, talk-after-cancel, close-after-turn");
   // Text that arrives over time (issue 13).
   app.add_option("--paced-mode", options.paced_mode,
                  "WebSockets taking text over time: honest (speak as text arrives) or buffering "

@@ -1405,7 +1405,7 @@ class Connection {
         }
         if (misbehave == "never-flush") continue;
         if (!co_await WsText(ws, PacedEnd(st))) break;
-        if (st.protocol == PacedProtocol::kElevenLabs) {
+        if (st.protocol == PacedProtocol::kElevenLabs || misbehave == "close-after-turn") {
           co_await ws.async_close(websocket::close_code::normal, kUseTuple);
           break;
         }
@@ -1627,12 +1627,14 @@ absl::Status ValidateOptions(const SynthOptions& options) {
                                                     "never-flush",
                                                     "close-mid-turn",
                                                     "unknown-message",
-                                                    "talk-after-cancel"};
+                                                    "talk-after-cancel",
+                                                    "close-after-turn"};
   if (std::find(std::begin(kMisbehave), std::end(kMisbehave), options.misbehave) ==
       std::end(kMisbehave)) {
     return absl::InvalidArgumentError(
         absl::StrCat("misbehave must be endless-sse-line, endless-json, endless-ws-text, "
-                     "never-flush, close-mid-turn, unknown-message or talk-after-cancel, got ",
+                     "never-flush, close-mid-turn, unknown-message, talk-after-cancel or "
+                     "close-after-turn, got ",
                      options.misbehave));
   }
   if (options.paced_mode != "honest" && options.paced_mode != "buffering") {

@@ -47,7 +47,9 @@ struct SynthOptions {
   // "never-flush": paced sessions never answer the end of input (no isFinal/done/Flushed);
   // "close-mid-turn": paced sessions close the socket after their first audio;
   // "unknown-message": paced sessions send a message of a kind the protocol does not have
-  // before their first audio; "talk-after-cancel": paced sessions ignore cancel/Clear.
+  // before their first audio; "talk-after-cancel": paced sessions ignore cancel/Clear;
+  // "close-after-turn": paced sessions close the socket after each turn's end marker (a server
+  // that hangs up between a conversation's turns).
   std::string misbehave;
   // Text that arrives over time (issue 13): the WebSockets that take text in pieces (ElevenLabs
   // stream-input and multi-stream-input, Cartesia /tts/websocket, Deepgram /v1/speak). "honest"

@@ -159,7 +159,12 @@ class WsConnection final : public ClientConnection {
     // As over HTTP: a kept socket is replaced only when nothing of the request can have reached
     // the server.
     bool reused = !ctx.fresh;
-    if (reused && PeerHungUp(beast::get_lowest_layer(*ws_).socket())) {
+    // Unread bytes on a kept socket before a request are outside any answer: a server that hung
+    // up between requests (its close frame waiting, a conversation's server dropping the
+    // session between turns), replaced like a socket whose peer is gone.
+    beast::error_code avail_ec;
+    if (reused && (PeerHungUp(beast::get_lowest_layer(*ws_).socket()) ||
+                   beast::get_lowest_layer(*ws_).socket().available(avail_ec) > 0)) {
       reused = false;
       if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }

@@ -295,6 +295,36 @@ TEST(ConversationTest, ServerClosingMidConversationIsClassifiedAndRecordsKept) {
   }
 }
 
+// A server that hangs up after each turn (idle, between turns): the next turn finds the socket
+// closed (or its close frame waiting) before writing and opens a new one inside its deadline, a
+// reconnect, counted. A close frame the WebSocket layer had already buffered with the last
+// answer cannot be seen before writing: that turn is closed_mid_turn, its record kept, and the
+// next one reconnects.
+TEST(ConversationTest, ServerHangingUpBetweenTurnsIsAReconnect) {
+  synth::SynthOptions o = Paced("honest");
+  o.misbehave = "close-after-turn";
+  LoopbackSynth server(o);
+  constexpr int kTurns = 3;
+  for (const v1::Target& target : {Deepgram(), VllmOmni()}) {
+    SCOPED_TRACE(target.api());
+    const RunResult r = Converse(server, target, Pacing(200), Turns(kTurns, 60), 1, 1, 5);
+    ASSERT_EQ(r.records.size(), static_cast<size_t>(kTurns));
+    int failed = 0;
+    for (const v1::RequestRecord& rec : r.records) {
+      if (rec.error() == v1::ERROR_CLOSED_MID_TURN) {
+        ++failed;
+        continue;
+      }
+      ASSERT_EQ(rec.error(), v1::ERROR_NONE) << rec.error_detail();
+      EXPECT_GT(rec.conversation_setup_ns(), 0) << "turn " << rec.turn();
+      EXPECT_EQ(rec.reconnect(), rec.turn() > 0);
+    }
+    EXPECT_LE(failed, 1) << "the close frame was seen before writing at most turns";
+    const v1::LevelStats st = common::ComputeLevelStats(1, r.records, {});
+    EXPECT_EQ(st.reconnects() + static_cast<uint32_t>(failed), static_cast<uint32_t>(kTurns - 1));
+  }
+}
+
 // vLLM-Omni's WebSocket without pacing: the whole text in one input.text, then input.done; the
 // socket carries request after request.
 TEST(ConversationTest, VllmOmniUnpacedRequestsShareOneSocket) {
