@@ -313,6 +313,7 @@ class Session {
     cfg.asr_sample = assign.asr_sample();
     // Paced text (issue 13): each text cut into pieces sent over time.
     cfg.pacing = assign.pacing();
+    cfg.conversation = assign.conversation();  // conversations (issue 13)
     auto prepared = PrepareTexts(**dialect, assign.texts(), cfg.pacing);
     if (!prepared.ok()) return SendError(std::string(prepared.status().message()));
     cfg.requests = std::move(*prepared);

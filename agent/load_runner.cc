@@ -16,6 +16,7 @@
 
 #include "agent/arrivals.h"
 #include "agent/client/audio_capture.h"
+#include "agent/client/conversation.h"
 #include "agent/client/text_pacing.h"
 #include "agent/client/tls.h"
 #include "agent/client/transport.h"
@@ -54,6 +55,7 @@ struct LoadRunner::VirtualUser {
   net::steady_timer wait_timer;
   std::unique_ptr<common::AudioAnalyser> analyser;  // only with audio_checks enabled
   std::unique_ptr<AudioCapture> capture;  // the ASR sample's buffer, made when first needed
+  uint64_t conversations = 0;             // conversations this user began (their ids' sequence)
 };
 
 // Everything one worker thread touches; nothing here is shared with other workers.
@@ -336,7 +338,11 @@ class LoadRunner::Impl {
 
   // Closed loop: one virtual user, back to back (plus think time), until the phase ends.
   net::awaitable<void> VuLoop(Worker& w, VirtualUser& vu, Phase ph, size_t user) {
-    if (!vu.connected() && keepalive_ && !cancel_.load()) co_await Connect(vu, nullptr);
+    const bool conversing = ConversationEnabled(config_.conversation);
+    // A conversation opens its own connection, timed as its set-up: none is opened ahead.
+    if (!conversing && !vu.connected() && keepalive_ && !cancel_.load()) {
+      co_await Connect(vu, nullptr);
+    }
     int64_t intended = ph.start_local_ns;
     if (!ph.warmup && config_.ramp_up_s > 0 && config_.concurrency > 0) {
       intended += Ns(config_.ramp_up_s) * static_cast<int64_t>(user) / config_.concurrency;
@@ -344,6 +350,11 @@ class LoadRunner::Impl {
     co_await WaitUntil(vu, intended);
     intended = std::max(intended, SteadyNowNs());
     int64_t n = 0;
+    if (conversing) {
+      co_await Conversations(w, vu, ph, user, intended);
+      Finished(w);
+      co_return;
+    }
     while (Claim(ph, &n)) {
       v1::RequestRecord rec;
       rec.set_intended_ns(intended);
@@ -353,6 +364,36 @@ class LoadRunner::Impl {
       if (config_.think_time_s > 0) co_await WaitUntil(vu, intended);
     }
     Finished(w);
+  }
+
+  // Conversations (issue 13): the user's requests go in conversations of `turns` turns, each on
+  // one connection opened when the conversation begins (its set-up timed apart from the turns:
+  // the turn's start_ns follows it), think time between turns, the load's think time between
+  // conversations. A turn whose connection was closed (a failure, a barge-in whose protocol
+  // interrupts with a close frame, a server that hung up) is followed by a reconnect, counted.
+  net::awaitable<void> Conversations(Worker& w, VirtualUser& vu, const Phase& ph, size_t user,
+                                     int64_t intended) {
+    const v1::Conversation& conv = config_.conversation;
+    int64_t n = 0;
+    for (;;) {
+      vu.Close();  // a new conversation: a new connection
+      const uint64_t id = ConversationId(config_.agent_index, user, vu.conversations++);
+      bool opened = false;  // a set-up of this conversation happened already
+      for (int turn = 0; turn < conv.turns(); ++turn) {
+        if (turn > 0) {
+          intended = SteadyNowNs() + ThinkTimeNs(conv, config_.seed, id, turn);
+          co_await WaitUntil(vu, intended);
+        }
+        if (!Claim(ph, &n)) co_return;
+        v1::RequestRecord rec;
+        rec.set_intended_ns(intended);
+        rec.set_conversation_id(id);
+        rec.set_turn(turn);
+        co_await Send(w, vu, ph, n, rec, &opened);
+      }
+      intended = SteadyNowNs() + Ns(config_.think_time_s);
+      if (config_.think_time_s > 0) co_await WaitUntil(vu, intended);
+    }
   }
 
   // Open loop: arrivals on a schedule, each sent on a free pooled connection, whatever the
@@ -418,7 +459,7 @@ class LoadRunner::Impl {
 
   // Sends request n of the phase on `vu` and queues its record. Returns the local start time.
   net::awaitable<int64_t> Send(Worker& w, VirtualUser& vu, const Phase& ph, int64_t n,
-                               v1::RequestRecord& rec) {
+                               v1::RequestRecord& rec, bool* conversation_opened = nullptr) {
     // Warm-up requests are numbered first, measured ones after them: one id space per agent.
     rec.set_request_id(static_cast<uint64_t>(n + (ph.warmup ? 0 : measured_id_base_)));
     w.ids_used = std::max(w.ids_used, n + 1);
@@ -429,7 +470,17 @@ class LoadRunner::Impl {
     if (analyser != nullptr) analyser->Begin();
     co_await Execute(vu, config_.requests[text], rec, ph.warmup ? nullptr : &w.gaps_us, analyser,
                      Paced(w, ph, rec));
-    if (!keepalive_) vu.Close();
+    if (conversation_opened != nullptr) {
+      // The connection set-up this turn waited for (the conversation's first, or a reconnect:
+      // after a closed connection, or a kept one the transport found hung up and reopened).
+      if (rec.connect_ns() > 0) {
+        rec.set_conversation_setup_ns(rec.connect_ns());
+        rec.set_reconnect(*conversation_opened);
+        *conversation_opened = true;
+      }
+    } else if (!keepalive_) {
+      vu.Close();
+    }
     const int64_t start = rec.start_ns();
     ToTimeline(rec);
     w.local.push_back(std::move(rec));

@@ -73,6 +73,9 @@ struct ShardConfig {
   // level keep their audio in the record (asr_audio); 0: off.
   int asr_sample = 0;
   v1::TextPacing pacing;  // paced text (issue 13): on when tokens_per_s > 0
+  // Conversations (issue 13, closed loop): each virtual user keeps one connection for
+  // conversation.turns requests, think_time_ms between them; on when turns >= 2.
+  v1::Conversation conversation;
 };
 
 // What a phase counted besides its records.

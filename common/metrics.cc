@@ -129,6 +129,38 @@ void FillPacedStats(const RecordStore& records, v1::LevelStats& st) {
   st.set_interrupted(interrupted);
 }
 
+// Conversations (issue 13, DESIGN.md "Conversations"), over the measured turns (cancelled ones
+// aside): distinct conversations, turns, the connection set-ups (a conversation's first and its
+// reconnects, failed ones too) and the conversations with a failed turn.
+void FillConversationStats(const RecordStore& records, v1::LevelStats& st) {
+  std::vector<uint64_t> ids, failed;
+  std::vector<double> setup;
+  uint32_t turns = 0, reconnects = 0;
+  for (const auto& [index, p] : records.paced()) {
+    if (p.conversation_id == 0) continue;
+    const Chunk& c = records.chunk(index >> RecordStore::kChunkBits);
+    const size_t i = index & (RecordStore::kChunkRecords - 1);
+    if (c.warmup(i) || Cancelled(c, i)) continue;
+    ++turns;
+    ids.push_back(p.conversation_id);
+    if (!c.succeeded(i)) failed.push_back(p.conversation_id);
+    if (p.conversation_setup_ns > 0) {
+      setup.push_back(static_cast<double>(p.conversation_setup_ns) / kNsPerMs);
+      if (p.reconnect) ++reconnects;
+    }
+  }
+  if (turns == 0) return;
+  auto distinct = [](std::vector<uint64_t>& v) {
+    std::sort(v.begin(), v.end());
+    return static_cast<uint32_t>(std::unique(v.begin(), v.end()) - v.begin());
+  };
+  st.set_conversations(distinct(ids));
+  st.set_conversation_turns(turns);
+  Fill(setup, st.mutable_conversation_setup_ms());
+  st.set_reconnects(reconnects);
+  st.set_conversations_failed(distinct(failed));
+}
+
 }  // namespace
 
 v1::LevelStats ComputeLevelStats(int concurrency, std::span<const v1::RequestRecord> records,
@@ -295,6 +327,7 @@ v1::LevelStats ComputeLevelStats(int concurrency, const RecordStore& records,
   }
   AddAudioCheckStats(records, &st);  // audio_checks (issue 14); nothing when off
   FillPacedStats(records, st);
+  FillConversationStats(records, st);
   return st;
 }
 

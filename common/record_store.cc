@@ -27,6 +27,10 @@ PacedFields PacedOf(const v1::RequestRecord& r) {
   p.interrupt_ns = r.interrupt_ns();
   p.bytes_after_interrupt = r.bytes_after_interrupt();
   p.text_pieces = r.text_pieces();
+  p.conversation_id = r.conversation_id();
+  p.turn = r.turn();
+  p.conversation_setup_ns = r.conversation_setup_ns();
+  p.reconnect = r.reconnect();
   return p;
 }
 
@@ -40,6 +44,10 @@ void SetPaced(const PacedFields& p, v1::RequestRecord& r) {
   r.set_interrupt_ns(p.interrupt_ns);
   r.set_bytes_after_interrupt(p.bytes_after_interrupt);
   r.set_text_pieces(p.text_pieces);
+  r.set_conversation_id(p.conversation_id);
+  r.set_turn(p.turn);
+  r.set_conversation_setup_ns(p.conversation_setup_ns);
+  r.set_reconnect(p.reconnect);
 }
 
 PacedFields RecordStore::paced(size_t i) const {

@@ -18,8 +18,9 @@
 
 namespace ttsbench::common {
 
-// Paced text and barge-in (issue 13): RequestRecord fields 30-37, kept beside the columns for
-// the records that have them only (first_text_ns or interrupt_ns set).
+// Paced text, barge-in and conversations (issue 13): RequestRecord fields 30-37 and 45-48, kept
+// beside the columns for the records that have them only (first_text_ns, interrupt_ns or
+// conversation_id set).
 struct PacedFields {
   int64_t first_text_ns = 0;
   int64_t end_of_input_ns = 0;
@@ -29,7 +30,11 @@ struct PacedFields {
   int64_t interrupt_ns = 0;
   int64_t bytes_after_interrupt = 0;
   int32_t text_pieces = 0;
-  bool any() const { return first_text_ns != 0 || interrupt_ns != 0; }
+  uint64_t conversation_id = 0;  // conversations: 0 = not a conversation's turn
+  int32_t turn = 0;
+  int64_t conversation_setup_ns = 0;
+  bool reconnect = false;
+  bool any() const { return first_text_ns != 0 || interrupt_ns != 0 || conversation_id != 0; }
 };
 PacedFields PacedOf(const v1::RequestRecord& r);
 void SetPaced(const PacedFields& p, v1::RequestRecord& r);

@@ -213,7 +213,7 @@ int Run(int argc, char** argv) {
                  "a broken server: endless-sse-line (SSE answers), endless-json (JSON answers) "
                  "or endless-ws-text (torch-inference /audio/ws): one that never ends; for text "
                  "over time (ElevenLabs/Cartesia/Deepgram WebSockets): never-flush, "
-                 "close-mid-turn, unknown-message, talk-after-cancel");
+                 "close-mid-turn, unknown-message, talk-after-cancel, close-after-turn");
   app.add_option("--idle-watts", options.idle_watts,
                  "GET /metrics: simulated power draw with no slot busy (W)")
       ->capture_default_str();

@@ -119,6 +119,34 @@ absl::StatusOr<PacedEvent> ParsePacedMessage(PacedProtocol protocol, std::string
       }
       return e;
     }
+    case PacedProtocol::kVllmOmni: {
+      auto type = String(o, "type", true);
+      if (!type.ok()) return type.status();
+      const std::string_view t((*type)->data(), (*type)->size());
+      if (t == "session.config") {
+        auto voice = String(o, "voice", false);
+        if (!voice.ok()) return voice.status();
+        auto format = String(o, "response_format", false);
+        if (!format.ok()) return format.status();
+        if (*format != nullptr && (*format)->size() > 0 && **format != "pcm") {
+          return Bad("the synthetic server streams response_format pcm only");
+        }
+        if (const json::value* sp = o.if_contains("speed"); sp != nullptr && sp->is_number()) {
+          e.speed = sp->to_number<double>();
+        }
+      } else if (t == "input.text") {
+        auto text = String(o, "text", true);
+        if (!text.ok()) return text.status();
+        e.text.assign((*text)->data(), (*text)->size());
+      } else if (t == "input.done") {
+        e.flush = e.end = true;  // flushes the utterance; the connection stays open
+      } else if (t == "session.close") {
+        e.close_socket = true;
+      } else {
+        return Bad("unknown message type");
+      }
+      return e;
+    }
   }
   return Bad("unknown protocol");
 }

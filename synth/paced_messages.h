@@ -1,5 +1,6 @@
 // The client messages of the TTS WebSockets that take text over time (ElevenLabs stream-input
-// and multi-stream-input, Cartesia, Deepgram Aura), read into one event shape for the synthetic
+// and multi-stream-input, Cartesia, Deepgram Aura, vLLM-Omni's /v1/audio/speech/stream), read
+// into one event shape for the synthetic
 // server's text-paced model. Pure, so it can be fuzzed on its own.
 #ifndef TTSBENCH_SYNTH_PACED_MESSAGES_H_
 #define TTSBENCH_SYNTH_PACED_MESSAGES_H_
@@ -11,7 +12,7 @@
 
 namespace ttsbench::synth {
 
-enum class PacedProtocol { kElevenLabs, kElevenLabsMulti, kCartesia, kDeepgram };
+enum class PacedProtocol { kElevenLabs, kElevenLabsMulti, kCartesia, kDeepgram, kVllmOmni };
 
 // What one client message asks for. A message may carry text and end the input at once
 // (Cartesia's continue: false), or text and a flush (ElevenLabs' "flush": true).

@@ -783,10 +783,10 @@ class Connection {
         co_return co_await WriteJson(req, http::status::ok, state_.StatsJson());
       }
     }
-    const bool is_ws_route = target == "/audio/ws" ||
-                             ElevenLabsVoice(target, "/stream-input").has_value() ||
-                             ElevenLabsVoice(target, "/multi-stream-input").has_value() ||
-                             target == "/tts/websocket" || target == "/v1/speak";
+    const bool is_ws_route =
+        target == "/audio/ws" || ElevenLabsVoice(target, "/stream-input").has_value() ||
+        ElevenLabsVoice(target, "/multi-stream-input").has_value() || target == "/tts/websocket" ||
+        target == "/v1/speak" || target == "/v1/audio/speech/stream";
     const bool is_audio_route =
         is_ws_route || target == "/v1/audio/speech" || target == "/tts/synthesize" ||
         target == "/tts/stream" || target == "/synthesize" || target == "/api/tts" ||
@@ -1109,6 +1109,10 @@ class Connection {
     } else if (target == "/tts/websocket") {
       protocol = PacedProtocol::kCartesia;
       base.format = AudioFormat::kPcmS16;
+    } else if (target == "/v1/audio/speech/stream") {
+      protocol = PacedProtocol::kVllmOmni;  // streamed pcm: s16le at the model's 24 kHz
+      base.format = AudioFormat::kPcmS16;
+      base.sample_rate = 24000;
     } else {
       protocol = PacedProtocol::kDeepgram;
       base.voice = param("model", "default");
@@ -1273,7 +1277,8 @@ class Connection {
     bool speaker_done = false;
     bool cancel_ack = false;  // send the cancel's answer once the stop delay passed
     Clock::time_point cancel_at = Clock::time_point::max();
-    int sequence = 0;         // Deepgram sequence_id
+    int sequence = 0;         // Deepgram sequence_id; vLLM-Omni sentence_index in the utterance
+    int utterance = 0;        // vLLM-Omni utterance_index (input.done flushes)
     bool misbehaved = false;  // misbehave "unknown-message" / "close-mid-turn" done
     net::steady_timer wake;   // the speaker waits here; cancelled on news
     net::steady_timer done;   // the reader waits here for the speaker to end
@@ -1358,6 +1363,8 @@ class Connection {
         return ToJson({{"type", "Error"},
                        {"err_code", "INVALID_MESSAGE"},
                        {"description", JsonText(message)}});
+      case PacedProtocol::kVllmOmni:
+        return ToJson({{"type", "error"}, {"message", JsonText(message)}});
     }
     return "";
   }
@@ -1378,6 +1385,7 @@ class Connection {
                        {"status_code", 206},
                        {"context_id", JsonText(st.context_id)}});
       case PacedProtocol::kDeepgram:
+      case PacedProtocol::kVllmOmni:
         return std::string(audio);
     }
     return "";
@@ -1401,6 +1409,13 @@ class Connection {
                        {"context_id", JsonText(st.context_id)}});
       case PacedProtocol::kDeepgram:
         return ToJson({{"type", "Flushed"}, {"sequence_id", st.sequence++}});
+      case PacedProtocol::kVllmOmni: {
+        std::string done = ToJson({{"type", "session.done"},
+                                   {"utterance_index", st.utterance++},
+                                   {"total_sentences", st.sequence}});
+        st.sequence = 0;
+        return done;
+      }
     }
     return "";
   }
@@ -1421,7 +1436,9 @@ class Connection {
       auto ev = ParsePacedMessage(protocol, beast::buffers_to_string(buf.data()));
       if (!ev.ok()) {
         st.outbox.push_back(PacedError(protocol, st.context_id, ev.status().message()));
-        st.close_after = protocol != PacedProtocol::kCartesia;
+        // Cartesia and vLLM-Omni report a bad message and keep serving.
+        st.close_after =
+            protocol != PacedProtocol::kCartesia && protocol != PacedProtocol::kVllmOmni;
         Wake(st);
         continue;
       }
@@ -1478,7 +1495,7 @@ class Connection {
         }
         if (misbehave == "never-flush") continue;
         if (!co_await WsText(ws, PacedEnd(st))) break;
-        if (st.protocol == PacedProtocol::kElevenLabs) {
+        if (st.protocol == PacedProtocol::kElevenLabs || misbehave == "close-after-turn") {
           co_await ws.async_close(websocket::close_code::normal, kUseTuple);
           break;
         }
@@ -1538,7 +1555,18 @@ class Connection {
           const std::string surprise = R"({"type":"surprise","surprise":true})";
           if (!co_await WsText(ws, surprise)) co_return false;
         }
-        if (st.protocol == PacedProtocol::kDeepgram) {
+        if (st.protocol == PacedProtocol::kVllmOmni && !logged) {
+          // The sentence's audio.start, sent with its first audio (stream_audio pcm).
+          const std::string start = ToJson({{"type", "audio.start"},
+                                            {"utterance_index", st.utterance},
+                                            {"sentence_index", st.sequence},
+                                            {"sentence_text", JsonText(request.text)},
+                                            {"format", "pcm"},
+                                            {"sample_rate", plan.sample_rate},
+                                            {"channels", 1}});
+          if (!co_await WsText(ws, start)) co_return false;
+        }
+        if (st.protocol == PacedProtocol::kDeepgram || st.protocol == PacedProtocol::kVllmOmni) {
           ws.binary(true);
           auto [wec, wn] = co_await ws.async_write(net::buffer(audio), kUseTuple);
           if (wec) co_return false;
@@ -1556,6 +1584,13 @@ class Connection {
         AbortWs(ws);
         co_return false;
       }
+    }
+    if (st.protocol == PacedProtocol::kVllmOmni) {
+      const std::string done = ToJson({{"type", "audio.done"},
+                                       {"utterance_index", st.utterance},
+                                       {"sentence_index", st.sequence}});
+      ++st.sequence;
+      if (!co_await WsText(ws, done)) co_return false;
     }
     co_return true;
   }
@@ -1692,12 +1727,14 @@ absl::Status ValidateOptions(const SynthOptions& options) {
                                                     "never-flush",
                                                     "close-mid-turn",
                                                     "unknown-message",
-                                                    "talk-after-cancel"};
+                                                    "talk-after-cancel",
+                                                    "close-after-turn"};
   if (std::find(std::begin(kMisbehave), std::end(kMisbehave), options.misbehave) ==
       std::end(kMisbehave)) {
     return absl::InvalidArgumentError(
         absl::StrCat("misbehave must be endless-sse-line, endless-json, endless-ws-text, "
-                     "never-flush, close-mid-turn, unknown-message or talk-after-cancel, got ",
+                     "never-flush, close-mid-turn, unknown-message, talk-after-cancel or "
+                     "close-after-turn, got ",
                      options.misbehave));
   }
   if (options.paced_mode != "honest" && options.paced_mode != "buffering") {

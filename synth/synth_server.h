@@ -51,7 +51,9 @@ struct SynthOptions {
   // "never-flush": paced sessions never answer the end of input (no isFinal/done/Flushed);
   // "close-mid-turn": paced sessions close the socket after their first audio;
   // "unknown-message": paced sessions send a message of a kind the protocol does not have
-  // before their first audio; "talk-after-cancel": paced sessions ignore cancel/Clear.
+  // before their first audio; "talk-after-cancel": paced sessions ignore cancel/Clear;
+  // "close-after-turn": paced sessions close the socket after each turn's end marker (a server
+  // that hangs up between a conversation's turns).
   std::string misbehave;
   // GET /metrics: the simulated power draw, idle + per busy slot (W).
   double idle_watts = 60;

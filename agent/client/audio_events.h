@@ -28,8 +28,11 @@ struct AudioEventSpec {
   std::vector<std::string> done_types;    // kinds that end the answer ("speech.audio.done")
   std::vector<std::string> error_types;   // kinds that report a failure ("error")
   std::vector<std::string> ignore_types;  // kinds outside any answer (a greeting: "ready")
-  std::string final_field;                // true ends the answer ("isFinal")
-  std::string error_field;                // a non-empty value reports a failure ("error")
+  // Done kinds that acknowledge an interrupt (Deepgram "Cleared"): nothing of the interrupted
+  // answer follows them, so the socket can carry the next request (MessageResult::acknowledged).
+  std::vector<std::string> ack_types;
+  std::string final_field;  // true ends the answer ("isFinal")
+  std::string error_field;  // a non-empty value reports a failure ("error")
   // When set, every message must carry one of these kinds (or one of the done, error and ignore
   // kinds); another is an unknown message (the decoder refuses it: Unimplemented).
   std::vector<std::string> known_types;

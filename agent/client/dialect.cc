@@ -214,6 +214,7 @@ class EventAudio {
   EventAudio(AudioEventSpec spec, common::MeterOptions meter_options,
              common::AudioAnalyser* const& analyser)
       : known_(spec.known_types),
+        acks_(spec.ack_types),
         parser_(std::move(spec)),
         base_options_(meter_options),
         options_(std::move(meter_options)),
@@ -248,6 +249,7 @@ class EventAudio {
     MessageResult r;
     r.ignored = ev->ignored;
     r.done = ev->done;
+    r.acknowledged = Ack(*ev);
     if (!meter_.active()) Metadata(*ev);
     auto feed = Audio(ev->audio);
     if (!feed.ok()) return feed.status();
@@ -271,6 +273,7 @@ class EventAudio {
     MessageResult r;
     r.ignored = ev->ignored;
     r.done = ev->done;
+    r.acknowledged = Ack(*ev);
     if (!meter_.active()) Metadata(*ev);
     r.feed = feed_;
     return r;
@@ -310,7 +313,12 @@ class EventAudio {
     return absl::OkStatus();
   }
 
+  bool Ack(const AudioEvent& ev) const {
+    return ev.done && std::find(acks_.begin(), acks_.end(), ev.type) != acks_.end();
+  }
+
   const std::vector<std::string> known_;
+  const std::vector<std::string> acks_;
   AudioEventParser parser_;  // its buffers are reused event after event, answer after answer
   const common::MeterOptions base_options_;
   common::MeterOptions options_;
@@ -990,9 +998,66 @@ class DeepgramDialect final : public DialectBase {
     AudioEventSpec spec = Events();
     spec.audio_fields = {};
     spec.done_types = {"Flushed", "Cleared"};
+    spec.ack_types = {"Cleared"};  // the turn's socket is clean: a conversation goes on with it
     spec.error_types = {"Error"};
     spec.ignore_types = {"Metadata"};
     spec.known_types = {"Warning"};
+    return Decoder<WsAudioDecoder>(spec, Meter("pcm"));
+  }
+};
+
+// vLLM-Omni's streaming-text speech WebSocket, WS /v1/audio/speech/stream (docs/serving/
+// speech_api.md "Streaming Text Input (WebSocket)" and vllm_omni/entrypoints/openai/
+// serving_speech_stream.py in github.com/vllm-project/vllm-omni): one socket for many requests
+// (input.done flushes an utterance and the connection stays open). Each request sends
+// {"type":"session.config", model, voice, response_format: pcm, stream_audio: true,
+// split_granularity: sentence, language, speed} (sticky, replaceable between utterances), then
+// {"type":"input.text","text": piece} per piece and {"type":"input.done"}. Answers: per sentence
+// {"type":"audio.start", sample_rate (pcm), ...}, binary frames of PCM s16le, {"type":
+// "audio.done"}; {"type":"session.done"} ends the utterance; {"type":"error","message"} fails.
+// "audio.chunk" (base64 "audio_b64", word timestamps only) is a known kind. The protocol has no
+// cancel: barge-in closes the socket. SGLang-Omni: no speech WebSocket of its own could be
+// confirmed in its public docs or code; this dialect targets vLLM-Omni's shape only.
+class VllmOmniDialect final : public DialectBase {
+ public:
+  VllmOmniDialect(v1::Target target, common::Url url, std::vector<v1::Header> secret)
+      : DialectBase(std::move(target), std::move(url), std::move(secret)) {
+    UseWebSocket(PathOr("/v1/audio/speech/stream"), /*reuse=*/true, /*ends_on_close=*/false);
+  }
+  absl::StatusOr<PreparedRequest> Prepare(absl::string_view text) const override {
+    return PreparePaced(text, {std::string(text)}, false);
+  }
+  absl::StatusOr<PreparedRequest> PreparePaced(absl::string_view text,
+                                               const std::vector<std::string>& pieces,
+                                               bool) const override {
+    std::string config = "{\"type\":\"session.config\"";
+    if (!target_.model().empty())
+      absl::StrAppend(&config, ",\"model\":", JsonQuote(target_.model()));
+    if (!target_.voice().empty())
+      absl::StrAppend(&config, ",\"voice\":", JsonQuote(target_.voice()));
+    if (!target_.language().empty()) {
+      absl::StrAppend(&config, ",\"language\":", JsonQuote(target_.language()));
+    }
+    if (target_.speed() > 0) absl::StrAppend(&config, ",\"speed\":", Number(target_.speed()));
+    absl::StrAppend(&config,
+                    ",\"response_format\":\"pcm\",\"stream_audio\":true,"
+                    "\"split_granularity\":\"sentence\"}");
+    PreparedRequest req;
+    req.chars = Chars(text);
+    req.messages.push_back(std::move(config));
+    for (const std::string& p : pieces) {
+      req.pieces.push_back(
+          {absl::StrCat("{\"type\":\"input.text\",\"text\":", JsonQuote(p), "}"), 1, Chars(p)});
+    }
+    req.closing.push_back("{\"type\":\"input.done\"}");
+    return req;  // no cancel message: barge-in is a close frame (empty interrupt)
+  }
+  absl::StatusOr<std::unique_ptr<ResponseDecoder>> NewDecoder(absl::string_view) const override {
+    AudioEventSpec spec = Events();
+    spec.audio_fields = {"audio_b64"};
+    spec.done_types = {"session.done"};
+    spec.error_types = {"error"};
+    spec.known_types = {"audio.start", "audio.done", "audio.chunk"};
     return Decoder<WsAudioDecoder>(spec, Meter("pcm"));
   }
 };
@@ -1180,9 +1245,9 @@ class CommandDialect final : public DialectBase {
   bool as_argument_ = false;
 };
 
-constexpr absl::string_view kApis[] = {"openai",   "torch-inference", "coqui",    "opentts",
-                                       "piper",    "elevenlabs",      "template", "command",
-                                       "riva",     "cartesia",        "deepgram"};
+constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",    "opentts",
+                                       "piper",  "elevenlabs",      "template", "command",
+                                       "riva",   "cartesia",        "deepgram", "vllm-omni"};
 
 }  // namespace
 
@@ -1190,7 +1255,7 @@ absl::StatusOr<PreparedRequest> Dialect::PreparePaced(absl::string_view,
                                                       const std::vector<std::string>&, bool) const {
   return absl::InvalidArgumentError(
       "pacing needs a WebSocket API that takes text over time (elevenlabs with stream_format "
-      "ws, cartesia, deepgram)");
+      "ws, cartesia, deepgram, vllm-omni)");
 }
 
 absl::StatusOr<MessageResult> ResponseDecoder::OnMessage(absl::string_view, bool) {
@@ -1268,6 +1333,14 @@ absl::StatusOr<std::unique_ptr<Dialect>> NewDialect(const v1::Target& target,
     }
     if (api == "cartesia") return make(static_cast<CartesiaDialect*>(nullptr));
     return make(static_cast<DeepgramDialect*>(nullptr));
+  }
+  if (api == "vllm-omni") {
+    if (target.format() != "pcm") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "format '", target.format(),
+          "' is not supported by api vllm-omni (pcm: ", "its streamed audio is PCM s16le)"));
+    }
+    return make(static_cast<VllmOmniDialect*>(nullptr));
   }
   if (api == "coqui") return make(static_cast<CoquiDialect*>(nullptr));
   if (api == "opentts") return make(static_cast<OpenTtsDialect*>(nullptr));

@@ -51,6 +51,7 @@ struct MessageResult {
   common::AudioFeed feed;
   bool done = false;     // the answer is complete
   bool ignored = false;  // not part of any answer (a session greeting): no first byte, no bytes
+  bool acknowledged = false;  // done by the interrupt's acknowledgment (AudioEventSpec::ack_types)
 };
 
 // Reads one answer. Errors say what went wrong: InvalidArgument means the audio is not valid

@@ -181,7 +181,7 @@ absl::StatusOr<std::vector<PreparedRequest>> PrepareTexts(
     if (dialect.transport().kind != TransportSpec::Kind::kWebSocket) {
       return absl::InvalidArgumentError(
           "pacing needs a WebSocket API that takes text over time (elevenlabs with "
-          "stream_format ws, cartesia, deepgram)");
+          "stream_format ws, cartesia, deepgram, vllm-omni)");
     }
   }
   for (const std::string& text : texts) {

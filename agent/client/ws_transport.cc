@@ -159,7 +159,12 @@ class WsConnection final : public ClientConnection {
     // As over HTTP: a kept socket is replaced only when nothing of the request can have reached
     // the server.
     bool reused = !ctx.fresh;
-    if (reused && PeerHungUp(beast::get_lowest_layer(*ws_).socket())) {
+    // Unread bytes on a kept socket before a request are outside any answer: a server that hung
+    // up between requests (its close frame waiting, a conversation's server dropping the
+    // session between turns), replaced like a socket whose peer is gone.
+    beast::error_code avail_ec;
+    if (reused && (PeerHungUp(beast::get_lowest_layer(*ws_).socket()) ||
+                   beast::get_lowest_layer(*ws_).socket().available(avail_ec) > 0)) {
       reused = false;
       if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
@@ -203,8 +208,10 @@ class WsConnection final : public ClientConnection {
     rec.set_text_pieces(pace_.pieces);
     rec.set_interrupt_ns(pace_.interrupt_ns);
     // After an interrupt the socket may still carry its answer (a Cleared that lost the race
-    // with the turn's own end): the next request must not read it as its own.
-    if (pace_.interrupt_ns != 0) Close();
+    // with the turn's own end): the next request must not read it as its own. Only an answer
+    // ended by the interrupt's acknowledgment (Deepgram's Cleared) leaves it clean, so the next
+    // turn of a conversation goes on with it.
+    if (pace_.interrupt_ns != 0 && !acknowledged_) Close();
     if (ctx.timeline != nullptr) {
       ctx.timeline->set_end_of_input_ns(pace_.end_of_input_ns);
       ctx.timeline->set_interrupt_ns(pace_.interrupt_ns);
@@ -222,6 +229,7 @@ class WsConnection final : public ClientConnection {
       return FailExchange(ctx, kind, *this, std::move(detail));
     };
     Ws& ws = *ws_;
+    acknowledged_ = false;
     auto d = Decoder(ctx.dialect);
     if (!d.ok()) co_return fail(v1::ERROR_PROTOCOL, std::string(d.status().message()));
     ResponseDecoder* const decoder = *d;
@@ -270,6 +278,7 @@ class WsConnection final : public ClientConnection {
         message.feed.audio_s += r->feed.audio_s;
         message.done = r->done;
         message.ignored = r->ignored;
+        message.acknowledged = r->acknowledged;
       } while (!ws.is_message_done());
       if (ec) {
         if (ec == websocket::error::closed && spec_.ws_ends_on_close) {
@@ -334,6 +343,7 @@ class WsConnection final : public ClientConnection {
       }
       if (ctx.analyser != nullptr) ctx.analyser->Arrived(t);
       done = message.done;
+      acknowledged_ = message.done && message.acknowledged;
     }
     rec.set_end_ns(SteadyNowNs());
     rec.set_bytes(bytes);
@@ -512,6 +522,7 @@ class WsConnection final : public ClientConnection {
   std::unique_ptr<ResponseDecoder> decoder_;
   const Dialect* decoder_dialect_ = nullptr;
   bool open_ = false;
+  bool acknowledged_ = false;  // the last answer ended by an interrupt's acknowledgment
   // Paced text: the writer's state and timers, and the request's context id.
   PaceState pace_;
   std::unique_ptr<net::steady_timer> pace_timer_;

@@ -137,13 +137,17 @@ struct LoadFlags {
   std::string interrupt_after;
   std::string interrupt_at;
   std::string silence_limit;
+  // Conversations (issue 13): plan `conversation`.
+  int turns = 0;
+  std::string turn_think;
+  double turn_think_jitter = 0;
   std::string ws_endpoint;
 };
 
 void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--api", f.api, "API dialect")
       ->check(CLI::IsMember({"openai", "torch-inference", "coqui", "opentts", "piper", "elevenlabs",
-                             "template", "command", "riva", "cartesia", "deepgram"}))
+                             "template", "command", "riva", "cartesia", "deepgram", "vllm-omni"}))
       ->capture_default_str();
   cmd->add_option("--voice", f.voice, "voice name")->capture_default_str();
   cmd->add_option("--model", f.model, "model name (OpenAI dialect)");
@@ -244,19 +248,24 @@ void AddLoadFlags(CLI::App* cmd, LoadFlags& f) {
   cmd->add_option("--pace-first-token", f.pace_first_token, "paced text: time to first token");
   cmd->add_option("--pace-jitter", f.pace_jitter, "paced text: relative jitter of token intervals");
   cmd->add_option("--pace-unit", f.pace_unit, "paced text: piece sent: token, word or sentence");
-  cmd->add_option("--pace-end-delay", f.pace_end_delay,
-                  "paced text: last piece -> end of input");
+  cmd->add_option("--pace-end-delay", f.pace_end_delay, "paced text: last piece -> end of input");
   cmd->add_flag("--pace-flush", f.pace_flush, "paced text: flush before the end of input");
   cmd->add_option("--pace-flush-timeout", f.pace_flush_timeout,
                   "paced text: an end of input unanswered this long is flush_unanswered");
   cmd->add_option("--interrupt-fraction", f.interrupt_fraction,
                   "barge-in: share of requests interrupted mid-utterance");
-  cmd->add_option("--interrupt-after", f.interrupt_after,
-                  "barge-in: first audio -> interrupt");
+  cmd->add_option("--interrupt-after", f.interrupt_after, "barge-in: first audio -> interrupt");
   cmd->add_option("--interrupt-at", f.interrupt_at,
                   "barge-in: interrupt every request started this long into the level");
   cmd->add_option("--silence-limit", f.silence_limit,
                   "barge-in: audio later than this after the interrupt is audio_after_cancel");
+  // Conversations (issue 13; plan `conversation`, DESIGN.md "Conversations").
+  cmd->add_option("--turns", f.turns,
+                  "conversations: each virtual user keeps one connection for this many turns");
+  cmd->add_option("--turn-think", f.turn_think,
+                  "conversations: think time between a conversation's turns (e.g. 800ms)");
+  cmd->add_option("--turn-think-jitter", f.turn_think_jitter,
+                  "conversations: relative jitter of the think time, in [0, 1)");
   cmd->add_option("--ws-endpoint", f.ws_endpoint,
                   "elevenlabs WebSocket: stream-input (default) or multi-stream-input");
   cmd->add_option("--path", f.path,
@@ -491,6 +500,16 @@ absl::StatusOr<ttsbench::v1::Plan> BuildPlan(
       auto seconds = DurationFlag(pt.name, pt.text, 0, 86400, true);
       if (!seconds.ok()) return seconds.status();
       (p->*pt.set)(*seconds * pt.scale);
+    }
+  }
+  if (f.turns != 0 || !f.turn_think.empty() || f.turn_think_jitter != 0) {
+    v1::Conversation* conv = plan.mutable_conversation();
+    conv->set_turns(f.turns);
+    conv->set_think_jitter(f.turn_think_jitter);
+    if (!f.turn_think.empty()) {
+      auto seconds = DurationFlag("--turn-think", f.turn_think, 0, 3600, true);
+      if (!seconds.ok()) return seconds.status();
+      conv->set_think_time_ms(*seconds * 1000);
     }
   }
   t->set_speed(f.speed);

@@ -27,9 +27,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/client/conversation.h"
 #include "agent/client/dialect.h"
-#include "common/audio_analysis.h"
 #include "agent/client/text_pacing.h"
+#include "common/audio_analysis.h"
 #include "common/escape.h"
 #include "common/slo.h"
 #include "common/status_macros.h"
@@ -474,9 +475,9 @@ absl::Status ApplyOverride(const std::string& text, v1::Plan& plan, PlanSource* 
 
 // ---------------------------------------------------------------- validation
 
-constexpr absl::string_view kApis[] = {"openai",   "torch-inference", "coqui",    "opentts",
-                                       "piper",    "elevenlabs",      "template", "command",
-                                       "riva",     "cartesia",        "deepgram"};
+constexpr absl::string_view kApis[] = {"openai", "torch-inference", "coqui",    "opentts",
+                                       "piper",  "elevenlabs",      "template", "command",
+                                       "riva",   "cartesia",        "deepgram", "vllm-omni"};
 // api: riva: LINEAR_PCM or OGGOPUS (agent/client/riva_transport.h RivaEncoding).
 constexpr absl::string_view kRivaFormats[] = {"pcm", "opus", "ogg"};
 // A command's stdout may be any format the meters know, raw PCM of several encodings included.
@@ -576,7 +577,8 @@ absl::string_view DefaultFormat(absl::string_view api) {
   // ElevenLabs has no "wav"; its own default output_format is MP3 at 44.1 kHz, 128 kb/s.
   // Riva answers raw samples (LINEAR_PCM) or Ogg Opus, never WAV.
   if (api == "riva") return "pcm";
-  if (api == "cartesia" || api == "deepgram") return "pcm";  // raw PCM only over their sockets
+  // Raw PCM only over their sockets.
+  if (api == "cartesia" || api == "deepgram" || api == "vllm-omni") return "pcm";
   return api == "elevenlabs" ? "mp3_44100_128" : "wav";
 }
 
@@ -709,7 +711,9 @@ absl::Status CheckTarget(v1::Target& t, const Checker& c) {
     t.set_streaming(true);
   }
   // Issue 13: WebSocket-only APIs stream; ElevenLabs' WebSocket is one of two endpoints.
-  if (t.api() == "cartesia" || t.api() == "deepgram") t.set_streaming(true);
+  if (t.api() == "cartesia" || t.api() == "deepgram" || t.api() == "vllm-omni") {
+    t.set_streaming(true);
+  }
   if (!t.ws_endpoint().empty()) {
     static constexpr absl::string_view kWsEndpoints[] = {"stream-input", "multi-stream-input"};
     RETURN_IF_ERROR(c.Enum("target.ws_endpoint", t.ws_endpoint(), kWsEndpoints));
@@ -1236,9 +1240,21 @@ absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
     }
     const std::string& api = plan.target().api();
     if (agent::PacingEnabled(plan.pacing()) && api != "cartesia" && api != "deepgram" &&
-        !(api == "elevenlabs" && plan.target().stream_format() == "ws")) {
-      return c.Error("pacing", "needs a WebSocket API that takes text over time (elevenlabs "
-                               "with stream_format ws, cartesia, deepgram)");
+        api != "vllm-omni" && !(api == "elevenlabs" && plan.target().stream_format() == "ws")) {
+      return c.Error("pacing",
+                     "needs a WebSocket API that takes text over time (elevenlabs "
+                     "with stream_format ws, cartesia, deepgram, vllm-omni)");
+    }
+  }
+  // Conversations (issue 13): a virtual user's turns on one connection, closed loop only.
+  if (plan.has_conversation()) {
+    if (absl::Status st = agent::ValidateConversation(plan.conversation()); !st.ok()) {
+      const std::string msg(st.message());
+      const size_t sp = msg.find(' ');
+      return c.Error(msg.substr(0, sp), msg.substr(sp + 1));
+    }
+    if (agent::ConversationEnabled(plan.conversation()) && plan.load().model() != "closed") {
+      return c.Error("conversation", "needs load.model: closed (each virtual user converses)");
     }
   }
   if (!plan.output().metrics_addr().empty()) {

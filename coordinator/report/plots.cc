@@ -265,6 +265,7 @@ class PlotBuilder {
     RETURN_IF_ERROR(Rtf(work, &script, pngs));
     RETURN_IF_ERROR(Timeline(work, &script, pngs));
     RETURN_IF_ERROR(PacedPlots(work, &script, pngs));
+    RETURN_IF_ERROR(ConversationPlot(work, &script, pngs));
     if (series_.size() > 1) RETURN_IF_ERROR(BySeries(work, xlabel, &script, pngs));
     RETURN_IF_ERROR(AudioQuality(work, xlabel, logx, &script, pngs));
     return script;
@@ -301,6 +302,59 @@ class PlotBuilder {
     }
     if (hi / lo < 8) return "";
     return open_loop_ ? "set logscale x 10\n" : "set logscale x 2\n";
+  }
+
+  // Conversations (issue 13): conversation_turns.png, first-token-to-speech (TTFA when the text
+  // is not paced) p50 and p95 of the successful turns by turn index, one pair of lines per level:
+  // whether later turns on a kept connection answer as fast as the first.
+  absl::Status ConversationPlot(const fs::path& work, std::string* script,
+                                std::vector<std::string>* pngs) {
+    std::string dat, plot;
+    int block = 0, turns = 0;
+    bool paced = false;
+    for (const PlotLevel& p : levels_) {
+      if (p.data == nullptr) continue;
+      const common::RecordStore& store = p.data->records;
+      std::map<int, std::vector<double>> by_turn;
+      for (const auto& [index, f] : store.paced()) {
+        if (f.conversation_id == 0) continue;
+        const common::Record r = store[index];
+        if (r.warmup || !common::Succeeded(r) || r.first_audio_ns == 0) continue;
+        paced |= f.first_text_ns != 0;
+        const int64_t from = f.first_text_ns != 0 ? f.first_text_ns : r.start_ns;
+        by_turn[f.turn].push_back(static_cast<double>(r.first_audio_ns - from) / 1e6);
+      }
+      if (by_turn.empty()) continue;
+      for (auto& [turn, v] : by_turn) {
+        turns = std::max(turns, turn + 1);
+        std::sort(v.begin(), v.end());
+        auto at = [&v](double q) {
+          return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+        };
+        absl::StrAppend(&dat, turn + 1, " ", Num(at(0.5)), " ", Num(at(0.95)), "\n");
+      }
+      dat += "\n\n";
+      absl::StrAppend(&plot, block ? ", \\\n  " : "", "'conversation_turns.dat' index ", block,
+                      " using 1:2 with linespoints lw 2 pt 7 lc ", block % 8 + 1, " title ",
+                      GpString(p.label + " p50"), ", \\\n  'conversation_turns.dat' index ", block,
+                      " using 1:3 with linespoints lw 1 dt 2 pt 6 lc ", block % 8 + 1, " title ",
+                      GpString(p.label + " p95"));
+      ++block;
+    }
+    if (block == 0) return absl::OkStatus();
+    RETURN_IF_ERROR(WriteText(work / "conversation_turns.dat", dat));
+    absl::StrAppend(
+        script,
+        Begin("conversation_turns.png",
+              paced ? "Conversations: first token to speech by turn (one connection per "
+                      "conversation)"
+                    : "Conversations: TTFA by turn (one connection per conversation)"),
+        "set xlabel 'turn of the conversation'\nset ylabel '",
+        paced ? "first text piece sent -> first audio (ms)" : "TTFA (ms)",
+        "'\nset xtics 1\nset yrange [0:*]\nset xrange [0.5:", turns, ".5]\nplot ", plot,
+        "\nunset output\n");
+    pngs->push_back("conversation_turns.png");
+    return absl::OkStatus();
   }
 
   // Paced text (issue 13): ftts_cdf.png, the CDF of first-token-to-speech per level, and

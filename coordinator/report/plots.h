@@ -30,6 +30,7 @@ struct PlotOptions {
 //                       each text's answer at the lowest level, median and worst per level
 //   ftts_cdf.png        paced text: CDF of first-token-to-speech per level
 //   paced_timeline.png  paced text: one request's text pieces sent vs audio received over time
+//   conversation_turns.png  conversations: FTTS (TTFA unpaced) p50/p95 by turn index per level
 // `levels` are parallel to session.levels() (matched by series and load when the sizes differ).
 // `written` receives the full paths of the PNGs produced. When the gnuplot program cannot be
 // started the status is Unavailable with the message "gnuplot not found: plots skipped", meant to

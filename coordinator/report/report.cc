@@ -159,6 +159,23 @@ void PacedSummaryFields(const v1::LevelStats& l, common::CsvWriter& csv) {
   dist(l.time_to_silence_ms());
 }
 
+// Conversations (issue 13): the summary.csv columns of one level, empty when it had none.
+void ConversationSummaryFields(const v1::LevelStats& l, common::CsvWriter& csv) {
+  if (l.conversation_turns() == 0) {
+    for (int k = 0; k < 7; ++k) csv.Field(std::string());
+    return;
+  }
+  const v1::Distribution& d = l.conversation_setup_ms();
+  const bool any = d.count() > 0;
+  csv.Field(l.conversations())
+      .Field(l.conversation_turns())
+      .Field(any ? Num(d.p50()) : std::string())
+      .Field(any ? Num(d.p95()) : std::string())
+      .Field(any ? Num(d.p99()) : std::string())
+      .Field(l.reconnects())
+      .Field(l.conversations_failed());
+}
+
 std::string SummaryCsv(const v1::Session& session) {
   std::string out;
   common::CsvWriter csv(&out);
@@ -173,10 +190,13 @@ std::string SummaryCsv(const v1::Session& session) {
            "Latency_From_Intended_p50_ms", "Latency_From_Intended_p99_ms", "Dropped", "Late",
            "Achieved_Rate", "Agent_CPU_Max_%", "Series", "SLO", "Cancelled", "TTFA_Audible_p50_ms",
            "TTFA_Audible_p95_ms", "TTFA_Audible_p99_ms", "Leading_Silence_p50_ms",
-           // Paced text and barge-in (issue 13), empty when the level had none.
+           // Paced text and barge-in, then conversations (issue 13), empty when the level had
+           // none.
            "FTTS_p50_ms", "FTTS_p95_ms", "FTTS_p99_ms", "LTLA_p50_ms", "LTLA_p95_ms", "LTLA_p99_ms",
            "Pacing_Late_p99_ms", "Interrupted", "Time_To_Silence_p50_ms", "Time_To_Silence_p95_ms",
-           "Time_To_Silence_p99_ms"});
+           "Time_To_Silence_p99_ms", "Conversations", "Conversation_Turns",
+           "Conversation_Setup_p50_ms", "Conversation_Setup_p95_ms", "Conversation_Setup_p99_ms",
+           "Reconnects", "Conversations_Failed"});
   if (session.has_asr()) csv.Add(AsrCsvColumns());  // the ASR check's, when it ran
   TelemetryCostColumns(session, nullptr, csv);      // cost, energy and telemetry (issue 14)
   csv.EndRow();
@@ -237,6 +257,7 @@ std::string SummaryCsv(const v1::Session& session) {
         .Field(l.leading_silence_ms().count() > 0 ? Num(l.leading_silence_ms().p50())
                                                   : std::string());
     PacedSummaryFields(l, csv);
+    ConversationSummaryFields(l, csv);
     if (session.has_asr()) csv.Add(AsrCsvCells(l));
     TelemetryCostColumns(session, &l, csv);
     csv.EndRow();
@@ -257,7 +278,16 @@ const std::vector<std::string>& RequestsCsvColumns() {
       // Paced text and barge-in (issue 13): empty for requests without them.
       "first_text_s", "end_of_input_s", "last_audio_s", "first_token_to_speech_ms",
       "last_token_to_last_audio_ms", "pacing_late_max_ms", "text_pieces", "interrupt_s",
-      "time_to_silence_ms", "bytes_after_interrupt"};
+      "time_to_silence_ms", "bytes_after_interrupt",
+      // Conversations (issue 13): empty for requests outside one. One name per line from here
+      // on, so that a column added later is a one-line append.
+      // clang-format off
+      "conversation_id",
+      "turn",
+      "conversation_setup_ms",
+      "reconnect",
+      // clang-format on
+  };
   return *columns;
 }
 
@@ -333,7 +363,15 @@ void AppendRequestRow(const v1::Session& session, const LevelData& level, const 
                  ? Num(static_cast<double>(std::max<int64_t>(0, p.last_audio_ns - p.interrupt_ns)) /
                        1e6)
                  : std::string())
-      .Field(p.interrupt_ns != 0 ? absl::StrCat(p.bytes_after_interrupt) : std::string())
+      .Field(p.interrupt_ns != 0 ? absl::StrCat(p.bytes_after_interrupt) : std::string());
+  // Conversations (issue 13).
+  const bool turn = p.conversation_id != 0;
+  csv.Field(turn ? absl::StrCat(p.conversation_id) : std::string())
+      .Field(turn ? absl::StrCat(p.turn) : std::string())
+      .Field(turn && p.conversation_setup_ns > 0
+                 ? Num(static_cast<double>(p.conversation_setup_ns) / 1e6)
+                 : std::string())
+      .Field(turn ? (p.reconnect ? "1" : "0") : std::string())
       .EndRow();
 }
 
@@ -640,6 +678,29 @@ std::string PacedTable(const v1::Session& session) {
   return out;
 }
 
+// Conversations (issue 13): per level the conversations and their turns, the connection set-up
+// (counted once per conversation, plus reconnects; outside every turn's TTFA), reconnects and
+// conversations with a failed turn; nothing when no level had them.
+std::string ConversationTable(const v1::Session& session) {
+  bool any = false;
+  for (const v1::LevelStats& l : session.levels()) any |= l.conversation_turns() > 0;
+  if (!any) return "";
+  std::string out = absl::StrCat(
+      "Conversations\n",
+      absl::StrFormat("%-5s%-8s%-8s%-24s%-12s%s\n", OpenLoop(session) ? "Rate" : "Conc", "Conv",
+                      "Turns", "Setup p50/p95/p99 ms", "Reconnects", "Failed"));
+  for (const v1::LevelStats& l : session.levels()) {
+    const v1::Distribution& d = l.conversation_setup_ms();
+    absl::StrAppend(&out, absl::StrFormat("%-4s %-8u%-8u%-24s%-12u%u\n", LevelLabel(session, l),
+                                          l.conversations(), l.conversation_turns(),
+                                          d.count() > 0 ? absl::StrFormat("%.1f/%.1f/%.1f", d.p50(),
+                                                                          d.p95(), d.p99())
+                                                        : std::string("-"),
+                                          l.reconnects(), l.conversations_failed()));
+  }
+  return out;
+}
+
 std::string ConsoleTable(const std::string& title, const v1::Session& session) {
   const std::string rule(80, '=');
   // Audio checks on: TTFA-audible p50/p95 (ms) after Success.
@@ -701,6 +762,7 @@ std::string ConsoleTable(const std::string& title, const v1::Session& session) {
     absl::StrAppend(&out, "No successful requests.\n");
   }
   absl::StrAppend(&out, PacedTable(session));
+  absl::StrAppend(&out, ConversationTable(session));
   absl::StrAppend(&out, ErrorBreakdown(session), AudioQualityConsole(session));
   absl::StrAppend(&out, TelemetryCostConsole(session));  // issue 14
   if (session.has_capacity()) {

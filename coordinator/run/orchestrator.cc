@@ -464,7 +464,8 @@ class Orchestrator::Impl {
       *as->mutable_load() = load;
       if (o_.plan.audio_checks().enabled()) *as->mutable_audio_checks() = o_.plan.audio_checks();
       as->set_asr_sample(static_cast<int32_t>(asr[i]));
-      *as->mutable_pacing() = o_.plan.pacing();  // paced text (issue 13)
+      *as->mutable_pacing() = o_.plan.pacing();              // paced text (issue 13)
+      *as->mutable_conversation() = o_.plan.conversation();  // conversations (issue 13)
       hub_.Send(a.conn, std::move(m));
     }
     // Every bound of the level from the one model the agents use too.

@@ -132,7 +132,9 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
       warn(absl::StrFormat(
           "%.1f requests per user: the level never reached steady state (raise --iterations)",
           per_user));
-    } else if (load.think_time_s() == 0 && st.successful() > 0) {
+    } else if (load.think_time_s() == 0 && plan.conversation().think_time_ms() == 0 &&
+               st.successful() > 0) {
+      // (A conversation's think time between turns idles its user as the load's does.)
       // With no success the requests fail fast and the gaps between them are the error
       // handling's, which the failure breakdown already explains; judging them as the
       // generator's idleness would send the user looking in the wrong place.

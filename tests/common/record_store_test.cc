@@ -35,6 +35,13 @@ v1::RequestRecord Random(std::mt19937_64& rng) {
   r.set_worst_stall_ms(d(rng));
   // Failures say why; a few distinct texts, as real failures repeat.
   if (r.error() != v1::ERROR_NONE) r.set_error_detail("detail " + std::to_string(rng() % 7));
+  // A third are conversation turns (issue 13), kept beside the columns.
+  if (rng() % 3 == 0) {
+    r.set_conversation_id(rng() | 1);
+    r.set_turn(static_cast<int32_t>(rng() % 10));
+    if (rng() % 2) r.set_conversation_setup_ns(t(rng));
+    r.set_reconnect(rng() % 2);
+  }
   return r;
 }
 

@@ -211,12 +211,27 @@ const BrokenPlan kBrokenPlans[] = {
      "target:\n  url: http://h:1\npacing:\n  tokens_per_s: 10\nload:\n  concurrency: [1]\n",
      {},
      "plan.yaml:3: pacing: needs a WebSocket API that takes text over time (elevenlabs with "
-     "stream_format ws, cartesia, deepgram)"},
+     "stream_format ws, cartesia, deepgram, vllm-omni)"},
+    {"ConversationJitterOutOfRange",
+     "target:\n  url: http://h:1\nconversation:\n  turns: 3\n  think_jitter: 1.5\n"
+     "load:\n  concurrency: [1]\n",
+     {},
+     "plan.yaml:5: conversation.think_jitter: must be in [0, 1), got 1.5"},
+    {"ConversationNeedsTurns",
+     "target:\n  url: http://h:1\nconversation:\n  think_time_ms: 300\n"
+     "load:\n  concurrency: [1]\n",
+     {},
+     "plan.yaml:3: conversation.turns: must be >= 2 with a think time, got 0"},
+    {"ConversationNeedsClosedLoop",
+     "target:\n  url: http://h:1\nconversation:\n  turns: 3\n"
+     "load:\n  model: open\n  rate: [5]\n",
+     {},
+     "plan.yaml:3: conversation: needs load.model: closed (each virtual user converses)"},
     {"BadApi",
      "target:\n  url: http://h:1\n  api: openia\n",
      {},
      "plan.yaml:3: target.api: must be one of openai, torch-inference, coqui, opentts, piper, "
-     "elevenlabs, template, command, riva, cartesia, deepgram, got 'openia'"},
+     "elevenlabs, template, command, riva, cartesia, deepgram, vllm-omni, got 'openia'"},
     {"BadFormat",
      "target:\n  url: http://h:1\n  format: ogg\n",
      {},

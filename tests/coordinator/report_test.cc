@@ -157,10 +157,14 @@ TEST(ReportTest, SummaryLeavesContinuityEmptyWithoutStreamsAndCountsCancelled) {
   EXPECT_EQ((*rows)[1][column("Continuity_OK_%")], "");
   ASSERT_LT(column("Cancelled"), static_cast<std::ptrdiff_t>(header.size()));
   EXPECT_EQ((*rows)[1][column("Cancelled")], "3");
-  // Audio-check columns come after it, empty when the checks were off.
+  // Audio-check columns come after it, empty when the checks were off; then paced text and
+  // conversations (issue 13), empty without them.
   ASSERT_LT(column("TTFA_Audible_p50_ms"), static_cast<std::ptrdiff_t>(header.size()));
   EXPECT_GT(column("TTFA_Audible_p50_ms"), column("Cancelled"));
   EXPECT_EQ((*rows)[1][column("TTFA_Audible_p50_ms")], "");
+  ASSERT_LT(column("Conversations"), static_cast<std::ptrdiff_t>(header.size()));
+  EXPECT_GT(column("Conversations"), column("TTFA_Audible_p50_ms"));
+  EXPECT_EQ((*rows)[1][column("Conversations")], "");  // no conversation: empty, not 0
   EXPECT_EQ((*rows)[1].size(), header.size());
 }
 

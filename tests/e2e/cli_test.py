@@ -33,7 +33,8 @@ APPENDED_REQUEST_COLUMNS = ["connect_ms", "worst_stall_ms", "series", "error_det
                             "first_text_s", "end_of_input_s", "last_audio_s",
                             "first_token_to_speech_ms", "last_token_to_last_audio_ms",
                             "pacing_late_max_ms", "text_pieces", "interrupt_s",
-                            "time_to_silence_ms", "bytes_after_interrupt"]
+                            "time_to_silence_ms", "bytes_after_interrupt", "conversation_id",
+                            "turn", "conversation_setup_ms", "reconnect"]
 SECRET = "tk-e2e-5f0c2a91d7"
 
 

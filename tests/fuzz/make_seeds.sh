@@ -73,9 +73,13 @@ printf '# TYPE vllm:e2e histogram\nvllm:e2e_bucket{le="+Inf",model_name="m\\"q\\
   >"$dir/prometheus/vllm"
 printf '\x04{"type":"chunk","data":"AAAA","done":false,"context_id":"c"}' >"$dir/ws_message/cartesia"
 printf '\x05{"type":"Flushed","sequence_id":0}' >"$dir/ws_message/deepgram"
-# fuzz_paced_message: the first byte picks the protocol (ElevenLabs, multi, Cartesia, Deepgram).
+printf '\x06{"type":"audio.start","sentence_index":0,"format":"pcm","sample_rate":24000}' >"$dir/ws_message/vllm_omni"
+# fuzz_paced_message: the first byte picks the protocol (ElevenLabs, multi, Cartesia, Deepgram,
+# vLLM-Omni).
 mkdir -p "$dir/paced_message"
 printf '\x00{"text":" hello","try_trigger_generation":true,"flush":true}' >"$dir/paced_message/elevenlabs"
 printf '\x01{"text":"hi","context_id":"c1","close_context":true}' >"$dir/paced_message/multi"
 printf '\x02{"context_id":"c","transcript":"hi","continue":true,"output_format":{"encoding":"pcm_s16le","sample_rate":24000}}' >"$dir/paced_message/cartesia"
 printf '\x03{"type":"Speak","text":"hi"}' >"$dir/paced_message/deepgram"
+printf '\x04{"type":"session.config","voice":"vivian","response_format":"pcm","stream_audio":true}' >"$dir/paced_message/vllm_omni_config"
+printf '\x04{"type":"input.text","text":"hi"}' >"$dir/paced_message/vllm_omni_text"

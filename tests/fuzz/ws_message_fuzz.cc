@@ -14,7 +14,7 @@ using ttsbench::agent::AudioEventSpec;
 
 AudioEventSpec Spec(uint8_t which) {
   AudioEventSpec s;
-  switch (which % 6) {
+  switch (which % 7) {
     case 0:  // OpenAI SSE
       s.done_types = {"speech.audio.done"};
       s.error_types = {"error"};
@@ -40,6 +40,13 @@ AudioEventSpec Spec(uint8_t which) {
       s.error_types = {"Error"};
       s.ignore_types = {"Metadata"};
       s.known_types = {"Warning"};
+      s.ack_types = {"Cleared"};
+      break;
+    case 6:  // vLLM-Omni's /v1/audio/speech/stream (issue 13): binary audio, audio_b64 chunks
+      s.audio_fields = {"audio_b64"};
+      s.done_types = {"session.done"};
+      s.error_types = {"error"};
+      s.known_types = {"audio.start", "audio.done", "audio.chunk"};
       break;
     default:  // a template with nested paths
       s.audio_fields = {"data.audio", "result.chunk.b64", "audio"};

@@ -78,5 +78,33 @@ TEST(ParsePacedMessage, DeepgramMessageTypes) {
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
 }
 
+// vLLM-Omni's /v1/audio/speech/stream (issue 13): input.done flushes and ends the utterance; the
+// socket stays open for the next one; session.close ends it.
+TEST(ParsePacedMessage, VllmOmniMessageTypes) {
+  auto e = ParsePacedMessage(PacedProtocol::kVllmOmni,
+                             R"({"type":"session.config","voice":"vivian","response_format":)"
+                             R"("pcm","stream_audio":true,"speed":1.5})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(e->text.empty());
+  EXPECT_EQ(e->speed, 1.5);
+  e = ParsePacedMessage(PacedProtocol::kVllmOmni, R"({"type":"input.text","text":"Hi "})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->text, "Hi ");
+  EXPECT_FALSE(e->end);
+  e = ParsePacedMessage(PacedProtocol::kVllmOmni, R"({"type":"input.done"})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(e->flush && e->end && !e->close_socket);
+  e = ParsePacedMessage(PacedProtocol::kVllmOmni, R"({"type":"session.close"})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(e->close_socket);
+  EXPECT_FALSE(ParsePacedMessage(PacedProtocol::kVllmOmni, R"({"type":"input.text"})").ok());
+  EXPECT_FALSE(ParsePacedMessage(PacedProtocol::kVllmOmni,
+                                 R"({"type":"session.config","response_format":"mp3"})")
+                   .ok());
+  const auto bad = ParsePacedMessage(PacedProtocol::kVllmOmni, R"({"type":"input.cancel"})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+}
+
 }  // namespace
 }  // namespace ttsbench::synth
