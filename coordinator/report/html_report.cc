@@ -117,6 +117,32 @@ std::string PacedHtml(const v1::Session& s) {
   return out + "</table></div>\n";
 }
 
+// Conversations (issue 13): conversations begun, turns, connection set-up (once per
+// conversation, and at each reconnect) and reconnects per level; "" without conversations.
+std::string ConversationHtml(const v1::Session& s) {
+  bool any = false;
+  for (const v1::LevelStats& l : s.levels()) any |= l.conversation_turns() > 0;
+  if (!any) return "";
+  std::string out = absl::StrCat(
+      "<h2>Conversations</h2>\n<p>Each virtual user keeps one connection for a conversation's "
+      "turns (plan <code>conversation</code>). Connection set-up is timed before the turn's "
+      "start, so it is in no turn's TTFA or first-token-to-speech; it is counted once per "
+      "conversation, and again at each reconnect.</p>\n<div class=\"scroll\"><table>\n",
+      HeaderRow({"Level", "Conversations", "Turns", "Set-up p50 ms", "Set-up p95 ms",
+                 "Set-up p99 ms", "Reconnects", "Conversations failed"}));
+  for (const v1::LevelStats& l : s.levels()) {
+    const v1::Distribution& d = l.conversation_setup_ms();
+    absl::StrAppend(&out, "<tr>", Cell(LevelLabel(l), true), Cell(absl::StrCat(l.conversations())),
+                    Cell(absl::StrCat(l.conversation_turns())),
+                    d.count() > 0 ? absl::StrCat(Cell(Fmt(d.p50(), 2)), Cell(Fmt(d.p95(), 2)),
+                                                 Cell(Fmt(d.p99(), 2)))
+                                  : absl::StrCat(Cell("-"), Cell("-"), Cell("-")),
+                    Cell(absl::StrCat(l.reconnects())),
+                    Cell(absl::StrCat(l.conversations_failed())), "</tr>\n");
+  }
+  return out + "</table></div>\n";
+}
+
 std::string ErrorsText(const v1::LevelStats& l) {
   std::map<std::string, uint32_t> sorted(l.errors().begin(), l.errors().end());
   std::vector<std::string> parts;
@@ -249,6 +275,9 @@ std::string Caption(const std::string& file) {
        "Distribution of time to first audio per level, from every request; with audio checks, "
        "TTFA-audible (the first sound heard) dashed in the same colour."},
       {"ftts_cdf.png", "Distribution of first-token-to-speech per level (paced text)."},
+      {"conversation_turns.png",
+       "Conversations: first-token-to-speech (TTFA without paced text) p50 and p95 by turn, per "
+       "level; connection set-up is in none of them."},
       {"paced_timeline.png",
        "One paced request: characters of text sent and seconds of audio received against time, "
        "the end of input and the interrupt marked."},
@@ -367,8 +396,8 @@ absl::StatusOr<std::string> RenderHtmlReport(const std::string& dir, const v1::S
 
   absl::StrAppend(&out, "<h2>Levels</h2>\n", LevelsTable(s),
                   "<h2>Streaming and open-loop details</h2>\n", DetailsTable(s), PacedHtml(s),
-                  TelemetryHtml(s), "<h2>SLO verdicts</h2>\n", SloSection(s), AudioQualityHtml(s),
-                  AsrHtmlSection(s), "<h2>Warnings</h2>\n");
+                  ConversationHtml(s), TelemetryHtml(s), "<h2>SLO verdicts</h2>\n", SloSection(s),
+                  AudioQualityHtml(s), AsrHtmlSection(s), "<h2>Warnings</h2>\n");
   if (s.warnings_size() == 0) {
     absl::StrAppend(&out, "<p class=\"muted\">None.</p>\n");
   } else {

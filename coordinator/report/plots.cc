@@ -328,10 +328,10 @@ class PlotBuilder {
       for (auto& [turn, v] : by_turn) {
         turns = std::max(turns, turn + 1);
         std::sort(v.begin(), v.end());
-        auto at = [&v](double q) {
-          return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
-        };
-        absl::StrAppend(&dat, turn + 1, " ", Num(at(0.5)), " ", Num(at(0.95)), "\n");
+        // The turn as requests.csv numbers it (0: the conversation's first), percentiles as
+        // every other figure computes them.
+        absl::StrAppend(&dat, turn, " ", Num(common::PercentileSorted(v, 0.5)), " ",
+                        Num(common::PercentileSorted(v, 0.95)), "\n");
       }
       dat += "\n\n";
       absl::StrAppend(&plot, block ? ", \\\n  " : "", "'conversation_turns.dat' index ", block,
@@ -346,12 +346,11 @@ class PlotBuilder {
     absl::StrAppend(
         script,
         Begin("conversation_turns.png",
-              paced ? "Conversations: first token to speech by turn (one connection per "
-                      "conversation)"
-                    : "Conversations: TTFA by turn (one connection per conversation)"),
-        "set xlabel 'turn of the conversation'\nset ylabel '",
+              paced ? "Conversations: first token to speech by turn (connection set-up excluded)"
+                    : "Conversations: TTFA by turn (connection set-up excluded)"),
+        "set xlabel 'turn (requests.csv turn; 0 is the conversation''s first)'\nset ylabel '",
         paced ? "first text piece sent -> first audio (ms)" : "TTFA (ms)",
-        "'\nset xtics 1\nset yrange [0:*]\nset xrange [0.5:", turns, ".5]\nplot ", plot,
+        "'\nset xtics 1\nset yrange [0:*]\nset xrange [-0.5:", turns - 1, ".5]\nplot ", plot,
         "\nunset output\n");
     pngs->push_back("conversation_turns.png");
     return absl::OkStatus();

@@ -370,13 +370,14 @@ TEST_F(ReportOutputsTest, HtmlReportIsSelfContainedEscapedAndFreeOfSecrets) {
   EXPECT_THAT(without, Not(HasSubstr("https://")));
 }
 
-TEST_F(ReportOutputsTest, HtmlReportShowsTtfaAudibleAndPacedTextOnlyWhenMeasured) {
+TEST_F(ReportOutputsTest, HtmlReportShowsTtfaAudiblePacedTextAndConversationsOnlyWhenMeasured) {
   Synthetic s = MakeSession("html-audible", TwoLevels(), 1);
   const std::string plain_dir = WriteSession("html-plain", s);
   ASSERT_TRUE(WriteHtmlReport(plain_dir, s.session, {}).ok());
   const std::string plain = ReadAll((fs::path(plain_dir) / "report.html").string());
   EXPECT_THAT(plain, Not(HasSubstr("TTFA-audible")));
   EXPECT_THAT(plain, Not(HasSubstr("Paced text and barge-in")));
+  EXPECT_THAT(plain, Not(HasSubstr("<h2>Conversations</h2>")));
 
   // Audio checks heard the first level only (the second analysed nothing audible); the second
   // level was paced and interrupted.
@@ -393,6 +394,11 @@ TEST_F(ReportOutputsTest, HtmlReportShowsTtfaAudibleAndPacedTextOnlyWhenMeasured
   paced.mutable_time_to_silence_ms()->set_count(8);
   paced.mutable_time_to_silence_ms()->set_p95(27.1);
   paced.set_interrupted(8);
+  paced.set_conversations(10);
+  paced.set_conversation_turns(40);
+  paced.mutable_conversation_setup_ms()->set_count(10);
+  paced.mutable_conversation_setup_ms()->set_p50(1.25);
+  paced.set_reconnects(3);
   const std::string dir = WriteSession("html-audible", s);
   ASSERT_TRUE(WriteHtmlReport(dir, s.session, {}).ok());
   const std::string html = ReadAll((fs::path(dir) / "report.html").string());
@@ -404,6 +410,8 @@ TEST_F(ReportOutputsTest, HtmlReportShowsTtfaAudibleAndPacedTextOnlyWhenMeasured
   EXPECT_THAT(html, HasSubstr("<td>283.4</td>"));
   EXPECT_THAT(html, HasSubstr("<td>8</td>"));
   EXPECT_THAT(html, HasSubstr("<td>27.1</td>"));
+  EXPECT_THAT(html, HasSubstr("<h2>Conversations</h2>"));
+  EXPECT_THAT(html, HasSubstr("<td>10</td><td>40</td><td>1.25</td>"));
 }
 
 TEST(HtmlEscapeTest, EscapesTheFiveSpecialCharacters) {
