@@ -53,6 +53,7 @@ struct PaceState {
   bool stop = false;  // the reader is done: the writer returns
   int64_t first_text_ns = 0;
   int64_t end_of_input_ns = 0;
+  int64_t last_text_ns = 0;  // the last text piece written (the last token's)
   int64_t late_max_ns = 0;
   int64_t late_total_ns = 0;
   int pieces = 0;
@@ -202,7 +203,12 @@ class WsConnection final : public ClientConnection {
       co_await joined_->async_wait(kUse);
     }
     rec.set_first_text_ns(pace_.first_text_ns);
-    rec.set_end_of_input_ns(pace_.end_of_input_ns);
+    // The record's end of input is the end of the text: when its last piece went, once the
+    // input was ended (flush / end message, end_delay_ms later). LTLA is measured from it, so a
+    // server that spoke the last token before the delayed end of input is not "negative": no
+    // honest server can finish before the last token reaches it. The timeline keeps the end
+    // message's own time (the plot's mark).
+    rec.set_end_of_input_ns(pace_.end_of_input_ns != 0 ? pace_.last_text_ns : 0);
     rec.set_pacing_late_max_ns(pace_.late_max_ns);
     rec.set_pacing_late_total_ns(pace_.late_total_ns);
     rec.set_text_pieces(pace_.pieces);
@@ -490,6 +496,7 @@ class WsConnection final : public ClientConnection {
       }
       if (!co_await write(piece.message)) break;
       ++pace_.pieces;
+      pace_.last_text_ns = now;
     }
     if (!interrupted && !pace_.stop && !pace_.write_ec &&
         pace_.pieces == static_cast<int>(req.pieces.size())) {
@@ -594,7 +601,7 @@ class WsConnection final : public ClientConnection {
   std::unique_ptr<ResponseDecoder> decoder_;
   const Dialect* decoder_dialect_ = nullptr;
   bool open_ = false;
-  bool acknowledged_ = false;  // the last answer ended by an interrupt's acknowledgment
+  bool acknowledged_ = false;       // the last answer ended by an interrupt's acknowledgment
   std::shared_ptr<IdleRead> idle_;  // a kept socket's read between requests
   // Paced text: the writer's state and timers, and the request's context id.
   PaceState pace_;
