@@ -102,7 +102,14 @@ absl::Status ValidatePacing(const v1::TextPacing& p) {
         absl::StrCat("pacing.unit must be token, word or sentence, got '", p.unit(), "'"));
   }
   const bool barge_in = p.interrupt_fraction() > 0 || p.interrupt_at_s() > 0;
-  if ((barge_in || p.flush() || p.first_token_ms() > 0) && !PacingEnabled(p)) {
+  if (barge_in && !PacingEnabled(p)) {
+    // Barge-in interrupts a paced answer: without pacing there is nothing to interrupt.
+    return absl::InvalidArgumentError(absl::StrCat(
+        p.interrupt_fraction() > 0 ? "pacing.interrupt_fraction" : "pacing.interrupt_at_s",
+        " is barge-in, which needs paced text: set pacing.tokens_per_s > 0 "
+        "(--pace-tokens-per-s)"));
+  }
+  if ((p.flush() || p.first_token_ms() > 0) && !PacingEnabled(p)) {
     return absl::InvalidArgumentError("pacing needs tokens_per_s > 0");
   }
   return absl::OkStatus();

@@ -1256,6 +1256,12 @@ absl::Status ValidatePlan(v1::Plan& plan, const PlanSource* source) {
     if (agent::ConversationEnabled(plan.conversation()) && plan.load().model() != "closed") {
       return c.Error("conversation", "needs load.model: closed (each virtual user converses)");
     }
+    if (agent::ConversationEnabled(plan.conversation()) &&
+        plan.load().connections() == "per_request") {
+      return c.Error("load.connections",
+                     "per_request cannot be combined with conversation turns (a conversation "
+                     "keeps one connection for its turns)");
+    }
   }
   if (!plan.output().metrics_addr().empty()) {
     if (auto st = common::ValidateHostPort(plan.output().metrics_addr()); !st.ok()) {

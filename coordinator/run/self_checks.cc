@@ -97,6 +97,28 @@ v1::LevelStats BuildLevelStats(const LevelData& level, const v1::Plan& plan,
     warn("no measured requests");
     return st;
   }
+  // Barge-in asked for, yet no measured request interrupted: the level measured no
+  // time-to-silence, which an empty column would not say.
+  const v1::TextPacing& pacing = plan.pacing();
+  if (pacing.interrupt_fraction() > 0 || pacing.interrupt_at_s() > 0) {
+    using Store = common::RecordStore;
+    uint32_t interrupted = 0;
+    for (const auto& [index, p] : level.records.paced()) {
+      if (p.interrupt_ns == 0) continue;
+      const Store::Chunk& c = level.records.chunk(index >> Store::kChunkBits);
+      if (!c.warmup(index & (Store::kChunkRecords - 1))) ++interrupted;
+    }
+    if (interrupted == 0) {
+      warn(absl::StrFormat(
+          "barge-in: 0 of %u requests interrupted: every answer ended within "
+          "interrupt_after_ms (%.0f ms) of its first audio%s, or failed before any audio",
+          st.attempted(), pacing.interrupt_after_ms(),
+          pacing.interrupt_at_s() > 0
+              ? absl::StrFormat(" or started before interrupt_at_s (%.1f s) into the level",
+                                pacing.interrupt_at_s())
+              : std::string()));
+    }
+  }
   if (st.errors().contains("connect") && st.errors().at("connect") == st.attempted()) {
     warn("every request failed to connect to the target");
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/client/text_pacing.h"
+#include "common/metrics.h"
 #include "tests/agent/runner_harness.h"
 
 namespace ttsbench::agent::testing {
@@ -148,9 +149,36 @@ TEST(PacedE2eTest, TimelineSampleHoldsEveryPieceAndTheAudio) {
     EXPECT_EQ(rec.timeline().text_ns_size(), rec.text_pieces());
     EXPECT_EQ(rec.timeline().text_ns(0), rec.first_text_ns());
     EXPECT_EQ(rec.timeline().audio_ns_size(), rec.chunks());
-    EXPECT_EQ(rec.timeline().end_of_input_ns(), rec.end_of_input_ns());
+    // The record's end of input is the end of the text (its last piece); the timeline marks
+    // the end message itself, end_delay_ms (0 here) later.
+    EXPECT_EQ(rec.end_of_input_ns(), rec.timeline().text_ns(rec.timeline().text_ns_size() - 1));
+    EXPECT_GE(rec.timeline().end_of_input_ns(), rec.end_of_input_ns());
   }
   EXPECT_EQ(with_timeline, 1);
+}
+
+// A delayed end of input (end_delay_ms, with a flush): an honest server speaks the last token
+// as soon as it has it, before the end message comes. Last-token-to-last-audio is measured
+// from the end of the text, so it is never negative: the last audio cannot precede the last
+// token, whatever end_delay_ms.
+TEST(PacedE2eTest, LastTokenToLastAudioIsNeverNegativeWithADelayedEnd) {
+  LoopbackSynth honest(Paced("honest"));
+  v1::TextPacing pacing = Pacing();
+  pacing.set_flush(true);
+  pacing.set_end_delay_ms(300);
+  for (const Protocol& p : Protocols()) {
+    SCOPED_TRACE(p.name);
+    const RunResult r = RunPaced(honest, p.target, pacing, 3);
+    ASSERT_EQ(r.records.size(), 3u);
+    for (const v1::RequestRecord& rec : r.records) {
+      ASSERT_EQ(rec.error(), v1::ERROR_NONE) << rec.error_detail();
+      ASSERT_NE(rec.end_of_input_ns(), 0);
+      EXPECT_GE(rec.last_audio_ns(), rec.end_of_input_ns())
+          << "LTLA " << Ms(rec.last_audio_ns() - rec.end_of_input_ns()) << " ms";
+    }
+    const v1::LevelStats st = common::ComputeLevelStats(1, r.records, {});
+    EXPECT_GE(st.last_token_to_last_audio_ms().p50(), 0);
+  }
 }
 
 TEST(PacedE2eTest, BargeInFallsSilentWithinTheServersStopDelay) {

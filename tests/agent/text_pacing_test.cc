@@ -124,5 +124,16 @@ TEST(ValidatePacing, NamesTheKeyOutOfRange) {
   EXPECT_TRUE(ValidatePacing(Pacing(30, 200, 0.2)).ok());
 }
 
+// Barge-in without pacing: the error says barge-in needs paced text, not just a bad rate.
+TEST(ValidatePacing, BargeInWithoutPacingSaysItNeedsPacedText) {
+  v1::TextPacing p = Pacing(0, 0, 0);
+  p.set_interrupt_fraction(0.5);
+  EXPECT_THAT(std::string(ValidatePacing(p).message()), HasSubstr("barge-in"));
+  EXPECT_THAT(std::string(ValidatePacing(p).message()), HasSubstr("needs paced text"));
+  p.set_interrupt_fraction(0);
+  p.set_interrupt_at_s(3);
+  EXPECT_THAT(std::string(ValidatePacing(p).message()), HasSubstr("needs paced text"));
+}
+
 }  // namespace
 }  // namespace ttsbench::agent

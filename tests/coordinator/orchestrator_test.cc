@@ -542,6 +542,48 @@ std::string AudioWarnings(const LevelData& level, const std::string& format = "o
   return absl::StrJoin(warnings, "\n");
 }
 
+// Barge-in asked for: a level where no measured request was interrupted says so (the answers
+// ended before interrupt_after_ms); one where some were, or without barge-in, does not.
+TEST(SelfChecksTest, BargeInThatInterruptedNothingIsWarnedOf) {
+  auto warnings = [](bool barge_in, int interrupted) {
+    LevelData level = ClosedLevel(0, false);
+    if (interrupted > 0) {
+      LevelData with;
+      with.concurrency = level.concurrency;
+      int n = 0;
+      for (int i = 0; i < 200; ++i) {
+        common::Record r;
+        r.request_id = static_cast<uint64_t>(i);
+        r.start_ns = 1'000'000'000 + int64_t{i / 2} * 1'000'000;
+        r.end_ns = r.start_ns + 1'000'000;
+        r.first_byte_ns = r.first_audio_ns = r.start_ns + 500'000;
+        r.audio_s = 1;
+        r.paced.first_text_ns = r.start_ns;
+        if (n++ < interrupted) r.paced.interrupt_ns = r.start_ns + 800'000;
+        with.records.Append(r);
+      }
+      level = std::move(with);
+    }
+    v1::Plan plan;
+    plan.mutable_load()->set_model("closed");
+    if (barge_in) {
+      plan.mutable_pacing()->set_tokens_per_s(40);
+      plan.mutable_pacing()->set_interrupt_fraction(1);
+      plan.mutable_pacing()->set_interrupt_after_ms(400);
+    }
+    std::vector<std::string> w;
+    BuildLevelStats(level, plan, {}, CheckBounds{}, &w);
+    return absl::StrJoin(w, "\n");
+  };
+  const std::string none = warnings(true, 0);
+  EXPECT_TRUE(Has(none,
+                  "barge-in: 0 of 200 requests interrupted: every answer ended within "
+                  "interrupt_after_ms (400 ms) of its first audio"))
+      << none;
+  EXPECT_FALSE(Has(warnings(true, 3), "barge-in")) << warnings(true, 3);
+  EXPECT_FALSE(Has(warnings(false, 0), "barge-in"));
+}
+
 TEST(SelfChecksTest, DecodingThatTakesAFifthOfAnAgentsCoreIsWarnedOf) {
   // 50 answers per agent over ~1 s of wall time: 2 ms each is 0.1 of a core, 8 ms each 0.4.
   EXPECT_FALSE(Has(AudioWarnings(AnalysedLevel(2000, true)), "decoding"));

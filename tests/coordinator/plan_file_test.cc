@@ -227,6 +227,12 @@ const BrokenPlan kBrokenPlans[] = {
      "load:\n  model: open\n  rate: [5]\n",
      {},
      "plan.yaml:3: conversation: needs load.model: closed (each virtual user converses)"},
+    {"ConversationRefusesAConnectionPerRequest",
+     "target:\n  url: http://h:1\nconversation:\n  turns: 3\n"
+     "load:\n  concurrency: [1]\n  connections: per_request\n",
+     {},
+     "plan.yaml:7: load.connections: per_request cannot be combined with conversation turns (a "
+     "conversation keeps one connection for its turns)"},
     {"BadApi",
      "target:\n  url: http://h:1\n  api: openia\n",
      {},
