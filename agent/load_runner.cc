@@ -328,10 +328,6 @@ class LoadRunner::Impl {
       }
     }
     Flush(w);
-    // The phase is over for this worker: its run() returns now. Kept WebSocket connections
-    // keep a read outstanding between requests (ws_transport.cc, StartIdleRead), so the
-    // io_context never runs out of work by itself; they carry on in the next phase.
-    w.ioc.stop();
   }
 
   net::awaitable<void> WaitUntil(VirtualUser& vu, int64_t local_ns) {

@@ -172,7 +172,6 @@ class Deadline {
  public:
   Deadline(int64_t from_ns, std::chrono::nanoseconds timeout) : at_ns_(from_ns + timeout.count()) {}
   bool Passed(int64_t now_ns) const { return now_ns >= at_ns_; }
-  int64_t at_ns() const { return at_ns_; }
   std::chrono::nanoseconds Remaining() const {
     return std::chrono::nanoseconds(at_ns_ - common::SteadyNowNs());
   }

@@ -129,7 +129,6 @@ class WsConnection final : public ClientConnection {
 
   void Close() override {
     open_ = false;
-    idle_.reset();  // its read ends with the socket; its handler keeps the state alive
     buffer_.clear();
     // A refused message may have grown the buffer to the event cap: not kept while idle.
     if (buffer_.capacity() > kReadBufferBytes) buffer_.shrink_to_fit();
@@ -164,7 +163,9 @@ class WsConnection final : public ClientConnection {
     // Unread bytes on a kept socket before a request are outside any answer: a server that hung
     // up between requests (its close frame waiting, a conversation's server dropping the
     // session between turns), replaced like a socket whose peer is gone.
-    if (reused && !KeptSocketIdle()) {
+    beast::error_code avail_ec;
+    if (reused && (PeerHungUp(beast::get_lowest_layer(*ws_).socket()) ||
+                   beast::get_lowest_layer(*ws_).socket().available(avail_ec) > 0)) {
       reused = false;
       if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
@@ -186,14 +187,13 @@ class WsConnection final : public ClientConnection {
       reused = false;
       if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
-    if (!paced) {
-      const Outcome out = co_await ReadAnswer(ctx, deadline, false, false);
-      if (open_ && spec_.ws_reuse) StartIdleRead();
-      co_return out;
-    }
+    if (!paced) co_return co_await ReadAnswer(ctx, deadline, false, false);
     deadline.Arm(*ws_);  // the writer never arms the timer: this bound holds for both
     pace_.running = true;
-    Timers();
+    if (pace_timer_ == nullptr) {
+      pace_timer_ = std::make_unique<net::steady_timer>(ioc_);
+      joined_ = std::make_unique<net::steady_timer>(ioc_);
+    }
     net::co_spawn(ioc_, SendPaced(req, ctx, began), net::detached);
     const Outcome out = co_await ReadAnswer(ctx, deadline, true, ctx.interrupt);
     pace_.stop = true;
@@ -222,82 +222,10 @@ class WsConnection final : public ClientConnection {
       ctx.timeline->set_end_of_input_ns(pace_.end_of_input_ns);
       ctx.timeline->set_interrupt_ns(pace_.interrupt_ns);
     }
-    if (open_ && spec_.ws_reuse) StartIdleRead();
     co_return out;
   }
 
  private:
-  // A kept socket's read between requests (see StartIdleRead). Shared with the read's handler,
-  // which may run after the connection moved on (closed, reopened) or is gone.
-  struct IdleRead {
-    explicit IdleRead(net::io_context& ioc) : wake(ioc) {}
-    bool done = false;
-    beast::error_code ec;
-    size_t n = 0;
-    beast::flat_buffer buffer;
-    net::steady_timer wake;  // cancelled when the read completes
-  };
-
-  // Between requests a kept socket always has a read outstanding, so that a server hanging up
-  // between requests is seen before the next request is written. Beast reads ahead: a server
-  // that closes right after an answer's end marker (its close frame sent with it, the TCP
-  // connection kept open for our close reply, RFC 6455 5.5.1) leaves the close frame in the
-  // stream's own buffer, where poll() and available() do not see it, and the request written
-  // next would be dropped by the closing server ("cut off after 0 bytes"). A read cannot be
-  // cancelled to check instead: Beast fails the stream on any error, cancellation included. So
-  // the read stays outstanding and becomes the first read of the next answer.
-  void StartIdleRead() {
-    idle_ = std::make_shared<IdleRead>(ioc_);
-    beast::get_lowest_layer(*ws_).expires_never();  // the next request bounds it (ReadSome)
-    ws_->async_read_some(idle_->buffer, kReadBufferBytes,
-                         [state = idle_](beast::error_code ec, size_t n) {
-                           state->ec = ec;
-                           state->n = n;
-                           state->done = true;
-                           state->wake.cancel();
-                         });
-  }
-
-  // Whether a kept socket is idle before a request: the peer has not hung up and nothing came
-  // since the last answer (its idle read is still outstanding).
-  bool KeptSocketIdle() {
-    auto& socket = beast::get_lowest_layer(*ws_).socket();
-    beast::error_code ec;
-    if (PeerHungUp(socket) || socket.available(ec) > 0 || ec) return false;
-    return idle_ == nullptr || !idle_->done;
-  }
-
-  // The next piece of the answer: the idle read's, when one is outstanding (bounded by the
-  // request's deadline: past it the socket is closed and the read fails as timed out), else a
-  // new read.
-  net::awaitable<std::pair<beast::error_code, size_t>> ReadSome(const Deadline& deadline) {
-    if (idle_ == nullptr) {
-      auto [ec, n] = co_await ws_->async_read_some(buffer_, kReadBufferBytes, UseWith(memory_));
-      co_return std::make_pair(ec, n);
-    }
-    const std::shared_ptr<IdleRead> state = std::move(idle_);
-    bool timed_out = false;
-    while (!state->done) {
-      state->wake.expires_at(At(deadline.at_ns()));
-      auto [ec] = co_await state->wake.async_wait(kUse);
-      if (!ec && !state->done) {
-        timed_out = true;
-        ShutdownAndClose(*ws_);  // the read completes with an error
-      }
-    }
-    using std::swap;
-    swap(buffer_, state->buffer);
-    if (timed_out) co_return std::make_pair(beast::error_code(beast::error::timeout), size_t{0});
-    co_return std::make_pair(state->ec, state->n);
-  }
-
-  void Timers() {
-    if (pace_timer_ == nullptr) {
-      pace_timer_ = std::make_unique<net::steady_timer>(ioc_);
-      joined_ = std::make_unique<net::steady_timer>(ioc_);
-    }
-  }
-
   // Reads the answer to its end. `paced`: the paced writer runs beside (its bounds and errors
   // count); `barge_in`: it interrupts the answer once audio came.
   net::awaitable<Outcome> ReadAnswer(ExchangeContext& ctx, const Deadline& deadline, bool paced,
@@ -335,7 +263,7 @@ class WsConnection final : public ClientConnection {
       bool first = true;
       do {
         buffer_.clear();
-        auto [pec, pn] = co_await ReadSome(deadline);
+        auto [pec, pn] = co_await ws.async_read_some(buffer_, kReadBufferBytes, UseWith(memory_));
         ec = pec;
         n += pn;
         if (ec) break;
@@ -601,8 +529,7 @@ class WsConnection final : public ClientConnection {
   std::unique_ptr<ResponseDecoder> decoder_;
   const Dialect* decoder_dialect_ = nullptr;
   bool open_ = false;
-  bool acknowledged_ = false;       // the last answer ended by an interrupt's acknowledgment
-  std::shared_ptr<IdleRead> idle_;  // a kept socket's read between requests
+  bool acknowledged_ = false;  // the last answer ended by an interrupt's acknowledgment
   // Paced text: the writer's state and timers, and the request's context id.
   PaceState pace_;
   std::unique_ptr<net::steady_timer> pace_timer_;
