@@ -163,9 +163,7 @@ class WsConnection final : public ClientConnection {
     // Unread bytes on a kept socket before a request are outside any answer: a server that hung
     // up between requests (its close frame waiting, a conversation's server dropping the
     // session between turns), replaced like a socket whose peer is gone.
-    beast::error_code avail_ec;
-    if (reused && (PeerHungUp(beast::get_lowest_layer(*ws_).socket()) ||
-                   beast::get_lowest_layer(*ws_).socket().available(avail_ec) > 0)) {
+    if (reused && PeerHungUp(beast::get_lowest_layer(*ws_).socket())) {
       reused = false;
       if (!co_await Reopen(*this, endpoints_, ctx, deadline)) co_return Outcome::kDone;
     }
