@@ -67,7 +67,7 @@ struct Record {
   // The audio checks' analysis (plan audio_checks), null when the request had none; shared, so
   // a Record read from the store copies a pointer, not the envelope.
   std::shared_ptr<const v1::AudioAnalysis> analysis;
-  PacedFields paced;         // paced text (issue 13)
+  PacedFields paced;  // paced text (issue 13)
   // The sampled paced request's timeline (one per agent and level; null for every other).
   std::shared_ptr<const v1::PacedTimeline> timeline;
 };

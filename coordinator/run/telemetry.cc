@@ -332,8 +332,8 @@ class TelemetryScraper::Impl {
     // timeout or a second, whichever is least: a hung target is counted even when its interval
     // and timeout are longer than the run. One sent just before the end is not.
     const int64_t now = common::SteadyNowNs();
-    const int64_t grace = std::min<int64_t>(
-        {interval_.count(), timeout_.count(), static_cast<int64_t>(kNsPerS)});
+    const int64_t grace =
+        std::min<int64_t>({interval_.count(), timeout_.count(), static_cast<int64_t>(kNsPerS)});
     std::lock_guard<std::mutex> lock(mu_);
     for (Target& t : targets_) {
       if (t.in_flight_since_ns == 0 || now - t.in_flight_since_ns < grace) continue;
