@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/splitmix.h"
 
 namespace ttsbench::synth {
 namespace {
@@ -128,14 +129,9 @@ int64_t StreamPlan::EndSample(int chunk) const {
   return std::min(total_samples_, (chunk + 1) * chunk_samples_);
 }
 
-uint64_t SeededRng::NextU64() {
-  uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+uint64_t SeededRng::NextU64() { return common::SplitMix64(state_); }
 
-double SeededRng::NextUnit() { return static_cast<double>(NextU64() >> 11) * 0x1.0p-53; }
+double SeededRng::NextUnit() { return common::SplitMixUnit(state_); }
 
 double SeededRng::NextSigned() { return 2 * NextUnit() - 1; }
 

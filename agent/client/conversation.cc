@@ -3,17 +3,13 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/splitmix.h"
 
 namespace ttsbench::agent {
 
 namespace {
 
-uint64_t SplitMix(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+using common::SplitMix64;
 
 }  // namespace
 
@@ -44,9 +40,9 @@ uint64_t ConversationId(uint32_t agent_index, uint64_t user, uint64_t sequence) 
 int64_t ThinkTimeNs(const v1::Conversation& c, uint64_t level_seed, uint64_t id, int turn) {
   if (c.think_time_ms() <= 0) return 0;
   uint64_t s = level_seed ^ 0xC2B2AE3D27D4EB4FULL;
-  s = SplitMix(s) ^ id;
-  s = SplitMix(s) + static_cast<uint64_t>(turn);
-  const double u = static_cast<double>(SplitMix(s) >> 11) * 0x1.0p-53 * 2 - 1;
+  s = SplitMix64(s) ^ id;
+  s = SplitMix64(s) + static_cast<uint64_t>(turn);
+  const double u = common::SplitMixUnit(s) * 2 - 1;
   return static_cast<int64_t>(std::max(0.0, c.think_time_ms() * (1 + c.think_jitter() * u)) * 1e6);
 }
 

@@ -5,18 +5,12 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/splitmix.h"
 
 namespace ttsbench::agent {
 namespace {
 
-uint64_t SplitMix(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-double Unit(uint64_t& state) { return static_cast<double>(SplitMix(state) >> 11) * 0x1.0p-53; }
+using common::SplitMix64;
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -142,9 +136,9 @@ std::vector<TextPiece> SplitText(absl::string_view text, absl::string_view unit)
 
 uint64_t PacingSeed(uint64_t level_seed, uint32_t agent_index, uint64_t request_id) {
   uint64_t s = level_seed ^ 0x5DEECE66DULL;
-  uint64_t a = SplitMix(s) ^ (uint64_t{agent_index} << 32);
-  a ^= SplitMix(a) + request_id;
-  return SplitMix(a);
+  uint64_t a = SplitMix64(s) ^ (uint64_t{agent_index} << 32);
+  a ^= SplitMix64(a) + request_id;
+  return SplitMix64(a);
 }
 
 PaceSchedule::PaceSchedule(const v1::TextPacing& p, uint64_t seed)
@@ -154,7 +148,7 @@ PaceSchedule::PaceSchedule(const v1::TextPacing& p, uint64_t seed)
       jitter_(p.jitter()),
       end_delay_ns_(p.end_delay_ms() * 1e6) {}
 
-double PaceSchedule::NextUnit() { return Unit(state_); }
+double PaceSchedule::NextUnit() { return common::SplitMixUnit(state_); }
 
 int64_t PaceSchedule::NextPieceDueNs(int tokens) {
   for (int k = 0; k < std::max(1, tokens); ++k) {
@@ -175,7 +169,7 @@ bool ShouldInterrupt(const v1::TextPacing& p, uint64_t seed, double seconds_into
   if (p.interrupt_at_s() > 0) return seconds_into_level >= p.interrupt_at_s();
   if (p.interrupt_fraction() <= 0) return false;
   uint64_t s = seed ^ 0xB5AD4ECEDA1CE2A9ULL;
-  return Unit(s) < p.interrupt_fraction();
+  return common::SplitMixUnit(s) < p.interrupt_fraction();
 }
 
 absl::StatusOr<std::vector<PreparedRequest>> PrepareTexts(
