@@ -12,13 +12,11 @@
 #include "agent/client/conversation.h"
 #include "agent/client/text_pacing.h"
 #include "common/metrics.h"
+#include "tests/agent/paced_harness.h"
 #include "tests/agent/runner_harness.h"
 
 namespace ttsbench::agent::testing {
 namespace {
-
-constexpr char kTurnText[] =
-    "Your order has shipped, and it should arrive on Thursday before noon. Anything else?";
 
 v1::Target Deepgram() {
   v1::Target t;
@@ -58,25 +56,6 @@ v1::Target VllmOmni() {
   return t;
 }
 
-synth::SynthOptions Paced(const std::string& mode) {
-  synth::SynthOptions o;
-  o.paced_mode = mode;
-  o.lookahead_chars = 20;
-  o.model.base_ms = 5;
-  o.model.per_char_ms = 0.1;
-  o.model.first_chunk_ms = 5;
-  return o;
-}
-
-v1::TextPacing Pacing(double tokens_per_s = 40) {
-  v1::TextPacing p;
-  p.set_tokens_per_s(tokens_per_s);
-  p.set_first_token_ms(20);
-  p.set_jitter(0.2);
-  p.set_unit("token");
-  return p;
-}
-
 v1::Conversation Turns(int turns, double think_ms) {
   v1::Conversation c;
   c.set_turns(turns);
@@ -97,7 +76,7 @@ RunResult Converse(const LoopbackSynth& server, v1::Target target, const v1::Tex
   EXPECT_TRUE(dialect.ok()) << dialect.status();
   if (!dialect.ok()) return {};
   google::protobuf::RepeatedPtrField<std::string> texts;
-  texts.Add(std::string(kTurnText));
+  texts.Add(std::string(kPacedText));
   auto reqs = PrepareTexts(**dialect, texts, pacing);
   EXPECT_TRUE(reqs.ok()) << reqs.status();
   if (!reqs.ok()) return {};

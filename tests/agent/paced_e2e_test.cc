@@ -9,13 +9,11 @@
 
 #include "agent/client/text_pacing.h"
 #include "common/metrics.h"
+#include "tests/agent/paced_harness.h"
 #include "tests/agent/runner_harness.h"
 
 namespace ttsbench::agent::testing {
 namespace {
-
-constexpr char kPacedText[] =
-    "Your order has shipped, and it should arrive on Thursday before noon. Anything else?";
 
 struct Protocol {
   std::string name;
@@ -46,25 +44,6 @@ std::vector<Protocol> Protocols() {
   dg.set_streaming(true);
   out.push_back({"deepgram", dg});
   return out;
-}
-
-synth::SynthOptions Paced(const std::string& mode) {
-  synth::SynthOptions o;
-  o.paced_mode = mode;
-  o.lookahead_chars = 20;
-  o.model.base_ms = 5;
-  o.model.per_char_ms = 0.1;
-  o.model.first_chunk_ms = 5;
-  return o;
-}
-
-v1::TextPacing Pacing(double tokens_per_s = 40) {
-  v1::TextPacing p;
-  p.set_tokens_per_s(tokens_per_s);
-  p.set_first_token_ms(20);
-  p.set_jitter(0.2);
-  p.set_unit("token");
-  return p;
 }
 
 // `iterations` paced requests of `target` against `server`, one user.
